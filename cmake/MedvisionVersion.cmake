@@ -1,0 +1,15 @@
+# Reads MV_VERSION_{MAJOR,MINOR,PATCH} and MV_ABI_VERSION out of the public header.
+function(medvision_read_version header)
+  file(STRINGS ${header} _lines REGEX "^#define MV_(VERSION_(MAJOR|MINOR|PATCH)|ABI_VERSION) ")
+  foreach(_line IN LISTS _lines)
+    if(_line MATCHES "^#define MV_([A-Z_]+) ([0-9]+)")
+      set(_${CMAKE_MATCH_1} ${CMAKE_MATCH_2})
+    endif()
+  endforeach()
+  if(NOT DEFINED _VERSION_MAJOR OR NOT DEFINED _VERSION_MINOR OR NOT DEFINED _VERSION_PATCH
+     OR NOT DEFINED _ABI_VERSION)
+    message(FATAL_ERROR "cannot read the version from ${header}")
+  endif()
+  set(MV_VERSION "${_VERSION_MAJOR}.${_VERSION_MINOR}.${_VERSION_PATCH}" PARENT_SCOPE)
+  set(MV_ABI_VERSION "${_ABI_VERSION}" PARENT_SCOPE)
+endfunction()

@@ -1,0 +1,432 @@
+/**
+ * @file medvision.h
+ * @defgroup medvision medvision stable C API
+ * @brief The stable C ABI of libmedvision: decoding of medical images, and (later) inference.
+ *
+ * Rules that hold for every function in this header:
+ * - Every fallible function returns an ::mv_status and writes its results through trailing
+ *   out-parameters named `out` / `out_*`. On failure the out-parameters are left untouched.
+ * - Every fallible function clears the thread-local last error on entry; on failure it sets a
+ *   UTF-8 message (see mv_last_error()) that names the file or DICOM tag involved. Messages never
+ *   contain patient-identifying values.
+ * - No C++ exception crosses this boundary. The library never prints and never exits.
+ * - Every `_free` function accepts NULL and returns void.
+ * - Strings are UTF-8. Returned `const char *` values are borrowed: valid while their owner lives.
+ * - Options structs start with `struct_size`; initialise them with their `_init` function.
+ *
+ * This header is C99, self-contained, and includes only <stddef.h> and <stdint.h>.
+ * @{
+ */
+#ifndef MEDVISION_H
+#define MEDVISION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Versions                                                                                        */
+/* ---------------------------------------------------------------------------------------------- */
+
+#define MV_VERSION_MAJOR 0
+#define MV_VERSION_MINOR 1
+#define MV_VERSION_PATCH 0
+/** The ABI version: equals the shared library's SOVERSION; bumped only on a breaking change. */
+#define MV_ABI_VERSION 0
+#define MV_VERSION_NUMBER (MV_VERSION_MAJOR * 10000 + MV_VERSION_MINOR * 100 + MV_VERSION_PATCH)
+#define MV_STRINGIFY_INNER_(x) #x
+#define MV_STRINGIFY_(x) MV_STRINGIFY_INNER_(x)
+#define MV_VERSION_STRING                                                         \
+  MV_STRINGIFY_(MV_VERSION_MAJOR) "." MV_STRINGIFY_(MV_VERSION_MINOR) "." MV_STRINGIFY_( \
+      MV_VERSION_PATCH)
+/** True when the headers are at least version a.b.c. */
+#define MV_VERSION_CHECK(a, b, c) (MV_VERSION_NUMBER >= ((a) * 10000 + (b) * 100 + (c)))
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Portability                                                                                     */
+/* ---------------------------------------------------------------------------------------------- */
+
+#if defined(MV_STATIC)
+#define MV_API
+#elif defined(_WIN32)
+#if defined(MV_BUILDING)
+#define MV_API __declspec(dllexport)
+#else
+#define MV_API __declspec(dllimport)
+#endif
+#else
+#define MV_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+#define MV_BEGIN_DECL extern "C" {
+#define MV_END_DECL }
+#define MV_NOEXCEPT noexcept
+#else
+#define MV_BEGIN_DECL
+#define MV_END_DECL
+#define MV_NOEXCEPT
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define MV_NODISCARD __attribute__((warn_unused_result))
+#define MV_DEPRECATED(msg) __attribute__((deprecated(msg)))
+#elif defined(_MSC_VER)
+#define MV_NODISCARD _Check_return_
+#define MV_DEPRECATED(msg) __declspec(deprecated(msg))
+#else
+#define MV_NODISCARD
+#define MV_DEPRECATED(msg)
+#endif
+
+MV_BEGIN_DECL
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Status codes and errors                                                                         */
+/* ---------------------------------------------------------------------------------------------- */
+
+/**
+ * Status codes. Values are pinned forever; new ones are only appended. Callers must treat any
+ * unknown non-zero value as a failure.
+ * @since 0.1
+ */
+typedef enum mv_status {
+  MV_OK = 0,
+  MV_ERR_INVALID_ARGUMENT = 1,  /**< a NULL pointer, a bad option value, a bad index */
+  MV_ERR_OUT_OF_MEMORY = 2,     /**< an allocation failed, or a size limit was exceeded */
+  MV_ERR_IO = 3,                /**< a file could not be opened or read */
+  MV_ERR_UNSUPPORTED_FORMAT = 4,/**< a format, transfer syntax or pixel layout we cannot decode */
+  MV_ERR_CORRUPT_DATA = 5,      /**< a file is truncated or malformed */
+  MV_ERR_MODEL = 6,             /**< a model package or the model itself failed */
+  MV_ERR_DEVICE = 7,            /**< the requested compute device is missing or failed */
+  MV_ERR_SHAPE_MISMATCH = 8,    /**< tensor shapes do not agree */
+  MV_ERR_ABI_MISMATCH = 9,      /**< an options struct is smaller than any version we know */
+  MV_ERR_CANCELLED = 10,        /**< a progress callback asked to stop */
+  MV_ERR_NOT_IMPLEMENTED = 11,  /**< the feature is not available in this build */
+  MV_ERR_INTERNAL = 12,         /**< a bug in medvision */
+  MV_ERR_UNKNOWN = 13           /**< an unexpected error from a dependency */
+} mv_status;
+
+/**
+ * @brief The name of a status code, e.g. "MV_ERR_IO".
+ * @return A static string; "MV_ERR_UNKNOWN_STATUS" for values this version does not know.
+ * Ownership: static storage. Thread-safety: safe. @since 0.1
+ */
+MV_API const char *mv_status_name(mv_status status) MV_NOEXCEPT;
+
+/**
+ * @brief The message of the last failed medvision call on this thread.
+ * @return Never NULL; "" when the last fallible call on this thread succeeded.
+ * Ownership: borrowed; valid until the next medvision call on this thread.
+ * Thread-safety: thread-local. @since 0.1
+ */
+MV_API const char *mv_last_error(void) MV_NOEXCEPT;
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Version queries                                                                                 */
+/* ---------------------------------------------------------------------------------------------- */
+
+/** @brief MV_VERSION_NUMBER of the linked library. Thread-safety: safe. @since 0.1 */
+MV_API uint32_t mv_version_number(void) MV_NOEXCEPT;
+/** @brief MV_VERSION_STRING of the linked library. Ownership: static. Thread-safety: safe. @since 0.1 */
+MV_API const char *mv_version_string(void) MV_NOEXCEPT;
+/** @brief MV_ABI_VERSION of the linked library. Thread-safety: safe. @since 0.1 */
+MV_API uint32_t mv_abi_version(void) MV_NOEXCEPT;
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Logging                                                                                         */
+/* ---------------------------------------------------------------------------------------------- */
+
+/** Log levels. @since 0.1 */
+typedef enum mv_log_level {
+  MV_LOG_DEBUG = 0,
+  MV_LOG_INFO = 1,
+  MV_LOG_WARN = 2,
+  MV_LOG_ERROR = 3,
+  MV_LOG_OFF = 4
+} mv_log_level;
+
+/** A log sink. `message` is UTF-8, borrowed for the duration of the call, and never holds PHI. */
+typedef void (*mv_log_fn)(mv_log_level level, const char *message, void *user);
+
+/**
+ * @brief Installs (or, with fn == NULL, removes) the process-wide log callback.
+ * Without a callback the library is silent: it never writes to stdout or stderr.
+ * The callback may be called from any thread that calls into medvision, and must not call back
+ * into medvision.
+ * @param[in] fn the sink, or NULL.
+ * @param[in] user passed through to fn.
+ * @param[in] min_level messages below this level are dropped.
+ * Ownership: `user` stays the caller's. Thread-safety: safe (callers of the old callback finish
+ * before this returns is NOT guaranteed; keep `user` alive until the process ends or set it once).
+ * @since 0.1
+ */
+MV_API void mv_set_log_callback(mv_log_fn fn, void *user, mv_log_level min_level) MV_NOEXCEPT;
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Tensor views                                                                                    */
+/* ---------------------------------------------------------------------------------------------- */
+
+/** Element types. @since 0.1 */
+typedef enum mv_dtype {
+  MV_DTYPE_FLOAT32 = 0,
+  MV_DTYPE_UINT8 = 1,
+  MV_DTYPE_INT8 = 2,
+  MV_DTYPE_UINT16 = 3,
+  MV_DTYPE_INT16 = 4,
+  MV_DTYPE_UINT32 = 5,
+  MV_DTYPE_INT32 = 6,
+  MV_DTYPE_FLOAT64 = 7
+} mv_dtype;
+
+/** The size in bytes of one element of `dtype`, or 0 for an unknown value. @since 0.1 */
+MV_API size_t mv_dtype_size(mv_dtype dtype) MV_NOEXCEPT;
+
+/** Maximum number of dimensions of a tensor view. */
+#define MV_MAX_DIMS 8
+
+/**
+ * A non-owning view of a strided array (numpy conventions: strides in bytes).
+ * The library reads it only for the duration of the call it is passed to.
+ * @since 0.1
+ */
+typedef struct mv_tensor_view {
+  uint32_t struct_size; /**< sizeof(mv_tensor_view) */
+  uint32_t dtype;       /**< an ::mv_dtype */
+  const void *data;
+  int64_t ndim;
+  int64_t shape[MV_MAX_DIMS];
+  int64_t strides[MV_MAX_DIMS]; /**< in bytes; may be 0 for broadcast axes */
+} mv_tensor_view;
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Images                                                                                          */
+/* ---------------------------------------------------------------------------------------------- */
+
+/**
+ * A decoded image or volume. Opaque and immutable once created: safe to read from many threads.
+ *
+ * Pixels are float32 in physical units (after the DICOM Modality LUT or NIfTI scl_slope/inter,
+ * e.g. Hounsfield units), stored planar and C-contiguous as [channels][depth][height][width].
+ * Geometry follows DICOM patient coordinates (LPS, millimetres): index (i, j, k) = (column, row,
+ * slice) maps to origin + direction * diag(spacing) * (i, j, k).
+ */
+typedef struct mv_image mv_image;
+
+/** Where an image came from. @since 0.1 */
+typedef enum mv_image_format {
+  MV_FORMAT_UNKNOWN = 0,
+  MV_FORMAT_DICOM = 1,
+  MV_FORMAT_NIFTI = 2,
+  MV_FORMAT_PNG = 3,
+  MV_FORMAT_JPEG = 4,
+  MV_FORMAT_TIFF = 5,
+  MV_FORMAT_BMP = 6,
+  MV_FORMAT_PIXELS = 7 /**< built by mv_image_from_pixels() */
+} mv_image_format;
+
+/** Photometric interpretation of the decoded pixels. @since 0.1 */
+typedef enum mv_photometric {
+  MV_PHOTOMETRIC_UNKNOWN = 0,
+  MV_PHOTOMETRIC_MONOCHROME1 = 1, /**< minimum value is displayed white (not inverted by decode) */
+  MV_PHOTOMETRIC_MONOCHROME2 = 2, /**< minimum value is displayed black */
+  MV_PHOTOMETRIC_RGB = 3          /**< colour: YBR and palette colour are converted to RGB */
+} mv_photometric;
+
+/** VOI LUT function of a window preset (DICOM (0028,1056)). @since 0.1 */
+typedef enum mv_voi_function {
+  MV_VOI_LINEAR = 0,
+  MV_VOI_LINEAR_EXACT = 1,
+  MV_VOI_SIGMOID = 2,
+  MV_VOI_TABLE = 3 /**< a VOI LUT Sequence table rather than centre/width */
+} mv_voi_function;
+
+/** Options for mv_image_load() and friends. Initialise with mv_image_load_options_init(). */
+typedef struct mv_image_load_options {
+  uint32_t struct_size; /**< sizeof(mv_image_load_options) as the caller compiled it */
+  /** Multi-frame DICOM: the frame to decode, or -1 (default) for all frames as depth. */
+  int32_t frame;
+  /**
+   * Apply a VOI transform: -1 (default) leaves physical units; i >= 0 applies window preset i
+   * (see mv_image_window()) and maps the result to [0, 1].
+   */
+  int32_t apply_voi;
+  /** Refuse images with more than this many values (channels x depth x height x width) before
+   *  allocating them. 0 selects the default, 2^30. */
+  uint64_t max_values;
+  /** Series: keep only this SeriesInstanceUID when a folder holds several; NULL or "" means the
+   *  folder must hold exactly one series. Borrowed for the call. */
+  const char *series_uid;
+} mv_image_load_options;
+
+/**
+ * @brief Fills `opts` with defaults.
+ * @param[out] opts the options to initialise.
+ * @param[in] struct_size sizeof(*opts) as the caller compiled it.
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT for NULL; MV_ERR_ABI_MISMATCH when struct_size is
+ *         smaller than version 0.1 of the struct.
+ * Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_image_load_options_init(mv_image_load_options *opts,
+                                                         size_t struct_size) MV_NOEXCEPT;
+
+/** @brief mv_image_load_options_init() with the size this header was compiled with. */
+static inline mv_status mv_image_load_options_default(mv_image_load_options *opts) {
+  return mv_image_load_options_init(opts, sizeof *opts);
+}
+
+/**
+ * @brief Decodes a file or a folder. The format is found from the content, not the name.
+ *
+ * A folder, or a DICOM file that is one slice of a series, is NOT expanded: pass a folder path to
+ * read a whole DICOM series as one volume (sorted along the slice normal).
+ *
+ * @param[in] path UTF-8 path of a DICOM, NIfTI (.nii/.nii.gz), PNG, JPEG, TIFF or BMP file, or of
+ *            a folder holding one DICOM series.
+ * @param[in] opts options, or NULL for defaults.
+ * @param[out] out the new image.
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT; MV_ERR_IO (missing or unreadable file);
+ *         MV_ERR_UNSUPPORTED_FORMAT; MV_ERR_CORRUPT_DATA (truncated or malformed);
+ *         MV_ERR_OUT_OF_MEMORY (including max_values exceeded); MV_ERR_ABI_MISMATCH.
+ * Ownership: the caller owns *out; release it with mv_image_free().
+ * Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_image_load(const char *path, const mv_image_load_options *opts,
+                                            mv_image **out) MV_NOEXCEPT;
+
+/**
+ * @brief Decodes an image held in memory (any single-file format mv_image_load() reads).
+ * @param[in] data the encoded bytes; read only during the call.
+ * @param[in] size their count.
+ * @param[in] opts options, or NULL.
+ * @param[out] out the new image.
+ * @return as mv_image_load().
+ * Ownership: the caller owns *out. Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_image_load_memory(const void *data, size_t size,
+                                                   const mv_image_load_options *opts,
+                                                   mv_image **out) MV_NOEXCEPT;
+
+/**
+ * @brief Reads the given DICOM files as one series and stacks them into a volume sorted along the
+ * slice normal. Slice gaps and uneven spacing are reported through mv_image_warning(); files of
+ * several series are an error unless opts->series_uid picks one.
+ * @param[in] paths `count` UTF-8 paths.
+ * @param[in] count number of paths (at least 1).
+ * @param[in] opts options, or NULL.
+ * @param[out] out the new volume.
+ * @return as mv_image_load().
+ * Ownership: the caller owns *out. Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_image_load_series(const char *const *paths, size_t count,
+                                                   const mv_image_load_options *opts,
+                                                   mv_image **out) MV_NOEXCEPT;
+
+/** Geometry passed to mv_image_from_pixels(). Initialise with mv_image_geometry_init(). */
+typedef struct mv_image_geometry {
+  uint32_t struct_size;
+  double spacing[3];   /**< column, row, slice spacing in mm (default 1, 1, 1) */
+  double origin[3];    /**< LPS position of the first voxel's centre in mm (default 0) */
+  double direction[9]; /**< row-major 3x3; column c is the LPS direction of index axis c */
+  uint32_t photometric;/**< an ::mv_photometric (default MONOCHROME2 for 1 channel, else RGB) */
+} mv_image_geometry;
+
+/** @brief Fills `geom` with defaults (identity). @return MV_OK, MV_ERR_INVALID_ARGUMENT,
+ *  MV_ERR_ABI_MISMATCH. Thread-safety: safe. @since 0.1 */
+MV_API MV_NODISCARD mv_status mv_image_geometry_init(mv_image_geometry *geom,
+                                                     size_t struct_size) MV_NOEXCEPT;
+
+/**
+ * @brief Builds an image from a caller's pixel buffer (copied and converted to float32).
+ * @param[in] pixels a 2-D [H, W], 3-D [H, W, C] (C = 1, 3 or 4; interleaved, as viewers hold RGB),
+ *            or 4-D [C, D, H, W] view of any ::mv_dtype.
+ * @param[in] geom geometry, or NULL for identity.
+ * @param[out] out the new image.
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT (NULL, bad shape, bad strides, unknown dtype);
+ *         MV_ERR_ABI_MISMATCH; MV_ERR_OUT_OF_MEMORY.
+ * Ownership: the caller keeps `pixels`; the caller owns *out. Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_image_from_pixels(const mv_tensor_view *pixels,
+                                                   const mv_image_geometry *geom,
+                                                   mv_image **out) MV_NOEXCEPT;
+
+/** @brief Releases an image. Accepts NULL. Thread-safety: not with concurrent use of the same
+ *  image. @since 0.1 */
+MV_API void mv_image_free(mv_image *image) MV_NOEXCEPT;
+
+/**
+ * @brief The image's shape as {channels, depth, height, width}.
+ * @param[in] image the image (NULL gives zeros).
+ * @param[out] out_shape four values.
+ * Thread-safety: safe. @since 0.1
+ */
+MV_API void mv_image_shape(const mv_image *image, int64_t out_shape[4]) MV_NOEXCEPT;
+
+/**
+ * @brief The float32 pixel buffer: channels*depth*height*width values, planar, C-contiguous.
+ * @return NULL for a NULL image. Ownership: borrowed, valid while the image lives.
+ * Thread-safety: safe. @since 0.1
+ */
+MV_API const float *mv_image_data(const mv_image *image) MV_NOEXCEPT;
+
+/**
+ * @brief Describes the pixel buffer as a 4-D tensor view [C, D, H, W] of float32.
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT for NULL arguments or a view whose struct_size is too
+ *         small (set out->struct_size before the call).
+ * Ownership: the view borrows the image's buffer. Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_image_view(const mv_image *image,
+                                            mv_tensor_view *out) MV_NOEXCEPT;
+
+/** @brief Voxel spacing {column, row, slice} in mm. Thread-safety: safe. @since 0.1 */
+MV_API void mv_image_spacing(const mv_image *image, double out_spacing[3]) MV_NOEXCEPT;
+/** @brief LPS position of the first voxel's centre in mm. Thread-safety: safe. @since 0.1 */
+MV_API void mv_image_origin(const mv_image *image, double out_origin[3]) MV_NOEXCEPT;
+/** @brief Row-major 3x3 direction cosines (column c = index axis c in LPS). @since 0.1 */
+MV_API void mv_image_direction(const mv_image *image, double out_direction[9]) MV_NOEXCEPT;
+/** @brief The format the image was decoded from. @since 0.1 */
+MV_API mv_image_format mv_image_get_format(const mv_image *image) MV_NOEXCEPT;
+/** @brief The photometric interpretation of the decoded pixels. @since 0.1 */
+MV_API mv_photometric mv_image_photometric(const mv_image *image) MV_NOEXCEPT;
+/** @brief The element type the pixels were stored with in the file (before the Modality LUT). */
+MV_API mv_dtype mv_image_stored_dtype(const mv_image *image) MV_NOEXCEPT;
+/** @brief BitsStored (DICOM), or the bit depth of the source (8, 16, 32). @since 0.1 */
+MV_API int32_t mv_image_bits_stored(const mv_image *image) MV_NOEXCEPT;
+
+/** @brief Number of window presets (DICOM VOI: centre/width pairs and VOI LUT tables). */
+MV_API size_t mv_image_window_count(const mv_image *image) MV_NOEXCEPT;
+
+/**
+ * @brief One window preset, in physical units (after the Modality LUT).
+ * @param[in] index 0 .. mv_image_window_count()-1.
+ * @param[out] out_center, out_width the window; for MV_VOI_TABLE presets, the centre and width
+ *             that span the table's input range.
+ * @param[out] out_function an ::mv_voi_function (may be NULL).
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT for NULL or an index out of range.
+ * Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_image_window(const mv_image *image, size_t index,
+                                              double *out_center, double *out_width,
+                                              mv_voi_function *out_function) MV_NOEXCEPT;
+
+/**
+ * @brief Non-identifying metadata by DICOM keyword.
+ *
+ * Known keys: Modality, BodyPartExamined, ViewPosition, Manufacturer, ManufacturerModelName,
+ * StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID, SOPClassUID, TransferSyntaxUID,
+ * PhotometricInterpretation (as stored), ImageLaterality, SeriesDescription (NIfTI: descrip),
+ * NumberOfFrames. Patient names, IDs, birth dates and other PHI are never read into the image, so
+ * they can never be returned.
+ * @return the value, or NULL when absent or not an allowed key. Ownership: borrowed.
+ * Thread-safety: safe. @since 0.1
+ */
+MV_API const char *mv_image_meta(const mv_image *image, const char *key) MV_NOEXCEPT;
+
+/** @brief Number of warnings raised while decoding (slice gaps, ignored elements...). */
+MV_API size_t mv_image_warning_count(const mv_image *image) MV_NOEXCEPT;
+/** @brief Warning `index` as UTF-8, or NULL when out of range. Ownership: borrowed. */
+MV_API const char *mv_image_warning(const mv_image *image, size_t index) MV_NOEXCEPT;
+
+MV_END_DECL
+
+/** @} */
+#endif /* MEDVISION_H */

@@ -1,0 +1,63 @@
+#pragma once
+// MV_CAPI_BEGIN / MV_CAPI_END wrap every extern "C" body that can fail: they clear the last error
+// on entry and translate every exception into a status plus a message (ONNX Runtime's
+// API_IMPL_BEGIN/END). No exception ever crosses the C boundary.
+
+#include <cstring>
+#include <exception>
+#include <new>
+
+#include "common/error.hpp"
+#include "medvision/medvision.h"
+
+namespace medvision::capi {
+
+inline mv_status fail(mv_status status, const char* message) noexcept {
+  set_last_error(message);
+  return status;
+}
+
+// Optional hook so that modules with their own exception types (LibTorch's c10::Error) can map
+// them without this header including their headers. Returns MV_OK if it did not recognise it.
+using ExceptionMapper = mv_status (*)(std::exception_ptr) noexcept;
+void register_exception_mapper(ExceptionMapper mapper) noexcept;
+mv_status map_foreign_exception(std::exception_ptr e) noexcept;
+
+// Copies a caller's options struct of `caller_size` bytes over a defaulted one, so that old
+// clients get new defaults and new clients' extra fields are ignored by an old library.
+template <typename T>
+mv_status copy_options(const T* in, T* out, size_t min_size, const char* what) noexcept {
+  if (in == nullptr) return MV_OK;
+  const size_t caller = in->struct_size;
+  if (caller < min_size) {
+    set_last_error(what);
+    return MV_ERR_ABI_MISMATCH;
+  }
+  const uint32_t own = out->struct_size;
+  std::memcpy(static_cast<void*>(out), in, caller < sizeof(T) ? caller : sizeof(T));
+  out->struct_size = own;
+  return MV_OK;
+}
+
+}  // namespace medvision::capi
+
+#define MV_CAPI_BEGIN                 \
+  ::medvision::clear_last_error();    \
+  try {
+#define MV_CAPI_END                                                                  \
+  }                                                                                  \
+  catch (const ::medvision::Error& e) {                                              \
+    return ::medvision::capi::fail(e.status(), e.what());                            \
+  }                                                                                  \
+  catch (const std::bad_alloc&) {                                                    \
+    return ::medvision::capi::fail(MV_ERR_OUT_OF_MEMORY, "out of memory");           \
+  }                                                                                  \
+  catch (...) {                                                                      \
+    return ::medvision::capi::map_foreign_exception(std::current_exception());       \
+  }
+
+// For NULL checks at the top of a C function.
+#define MV_CHECK_ARG(cond, msg)                                      \
+  do {                                                               \
+    if (!(cond)) return ::medvision::capi::fail(MV_ERR_INVALID_ARGUMENT, msg); \
+  } while (0)

@@ -1,0 +1,51 @@
+#include "common/error.hpp"
+
+#include <cstring>
+#include <limits>
+#include <new>
+#include <string>
+
+namespace medvision {
+namespace {
+
+// A fixed buffer rather than a std::string: setting an error must not allocate, so that an
+// out-of-memory condition can still be reported (libgit2 keeps a static OOM message for the
+// same reason). Messages longer than the buffer are truncated on a UTF-8 boundary.
+constexpr size_t kMaxMessage = 2048;
+thread_local char tls_message[kMaxMessage] = {0};
+
+}  // namespace
+
+void set_last_error(const char* message) noexcept {
+  if (message == nullptr) message = "";
+  size_t n = std::strlen(message);
+  if (n >= kMaxMessage) {
+    n = kMaxMessage - 1;
+    // Do not cut a multi-byte UTF-8 sequence in half.
+    while (n > 0 && (static_cast<unsigned char>(message[n]) & 0xC0) == 0x80) --n;
+  }
+  std::memcpy(tls_message, message, n);
+  tls_message[n] = '\0';
+}
+
+void clear_last_error() noexcept { tls_message[0] = '\0'; }
+
+const char* last_error() noexcept { return tls_message; }
+
+uint64_t checked_volume(const uint64_t* dims, int n, uint64_t limit, const std::string& what) {
+  uint64_t total = 1;
+  for (int i = 0; i < n; ++i) {
+    if (dims[i] != 0 && total > std::numeric_limits<uint64_t>::max() / dims[i]) {
+      throw Error(MV_ERR_OUT_OF_MEMORY, what + ": image size overflows 64 bits");
+    }
+    total *= dims[i];
+  }
+  if (total > limit) {
+    throw Error(MV_ERR_OUT_OF_MEMORY, what + ": image has " + std::to_string(total) +
+                                          " values, more than the limit of " +
+                                          std::to_string(limit) + " (max_values)");
+  }
+  return total;
+}
+
+}  // namespace medvision

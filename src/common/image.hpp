@@ -1,0 +1,78 @@
+#pragma once
+// medvision::Image: a decoded image or volume. Pixels are float32 in physical units, planar
+// [channels][depth][height][width]. Geometry is DICOM patient space (LPS, mm).
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "medvision/medvision.h"
+
+namespace medvision {
+
+struct WindowPreset {
+  double center = 0.0;
+  double width = 1.0;
+  mv_voi_function function = MV_VOI_LINEAR;
+  std::string explanation;  // e.g. "LUNG"; never PHI
+  // MV_VOI_TABLE only: the VOI LUT Sequence table. Input x maps to
+  // table[clamp(x - first_mapped, 0, n-1)], and the output range is [0, 2^bits - 1].
+  std::vector<float> table;
+  double first_mapped = 0.0;
+  int table_bits = 16;
+};
+
+struct Geometry {
+  std::array<double, 3> spacing{{1.0, 1.0, 1.0}};  // column, row, slice (mm)
+  std::array<double, 3> origin{{0.0, 0.0, 0.0}};   // LPS (mm)
+  std::array<double, 9> direction{{1, 0, 0, 0, 1, 0, 0, 0, 1}};  // row-major, column = axis
+};
+
+class Image {
+ public:
+  Image() = default;
+  // Allocates channels*depth*height*width floats after checking them against `max_values`.
+  Image(int64_t channels, int64_t depth, int64_t height, int64_t width, uint64_t max_values,
+        const std::string& what);
+
+  int64_t channels() const { return channels_; }
+  int64_t depth() const { return depth_; }
+  int64_t height() const { return height_; }
+  int64_t width() const { return width_; }
+  size_t size() const { return pixels_.size(); }
+  size_t plane_size() const { return static_cast<size_t>(height_ * width_); }
+  size_t channel_size() const { return static_cast<size_t>(depth_ * height_ * width_); }
+
+  float* data() { return pixels_.data(); }
+  const float* data() const { return pixels_.data(); }
+  std::vector<float>& pixels() { return pixels_; }
+  const std::vector<float>& pixels() const { return pixels_; }
+
+  Geometry geometry;
+  mv_image_format format = MV_FORMAT_UNKNOWN;
+  mv_photometric photometric = MV_PHOTOMETRIC_UNKNOWN;
+  mv_dtype stored_dtype = MV_DTYPE_FLOAT32;
+  int32_t bits_stored = 32;
+  std::vector<WindowPreset> windows;
+  // Only allow-listed, non-identifying keys (see kAllowedMetaKeys).
+  std::map<std::string, std::string> meta;
+  std::vector<std::string> warnings;
+
+  // Sets a metadata value if `key` is allow-listed; silently ignores any other key.
+  void set_meta(const std::string& key, const std::string& value);
+  const std::string* find_meta(const std::string& key) const;
+
+ private:
+  int64_t channels_ = 0, depth_ = 0, height_ = 0, width_ = 0;
+  std::vector<float> pixels_;
+};
+
+// The keys mv_image_meta() may return. PHI (names, IDs, dates of birth) is never among them.
+bool is_allowed_meta_key(const std::string& key);
+
+// Default for mv_image_load_options.max_values.
+constexpr uint64_t kDefaultMaxValues = uint64_t{1} << 30;
+
+}  // namespace medvision

@@ -1,0 +1,43 @@
+#include "common/log.hpp"
+
+#include <atomic>
+#include <mutex>
+
+namespace medvision {
+namespace {
+
+struct Sink {
+  mv_log_fn fn = nullptr;
+  void* user = nullptr;
+};
+
+std::mutex g_mutex;
+Sink g_sink;
+// Read without the lock on the fast path so that disabled logging costs one atomic load.
+std::atomic<int> g_min_level{MV_LOG_OFF};
+
+}  // namespace
+
+void set_log_callback(mv_log_fn fn, void* user, mv_log_level min_level) noexcept {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_sink.fn = fn;
+  g_sink.user = user;
+  g_min_level.store(fn ? static_cast<int>(min_level) : MV_LOG_OFF, std::memory_order_release);
+}
+
+bool log_enabled(mv_log_level level) noexcept {
+  return static_cast<int>(level) >= g_min_level.load(std::memory_order_acquire) &&
+         level != MV_LOG_OFF;
+}
+
+void log(mv_log_level level, const std::string& message) noexcept {
+  if (!log_enabled(level)) return;
+  Sink sink;
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    sink = g_sink;
+  }
+  if (sink.fn != nullptr) sink.fn(level, message.c_str(), sink.user);
+}
+
+}  // namespace medvision

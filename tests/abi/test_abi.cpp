@@ -1,0 +1,34 @@
+// Layout of the public structs is ABI: these must never change within a major version
+// (fields are only appended, which changes sizeof but never an existing offset).
+#include <catch2/catch.hpp>
+#include <cstddef>
+
+#include "medvision/medvision.h"
+
+static_assert(offsetof(mv_tensor_view, struct_size) == 0, "struct_size first");
+static_assert(offsetof(mv_tensor_view, dtype) == 4, "ABI");
+static_assert(offsetof(mv_tensor_view, data) == 8, "ABI");
+static_assert(offsetof(mv_tensor_view, ndim) == 16, "ABI");
+static_assert(offsetof(mv_tensor_view, shape) == 24, "ABI");
+static_assert(offsetof(mv_tensor_view, strides) == 24 + 8 * MV_MAX_DIMS, "ABI");
+static_assert(sizeof(mv_tensor_view) == 24 + 16 * MV_MAX_DIMS, "ABI");
+
+static_assert(offsetof(mv_image_load_options, struct_size) == 0, "struct_size first");
+static_assert(offsetof(mv_image_load_options, frame) == 4, "ABI");
+static_assert(offsetof(mv_image_load_options, apply_voi) == 8, "ABI");
+static_assert(offsetof(mv_image_load_options, max_values) == 16, "ABI");
+static_assert(offsetof(mv_image_load_options, series_uid) == 24, "ABI");
+static_assert(sizeof(mv_image_load_options) == 32, "ABI");
+
+static_assert(offsetof(mv_image_geometry, struct_size) == 0, "struct_size first");
+static_assert(offsetof(mv_image_geometry, spacing) == 8, "ABI");
+static_assert(offsetof(mv_image_geometry, origin) == 32, "ABI");
+static_assert(offsetof(mv_image_geometry, direction) == 56, "ABI");
+static_assert(offsetof(mv_image_geometry, photometric) == 128, "ABI");
+static_assert(sizeof(mv_image_geometry) == 136, "ABI");
+
+static_assert(sizeof(mv_status) == sizeof(int), "enums are int-sized");
+
+TEST_CASE("abi: public struct layouts are pinned (compile-time checks)", "[abi]") {
+  SUCCEED("static_asserts hold");
+}
