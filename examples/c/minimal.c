@@ -3,11 +3,11 @@
 #include <medvision/medvision.h>
 #include <stdio.h>
 
-int main(int argc, char **argv) {
-  mv_image *img = NULL;
+int main(int argc, char** argv) {
+  mv_image* img = NULL;
   int64_t shape[4];
   double spacing[3];
-  const char *modality;
+  const char* modality;
   mv_status status;
   if (argc != 2) {
     fprintf(stderr, "usage: %s IMAGE\n", argv[0]);
@@ -21,10 +21,11 @@ int main(int argc, char **argv) {
   mv_image_shape(img, shape);
   mv_image_spacing(img, spacing);
   modality = mv_image_meta(img, "Modality");
-  printf("%s: %lld channel(s), %lld x %lld x %lld voxels, spacing %.3f x %.3f x %.3f mm, "
-         "modality %s\n",
-         argv[1], (long long)shape[0], (long long)shape[3], (long long)shape[2],
-         (long long)shape[1], spacing[0], spacing[1], spacing[2], modality ? modality : "-");
+  printf(
+      "%s: %lld channel(s), %lld x %lld x %lld voxels, spacing %.3f x %.3f x %.3f mm, "
+      "modality %s\n",
+      argv[1], (long long)shape[0], (long long)shape[3], (long long)shape[2], (long long)shape[1],
+      spacing[0], spacing[1], spacing[2], modality ? modality : "-");
   mv_image_free(img);
   return 0;
 }

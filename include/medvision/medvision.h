@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Versions                                                                                        */
+/* Versions */
 /* ---------------------------------------------------------------------------------------------- */
 
 #define MV_VERSION_MAJOR 0
@@ -35,14 +35,14 @@
 #define MV_VERSION_NUMBER (MV_VERSION_MAJOR * 10000 + MV_VERSION_MINOR * 100 + MV_VERSION_PATCH)
 #define MV_STRINGIFY_INNER_(x) #x
 #define MV_STRINGIFY_(x) MV_STRINGIFY_INNER_(x)
-#define MV_VERSION_STRING                                                         \
-  MV_STRINGIFY_(MV_VERSION_MAJOR) "." MV_STRINGIFY_(MV_VERSION_MINOR) "." MV_STRINGIFY_( \
-      MV_VERSION_PATCH)
+#define MV_VERSION_STRING         \
+  MV_STRINGIFY_(MV_VERSION_MAJOR) \
+  "." MV_STRINGIFY_(MV_VERSION_MINOR) "." MV_STRINGIFY_(MV_VERSION_PATCH)
 /** True when the headers are at least version a.b.c. */
-#define MV_VERSION_CHECK(a, b, c) (MV_VERSION_NUMBER >= ((a) * 10000 + (b) * 100 + (c)))
+#define MV_VERSION_CHECK(a, b, c) (MV_VERSION_NUMBER >= ((a)*10000 + (b)*100 + (c)))
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Portability                                                                                     */
+/* Portability */
 /* ---------------------------------------------------------------------------------------------- */
 
 #if defined(MV_STATIC)
@@ -81,7 +81,7 @@
 MV_BEGIN_DECL
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Status codes and errors                                                                         */
+/* Status codes and errors */
 /* ---------------------------------------------------------------------------------------------- */
 
 /**
@@ -91,19 +91,19 @@ MV_BEGIN_DECL
  */
 typedef enum mv_status {
   MV_OK = 0,
-  MV_ERR_INVALID_ARGUMENT = 1,  /**< a NULL pointer, a bad option value, a bad index */
-  MV_ERR_OUT_OF_MEMORY = 2,     /**< an allocation failed, or a size limit was exceeded */
-  MV_ERR_IO = 3,                /**< a file could not be opened or read */
-  MV_ERR_UNSUPPORTED_FORMAT = 4,/**< a format, transfer syntax or pixel layout we cannot decode */
-  MV_ERR_CORRUPT_DATA = 5,      /**< a file is truncated or malformed */
-  MV_ERR_MODEL = 6,             /**< a model package or the model itself failed */
-  MV_ERR_DEVICE = 7,            /**< the requested compute device is missing or failed */
-  MV_ERR_SHAPE_MISMATCH = 8,    /**< tensor shapes do not agree */
-  MV_ERR_ABI_MISMATCH = 9,      /**< an options struct is smaller than any version we know */
-  MV_ERR_CANCELLED = 10,        /**< a progress callback asked to stop */
-  MV_ERR_NOT_IMPLEMENTED = 11,  /**< the feature is not available in this build */
-  MV_ERR_INTERNAL = 12,         /**< a bug in medvision */
-  MV_ERR_UNKNOWN = 13           /**< an unexpected error from a dependency */
+  MV_ERR_INVALID_ARGUMENT = 1,   /**< a NULL pointer, a bad option value, a bad index */
+  MV_ERR_OUT_OF_MEMORY = 2,      /**< an allocation failed, or a size limit was exceeded */
+  MV_ERR_IO = 3,                 /**< a file could not be opened or read */
+  MV_ERR_UNSUPPORTED_FORMAT = 4, /**< a format, transfer syntax or pixel layout we cannot decode */
+  MV_ERR_CORRUPT_DATA = 5,       /**< a file is truncated or malformed */
+  MV_ERR_MODEL = 6,              /**< a model package or the model itself failed */
+  MV_ERR_DEVICE = 7,             /**< the requested compute device is missing or failed */
+  MV_ERR_SHAPE_MISMATCH = 8,     /**< tensor shapes do not agree */
+  MV_ERR_ABI_MISMATCH = 9,       /**< an options struct is smaller than any version we know */
+  MV_ERR_CANCELLED = 10,         /**< a progress callback asked to stop */
+  MV_ERR_NOT_IMPLEMENTED = 11,   /**< the feature is not available in this build */
+  MV_ERR_INTERNAL = 12,          /**< a bug in medvision */
+  MV_ERR_UNKNOWN = 13            /**< an unexpected error from a dependency */
 } mv_status;
 
 /**
@@ -111,7 +111,7 @@ typedef enum mv_status {
  * @return A static string; "MV_ERR_UNKNOWN_STATUS" for values this version does not know.
  * Ownership: static storage. Thread-safety: safe. @since 0.1
  */
-MV_API const char *mv_status_name(mv_status status) MV_NOEXCEPT;
+MV_API const char* mv_status_name(mv_status status) MV_NOEXCEPT;
 
 /**
  * @brief The message of the last failed medvision call on this thread.
@@ -119,21 +119,22 @@ MV_API const char *mv_status_name(mv_status status) MV_NOEXCEPT;
  * Ownership: borrowed; valid until the next medvision call on this thread.
  * Thread-safety: thread-local. @since 0.1
  */
-MV_API const char *mv_last_error(void) MV_NOEXCEPT;
+MV_API const char* mv_last_error(void) MV_NOEXCEPT;
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Version queries                                                                                 */
+/* Version queries */
 /* ---------------------------------------------------------------------------------------------- */
 
 /** @brief MV_VERSION_NUMBER of the linked library. Thread-safety: safe. @since 0.1 */
 MV_API uint32_t mv_version_number(void) MV_NOEXCEPT;
-/** @brief MV_VERSION_STRING of the linked library. Ownership: static. Thread-safety: safe. @since 0.1 */
-MV_API const char *mv_version_string(void) MV_NOEXCEPT;
+/** @brief MV_VERSION_STRING of the linked library. Ownership: static. Thread-safety: safe. @since
+ * 0.1 */
+MV_API const char* mv_version_string(void) MV_NOEXCEPT;
 /** @brief MV_ABI_VERSION of the linked library. Thread-safety: safe. @since 0.1 */
 MV_API uint32_t mv_abi_version(void) MV_NOEXCEPT;
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Logging                                                                                         */
+/* Logging */
 /* ---------------------------------------------------------------------------------------------- */
 
 /** Log levels. @since 0.1 */
@@ -146,7 +147,7 @@ typedef enum mv_log_level {
 } mv_log_level;
 
 /** A log sink. `message` is UTF-8, borrowed for the duration of the call, and never holds PHI. */
-typedef void (*mv_log_fn)(mv_log_level level, const char *message, void *user);
+typedef void (*mv_log_fn)(mv_log_level level, const char* message, void* user);
 
 /**
  * @brief Installs (or, with fn == NULL, removes) the process-wide log callback.
@@ -160,10 +161,10 @@ typedef void (*mv_log_fn)(mv_log_level level, const char *message, void *user);
  * before this returns is NOT guaranteed; keep `user` alive until the process ends or set it once).
  * @since 0.1
  */
-MV_API void mv_set_log_callback(mv_log_fn fn, void *user, mv_log_level min_level) MV_NOEXCEPT;
+MV_API void mv_set_log_callback(mv_log_fn fn, void* user, mv_log_level min_level) MV_NOEXCEPT;
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Tensor views                                                                                    */
+/* Tensor views */
 /* ---------------------------------------------------------------------------------------------- */
 
 /** Element types. @since 0.1 */
@@ -192,14 +193,14 @@ MV_API size_t mv_dtype_size(mv_dtype dtype) MV_NOEXCEPT;
 typedef struct mv_tensor_view {
   uint32_t struct_size; /**< sizeof(mv_tensor_view) */
   uint32_t dtype;       /**< an ::mv_dtype */
-  const void *data;
+  const void* data;
   int64_t ndim;
   int64_t shape[MV_MAX_DIMS];
   int64_t strides[MV_MAX_DIMS]; /**< in bytes; may be 0 for broadcast axes */
 } mv_tensor_view;
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Images                                                                                          */
+/* Images */
 /* ---------------------------------------------------------------------------------------------- */
 
 /**
@@ -255,7 +256,7 @@ typedef struct mv_image_load_options {
   uint64_t max_values;
   /** Series: keep only this SeriesInstanceUID when a folder holds several; NULL or "" means the
    *  folder must hold exactly one series. Borrowed for the call. */
-  const char *series_uid;
+  const char* series_uid;
 } mv_image_load_options;
 
 /**
@@ -266,11 +267,11 @@ typedef struct mv_image_load_options {
  *         smaller than version 0.1 of the struct.
  * Thread-safety: safe. @since 0.1
  */
-MV_API MV_NODISCARD mv_status mv_image_load_options_init(mv_image_load_options *opts,
+MV_API MV_NODISCARD mv_status mv_image_load_options_init(mv_image_load_options* opts,
                                                          size_t struct_size) MV_NOEXCEPT;
 
 /** @brief mv_image_load_options_init() with the size this header was compiled with. */
-static inline mv_status mv_image_load_options_default(mv_image_load_options *opts) {
+static inline mv_status mv_image_load_options_default(mv_image_load_options* opts) {
   return mv_image_load_options_init(opts, sizeof *opts);
 }
 
@@ -290,8 +291,8 @@ static inline mv_status mv_image_load_options_default(mv_image_load_options *opt
  * Ownership: the caller owns *out; release it with mv_image_free().
  * Thread-safety: safe. @since 0.1
  */
-MV_API MV_NODISCARD mv_status mv_image_load(const char *path, const mv_image_load_options *opts,
-                                            mv_image **out) MV_NOEXCEPT;
+MV_API MV_NODISCARD mv_status mv_image_load(const char* path, const mv_image_load_options* opts,
+                                            mv_image** out) MV_NOEXCEPT;
 
 /**
  * @brief Decodes an image held in memory (any single-file format mv_image_load() reads).
@@ -302,9 +303,9 @@ MV_API MV_NODISCARD mv_status mv_image_load(const char *path, const mv_image_loa
  * @return as mv_image_load().
  * Ownership: the caller owns *out. Thread-safety: safe. @since 0.1
  */
-MV_API MV_NODISCARD mv_status mv_image_load_memory(const void *data, size_t size,
-                                                   const mv_image_load_options *opts,
-                                                   mv_image **out) MV_NOEXCEPT;
+MV_API MV_NODISCARD mv_status mv_image_load_memory(const void* data, size_t size,
+                                                   const mv_image_load_options* opts,
+                                                   mv_image** out) MV_NOEXCEPT;
 
 /**
  * @brief Reads the given DICOM files as one series and stacks them into a volume sorted along the
@@ -317,22 +318,22 @@ MV_API MV_NODISCARD mv_status mv_image_load_memory(const void *data, size_t size
  * @return as mv_image_load().
  * Ownership: the caller owns *out. Thread-safety: safe. @since 0.1
  */
-MV_API MV_NODISCARD mv_status mv_image_load_series(const char *const *paths, size_t count,
-                                                   const mv_image_load_options *opts,
-                                                   mv_image **out) MV_NOEXCEPT;
+MV_API MV_NODISCARD mv_status mv_image_load_series(const char* const* paths, size_t count,
+                                                   const mv_image_load_options* opts,
+                                                   mv_image** out) MV_NOEXCEPT;
 
 /** Geometry passed to mv_image_from_pixels(). Initialise with mv_image_geometry_init(). */
 typedef struct mv_image_geometry {
   uint32_t struct_size;
-  double spacing[3];   /**< column, row, slice spacing in mm (default 1, 1, 1) */
-  double origin[3];    /**< LPS position of the first voxel's centre in mm (default 0) */
-  double direction[9]; /**< row-major 3x3; column c is the LPS direction of index axis c */
-  uint32_t photometric;/**< an ::mv_photometric (default MONOCHROME2 for 1 channel, else RGB) */
+  double spacing[3];    /**< column, row, slice spacing in mm (default 1, 1, 1) */
+  double origin[3];     /**< LPS position of the first voxel's centre in mm (default 0) */
+  double direction[9];  /**< row-major 3x3; column c is the LPS direction of index axis c */
+  uint32_t photometric; /**< an ::mv_photometric (default MONOCHROME2 for 1 channel, else RGB) */
 } mv_image_geometry;
 
 /** @brief Fills `geom` with defaults (identity). @return MV_OK, MV_ERR_INVALID_ARGUMENT,
  *  MV_ERR_ABI_MISMATCH. Thread-safety: safe. @since 0.1 */
-MV_API MV_NODISCARD mv_status mv_image_geometry_init(mv_image_geometry *geom,
+MV_API MV_NODISCARD mv_status mv_image_geometry_init(mv_image_geometry* geom,
                                                      size_t struct_size) MV_NOEXCEPT;
 
 /**
@@ -345,13 +346,13 @@ MV_API MV_NODISCARD mv_status mv_image_geometry_init(mv_image_geometry *geom,
  *         MV_ERR_ABI_MISMATCH; MV_ERR_OUT_OF_MEMORY.
  * Ownership: the caller keeps `pixels`; the caller owns *out. Thread-safety: safe. @since 0.1
  */
-MV_API MV_NODISCARD mv_status mv_image_from_pixels(const mv_tensor_view *pixels,
-                                                   const mv_image_geometry *geom,
-                                                   mv_image **out) MV_NOEXCEPT;
+MV_API MV_NODISCARD mv_status mv_image_from_pixels(const mv_tensor_view* pixels,
+                                                   const mv_image_geometry* geom,
+                                                   mv_image** out) MV_NOEXCEPT;
 
 /** @brief Releases an image. Accepts NULL. Thread-safety: not with concurrent use of the same
  *  image. @since 0.1 */
-MV_API void mv_image_free(mv_image *image) MV_NOEXCEPT;
+MV_API void mv_image_free(mv_image* image) MV_NOEXCEPT;
 
 /**
  * @brief The image's shape as {channels, depth, height, width}.
@@ -359,14 +360,14 @@ MV_API void mv_image_free(mv_image *image) MV_NOEXCEPT;
  * @param[out] out_shape four values.
  * Thread-safety: safe. @since 0.1
  */
-MV_API void mv_image_shape(const mv_image *image, int64_t out_shape[4]) MV_NOEXCEPT;
+MV_API void mv_image_shape(const mv_image* image, int64_t out_shape[4]) MV_NOEXCEPT;
 
 /**
  * @brief The float32 pixel buffer: channels*depth*height*width values, planar, C-contiguous.
  * @return NULL for a NULL image. Ownership: borrowed, valid while the image lives.
  * Thread-safety: safe. @since 0.1
  */
-MV_API const float *mv_image_data(const mv_image *image) MV_NOEXCEPT;
+MV_API const float* mv_image_data(const mv_image* image) MV_NOEXCEPT;
 
 /**
  * @brief Describes the pixel buffer as a 4-D tensor view [C, D, H, W] of float32.
@@ -374,26 +375,25 @@ MV_API const float *mv_image_data(const mv_image *image) MV_NOEXCEPT;
  *         small (set out->struct_size before the call).
  * Ownership: the view borrows the image's buffer. Thread-safety: safe. @since 0.1
  */
-MV_API MV_NODISCARD mv_status mv_image_view(const mv_image *image,
-                                            mv_tensor_view *out) MV_NOEXCEPT;
+MV_API MV_NODISCARD mv_status mv_image_view(const mv_image* image, mv_tensor_view* out) MV_NOEXCEPT;
 
 /** @brief Voxel spacing {column, row, slice} in mm. Thread-safety: safe. @since 0.1 */
-MV_API void mv_image_spacing(const mv_image *image, double out_spacing[3]) MV_NOEXCEPT;
+MV_API void mv_image_spacing(const mv_image* image, double out_spacing[3]) MV_NOEXCEPT;
 /** @brief LPS position of the first voxel's centre in mm. Thread-safety: safe. @since 0.1 */
-MV_API void mv_image_origin(const mv_image *image, double out_origin[3]) MV_NOEXCEPT;
+MV_API void mv_image_origin(const mv_image* image, double out_origin[3]) MV_NOEXCEPT;
 /** @brief Row-major 3x3 direction cosines (column c = index axis c in LPS). @since 0.1 */
-MV_API void mv_image_direction(const mv_image *image, double out_direction[9]) MV_NOEXCEPT;
+MV_API void mv_image_direction(const mv_image* image, double out_direction[9]) MV_NOEXCEPT;
 /** @brief The format the image was decoded from. @since 0.1 */
-MV_API mv_image_format mv_image_get_format(const mv_image *image) MV_NOEXCEPT;
+MV_API mv_image_format mv_image_get_format(const mv_image* image) MV_NOEXCEPT;
 /** @brief The photometric interpretation of the decoded pixels. @since 0.1 */
-MV_API mv_photometric mv_image_photometric(const mv_image *image) MV_NOEXCEPT;
+MV_API mv_photometric mv_image_photometric(const mv_image* image) MV_NOEXCEPT;
 /** @brief The element type the pixels were stored with in the file (before the Modality LUT). */
-MV_API mv_dtype mv_image_stored_dtype(const mv_image *image) MV_NOEXCEPT;
+MV_API mv_dtype mv_image_stored_dtype(const mv_image* image) MV_NOEXCEPT;
 /** @brief BitsStored (DICOM), or the bit depth of the source (8, 16, 32). @since 0.1 */
-MV_API int32_t mv_image_bits_stored(const mv_image *image) MV_NOEXCEPT;
+MV_API int32_t mv_image_bits_stored(const mv_image* image) MV_NOEXCEPT;
 
 /** @brief Number of window presets (DICOM VOI: centre/width pairs and VOI LUT tables). */
-MV_API size_t mv_image_window_count(const mv_image *image) MV_NOEXCEPT;
+MV_API size_t mv_image_window_count(const mv_image* image) MV_NOEXCEPT;
 
 /**
  * @brief One window preset, in physical units (after the Modality LUT).
@@ -404,9 +404,9 @@ MV_API size_t mv_image_window_count(const mv_image *image) MV_NOEXCEPT;
  * @return MV_OK; MV_ERR_INVALID_ARGUMENT for NULL or an index out of range.
  * Thread-safety: safe. @since 0.1
  */
-MV_API MV_NODISCARD mv_status mv_image_window(const mv_image *image, size_t index,
-                                              double *out_center, double *out_width,
-                                              mv_voi_function *out_function) MV_NOEXCEPT;
+MV_API MV_NODISCARD mv_status mv_image_window(const mv_image* image, size_t index,
+                                              double* out_center, double* out_width,
+                                              mv_voi_function* out_function) MV_NOEXCEPT;
 
 /**
  * @brief Non-identifying metadata by DICOM keyword.
@@ -419,12 +419,12 @@ MV_API MV_NODISCARD mv_status mv_image_window(const mv_image *image, size_t inde
  * @return the value, or NULL when absent or not an allowed key. Ownership: borrowed.
  * Thread-safety: safe. @since 0.1
  */
-MV_API const char *mv_image_meta(const mv_image *image, const char *key) MV_NOEXCEPT;
+MV_API const char* mv_image_meta(const mv_image* image, const char* key) MV_NOEXCEPT;
 
 /** @brief Number of warnings raised while decoding (slice gaps, ignored elements...). */
-MV_API size_t mv_image_warning_count(const mv_image *image) MV_NOEXCEPT;
+MV_API size_t mv_image_warning_count(const mv_image* image) MV_NOEXCEPT;
 /** @brief Warning `index` as UTF-8, or NULL when out of range. Ownership: borrowed. */
-MV_API const char *mv_image_warning(const mv_image *image, size_t index) MV_NOEXCEPT;
+MV_API const char* mv_image_warning(const mv_image* image, size_t index) MV_NOEXCEPT;
 
 MV_END_DECL
 

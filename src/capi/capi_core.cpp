@@ -33,20 +33,34 @@ extern "C" {
 
 const char* mv_status_name(mv_status status) MV_NOEXCEPT {
   switch (status) {
-    case MV_OK: return "MV_OK";
-    case MV_ERR_INVALID_ARGUMENT: return "MV_ERR_INVALID_ARGUMENT";
-    case MV_ERR_OUT_OF_MEMORY: return "MV_ERR_OUT_OF_MEMORY";
-    case MV_ERR_IO: return "MV_ERR_IO";
-    case MV_ERR_UNSUPPORTED_FORMAT: return "MV_ERR_UNSUPPORTED_FORMAT";
-    case MV_ERR_CORRUPT_DATA: return "MV_ERR_CORRUPT_DATA";
-    case MV_ERR_MODEL: return "MV_ERR_MODEL";
-    case MV_ERR_DEVICE: return "MV_ERR_DEVICE";
-    case MV_ERR_SHAPE_MISMATCH: return "MV_ERR_SHAPE_MISMATCH";
-    case MV_ERR_ABI_MISMATCH: return "MV_ERR_ABI_MISMATCH";
-    case MV_ERR_CANCELLED: return "MV_ERR_CANCELLED";
-    case MV_ERR_NOT_IMPLEMENTED: return "MV_ERR_NOT_IMPLEMENTED";
-    case MV_ERR_INTERNAL: return "MV_ERR_INTERNAL";
-    case MV_ERR_UNKNOWN: return "MV_ERR_UNKNOWN";
+    case MV_OK:
+      return "MV_OK";
+    case MV_ERR_INVALID_ARGUMENT:
+      return "MV_ERR_INVALID_ARGUMENT";
+    case MV_ERR_OUT_OF_MEMORY:
+      return "MV_ERR_OUT_OF_MEMORY";
+    case MV_ERR_IO:
+      return "MV_ERR_IO";
+    case MV_ERR_UNSUPPORTED_FORMAT:
+      return "MV_ERR_UNSUPPORTED_FORMAT";
+    case MV_ERR_CORRUPT_DATA:
+      return "MV_ERR_CORRUPT_DATA";
+    case MV_ERR_MODEL:
+      return "MV_ERR_MODEL";
+    case MV_ERR_DEVICE:
+      return "MV_ERR_DEVICE";
+    case MV_ERR_SHAPE_MISMATCH:
+      return "MV_ERR_SHAPE_MISMATCH";
+    case MV_ERR_ABI_MISMATCH:
+      return "MV_ERR_ABI_MISMATCH";
+    case MV_ERR_CANCELLED:
+      return "MV_ERR_CANCELLED";
+    case MV_ERR_NOT_IMPLEMENTED:
+      return "MV_ERR_NOT_IMPLEMENTED";
+    case MV_ERR_INTERNAL:
+      return "MV_ERR_INTERNAL";
+    case MV_ERR_UNKNOWN:
+      return "MV_ERR_UNKNOWN";
   }
   return "MV_ERR_UNKNOWN_STATUS";
 }
@@ -64,13 +78,17 @@ void mv_set_log_callback(mv_log_fn fn, void* user, mv_log_level min_level) MV_NO
 size_t mv_dtype_size(mv_dtype dtype) MV_NOEXCEPT {
   switch (dtype) {
     case MV_DTYPE_UINT8:
-    case MV_DTYPE_INT8: return 1;
+    case MV_DTYPE_INT8:
+      return 1;
     case MV_DTYPE_UINT16:
-    case MV_DTYPE_INT16: return 2;
+    case MV_DTYPE_INT16:
+      return 2;
     case MV_DTYPE_FLOAT32:
     case MV_DTYPE_UINT32:
-    case MV_DTYPE_INT32: return 4;
-    case MV_DTYPE_FLOAT64: return 8;
+    case MV_DTYPE_INT32:
+      return 4;
+    case MV_DTYPE_FLOAT64:
+      return 8;
   }
   return 0;
 }

@@ -41,23 +41,23 @@ mv_status copy_options(const T* in, T* out, size_t min_size, const char* what) n
 
 }  // namespace medvision::capi
 
-#define MV_CAPI_BEGIN                 \
-  ::medvision::clear_last_error();    \
+#define MV_CAPI_BEGIN              \
+  ::medvision::clear_last_error(); \
   try {
-#define MV_CAPI_END                                                                  \
-  }                                                                                  \
-  catch (const ::medvision::Error& e) {                                              \
-    return ::medvision::capi::fail(e.status(), e.what());                            \
-  }                                                                                  \
-  catch (const std::bad_alloc&) {                                                    \
-    return ::medvision::capi::fail(MV_ERR_OUT_OF_MEMORY, "out of memory");           \
-  }                                                                                  \
-  catch (...) {                                                                      \
-    return ::medvision::capi::map_foreign_exception(std::current_exception());       \
+#define MV_CAPI_END                                                            \
+  }                                                                            \
+  catch (const ::medvision::Error& e) {                                        \
+    return ::medvision::capi::fail(e.status(), e.what());                      \
+  }                                                                            \
+  catch (const std::bad_alloc&) {                                              \
+    return ::medvision::capi::fail(MV_ERR_OUT_OF_MEMORY, "out of memory");     \
+  }                                                                            \
+  catch (...) {                                                                \
+    return ::medvision::capi::map_foreign_exception(std::current_exception()); \
   }
 
 // For NULL checks at the top of a C function.
-#define MV_CHECK_ARG(cond, msg)                                      \
-  do {                                                               \
+#define MV_CHECK_ARG(cond, msg)                                                \
+  do {                                                                         \
     if (!(cond)) return ::medvision::capi::fail(MV_ERR_INVALID_ARGUMENT, msg); \
   } while (0)

@@ -41,10 +41,12 @@ medvision::io::LoadOptions to_internal(const mv_image_load_options& o) {
 mv_status resolve_options(const mv_image_load_options* in, medvision::io::LoadOptions* out) {
   mv_image_load_options o = default_load_options();
   const mv_status s = medvision::capi::copy_options(
-      in, &o, kLoadOptionsV1, "mv_image_load_options.struct_size is smaller than any known version");
+      in, &o, kLoadOptionsV1,
+      "mv_image_load_options.struct_size is smaller than any known version");
   if (s != MV_OK) return s;
   if (o.frame < -1) {
-    return medvision::capi::fail(MV_ERR_INVALID_ARGUMENT, "mv_image_load_options.frame must be >= -1");
+    return medvision::capi::fail(MV_ERR_INVALID_ARGUMENT,
+                                 "mv_image_load_options.frame must be >= -1");
   }
   if (o.apply_voi < -1) {
     return medvision::capi::fail(MV_ERR_INVALID_ARGUMENT,
@@ -62,14 +64,40 @@ mv_image* wrap(std::unique_ptr<Image> image) {
 
 double read_element(const unsigned char* p, mv_dtype dtype) {
   switch (dtype) {
-    case MV_DTYPE_FLOAT32: { float v; std::memcpy(&v, p, 4); return v; }
-    case MV_DTYPE_UINT8: return *p;
-    case MV_DTYPE_INT8: return static_cast<signed char>(*p);
-    case MV_DTYPE_UINT16: { uint16_t v; std::memcpy(&v, p, 2); return v; }
-    case MV_DTYPE_INT16: { int16_t v; std::memcpy(&v, p, 2); return v; }
-    case MV_DTYPE_UINT32: { uint32_t v; std::memcpy(&v, p, 4); return v; }
-    case MV_DTYPE_INT32: { int32_t v; std::memcpy(&v, p, 4); return v; }
-    case MV_DTYPE_FLOAT64: { double v; std::memcpy(&v, p, 8); return v; }
+    case MV_DTYPE_FLOAT32: {
+      float v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
+    case MV_DTYPE_UINT8:
+      return *p;
+    case MV_DTYPE_INT8:
+      return static_cast<signed char>(*p);
+    case MV_DTYPE_UINT16: {
+      uint16_t v;
+      std::memcpy(&v, p, 2);
+      return v;
+    }
+    case MV_DTYPE_INT16: {
+      int16_t v;
+      std::memcpy(&v, p, 2);
+      return v;
+    }
+    case MV_DTYPE_UINT32: {
+      uint32_t v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
+    case MV_DTYPE_INT32: {
+      int32_t v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
+    case MV_DTYPE_FLOAT64: {
+      double v;
+      std::memcpy(&v, p, 8);
+      return v;
+    }
   }
   return 0.0;
 }
@@ -132,9 +160,9 @@ mv_status mv_image_load_series(const char* const* paths, size_t count,
   list.reserve(count);
   for (size_t i = 0; i < count; ++i) {
     if (paths[i] == nullptr) {
-      return medvision::capi::fail(MV_ERR_INVALID_ARGUMENT,
-                                   ("mv_image_load_series: paths[" + std::to_string(i) +
-                                    "] is NULL").c_str());
+      return medvision::capi::fail(
+          MV_ERR_INVALID_ARGUMENT,
+          ("mv_image_load_series: paths[" + std::to_string(i) + "] is NULL").c_str());
     }
     list.emplace_back(paths[i]);
   }
@@ -181,7 +209,8 @@ mv_status mv_image_from_pixels(const mv_tensor_view* pixels, const mv_image_geom
   mv_image_geometry g;
   if (mv_status s = mv_image_geometry_init(&g, sizeof g); s != MV_OK) return s;
   if (mv_status s = medvision::capi::copy_options(
-          geom, &g, kGeometryV1, "mv_image_from_pixels: mv_image_geometry.struct_size is too small");
+          geom, &g, kGeometryV1,
+          "mv_image_from_pixels: mv_image_geometry.struct_size is too small");
       s != MV_OK)
     return s;
   const int64_t nd = pixels->ndim;
@@ -191,21 +220,32 @@ mv_status mv_image_from_pixels(const mv_tensor_view* pixels, const mv_image_geom
   int64_t ext[4] = {1, 1, 1, 1};
   int64_t str[4] = {0, 0, 0, 0};
   if (nd == 2) {
-    ext[2] = sh[0]; ext[3] = sh[1]; str[2] = st[0]; str[3] = st[1];
+    ext[2] = sh[0];
+    ext[3] = sh[1];
+    str[2] = st[0];
+    str[3] = st[1];
   } else if (nd == 3) {
     if (sh[2] != 1 && sh[2] != 3 && sh[2] != 4) {
       return medvision::capi::fail(MV_ERR_INVALID_ARGUMENT,
                                    "mv_image_from_pixels: a 3-D view must be [H, W, C] with C = 1, "
                                    "3 or 4");
     }
-    ext[0] = sh[2]; ext[2] = sh[0]; ext[3] = sh[1];
-    str[0] = st[2]; str[2] = st[0]; str[3] = st[1];
+    ext[0] = sh[2];
+    ext[2] = sh[0];
+    ext[3] = sh[1];
+    str[0] = st[2];
+    str[2] = st[0];
+    str[3] = st[1];
   } else if (nd == 4) {
-    for (int i = 0; i < 4; ++i) { ext[i] = sh[i]; str[i] = st[i]; }
+    for (int i = 0; i < 4; ++i) {
+      ext[i] = sh[i];
+      str[i] = st[i];
+    }
   } else {
-    return medvision::capi::fail(MV_ERR_INVALID_ARGUMENT,
-                                 "mv_image_from_pixels: ndim must be 2 ([H, W]), 3 ([H, W, C]) or 4 "
-                                 "([C, D, H, W])");
+    return medvision::capi::fail(
+        MV_ERR_INVALID_ARGUMENT,
+        "mv_image_from_pixels: ndim must be 2 ([H, W]), 3 ([H, W, C]) or 4 "
+        "([C, D, H, W])");
   }
   for (int i = 0; i < 4; ++i) {
     MV_CHECK_ARG(ext[i] > 0, "mv_image_from_pixels: every dimension must be positive");
@@ -338,11 +378,11 @@ mv_status mv_image_window(const mv_image* image, size_t index, double* out_cente
                "mv_image_window: out_center or out_width is NULL");
   const auto& windows = image->image->windows;
   if (index >= windows.size()) {
-    return medvision::capi::fail(MV_ERR_INVALID_ARGUMENT,
-                                 ("mv_image_window: index " + std::to_string(index) +
-                                  " is out of range (the image has " +
-                                  std::to_string(windows.size()) + " window presets)")
-                                     .c_str());
+    return medvision::capi::fail(
+        MV_ERR_INVALID_ARGUMENT,
+        ("mv_image_window: index " + std::to_string(index) + " is out of range (the image has " +
+         std::to_string(windows.size()) + " window presets)")
+            .c_str());
   }
   *out_center = windows[index].center;
   *out_width = windows[index].width;

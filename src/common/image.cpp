@@ -10,16 +10,26 @@ namespace medvision {
 namespace {
 
 constexpr std::array<const char*, 14> kAllowedMetaKeys = {{
-    "Modality", "BodyPartExamined", "ViewPosition", "Manufacturer", "ManufacturerModelName",
-    "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID", "TransferSyntaxUID",
-    "PhotometricInterpretation", "ImageLaterality", "SeriesDescription", "NumberOfFrames",
+    "Modality",
+    "BodyPartExamined",
+    "ViewPosition",
+    "Manufacturer",
+    "ManufacturerModelName",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "SOPClassUID",
+    "TransferSyntaxUID",
+    "PhotometricInterpretation",
+    "ImageLaterality",
+    "SeriesDescription",
+    "NumberOfFrames",
 }};
 
 }  // namespace
 
 bool is_allowed_meta_key(const std::string& key) {
-  return std::find(kAllowedMetaKeys.begin(), kAllowedMetaKeys.end(), key) !=
-         kAllowedMetaKeys.end();
+  return std::find(kAllowedMetaKeys.begin(), kAllowedMetaKeys.end(), key) != kAllowedMetaKeys.end();
 }
 
 Image::Image(int64_t channels, int64_t depth, int64_t height, int64_t width, uint64_t max_values,

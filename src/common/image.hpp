@@ -25,8 +25,8 @@ struct WindowPreset {
 };
 
 struct Geometry {
-  std::array<double, 3> spacing{{1.0, 1.0, 1.0}};  // column, row, slice (mm)
-  std::array<double, 3> origin{{0.0, 0.0, 0.0}};   // LPS (mm)
+  std::array<double, 3> spacing{{1.0, 1.0, 1.0}};                // column, row, slice (mm)
+  std::array<double, 3> origin{{0.0, 0.0, 0.0}};                 // LPS (mm)
   std::array<double, 9> direction{{1, 0, 0, 0, 1, 0, 0, 0, 1}};  // row-major, column = axis
 };
 

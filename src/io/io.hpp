@@ -12,10 +12,10 @@
 namespace medvision::io {
 
 struct LoadOptions {
-  int32_t frame = -1;       // multi-frame DICOM: one frame, or -1 for all
-  int32_t apply_voi = -1;   // -1: physical units; i >= 0: apply window preset i, map to [0, 1]
+  int32_t frame = -1;      // multi-frame DICOM: one frame, or -1 for all
+  int32_t apply_voi = -1;  // -1: physical units; i >= 0: apply window preset i, map to [0, 1]
   uint64_t max_values = kDefaultMaxValues;
-  std::string series_uid;   // series selection for folders holding several series
+  std::string series_uid;  // series selection for folders holding several series
 };
 
 enum class Format { kUnknown, kDicom, kNifti1, kNifti2, kGzip, kPng, kJpeg, kTiff, kBmp };

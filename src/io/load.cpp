@@ -58,11 +58,11 @@ Format sniff(const uint8_t* d, size_t n) {
   if (n >= 348) {
     // NIfTI-1: sizeof_hdr == 348 and magic "n+1\0" / "ni1\0" at 344; NIfTI-2: 540 and magic at 4.
     for (bool swap : {false, true}) {
-      if (read_i32(d, swap) == 348 && (std::memcmp(d + 344, "n+1\0", 4) == 0 ||
-                                       std::memcmp(d + 344, "ni1\0", 4) == 0))
+      if (read_i32(d, swap) == 348 &&
+          (std::memcmp(d + 344, "n+1\0", 4) == 0 || std::memcmp(d + 344, "ni1\0", 4) == 0))
         return Format::kNifti1;
-      if (read_i32(d, swap) == 540 && (std::memcmp(d + 4, "n+2\0", 4) == 0 ||
-                                       std::memcmp(d + 4, "ni2\0", 4) == 0))
+      if (read_i32(d, swap) == 540 &&
+          (std::memcmp(d + 4, "n+2\0", 4) == 0 || std::memcmp(d + 4, "ni2\0", 4) == 0))
         return Format::kNifti2;
     }
   }
@@ -96,10 +96,14 @@ std::unique_ptr<Image> load_memory(const uint8_t* data, size_t size, const LoadO
   if (size == 0) throw Error(MV_ERR_CORRUPT_DATA, name + ": empty input");
   std::unique_ptr<Image> image;
   switch (sniff(data, size)) {
-    case Format::kDicom: image = read_dicom_memory(data, size, options, name); break;
+    case Format::kDicom:
+      image = read_dicom_memory(data, size, options, name);
+      break;
     case Format::kNifti1:
     case Format::kNifti2:
-    case Format::kGzip: image = read_nifti_memory(data, size, options, name); break;
+    case Format::kGzip:
+      image = read_nifti_memory(data, size, options, name);
+      break;
     case Format::kPng:
     case Format::kJpeg:
     case Format::kTiff:
@@ -152,9 +156,9 @@ std::unique_ptr<Image> load_file(const std::string& path, const LoadOptions& opt
 
 void apply_window(Image& image, int32_t index, const std::string& name) {
   if (index < 0 || static_cast<size_t>(index) >= image.windows.size()) {
-    throw Error(MV_ERR_INVALID_ARGUMENT,
-                name + ": window preset " + std::to_string(index) + " requested, but the image has " +
-                    std::to_string(image.windows.size()));
+    throw Error(MV_ERR_INVALID_ARGUMENT, name + ": window preset " + std::to_string(index) +
+                                             " requested, but the image has " +
+                                             std::to_string(image.windows.size()));
   }
   const WindowPreset& w = image.windows[static_cast<size_t>(index)];
   float* p = image.data();

@@ -7,7 +7,7 @@
 
 int main(void) {
   mv_image_load_options opts;
-  mv_image *img = NULL;
+  mv_image* img = NULL;
   mv_status s;
   if (mv_version_number() != MV_VERSION_NUMBER) return 1;
   if (mv_image_load_options_default(&opts) != MV_OK) return 2;

@@ -76,8 +76,12 @@ TEST_CASE("capi image: from_pixels copies interleaved RGB into planar float", "[
   v.dtype = MV_DTYPE_UINT8;
   v.data = rgb;
   v.ndim = 3;
-  v.shape[0] = 2; v.shape[1] = 3; v.shape[2] = 3;
-  v.strides[0] = 9; v.strides[1] = 3; v.strides[2] = 1;
+  v.shape[0] = 2;
+  v.shape[1] = 3;
+  v.shape[2] = 3;
+  v.strides[0] = 9;
+  v.strides[1] = 3;
+  v.strides[2] = 1;
   mv_image_geometry g;
   REQUIRE(mv_image_geometry_init(&g, sizeof g) == MV_OK);
   g.spacing[0] = 0.5;
@@ -119,8 +123,10 @@ TEST_CASE("capi image: from_pixels handles strided signed 16-bit and rejects bad
   v.dtype = MV_DTYPE_INT16;
   v.data = buf;
   v.ndim = 2;
-  v.shape[0] = 2; v.shape[1] = 2;
-  v.strides[0] = 8; v.strides[1] = 4;
+  v.shape[0] = 2;
+  v.shape[1] = 2;
+  v.strides[0] = 8;
+  v.strides[1] = 4;
   mv_image* img = nullptr;
   REQUIRE(mv_image_from_pixels(&v, nullptr, &img) == MV_OK);
   const float* p = mv_image_data(img);

@@ -1,0 +1,247 @@
+/**
+ * @file medvision.hpp
+ * @defgroup medvision_cpp medvision C++ wrapper
+ * @brief Header-only C++17 RAII wrapper over the stable C ABI (medvision.h).
+ *
+ * Everything here is inline and calls only the C functions, so a C++ program depends on the C
+ * ABI alone. Failures throw medvision::Exception, which carries the ::mv_status and the message
+ * of mv_last_error().
+ * @{
+ */
+#ifndef MEDVISION_HPP
+#define MEDVISION_HPP
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "medvision/medvision.h"
+
+namespace medvision {
+
+/** The exception the wrapper throws: the status of the failed call and its message. */
+class Exception : public std::runtime_error {
+ public:
+  Exception(mv_status status, const std::string& message)
+      : std::runtime_error(message), status_(status) {}
+  mv_status status() const noexcept { return status_; }
+  const char* status_name() const noexcept { return mv_status_name(status_); }
+
+ private:
+  mv_status status_;
+};
+
+/** Throws medvision::Exception for any status other than MV_OK. */
+inline void check(mv_status status) {
+  if (status != MV_OK) throw Exception(status, mv_last_error());
+}
+
+/** The linked library's version string (may differ from MV_VERSION_STRING of the headers). */
+inline std::string version() { return mv_version_string(); }
+
+/** Options for Image::load(); defaults as mv_image_load_options_init() sets them. */
+struct LoadOptions {
+  int32_t frame = -1;
+  int32_t apply_voi = -1;
+  uint64_t max_values = 0;
+  std::string series_uid;
+
+  mv_image_load_options to_c() const {
+    mv_image_load_options o;
+    check(mv_image_load_options_default(&o));
+    o.frame = frame;
+    o.apply_voi = apply_voi;
+    o.max_values = max_values;
+    o.series_uid = series_uid.empty() ? nullptr : series_uid.c_str();
+    return o;
+  }
+};
+
+/** A window preset (VOI) in physical units. */
+struct Window {
+  double center = 0.0;
+  double width = 0.0;
+  mv_voi_function function = MV_VOI_LINEAR;
+};
+
+/** A decoded image or volume (owning; movable, not copyable). */
+class Image {
+ public:
+  Image() = default;
+  /** Takes ownership of a C handle. */
+  explicit Image(mv_image* handle) noexcept : handle_(handle) {}
+
+  /** Decodes a file, or a folder holding one DICOM series. */
+  static Image load(const std::string& path, const LoadOptions& options = {}) {
+    const mv_image_load_options o = options.to_c();
+    mv_image* h = nullptr;
+    check(mv_image_load(path.c_str(), &o, &h));
+    return Image(h);
+  }
+
+  /** Decodes an encoded image held in memory. */
+  static Image load_memory(const void* data, size_t size, const LoadOptions& options = {}) {
+    const mv_image_load_options o = options.to_c();
+    mv_image* h = nullptr;
+    check(mv_image_load_memory(data, size, &o, &h));
+    return Image(h);
+  }
+
+  /** Reads DICOM files as one series volume. */
+  static Image load_series(const std::vector<std::string>& paths, const LoadOptions& options = {}) {
+    std::vector<const char*> c_paths;
+    c_paths.reserve(paths.size());
+    for (const auto& p : paths) c_paths.push_back(p.c_str());
+    const mv_image_load_options o = options.to_c();
+    mv_image* h = nullptr;
+    check(mv_image_load_series(c_paths.data(), c_paths.size(), &o, &h));
+    return Image(h);
+  }
+
+  /** Copies a caller's pixels (see mv_image_from_pixels()). */
+  static Image from_pixels(const mv_tensor_view& pixels,
+                           const mv_image_geometry* geometry = nullptr) {
+    mv_image* h = nullptr;
+    check(mv_image_from_pixels(&pixels, geometry, &h));
+    return Image(h);
+  }
+
+  explicit operator bool() const noexcept { return handle_ != nullptr; }
+  mv_image* get() const noexcept { return handle_.get(); }
+  /** Gives up ownership; the caller must mv_image_free() the result. */
+  mv_image* release() noexcept { return handle_.release(); }
+
+  /** {channels, depth, height, width}. */
+  std::array<int64_t, 4> shape() const {
+    std::array<int64_t, 4> s{};
+    mv_image_shape(get(), s.data());
+    return s;
+  }
+  int64_t channels() const { return shape()[0]; }
+  int64_t depth() const { return shape()[1]; }
+  int64_t height() const { return shape()[2]; }
+  int64_t width() const { return shape()[3]; }
+  size_t size() const {
+    const auto s = shape();
+    return static_cast<size_t>(s[0] * s[1] * s[2] * s[3]);
+  }
+  /** Planar float32 pixels in physical units; borrowed from this image. */
+  const float* data() const noexcept { return mv_image_data(get()); }
+
+  std::array<double, 3> spacing() const {
+    std::array<double, 3> v{};
+    mv_image_spacing(get(), v.data());
+    return v;
+  }
+  std::array<double, 3> origin() const {
+    std::array<double, 3> v{};
+    mv_image_origin(get(), v.data());
+    return v;
+  }
+  std::array<double, 9> direction() const {
+    std::array<double, 9> v{};
+    mv_image_direction(get(), v.data());
+    return v;
+  }
+  mv_image_format format() const noexcept { return mv_image_get_format(get()); }
+  mv_photometric photometric() const noexcept { return mv_image_photometric(get()); }
+  mv_dtype stored_dtype() const noexcept { return mv_image_stored_dtype(get()); }
+  int32_t bits_stored() const noexcept { return mv_image_bits_stored(get()); }
+
+  std::vector<Window> windows() const {
+    std::vector<Window> out(mv_image_window_count(get()));
+    for (size_t i = 0; i < out.size(); ++i) {
+      check(mv_image_window(get(), i, &out[i].center, &out[i].width, &out[i].function));
+    }
+    return out;
+  }
+
+  /** Non-identifying metadata by DICOM keyword (see mv_image_meta()). */
+  std::optional<std::string> meta(const std::string& key) const {
+    const char* v = mv_image_meta(get(), key.c_str());
+    if (v == nullptr) return std::nullopt;
+    return std::string(v);
+  }
+
+  std::vector<std::string> warnings() const {
+    std::vector<std::string> out;
+    const size_t n = mv_image_warning_count(get());
+    for (size_t i = 0; i < n; ++i) out.emplace_back(mv_image_warning(get(), i));
+    return out;
+  }
+
+ private:
+  struct Free {
+    void operator()(mv_image* p) const noexcept { mv_image_free(p); }
+  };
+  std::unique_ptr<mv_image, Free> handle_;
+};
+
+/** Names for enum values, for printing. */
+inline const char* to_string(mv_image_format f) {
+  switch (f) {
+    case MV_FORMAT_DICOM:
+      return "DICOM";
+    case MV_FORMAT_NIFTI:
+      return "NIfTI";
+    case MV_FORMAT_PNG:
+      return "PNG";
+    case MV_FORMAT_JPEG:
+      return "JPEG";
+    case MV_FORMAT_TIFF:
+      return "TIFF";
+    case MV_FORMAT_BMP:
+      return "BMP";
+    case MV_FORMAT_PIXELS:
+      return "pixels";
+    case MV_FORMAT_UNKNOWN:
+      break;
+  }
+  return "unknown";
+}
+
+inline const char* to_string(mv_photometric p) {
+  switch (p) {
+    case MV_PHOTOMETRIC_MONOCHROME1:
+      return "MONOCHROME1";
+    case MV_PHOTOMETRIC_MONOCHROME2:
+      return "MONOCHROME2";
+    case MV_PHOTOMETRIC_RGB:
+      return "RGB";
+    case MV_PHOTOMETRIC_UNKNOWN:
+      break;
+  }
+  return "unknown";
+}
+
+inline const char* to_string(mv_dtype d) {
+  switch (d) {
+    case MV_DTYPE_FLOAT32:
+      return "float32";
+    case MV_DTYPE_UINT8:
+      return "uint8";
+    case MV_DTYPE_INT8:
+      return "int8";
+    case MV_DTYPE_UINT16:
+      return "uint16";
+    case MV_DTYPE_INT16:
+      return "int16";
+    case MV_DTYPE_UINT32:
+      return "uint32";
+    case MV_DTYPE_INT32:
+      return "int32";
+    case MV_DTYPE_FLOAT64:
+      return "float64";
+  }
+  return "unknown";
+}
+
+}  // namespace medvision
+
+/** @} */
+#endif /* MEDVISION_HPP */

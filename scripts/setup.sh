@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# medvision set-up on Debian 12: installs what is missing, builds, and runs a job.
+#
+#   scripts/setup.sh quickstart   install + build + decode/classify the bundled chest X-ray
+#   scripts/setup.sh test         install + build + the whole test suite (what CI runs)
+#   scripts/setup.sh deps         install only
+#   scripts/setup.sh build        install + build (build/)
+#
+# Idempotent and non-interactive: packages already present are not touched, and apt-get runs
+# only when something is missing. Environment:
+#   MEDVISION_DATA  public test data (default: ../shared/data beside the checkout)
+#   MV_JOBS         parallel build jobs (default: number of cores)
+#   MV_SKIP_ASAN=1  skip the AddressSanitizer/UBSan build in `test`
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$here"
+jobs=${MV_JOBS:-$(nproc)}
+# Debian's python3 has the packages below; a python3 earlier on PATH (pyenv, conda) does not.
+export MV_PYTHON=${MV_PYTHON:-/usr/bin/python3}
+export MEDVISION_DATA=${MEDVISION_DATA:-$(cd "$here/.." && pwd)/shared/data}
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git ca-certificates file binutils
+  libtorch-dev libopenblas0-openmp
+  libdcmtk-dev dcmtk libopenjp2-7-dev libnifti2-dev libniftiio-dev libznz-dev zlib1g-dev
+  libopencv-dev libeigen3-dev libfmt-dev nlohmann-json3-dev libcli11-dev catch2 pybind11-dev
+  clang-format
+  python3 python3-dev python3-numpy python3-pytest python3-pydicom python3-gdcm python3-nibabel
+  python3-pil python3-opencv python3-sklearn python3-torch python3-torchvision
+  python3-setuptools python3-wheel python3-pip python3-venv
+)
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+install_deps() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    log "all ${#PACKAGES[@]} Debian packages present"
+    return
+  fi
+  log "installing ${#missing[@]} missing Debian packages: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+configure_build() {  # dir, extra cmake args...
+  local dir=$1; shift
+  cmake -S . -B "$dir" -G Ninja -DPython3_EXECUTABLE="$MV_PYTHON" "$@" >/dev/null
+  cmake --build "$dir" -j "$jobs"
+}
+
+build() {
+  log "building (build/, Release)"
+  configure_build build -DCMAKE_BUILD_TYPE=Release -DMV_WARNINGS_AS_ERRORS=ON
+}
+
+quickstart() {
+  local example=examples/data/cxr-example.dcm
+  log "medvision info $example"
+  ./build/examples/medvision info "$example"
+}
+
+run_tests() {
+  log "unit, C API, conformance and install tests (build/)"
+  (cd build && ctest --output-on-failure -j "$jobs")
+  if [ "${MV_SKIP_ASAN:-0}" != 1 ]; then
+    log "the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
+    configure_build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMV_SANITIZE_ADDRESS=ON \
+      -DMV_SANITIZE_UNDEFINED=ON
+    (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      ctest --output-on-failure -j "$jobs" -LE 'no-sanitizer')
+  fi
+  log "clang-format check"
+  scripts/check_format.sh
+}
+
+cmd=${1:-}
+case "$cmd" in
+  deps) install_deps ;;
+  build) install_deps; build ;;
+  quickstart) install_deps; build; quickstart ;;
+  test) install_deps; build; run_tests ;;
+  *) sed -n '2,14p' "$0"; exit 1 ;;
+esac
