@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <sstream>
+#include <unistd.h>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -137,6 +140,182 @@ int run_info(const std::vector<std::string>& files, bool as_json, int frame) {
   return rc;
 }
 
+
+// Expands folders into the files they hold (recursively, sorted; hidden files skipped).
+std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> out;
+  for (const auto& in : inputs) {
+    std::error_code ec;
+    if (!fs::is_directory(in, ec)) {
+      out.push_back(in);
+      continue;
+    }
+    std::vector<std::string> found;
+    for (auto it = fs::recursive_directory_iterator(in, ec); it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+      if (ec) break;
+      const std::string name = it->path().filename().string();
+      if (!name.empty() && name[0] == '.') {
+        if (it->is_directory(ec)) it.disable_recursion_pending();
+        continue;
+      }
+      if (it->is_regular_file(ec)) found.push_back(it->path().string());
+    }
+    std::sort(found.begin(), found.end());
+    out.insert(out.end(), found.begin(), found.end());
+  }
+  return out;
+}
+
+// A progress bar on stderr, only when stderr is a terminal.
+class Progress {
+ public:
+  explicit Progress(size_t total) : total_(total), enabled_(isatty(fileno(stderr)) && total > 1) {}
+  void update(size_t done) {
+    if (!enabled_) return;
+    constexpr int kWidth = 30;
+    const int filled = static_cast<int>(kWidth * done / total_);
+    std::fprintf(stderr, "\r[%.*s%*s] %zu/%zu", filled, "==============================",
+                 kWidth - filled, "", done, total_);
+    if (done == total_) std::fprintf(stderr, "\n");
+    std::fflush(stderr);
+  }
+
+ private:
+  size_t total_;
+  bool enabled_;
+};
+
+void print_result_human(const std::string& file, const medvision::Result& r, bool first) {
+  if (first) {
+    std::printf("model %s %s — %s\n\n", r.model_name().c_str(), r.model_version().c_str(),
+                r.notice().c_str());
+  }
+  std::printf("%s\n", file.c_str());
+  for (const auto& s : r.ranked()) {
+    std::printf("  %-28s %6.1f%%", s.label.c_str(), 100.0 * s.probability);
+    if (!std::isnan(s.calibrated)) std::printf("  calibrated %5.1f%%", 100.0 * s.calibrated);
+    if (s.decision >= 0) std::printf("  %s", s.decision ? "POSITIVE" : "negative");
+    if (s.refer) std::printf("  REFER to a radiologist");
+    std::printf("\n");
+  }
+  for (const auto& w : r.warnings()) std::printf("  warning: %s\n", w.c_str());
+}
+
+struct ClassifyArgs {
+  std::vector<std::string> inputs;
+  std::string model;
+  std::string device = "auto";
+  int threads = 0;
+  int batch = 8;
+  bool json = false;
+  bool reduced = false;
+};
+
+int run_classify(const ClassifyArgs& a) {
+  medvision::Model model;
+  try {
+    medvision::ModelOptions mo;
+    mo.device = a.device;
+    mo.num_threads = a.threads;
+    mo.precision = a.reduced ? MV_PRECISION_REDUCED : MV_PRECISION_FLOAT32;
+    model = medvision::Model::load(a.model, mo);
+  } catch (const medvision::Exception& e) {
+    std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
+    return exit_code(e.status());
+  }
+  const auto files = expand_inputs(a.inputs);
+  if (files.empty()) {
+    std::fprintf(stderr, "medvision: no input files\n");
+    return kUsageError;
+  }
+  int rc = 0;
+  bool first = true;
+  Progress progress(files.size());
+  const size_t batch = static_cast<size_t>(std::max(1, a.batch));
+  for (size_t start = 0; start < files.size(); start += batch) {
+    const size_t end = std::min(files.size(), start + batch);
+    std::vector<medvision::Image> images;
+    std::vector<std::string> names;
+    for (size_t i = start; i < end; ++i) {
+      try {
+        images.push_back(medvision::Image::load(files[i]));
+        names.push_back(files[i]);
+      } catch (const medvision::Exception& e) {
+        rc = exit_code(e.status());
+        if (a.json) {
+          std::cout << json{{"file", files[i]}, {"error", e.status_name()}, {"message", e.what()}}
+                           .dump()
+                    << "\n";
+        } else {
+          std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
+        }
+      }
+    }
+    if (!images.empty()) {
+      std::vector<const medvision::Image*> ptrs;
+      for (const auto& im : images) ptrs.push_back(&im);
+      try {
+        const auto results = model.run_batch(ptrs);
+        for (size_t i = 0; i < results.size(); ++i) {
+          if (a.json) {
+            json j = json::parse(results[i].json());
+            j["file"] = names[i];
+            std::cout << j.dump() << "\n";
+          } else {
+            print_result_human(names[i], results[i], first);
+            first = false;
+          }
+        }
+      } catch (const medvision::Exception& e) {
+        rc = exit_code(e.status());
+        std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
+      }
+    }
+    progress.update(end);
+  }
+  return rc;
+}
+
+int run_models(bool as_json) {
+  size_t needed = 0;
+  medvision::check(mv_model_list(nullptr, 0, &needed));
+  std::string buf(needed, '\0');
+  medvision::check(mv_model_list(buf.data(), buf.size(), &needed));
+  std::stringstream ss(buf.c_str());
+  std::string dir;
+  int rc = 0;
+  while (std::getline(ss, dir)) {
+    if (dir.empty()) continue;
+    try {
+      medvision::ModelOptions mo;
+      mo.device = "cpu";
+      mo.warmup = false;
+      mo.optimize = false;
+      const auto m = medvision::Model::load(dir, mo);
+      const auto labels = m.labels();
+      if (as_json) {
+        std::cout << json{{"name", m.name()}, {"version", m.version()}, {"path", dir},
+                          {"task", m.task() == MV_TASK_SEGMENTATION ? "segmentation" : "classification"},
+                          {"labels", labels}}
+                         .dump()
+                  << "\n";
+      } else {
+        std::string l;
+        for (const auto& x : labels) l += (l.empty() ? "" : ", ") + x;
+        std::printf("%-20s %-8s %-15s %s\n    %s\n", m.name().c_str(), m.version().c_str(),
+                    m.task() == MV_TASK_SEGMENTATION ? "segmentation" : "classification",
+                    l.c_str(), dir.c_str());
+      }
+    } catch (const medvision::Exception& e) {
+      std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
+      rc = exit_code(e.status());
+    }
+  }
+  return rc;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -157,12 +336,33 @@ int main(int argc, char** argv) {
   info->add_option("--frame", info_frame, "Multi-frame DICOM: decode only this frame")
       ->default_val(-1);
 
+  ClassifyArgs ca;
+  auto* classify = app.add_subcommand("classify", "Classify images with a model package");
+  classify->add_option("FILE", ca.inputs, "Images, or folders (searched recursively)")->required();
+  classify->add_option("-m,--model", ca.model, "Model package name or folder")->required();
+  classify->add_option("--device", ca.device, "auto | cpu | cuda | cuda:N")->default_val("auto");
+  classify->add_option("--threads", ca.threads, "CPU threads (0: LibTorch default)")->default_val(0);
+  classify->add_option("--batch", ca.batch, "Images per inference batch")->default_val(8);
+  classify->add_flag("--reduced-precision", ca.reduced, "bf16 on CPU (where supported), fp16 on CUDA");
+  classify->add_flag("--json", ca.json, "One JSON object per line (JSON Lines)");
+
+  bool models_json = false;
+  auto* models = app.add_subcommand("models", "List the model packages on the search path");
+  models->add_flag("--json", models_json, "JSON Lines");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : kUsageError;
   }
-  if (info->parsed()) return run_info(info_files, info_json, info_frame);
+  try {
+    if (info->parsed()) return run_info(info_files, info_json, info_frame);
+    if (classify->parsed()) return run_classify(ca);
+    if (models->parsed()) return run_models(models_json);
+  } catch (const medvision::Exception& e) {
+    std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
+    return exit_code(e.status());
+  }
   return kUsageError;
 }

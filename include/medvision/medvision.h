@@ -426,6 +426,157 @@ MV_API size_t mv_image_warning_count(const mv_image* image) MV_NOEXCEPT;
 /** @brief Warning `index` as UTF-8, or NULL when out of range. Ownership: borrowed. */
 MV_API const char* mv_image_warning(const mv_image* image, size_t index) MV_NOEXCEPT;
 
+/* ---------------------------------------------------------------------------------------------- */
+/* Models and results                                                                              */
+/* ---------------------------------------------------------------------------------------------- */
+
+/**
+ * A loaded model package (manifest + TorchScript). Immutable once loaded: one model may be shared
+ * by many threads, and mv_model_run() may be called on it concurrently.
+ */
+typedef struct mv_model mv_model;
+
+/** The outcome of running a model on one image. Immutable; safe to read from many threads. */
+typedef struct mv_result mv_result;
+
+/** What a model does. @since 0.1 */
+typedef enum mv_task { MV_TASK_CLASSIFICATION = 0, MV_TASK_SEGMENTATION = 1 } mv_task;
+
+/** Arithmetic precision of inference. @since 0.1 */
+typedef enum mv_precision {
+  MV_PRECISION_FLOAT32 = 0,
+  MV_PRECISION_REDUCED = 1 /**< bf16 on CPUs with native support, fp16 on CUDA */
+} mv_precision;
+
+/** Options for mv_model_load(). Initialise with mv_model_options_init(). */
+typedef struct mv_model_options {
+  uint32_t struct_size;
+  /** "auto" (the default, also for NULL): CUDA device 0 when available, else the CPU;
+   *  "cpu"; "cuda" or "cuda:N". Borrowed for the call. */
+  const char *device;
+  /** Intra-op threads for CPU inference; 0 keeps LibTorch's default. LibTorch's pool is
+   *  process-wide, so the last model loaded with a non-zero value sets it. */
+  int32_t num_threads;
+  /** An ::mv_precision (default MV_PRECISION_FLOAT32). */
+  int32_t precision;
+  /** Non-zero (default): run one warm-up batch at load, which also checks the output shape. */
+  int32_t warmup;
+  /** Non-zero (default): freeze the TorchScript module for inference. */
+  int32_t optimize;
+} mv_model_options;
+
+/** @brief Fills `opts` with defaults. @return MV_OK, MV_ERR_INVALID_ARGUMENT,
+ *  MV_ERR_ABI_MISMATCH. Thread-safety: safe. @since 0.1 */
+MV_API MV_NODISCARD mv_status mv_model_options_init(mv_model_options *opts,
+                                                    size_t struct_size) MV_NOEXCEPT;
+
+/** @brief mv_model_options_init() with the size this header was compiled with. */
+static inline mv_status mv_model_options_default(mv_model_options *opts) {
+  return mv_model_options_init(opts, sizeof *opts);
+}
+
+/**
+ * @brief Loads a model package: a folder holding manifest.json and the TorchScript file, or a
+ * package name looked up on the search path (MEDVISION_MODEL_PATH, then the models/ folders
+ * medvision knows). The manifest is validated and the model file's SHA-256 checked.
+ * @param[in] name_or_path package folder or name.
+ * @param[in] opts options, or NULL for defaults.
+ * @param[out] out the model.
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT; MV_ERR_IO (not found); MV_ERR_MODEL (bad manifest,
+ *         checksum mismatch, not TorchScript, output shape not matching the labels);
+ *         MV_ERR_DEVICE (CUDA requested but absent); MV_ERR_ABI_MISMATCH.
+ * Ownership: the caller owns *out; release with mv_model_free().
+ * Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_model_load(const char *name_or_path,
+                                            const mv_model_options *opts,
+                                            mv_model **out) MV_NOEXCEPT;
+
+/** @brief Releases a model. Accepts NULL. Results made by the model stay valid.
+ *  Thread-safety: not while other threads use the same model. @since 0.1 */
+MV_API void mv_model_free(mv_model *model) MV_NOEXCEPT;
+
+/** @brief The package name (manifest "name"). Ownership: borrowed. @since 0.1 */
+MV_API const char *mv_model_name(const mv_model *model) MV_NOEXCEPT;
+/** @brief The package version (manifest "version"). Ownership: borrowed. @since 0.1 */
+MV_API const char *mv_model_version(const mv_model *model) MV_NOEXCEPT;
+/** @brief The notice results must carry (e.g. "Not for diagnostic use..."). Borrowed. */
+MV_API const char *mv_model_notice(const mv_model *model) MV_NOEXCEPT;
+/** @brief The task. @since 0.1 */
+MV_API mv_task mv_model_task(const mv_model *model) MV_NOEXCEPT;
+/** @brief Number of labels (classification outputs or segmentation classes). @since 0.1 */
+MV_API size_t mv_model_label_count(const mv_model *model) MV_NOEXCEPT;
+/** @brief Label `index`, or NULL when out of range. Ownership: borrowed. @since 0.1 */
+MV_API const char *mv_model_label(const mv_model *model, size_t index) MV_NOEXCEPT;
+/** @brief The device the model runs on, e.g. "cpu" or "cuda:0". Borrowed. @since 0.1 */
+MV_API const char *mv_model_device(const mv_model *model) MV_NOEXCEPT;
+/** @brief The whole manifest as JSON text. Ownership: borrowed. @since 0.1 */
+MV_API const char *mv_model_manifest_json(const mv_model *model) MV_NOEXCEPT;
+
+/**
+ * @brief Lists the model packages on the search path (see mv_model_load()), one package folder
+ * per line (UTF-8, '\n'-separated), using the size-query pattern.
+ * @param[out] buf where to write, or NULL to query the size.
+ * @param[in] cap bytes available at buf.
+ * @param[out] out_needed bytes needed, including the terminating NUL.
+ * @return MV_OK (buf filled when cap >= *out_needed); MV_ERR_INVALID_ARGUMENT (out_needed NULL).
+ * Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_model_list(char *buf, size_t cap,
+                                            size_t *out_needed) MV_NOEXCEPT;
+
+/**
+ * @brief Runs a model on one image: preprocessing as the manifest declares, inference, and the
+ * output activation (and calibration, when the package carries one).
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT; MV_ERR_SHAPE_MISMATCH (e.g. the image cannot become
+ *         the model's input); MV_ERR_MODEL (the model failed or returned NaN); MV_ERR_DEVICE;
+ *         MV_ERR_OUT_OF_MEMORY.
+ * Ownership: the caller owns *out; release with mv_result_free().
+ * Thread-safety: safe; many threads may run the same model at once. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_model_run(const mv_model *model, const mv_image *image,
+                                           mv_result **out) MV_NOEXCEPT;
+
+/**
+ * @brief Runs a model on `count` images as one batch.
+ * @param[out] out an array of `count` result pointers, filled only on success.
+ * @return as mv_model_run(); on failure no result is returned.
+ * Ownership: the caller owns each out[i]. Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_model_run_batch(const mv_model *model,
+                                                 const mv_image *const *images, size_t count,
+                                                 mv_result **out) MV_NOEXCEPT;
+
+/** @brief Releases a result. Accepts NULL. @since 0.1 */
+MV_API void mv_result_free(mv_result *result) MV_NOEXCEPT;
+
+/** @brief Number of labels in a result. @since 0.1 */
+MV_API size_t mv_result_label_count(const mv_result *result) MV_NOEXCEPT;
+/** @brief Label `index` (manifest order), or NULL when out of range. Borrowed. @since 0.1 */
+MV_API const char *mv_result_label(const mv_result *result, size_t index) MV_NOEXCEPT;
+/** @brief The raw model output for label `index` (NaN when out of range). @since 0.1 */
+MV_API float mv_result_logit(const mv_result *result, size_t index) MV_NOEXCEPT;
+/** @brief The probability after the output activation (NaN when out of range). @since 0.1 */
+MV_API float mv_result_probability(const mv_result *result, size_t index) MV_NOEXCEPT;
+/** @brief The calibrated probability, or NaN when the package carries no calibration. */
+MV_API float mv_result_calibrated(const mv_result *result, size_t index) MV_NOEXCEPT;
+/** @brief 1 positive / 0 negative at the package's operating point; -1 when it has none. */
+MV_API int32_t mv_result_decision(const mv_result *result, size_t index) MV_NOEXCEPT;
+/** @brief 1 when the calibrated probability is in the "refer to a human" band, else 0. */
+MV_API int32_t mv_result_refer(const mv_result *result, size_t index) MV_NOEXCEPT;
+/** @brief The label index at rank `rank` (0 = most probable), or SIZE_MAX out of range. */
+MV_API size_t mv_result_ranked(const mv_result *result, size_t rank) MV_NOEXCEPT;
+/** @brief Name, version and notice of the model that made the result. Borrowed. @since 0.1 */
+MV_API const char *mv_result_model_name(const mv_result *result) MV_NOEXCEPT;
+MV_API const char *mv_result_model_version(const mv_result *result) MV_NOEXCEPT;
+MV_API const char *mv_result_notice(const mv_result *result) MV_NOEXCEPT;
+/** @brief Warnings: the input looked wrong for the model (modality, photometric, range...). */
+MV_API size_t mv_result_warning_count(const mv_result *result) MV_NOEXCEPT;
+MV_API const char *mv_result_warning(const mv_result *result, size_t index) MV_NOEXCEPT;
+/** @brief The whole result as one JSON object (model, notice, ranked labels, warnings).
+ *  Ownership: borrowed, valid while the result lives. @since 0.1 */
+MV_API const char *mv_result_json(const mv_result *result) MV_NOEXCEPT;
+
 MV_END_DECL
 
 /** @} */

@@ -182,6 +182,130 @@ class Image {
   std::unique_ptr<mv_image, Free> handle_;
 };
 
+
+/** Options for Model::load(). */
+struct ModelOptions {
+  std::string device = "auto";
+  int32_t num_threads = 0;
+  mv_precision precision = MV_PRECISION_FLOAT32;
+  bool warmup = true;
+  bool optimize = true;
+};
+
+/** One label's scores in a classification result. */
+struct LabelScore {
+  std::string label;
+  float logit = 0.0f;
+  float probability = 0.0f;
+  float calibrated = 0.0f;  ///< NaN when the package carries no calibration
+  int32_t decision = -1;    ///< 1 / 0 at the operating point, -1 when none is set
+  bool refer = false;
+};
+
+/** The result of running a model on one image (owning; movable). */
+class Result {
+ public:
+  Result() = default;
+  explicit Result(mv_result* handle) noexcept : handle_(handle) {}
+  mv_result* get() const noexcept { return handle_.get(); }
+  explicit operator bool() const noexcept { return handle_ != nullptr; }
+
+  size_t label_count() const noexcept { return mv_result_label_count(get()); }
+  LabelScore score(size_t i) const {
+    LabelScore s;
+    const char* label = mv_result_label(get(), i);
+    if (label == nullptr) throw Exception(MV_ERR_INVALID_ARGUMENT, "label index out of range");
+    s.label = label;
+    s.logit = mv_result_logit(get(), i);
+    s.probability = mv_result_probability(get(), i);
+    s.calibrated = mv_result_calibrated(get(), i);
+    s.decision = mv_result_decision(get(), i);
+    s.refer = mv_result_refer(get(), i) != 0;
+    return s;
+  }
+  /** Scores, most probable first. */
+  std::vector<LabelScore> ranked() const {
+    std::vector<LabelScore> out;
+    for (size_t r = 0; r < label_count(); ++r) out.push_back(score(mv_result_ranked(get(), r)));
+    return out;
+  }
+  std::string model_name() const { return mv_result_model_name(get()); }
+  std::string model_version() const { return mv_result_model_version(get()); }
+  std::string notice() const { return mv_result_notice(get()); }
+  std::vector<std::string> warnings() const {
+    std::vector<std::string> out;
+    for (size_t i = 0; i < mv_result_warning_count(get()); ++i)
+      out.emplace_back(mv_result_warning(get(), i));
+    return out;
+  }
+  /** The whole result as a JSON object. */
+  std::string json() const { return mv_result_json(get()); }
+
+ private:
+  struct Free {
+    void operator()(mv_result* p) const noexcept { mv_result_free(p); }
+  };
+  std::unique_ptr<mv_result, Free> handle_;
+};
+
+/** A loaded model package. Thread-safe: share one Model between threads. */
+class Model {
+ public:
+  Model() = default;
+  explicit Model(mv_model* handle) noexcept : handle_(handle) {}
+
+  static Model load(const std::string& name_or_path, const ModelOptions& options = {}) {
+    mv_model_options o;
+    check(mv_model_options_default(&o));
+    o.device = options.device.c_str();
+    o.num_threads = options.num_threads;
+    o.precision = options.precision;
+    o.warmup = options.warmup ? 1 : 0;
+    o.optimize = options.optimize ? 1 : 0;
+    mv_model* h = nullptr;
+    check(mv_model_load(name_or_path.c_str(), &o, &h));
+    return Model(h);
+  }
+
+  mv_model* get() const noexcept { return handle_.get(); }
+  explicit operator bool() const noexcept { return handle_ != nullptr; }
+  std::string name() const { return mv_model_name(get()); }
+  std::string version() const { return mv_model_version(get()); }
+  std::string notice() const { return mv_model_notice(get()); }
+  std::string device() const { return mv_model_device(get()); }
+  std::string manifest_json() const { return mv_model_manifest_json(get()); }
+  mv_task task() const noexcept { return mv_model_task(get()); }
+  std::vector<std::string> labels() const {
+    std::vector<std::string> out;
+    for (size_t i = 0; i < mv_model_label_count(get()); ++i) out.emplace_back(mv_model_label(get(), i));
+    return out;
+  }
+
+  Result run(const Image& image) const {
+    mv_result* r = nullptr;
+    check(mv_model_run(get(), image.get(), &r));
+    return Result(r);
+  }
+
+  std::vector<Result> run_batch(const std::vector<const Image*>& images) const {
+    std::vector<const mv_image*> handles;
+    handles.reserve(images.size());
+    for (const Image* im : images) handles.push_back(im ? im->get() : nullptr);
+    std::vector<mv_result*> raw(images.size(), nullptr);
+    check(mv_model_run_batch(get(), handles.data(), handles.size(), raw.data()));
+    std::vector<Result> out;
+    out.reserve(raw.size());
+    for (mv_result* r : raw) out.emplace_back(r);
+    return out;
+  }
+
+ private:
+  struct Free {
+    void operator()(mv_model* p) const noexcept { mv_model_free(p); }
+  };
+  std::unique_ptr<mv_model, Free> handle_;
+};
+
 /** Names for enum values, for printing. */
 inline const char* to_string(mv_image_format f) {
   switch (f) {

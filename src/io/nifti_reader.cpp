@@ -79,8 +79,8 @@ class Gunzip {
       } else if (rc == Z_MEM_ERROR) {
         throw Error(MV_ERR_OUT_OF_MEMORY, name_ + ": zlib ran out of memory");
       } else if (rc != Z_OK) {
-        throw Error(MV_ERR_CORRUPT_DATA, name_ + ": bad gzip data (" +
-                                             (zs_.msg ? zs_.msg : "zlib error") + ")");
+        throw Error(MV_ERR_CORRUPT_DATA,
+                    name_ + ": bad gzip data (" + (zs_.msg ? zs_.msg : "zlib error") + ")");
       }
     }
     return produced;
@@ -199,8 +199,9 @@ Header parse_header(const uint8_t* d, size_t n, RawHeader& raw, const std::strin
   }
   if (h.pair) {
     throw Error(MV_ERR_UNSUPPORTED_FORMAT,
-                name + ": header of a NIfTI .hdr/.img pair; its voxels are in a separate .img file "
-                       "(convert the pair to a single .nii)");
+                name +
+                    ": header of a NIfTI .hdr/.img pair; its voxels are in a separate .img file "
+                    "(convert the pair to a single .nii)");
   }
   // nibabel fixes a single file's vox_offset that points into the header to the minimum.
   const int64_t min_offset = h.version == 1 ? kN1MinVoxOffset : kN2MinVoxOffset;
@@ -218,25 +219,37 @@ struct TypeInfo {
 
 TypeInfo type_info(int datatype, const std::string& name) {
   switch (datatype) {
-    case NIFTI_TYPE_UINT8: return {1, 1, MV_DTYPE_UINT8, "uint8"};
-    case NIFTI_TYPE_INT8: return {1, 1, MV_DTYPE_INT8, "int8"};
-    case NIFTI_TYPE_INT16: return {2, 1, MV_DTYPE_INT16, "int16"};
-    case NIFTI_TYPE_UINT16: return {2, 1, MV_DTYPE_UINT16, "uint16"};
-    case NIFTI_TYPE_INT32: return {4, 1, MV_DTYPE_INT32, "int32"};
-    case NIFTI_TYPE_UINT32: return {4, 1, MV_DTYPE_UINT32, "uint32"};
+    case NIFTI_TYPE_UINT8:
+      return {1, 1, MV_DTYPE_UINT8, "uint8"};
+    case NIFTI_TYPE_INT8:
+      return {1, 1, MV_DTYPE_INT8, "int8"};
+    case NIFTI_TYPE_INT16:
+      return {2, 1, MV_DTYPE_INT16, "int16"};
+    case NIFTI_TYPE_UINT16:
+      return {2, 1, MV_DTYPE_UINT16, "uint16"};
+    case NIFTI_TYPE_INT32:
+      return {4, 1, MV_DTYPE_INT32, "int32"};
+    case NIFTI_TYPE_UINT32:
+      return {4, 1, MV_DTYPE_UINT32, "uint32"};
     // mv_dtype has no 64-bit integers; FLOAT64 is the stored type closest in range.
-    case NIFTI_TYPE_INT64: return {8, 1, MV_DTYPE_FLOAT64, "int64"};
-    case NIFTI_TYPE_UINT64: return {8, 1, MV_DTYPE_FLOAT64, "uint64"};
-    case NIFTI_TYPE_FLOAT32: return {4, 1, MV_DTYPE_FLOAT32, "float32"};
-    case NIFTI_TYPE_FLOAT64: return {8, 1, MV_DTYPE_FLOAT64, "float64"};
-    case NIFTI_TYPE_RGB24: return {1, 3, MV_DTYPE_UINT8, "RGB24"};
-    case NIFTI_TYPE_RGBA32: return {1, 4, MV_DTYPE_UINT8, "RGBA32"};
-    default: break;
+    case NIFTI_TYPE_INT64:
+      return {8, 1, MV_DTYPE_FLOAT64, "int64"};
+    case NIFTI_TYPE_UINT64:
+      return {8, 1, MV_DTYPE_FLOAT64, "uint64"};
+    case NIFTI_TYPE_FLOAT32:
+      return {4, 1, MV_DTYPE_FLOAT32, "float32"};
+    case NIFTI_TYPE_FLOAT64:
+      return {8, 1, MV_DTYPE_FLOAT64, "float64"};
+    case NIFTI_TYPE_RGB24:
+      return {1, 3, MV_DTYPE_UINT8, "RGB24"};
+    case NIFTI_TYPE_RGBA32:
+      return {1, 4, MV_DTYPE_UINT8, "RGBA32"};
+    default:
+      break;
   }
   const char* known = nifti_datatype_string(datatype);  // static string, "UNKNOWN" if unknown
   throw Error(MV_ERR_UNSUPPORTED_FORMAT, name + ": NIfTI datatype " + std::to_string(datatype) +
-                                             " (" + (known ? known : "?") +
-                                             ") is not supported");
+                                             " (" + (known ? known : "?") + ") is not supported");
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -257,17 +270,38 @@ void convert(const uint8_t* src, size_t count, bool swap, float* dst, bool scale
 void convert_scalar(int datatype, const uint8_t* src, size_t count, bool swap, float* dst,
                     bool scale, double slope, double inter) {
   switch (datatype) {
-    case NIFTI_TYPE_UINT8: convert<uint8_t>(src, count, false, dst, scale, slope, inter); break;
-    case NIFTI_TYPE_INT8: convert<int8_t>(src, count, false, dst, scale, slope, inter); break;
-    case NIFTI_TYPE_INT16: convert<int16_t>(src, count, swap, dst, scale, slope, inter); break;
-    case NIFTI_TYPE_UINT16: convert<uint16_t>(src, count, swap, dst, scale, slope, inter); break;
-    case NIFTI_TYPE_INT32: convert<int32_t>(src, count, swap, dst, scale, slope, inter); break;
-    case NIFTI_TYPE_UINT32: convert<uint32_t>(src, count, swap, dst, scale, slope, inter); break;
-    case NIFTI_TYPE_INT64: convert<int64_t>(src, count, swap, dst, scale, slope, inter); break;
-    case NIFTI_TYPE_UINT64: convert<uint64_t>(src, count, swap, dst, scale, slope, inter); break;
-    case NIFTI_TYPE_FLOAT32: convert<float>(src, count, swap, dst, scale, slope, inter); break;
-    case NIFTI_TYPE_FLOAT64: convert<double>(src, count, swap, dst, scale, slope, inter); break;
-    default: throw Error(MV_ERR_INTERNAL, "convert_scalar: unexpected datatype");
+    case NIFTI_TYPE_UINT8:
+      convert<uint8_t>(src, count, false, dst, scale, slope, inter);
+      break;
+    case NIFTI_TYPE_INT8:
+      convert<int8_t>(src, count, false, dst, scale, slope, inter);
+      break;
+    case NIFTI_TYPE_INT16:
+      convert<int16_t>(src, count, swap, dst, scale, slope, inter);
+      break;
+    case NIFTI_TYPE_UINT16:
+      convert<uint16_t>(src, count, swap, dst, scale, slope, inter);
+      break;
+    case NIFTI_TYPE_INT32:
+      convert<int32_t>(src, count, swap, dst, scale, slope, inter);
+      break;
+    case NIFTI_TYPE_UINT32:
+      convert<uint32_t>(src, count, swap, dst, scale, slope, inter);
+      break;
+    case NIFTI_TYPE_INT64:
+      convert<int64_t>(src, count, swap, dst, scale, slope, inter);
+      break;
+    case NIFTI_TYPE_UINT64:
+      convert<uint64_t>(src, count, swap, dst, scale, slope, inter);
+      break;
+    case NIFTI_TYPE_FLOAT32:
+      convert<float>(src, count, swap, dst, scale, slope, inter);
+      break;
+    case NIFTI_TYPE_FLOAT64:
+      convert<double>(src, count, swap, dst, scale, slope, inter);
+      break;
+    default:
+      throw Error(MV_ERR_INTERNAL, "convert_scalar: unexpected datatype");
   }
 }
 
@@ -335,12 +369,13 @@ Geometry to_geometry(const Mat44& ras, std::vector<std::string>& warnings) {
                          " is zero or not finite; using unit spacing along that axis");
       continue;
     }
+    // "+ 0.0" turns the -0.0 that negating a zero gives into 0.0, for tidy printing.
     g.spacing[c] = norm;
-    g.direction[0 * 3 + c] = x / norm;
-    g.direction[1 * 3 + c] = y / norm;
-    g.direction[2 * 3 + c] = z / norm;
+    g.direction[0 * 3 + c] = x / norm + 0.0;
+    g.direction[1 * 3 + c] = y / norm + 0.0;
+    g.direction[2 * 3 + c] = z / norm + 0.0;
   }
-  g.origin = {-ras[0][3], -ras[1][3], ras[2][3]};
+  g.origin = {-ras[0][3] + 0.0, -ras[1][3] + 0.0, ras[2][3] + 0.0};
   return g;
 }
 
@@ -372,8 +407,8 @@ std::unique_ptr<Image> read_nifti_memory(const uint8_t* data, size_t size,
   // Dimensions: dims beyond dim[0] are ignored (as nibabel does); dims 4..7 fold into channels.
   const int64_t ndim = h.dim[0];
   if (ndim < 1 || ndim > 7) {
-    throw Error(MV_ERR_CORRUPT_DATA, name + ": NIfTI dim[0] = " + std::to_string(ndim) +
-                                         " is outside 1..7");
+    throw Error(MV_ERR_CORRUPT_DATA,
+                name + ": NIfTI dim[0] = " + std::to_string(ndim) + " is outside 1..7");
   }
   std::array<uint64_t, 8> dims{};
   for (size_t i = 1; i < 8; ++i) {
@@ -420,16 +455,16 @@ std::unique_ptr<Image> read_nifti_memory(const uint8_t* data, size_t size,
     available = inflated.size();
   }
   if (available < needed) {
-    throw Error(MV_ERR_CORRUPT_DATA,
-                name + ": NIfTI voxel data is truncated (" + std::to_string(available) +
-                    " bytes, header needs " + std::to_string(needed) + ")");
+    throw Error(MV_ERR_CORRUPT_DATA, name + ": NIfTI voxel data is truncated (" +
+                                         std::to_string(available) + " bytes, header needs " +
+                                         std::to_string(needed) + ")");
   }
 
   const int64_t channels =
       static_cast<int64_t>(dims[4] * dims[5] * dims[6] * dims[7]) * out_components;
   auto image = std::make_unique<Image>(channels, static_cast<int64_t>(dims[3]),
-                                       static_cast<int64_t>(dims[2]),
-                                       static_cast<int64_t>(dims[1]), options.max_values, name);
+                                       static_cast<int64_t>(dims[2]), static_cast<int64_t>(dims[1]),
+                                       options.max_values, name);
   const uint8_t* src = bytes + offset;
   float* dst = image->data();
   if (type.components == 1) {

@@ -1,0 +1,253 @@
+// C API of models and results.
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "capi/capi_guard.hpp"
+#include "capi/handles.hpp"
+#include "model/model.hpp"
+
+namespace {
+
+using medvision::model::Classification;
+using medvision::model::Model;
+
+constexpr size_t kModelOptionsV1 = offsetof(mv_model_options, optimize) + sizeof(int32_t);
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+mv_model_options default_model_options() {
+  mv_model_options o;
+  std::memset(&o, 0, sizeof o);
+  o.struct_size = sizeof o;
+  o.device = nullptr;
+  o.num_threads = 0;
+  o.precision = MV_PRECISION_FLOAT32;
+  o.warmup = 1;
+  o.optimize = 1;
+  return o;
+}
+
+std::string result_json(const mv_result& r) {
+  nlohmann::json j;
+  j["model"] = {{"name", r.model_name}, {"version", r.model_version}};
+  j["notice"] = r.notice;
+  nlohmann::json labels = nlohmann::json::array();
+  for (size_t idx : r.classification.ranking) {
+    const auto& s = r.classification.scores[idx];
+    nlohmann::json e = {{"label", s.label}, {"logit", s.logit}, {"probability", s.probability}};
+    e["calibrated"] = std::isnan(s.calibrated) ? nlohmann::json() : nlohmann::json(s.calibrated);
+    e["decision"] = s.decision < 0 ? nlohmann::json() : nlohmann::json(s.decision == 1);
+    e["refer"] = s.refer;
+    labels.push_back(std::move(e));
+  }
+  j["labels"] = std::move(labels);
+  j["warnings"] = r.classification.warnings;
+  return j.dump();
+}
+
+mv_result* make_result(const Model& m, Classification&& c) {
+  auto* r = new mv_result;
+  r->model_name = m.manifest().name;
+  r->model_version = m.manifest().version;
+  r->notice = m.manifest().notice;
+  r->classification = std::move(c);
+  r->json = result_json(*r);
+  return r;
+}
+
+const medvision::model::LabelScore* score(const mv_result* r, size_t i) {
+  if (r == nullptr || i >= r->classification.scores.size()) return nullptr;
+  return &r->classification.scores[i];
+}
+
+}  // namespace
+
+extern "C" {
+
+mv_status mv_model_options_init(mv_model_options* opts, size_t struct_size) MV_NOEXCEPT {
+  MV_CAPI_BEGIN
+  MV_CHECK_ARG(opts != nullptr, "mv_model_options_init: opts is NULL");
+  if (struct_size < kModelOptionsV1) {
+    return medvision::capi::fail(MV_ERR_ABI_MISMATCH,
+                                 "mv_model_options_init: struct_size is smaller than any known "
+                                 "version of mv_model_options");
+  }
+  const mv_model_options d = default_model_options();
+  std::memset(static_cast<void*>(opts), 0, struct_size);
+  std::memcpy(static_cast<void*>(opts), &d, struct_size < sizeof d ? struct_size : sizeof d);
+  opts->struct_size = static_cast<uint32_t>(struct_size);
+  return MV_OK;
+  MV_CAPI_END
+}
+
+mv_status mv_model_load(const char* name_or_path, const mv_model_options* opts,
+                        mv_model** out) MV_NOEXCEPT {
+  MV_CAPI_BEGIN
+  MV_CHECK_ARG(name_or_path != nullptr, "mv_model_load: name_or_path is NULL");
+  MV_CHECK_ARG(out != nullptr, "mv_model_load: out is NULL");
+  mv_model_options o = default_model_options();
+  if (mv_status s = medvision::capi::copy_options(
+          opts, &o, kModelOptionsV1,
+          "mv_model_load: mv_model_options.struct_size is smaller than any known version");
+      s != MV_OK)
+    return s;
+  MV_CHECK_ARG(o.num_threads >= 0, "mv_model_load: num_threads must be >= 0");
+  MV_CHECK_ARG(o.precision == MV_PRECISION_FLOAT32 || o.precision == MV_PRECISION_REDUCED,
+               "mv_model_load: precision must be MV_PRECISION_FLOAT32 or MV_PRECISION_REDUCED");
+  medvision::model::LoadOptions lo;
+  lo.runtime.device = o.device ? o.device : "auto";
+  lo.runtime.num_threads = o.num_threads;
+  lo.runtime.precision = o.precision == MV_PRECISION_REDUCED
+                             ? medvision::infer::Precision::kReduced
+                             : medvision::infer::Precision::kFloat32;
+  lo.runtime.optimize = o.optimize != 0;
+  lo.warmup = o.warmup != 0;
+  auto model = Model::load(name_or_path, lo);
+  auto* h = new mv_model;
+  h->model = std::move(model);
+  h->manifest_json = h->model->manifest().raw.dump(2);
+  h->device = h->model->runtime().device();
+  *out = h;
+  return MV_OK;
+  MV_CAPI_END
+}
+
+void mv_model_free(mv_model* model) MV_NOEXCEPT { delete model; }
+
+mv_status mv_model_list(char* buf, size_t cap, size_t* out_needed) MV_NOEXCEPT {
+  MV_CAPI_BEGIN
+  MV_CHECK_ARG(out_needed != nullptr, "mv_model_list: out_needed is NULL");
+  std::string text;
+  for (const auto& p : medvision::model::list_packages()) text += p + "\n";
+  *out_needed = text.size() + 1;
+  if (buf != nullptr && cap >= text.size() + 1) std::memcpy(buf, text.c_str(), text.size() + 1);
+  return MV_OK;
+  MV_CAPI_END
+}
+
+const char* mv_model_name(const mv_model* m) MV_NOEXCEPT {
+  return m ? m->model->manifest().name.c_str() : nullptr;
+}
+const char* mv_model_version(const mv_model* m) MV_NOEXCEPT {
+  return m ? m->model->manifest().version.c_str() : nullptr;
+}
+const char* mv_model_notice(const mv_model* m) MV_NOEXCEPT {
+  return m ? m->model->manifest().notice.c_str() : nullptr;
+}
+mv_task mv_model_task(const mv_model* m) MV_NOEXCEPT {
+  return m && m->model->manifest().task == medvision::model::Task::kSegmentation
+             ? MV_TASK_SEGMENTATION
+             : MV_TASK_CLASSIFICATION;
+}
+size_t mv_model_label_count(const mv_model* m) MV_NOEXCEPT {
+  return m ? m->model->manifest().labels.size() : 0;
+}
+const char* mv_model_label(const mv_model* m, size_t i) MV_NOEXCEPT {
+  if (m == nullptr || i >= m->model->manifest().labels.size()) return nullptr;
+  return m->model->manifest().labels[i].c_str();
+}
+const char* mv_model_device(const mv_model* m) MV_NOEXCEPT {
+  return m ? m->device.c_str() : nullptr;
+}
+const char* mv_model_manifest_json(const mv_model* m) MV_NOEXCEPT {
+  return m ? m->manifest_json.c_str() : nullptr;
+}
+
+mv_status mv_model_run(const mv_model* model, const mv_image* image, mv_result** out) MV_NOEXCEPT {
+  MV_CAPI_BEGIN
+  MV_CHECK_ARG(model != nullptr, "mv_model_run: model is NULL");
+  MV_CHECK_ARG(image != nullptr, "mv_model_run: image is NULL");
+  MV_CHECK_ARG(out != nullptr, "mv_model_run: out is NULL");
+  auto results = model->model->classify({image->image.get()});
+  *out = make_result(*model->model, std::move(results.front()));
+  return MV_OK;
+  MV_CAPI_END
+}
+
+mv_status mv_model_run_batch(const mv_model* model, const mv_image* const* images, size_t count,
+                             mv_result** out) MV_NOEXCEPT {
+  MV_CAPI_BEGIN
+  MV_CHECK_ARG(model != nullptr, "mv_model_run_batch: model is NULL");
+  MV_CHECK_ARG(images != nullptr, "mv_model_run_batch: images is NULL");
+  MV_CHECK_ARG(count > 0, "mv_model_run_batch: count is 0");
+  MV_CHECK_ARG(out != nullptr, "mv_model_run_batch: out is NULL");
+  std::vector<const medvision::Image*> list;
+  list.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    if (images[i] == nullptr) {
+      return medvision::capi::fail(
+          MV_ERR_INVALID_ARGUMENT,
+          ("mv_model_run_batch: images[" + std::to_string(i) + "] is NULL").c_str());
+    }
+    list.push_back(images[i]->image.get());
+  }
+  auto results = model->model->classify(list);
+  // Build every result before handing any out, so that a failure leaves `out` untouched.
+  std::vector<std::unique_ptr<mv_result>> made;
+  made.reserve(count);
+  for (auto& c : results) made.emplace_back(make_result(*model->model, std::move(c)));
+  for (size_t i = 0; i < count; ++i) out[i] = made[i].release();
+  return MV_OK;
+  MV_CAPI_END
+}
+
+void mv_result_free(mv_result* r) MV_NOEXCEPT { delete r; }
+
+size_t mv_result_label_count(const mv_result* r) MV_NOEXCEPT {
+  return r ? r->classification.scores.size() : 0;
+}
+const char* mv_result_label(const mv_result* r, size_t i) MV_NOEXCEPT {
+  const auto* s = score(r, i);
+  return s ? s->label.c_str() : nullptr;
+}
+float mv_result_logit(const mv_result* r, size_t i) MV_NOEXCEPT {
+  const auto* s = score(r, i);
+  return s ? s->logit : kNaN;
+}
+float mv_result_probability(const mv_result* r, size_t i) MV_NOEXCEPT {
+  const auto* s = score(r, i);
+  return s ? s->probability : kNaN;
+}
+float mv_result_calibrated(const mv_result* r, size_t i) MV_NOEXCEPT {
+  const auto* s = score(r, i);
+  return s ? s->calibrated : kNaN;
+}
+int32_t mv_result_decision(const mv_result* r, size_t i) MV_NOEXCEPT {
+  const auto* s = score(r, i);
+  return s ? s->decision : -1;
+}
+int32_t mv_result_refer(const mv_result* r, size_t i) MV_NOEXCEPT {
+  const auto* s = score(r, i);
+  return s && s->refer ? 1 : 0;
+}
+size_t mv_result_ranked(const mv_result* r, size_t rank) MV_NOEXCEPT {
+  if (r == nullptr || rank >= r->classification.ranking.size()) return SIZE_MAX;
+  return r->classification.ranking[rank];
+}
+const char* mv_result_model_name(const mv_result* r) MV_NOEXCEPT {
+  return r ? r->model_name.c_str() : nullptr;
+}
+const char* mv_result_model_version(const mv_result* r) MV_NOEXCEPT {
+  return r ? r->model_version.c_str() : nullptr;
+}
+const char* mv_result_notice(const mv_result* r) MV_NOEXCEPT {
+  return r ? r->notice.c_str() : nullptr;
+}
+size_t mv_result_warning_count(const mv_result* r) MV_NOEXCEPT {
+  return r ? r->classification.warnings.size() : 0;
+}
+const char* mv_result_warning(const mv_result* r, size_t i) MV_NOEXCEPT {
+  if (r == nullptr || i >= r->classification.warnings.size()) return nullptr;
+  return r->classification.warnings[i].c_str();
+}
+const char* mv_result_json(const mv_result* r) MV_NOEXCEPT {
+  return r ? r->json.c_str() : nullptr;
+}
+
+}  // extern "C"

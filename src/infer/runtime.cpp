@@ -1,0 +1,251 @@
+// The only translation unit of medvision that includes LibTorch.
+
+#include "infer/runtime.hpp"
+
+#include <torch/csrc/api/include/torch/version.h>
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/cuda.h>
+#include <torch/script.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "common/error.hpp"
+
+namespace medvision::infer {
+namespace {
+
+// c10::Error messages carry a C++ backtrace after the first line; keep only the first lines.
+std::string short_message(const c10::Error& e) {
+  std::string msg = e.what_without_backtrace();
+  if (msg.size() > 600) msg = msg.substr(0, 600) + "...";
+  return msg;
+}
+
+[[noreturn]] void rethrow_torch(const c10::Error& e, const std::string& where) {
+  const std::string msg = short_message(e);
+  const bool device = msg.find("CUDA") != std::string::npos || msg.find("cuda") != std::string::npos;
+  if (msg.find("out of memory") != std::string::npos) {
+    throw Error(MV_ERR_OUT_OF_MEMORY, where + ": " + msg);
+  }
+  throw Error(device ? MV_ERR_DEVICE : MV_ERR_MODEL, where + ": " + msg);
+}
+
+torch::Device parse_device(const std::string& spec) {
+  if (spec.empty() || spec == "auto") {
+    return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  }
+  if (spec == "cpu") return torch::Device(torch::kCPU);
+  if (spec == "cuda" || spec.rfind("cuda:", 0) == 0) {
+    int index = 0;
+    if (spec.size() > 5) {
+      try {
+        size_t used = 0;
+        index = std::stoi(spec.substr(5), &used);
+        if (used != spec.size() - 5 || index < 0) throw std::invalid_argument("bad");
+      } catch (const std::exception&) {
+        throw Error(MV_ERR_INVALID_ARGUMENT, "device '" + spec + "': expected cuda:N with N >= 0");
+      }
+    }
+    if (!torch::cuda::is_available()) {
+      throw Error(MV_ERR_DEVICE, "device '" + spec +
+                                     "': CUDA is not available (this LibTorch build has no CUDA "
+                                     "support, or no NVIDIA GPU/driver was found)");
+    }
+    const int count = static_cast<int>(torch::cuda::device_count());
+    if (index >= count) {
+      throw Error(MV_ERR_DEVICE, "device '" + spec + "': only " + std::to_string(count) +
+                                     " CUDA device(s) present");
+    }
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
+  throw Error(MV_ERR_INVALID_ARGUMENT,
+              "device '" + spec + "': expected auto, cpu, cuda or cuda:N");
+}
+
+// bf16 is only worth it (and only exact to its own spec) with native support; Linux reports it
+// as the avx512_bf16 or amx_bf16 CPU flags.
+bool cpu_has_bf16() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("flags", 0) == 0) {
+      return line.find("avx512_bf16") != std::string::npos ||
+             line.find("amx_bf16") != std::string::npos;
+    }
+  }
+  return false;
+}
+
+Tensor to_host(const torch::Tensor& t) {
+  torch::Tensor c = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  Tensor out;
+  out.shape.assign(c.sizes().begin(), c.sizes().end());
+  const float* p = c.data_ptr<float>();
+  out.data.assign(p, p + c.numel());
+  return out;
+}
+
+torch::Tensor first_tensor(const c10::IValue& v, const std::string& where) {
+  if (v.isTensor()) return v.toTensor();
+  if (v.isTuple() && !v.toTupleRef().elements().empty() &&
+      v.toTupleRef().elements()[0].isTensor())
+    return v.toTupleRef().elements()[0].toTensor();
+  if (v.isList() && v.toListRef().size() > 0 && v.toListRef()[0].isTensor())
+    return v.toListRef()[0].toTensor();
+  if (v.isGenericDict()) {
+    for (const auto& kv : v.toGenericDict()) {
+      if (kv.value().isTensor()) return kv.value().toTensor();
+    }
+  }
+  throw Error(MV_ERR_MODEL, where + ": the model returned no tensor");
+}
+
+}  // namespace
+
+int64_t Tensor::numel() const {
+  int64_t n = 1;
+  for (int64_t s : shape) n *= s;
+  return n;
+}
+
+struct Runtime::Impl {
+  std::string path;
+  torch::jit::Module module;
+  torch::Device device{torch::kCPU};
+  torch::ScalarType dtype = torch::kFloat32;
+  std::vector<std::string> warnings;
+
+  torch::Tensor input(const float* data, const std::vector<int64_t>& shape) const {
+    // from_blob does not copy: the caller's buffer lives for the duration of the call.
+    torch::Tensor t = torch::from_blob(const_cast<float*>(data), shape, torch::kFloat32);
+    // Always a copy: a model may modify its input in place, and the caller's buffer is const.
+    return t.to(device, dtype, /*non_blocking=*/false, /*copy=*/true);
+  }
+};
+
+Runtime::Runtime(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Runtime::~Runtime() = default;
+
+std::unique_ptr<Runtime> Runtime::load(const std::string& path, const RuntimeOptions& options) {
+  if (!std::filesystem::is_regular_file(path)) {
+    throw Error(MV_ERR_IO, path + ": model file not found");
+  }
+  if (options.num_threads > 0) {
+    // LibTorch's intra-op pool is process-wide; the last model loaded with a thread count sets it.
+    at::set_num_threads(options.num_threads);
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->device = parse_device(options.device);
+  if (options.precision == Precision::kReduced) {
+    if (impl->device.is_cuda()) {
+      impl->dtype = torch::kFloat16;
+    } else if (cpu_has_bf16()) {
+      impl->dtype = torch::kBFloat16;
+    } else {
+      impl->warnings.push_back(
+          "reduced precision requested, but this CPU has no native bf16 (avx512_bf16/amx_bf16): "
+          "running float32");
+    }
+  }
+  try {
+    torch::jit::Module m = torch::jit::load(path, impl->device);
+    m.eval();
+    if (impl->dtype != torch::kFloat32) m.to(impl->dtype);
+    for (const auto& name : options.methods) {
+      if (!m.find_method(name)) {
+        throw Error(MV_ERR_MODEL, path + ": the manifest needs method '" + name +
+                                      "', which the TorchScript module does not export");
+      }
+    }
+    if (options.optimize) {
+      try {
+        torch::jit::Module frozen = torch::jit::freeze(m, options.methods);
+        m = frozen;
+      } catch (const c10::Error&) {
+        // Some modules (e.g. with attributes mutated in forward) cannot be frozen; they still
+        // run correctly unfrozen, only a little slower.
+        impl->warnings.push_back("module could not be frozen; running it unfrozen");
+      }
+    }
+    impl->module = m;
+  } catch (const c10::Error& e) {
+    rethrow_torch(e, path + ": cannot load TorchScript module");
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(MV_ERR_MODEL, path + ": cannot load TorchScript module: " + e.what());
+  }
+  return std::unique_ptr<Runtime>(new Runtime(std::move(impl)));
+}
+
+Tensor Runtime::run(const float* data, const std::vector<int64_t>& shape,
+                    const std::string& method) const {
+  try {
+    c10::InferenceMode guard;
+    torch::Tensor x = impl_->input(data, shape);
+    auto m = impl_->module.find_method(method);
+    if (!m) throw Error(MV_ERR_MODEL, impl_->path + ": no method '" + method + "'");
+    c10::IValue out = (*m)({x});
+    return to_host(first_tensor(out, impl_->path));
+  } catch (const c10::Error& e) {
+    rethrow_torch(e, impl_->path + ": " + method + " failed");
+  }
+}
+
+bool Runtime::has_method(const std::string& name) const {
+  return impl_->module.find_method(name).has_value();
+}
+
+Runtime::CamTensors Runtime::features_and_gradients(const float* data,
+                                                    const std::vector<int64_t>& shape,
+                                                    int64_t label) const {
+  try {
+    // Autograd is needed here, so no InferenceMode; parameters stay frozen (no grad) and only
+    // the feature maps require a gradient.
+    torch::AutoGradMode grad(true);
+    auto features = impl_->module.find_method("features");
+    auto head = impl_->module.find_method("head");
+    if (!features || !head) {
+      throw Error(MV_ERR_MODEL, impl_->path + ": CAM needs the methods 'features' and 'head'");
+    }
+    torch::Tensor x = impl_->input(data, shape);
+    torch::Tensor f = first_tensor((*features)({x}), impl_->path).detach().requires_grad_(true);
+    torch::Tensor logits = first_tensor((*head)({f}), impl_->path);
+    if (logits.dim() != 2 || label < 0 || label >= logits.size(1)) {
+      throw Error(MV_ERR_SHAPE_MISMATCH, impl_->path + ": head returned logits of shape " +
+                                             c10::str(logits.sizes()) + "; label " +
+                                             std::to_string(label) + " is out of range");
+    }
+    torch::Tensor score = logits.select(1, label).sum();
+    auto grads = torch::autograd::grad({score}, {f});
+    CamTensors out;
+    out.features = to_host(f);
+    out.gradients = to_host(grads[0]);
+    out.logits = to_host(logits);
+    return out;
+  } catch (const c10::Error& e) {
+    rethrow_torch(e, impl_->path + ": CAM failed");
+  }
+}
+
+std::string Runtime::device() const { return impl_->device.str(); }
+
+std::string Runtime::precision() const {
+  switch (impl_->dtype) {
+    case torch::kBFloat16: return "bfloat16";
+    case torch::kFloat16: return "float16";
+    default: return "float32";
+  }
+}
+
+std::vector<std::string> Runtime::warnings() const { return impl_->warnings; }
+
+bool cuda_available() { return torch::cuda::is_available(); }
+int cuda_device_count() { return static_cast<int>(torch::cuda::device_count()); }
+std::string torch_version() { return TORCH_VERSION; }
+
+}  // namespace medvision::infer

@@ -1,0 +1,71 @@
+#pragma once
+// medvision::infer: the TorchScript runtime. This header is LibTorch-free (pimpl); only
+// runtime.cpp includes <torch/...>, so the rest of the library compiles fast.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace medvision::infer {
+
+enum class Precision { kFloat32, kReduced };  // kReduced: bf16 on CPU, fp16 on CUDA
+
+struct RuntimeOptions {
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N
+  int num_threads = 0;          // intra-op threads (process-wide in LibTorch); 0 = default
+  Precision precision = Precision::kFloat32;
+  bool optimize = true;         // freeze + optimize_for_inference
+  // Methods besides forward that must survive freezing (e.g. "features", "head" for CAM).
+  std::vector<std::string> methods;
+};
+
+// A host float32 tensor, C-contiguous.
+struct Tensor {
+  std::vector<float> data;
+  std::vector<int64_t> shape;
+  int64_t numel() const;
+};
+
+class Runtime {
+ public:
+  // Loads a TorchScript file onto the requested device. Throws medvision::Error:
+  // MV_ERR_IO (missing), MV_ERR_MODEL (not TorchScript, corrupt), MV_ERR_DEVICE (no CUDA).
+  static std::unique_ptr<Runtime> load(const std::string& path, const RuntimeOptions& options);
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // Runs `method` (default forward) on one float32 input tensor and returns its (first) tensor
+  // output on the host as float32. Thread-safe: many threads may call it at once.
+  Tensor run(const float* data, const std::vector<int64_t>& shape,
+             const std::string& method = "forward") const;
+  bool has_method(const std::string& name) const;
+
+  // Grad-CAM family support: runs features(x) then head(f), and returns the feature maps, the
+  // gradient of the sum of logits[:, label] w.r.t. them, and the logits. Needs the model's
+  // `features` and `head` methods (kept when listed in RuntimeOptions::methods).
+  struct CamTensors {
+    Tensor features;   // [N, K, h, w] (or [N, K, d, h, w])
+    Tensor gradients;  // same shape
+    Tensor logits;     // [N, L]
+  };
+  CamTensors features_and_gradients(const float* data, const std::vector<int64_t>& shape,
+                                    int64_t label) const;
+
+  std::string device() const;     // "cpu" or "cuda:N"
+  std::string precision() const;  // "float32", "bfloat16", "float16"
+  std::vector<std::string> warnings() const;  // e.g. a fall-back from reduced precision
+
+ private:
+  struct Impl;
+  explicit Runtime(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+bool cuda_available();
+int cuda_device_count();
+// The LibTorch version medvision was built against, e.g. "1.13.1".
+std::string torch_version();
+
+}  // namespace medvision::infer

@@ -1,0 +1,267 @@
+#include "io/dicom_codecs.hpp"
+
+#include <dcmtk/config/osconfig.h>  // must precede the other DCMTK headers
+#include <dcmtk/dcmdata/dcdatset.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcpixseq.h>
+#include <dcmtk/dcmdata/dcpxitem.h>
+#include <dcmtk/dcmdata/dcrledrg.h>
+#include <dcmtk/dcmjpeg/djdecode.h>
+#include <dcmtk/dcmjpls/djdecode.h>
+#include <dcmtk/oflog/oflog.h>
+#include <openjpeg.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <mutex>
+
+#include "common/error.hpp"
+
+namespace medvision::io::dicom {
+namespace {
+
+const char kPixelTag[] = "(7FE0,0010) PixelData";
+
+// ---- OpenJPEG memory stream -------------------------------------------------------------------
+
+struct MemoryReader {
+  const uint8_t* data;
+  size_t size;
+  size_t pos;
+};
+
+OPJ_SIZE_T mem_read(void* buffer, OPJ_SIZE_T n, void* user) {
+  auto* r = static_cast<MemoryReader*>(user);
+  if (r->pos >= r->size) return static_cast<OPJ_SIZE_T>(-1);
+  const size_t k = std::min<size_t>(n, r->size - r->pos);
+  std::memcpy(buffer, r->data + r->pos, k);
+  r->pos += k;
+  return k;
+}
+
+OPJ_OFF_T mem_skip(OPJ_OFF_T n, void* user) {
+  auto* r = static_cast<MemoryReader*>(user);
+  if (n < 0) {
+    const auto back = std::min<size_t>(static_cast<size_t>(-n), r->pos);
+    r->pos -= back;
+    return -static_cast<OPJ_OFF_T>(back);
+  }
+  const size_t k = std::min<size_t>(static_cast<size_t>(n), r->size - std::min(r->pos, r->size));
+  r->pos += k;
+  return static_cast<OPJ_OFF_T>(k);
+}
+
+OPJ_BOOL mem_seek(OPJ_OFF_T n, void* user) {
+  auto* r = static_cast<MemoryReader*>(user);
+  if (n < 0 || static_cast<uint64_t>(n) > r->size) return OPJ_FALSE;
+  r->pos = static_cast<size_t>(n);
+  return OPJ_TRUE;
+}
+
+// OpenJPEG reports through callbacks; keep the first error for our message, print nothing.
+void on_error(const char* msg, void* user) {
+  auto* first = static_cast<std::string*>(user);
+  if (first->empty() && msg != nullptr) {
+    *first = msg;
+    while (!first->empty() && (first->back() == '\n' || first->back() == '\r')) first->pop_back();
+  }
+}
+void on_quiet(const char*, void*) {}
+
+struct CodecDeleter {
+  void operator()(opj_codec_t* c) const { opj_destroy_codec(c); }
+};
+struct StreamDeleter {
+  void operator()(opj_stream_t* s) const { opj_stream_destroy(s); }
+};
+struct ImageDeleter {
+  void operator()(opj_image_t* i) const { opj_image_destroy(i); }
+};
+
+bool is_jp2(const uint8_t* d, size_t n) {
+  static const uint8_t kSig[12] = {0, 0, 0, 12, 'j', 'P', ' ', ' ', 0x0d, 0x0a, 0x87, 0x0a};
+  return n >= 12 && std::memcmp(d, kSig, 12) == 0;
+}
+
+bool starts_codestream(const uint8_t* d, size_t n) {
+  return (n >= 4 && d[0] == 0xff && d[1] == 0x4f && d[2] == 0xff && d[3] == 0x51) || is_jp2(d, n);
+}
+
+void check_components(const opj_image_t& img, int64_t rows, int64_t cols, int64_t samples,
+                      const std::string& name) {
+  const auto w = static_cast<int64_t>(img.x1 - img.x0), h = static_cast<int64_t>(img.y1 - img.y0);
+  if (w != cols || h != rows || static_cast<int64_t>(img.numcomps) < samples) {
+    throw Error(MV_ERR_CORRUPT_DATA,
+                name + ": " + kPixelTag + " JPEG 2000 codestream is " + std::to_string(w) + "x" +
+                    std::to_string(h) + " with " + std::to_string(img.numcomps) +
+                    " components, the header says " + std::to_string(cols) + "x" +
+                    std::to_string(rows) + " with " + std::to_string(samples));
+  }
+}
+
+}  // namespace
+
+void ensure_dcmtk_ready() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // A library never prints (STYLE.md B1.10): DCMTK logs warnings to stderr unless told not to.
+    OFLog::configure(OFLogger::OFF_LOG_LEVEL);
+    DJDecoderRegistration::registerCodecs();
+    DJLSDecoderRegistration::registerCodecs();
+    DcmRLEDecoderRegistration::registerCodecs();
+  });
+}
+
+// ---- FrameIndex -------------------------------------------------------------------------------
+
+FrameIndex::FrameIndex(DcmDataset& dataset, DcmPixelSequence& sequence, int64_t frames,
+                       const std::string& name)
+    : name_(name) {
+  std::vector<uint64_t> offsets;
+  const unsigned long items = sequence.card();
+  uint64_t offset = 0;
+  for (unsigned long i = 0; i < items; ++i) {
+    DcmPixelItem* item = nullptr;
+    Uint8* bytes = nullptr;
+    if (sequence.getItem(item, i).bad() || item == nullptr) break;
+    const Uint32 len = item->getLength();
+    if (len > 0 && (item->getUint8Array(bytes).bad() || bytes == nullptr)) {
+      throw Error(MV_ERR_CORRUPT_DATA,
+                  name + ": " + kPixelTag + " fragment " + std::to_string(i) + " is unreadable");
+    }
+    if (i == 0) {  // the Basic Offset Table, possibly empty
+      for (Uint32 k = 0; k + 4 <= len; k += 4) {
+        uint32_t v;
+        std::memcpy(&v, bytes + k, 4);
+        offsets.push_back(v);
+      }
+      continue;
+    }
+    fragments_.push_back({bytes, len, offset});
+    offset += uint64_t{8} + len;
+  }
+  if (fragments_.empty()) {
+    throw Error(MV_ERR_CORRUPT_DATA, name + ": " + kPixelTag + " has no fragments");
+  }
+  DcmElement* eot = nullptr;
+  Uint64* eot_values = nullptr;
+  if (dataset.findAndGetElement(DCM_ExtendedOffsetTable, eot).good() && eot != nullptr &&
+      eot->getUint64Array(eot_values).good() && eot_values != nullptr) {
+    offsets.assign(eot_values, eot_values + eot->getLength() / 8);
+  }
+  const auto n = static_cast<size_t>(frames);
+  if (n == 1) {
+    first_ = {0, fragments_.size()};
+  } else if (offsets.size() == n && index_from_offsets(offsets)) {
+  } else if (fragments_.size() == n) {
+    for (size_t i = 0; i <= n; ++i) first_.push_back(i);
+  } else {
+    index_by_markers();
+  }
+  if (first_.size() < n + 1) {
+    throw Error(MV_ERR_CORRUPT_DATA, name + ": " + kPixelTag + " holds " +
+                                         std::to_string(first_.size() - 1) + " frames, " +
+                                         std::to_string(frames) + " expected");
+  }
+}
+
+bool FrameIndex::index_from_offsets(const std::vector<uint64_t>& offsets) {
+  first_.clear();
+  size_t f = 0;
+  for (uint64_t off : offsets) {
+    while (f < fragments_.size() && fragments_[f].offset < off) ++f;
+    if (f == fragments_.size() || fragments_[f].offset != off) return false;
+    if (!first_.empty() && f <= first_.back()) return false;
+    first_.push_back(f);
+  }
+  if (first_.empty() || first_.front() != 0) return false;
+  first_.push_back(fragments_.size());
+  return true;
+}
+
+void FrameIndex::index_by_markers() {
+  first_.clear();
+  for (size_t f = 0; f < fragments_.size(); ++f) {
+    if (starts_codestream(fragments_[f].data, fragments_[f].size)) first_.push_back(f);
+  }
+  if (first_.empty() || first_.front() != 0) first_.insert(first_.begin(), 0);
+  first_.push_back(fragments_.size());
+}
+
+FrameBytes FrameIndex::frame(int64_t index) const {
+  const auto i = static_cast<size_t>(index);
+  const size_t begin = first_[i], end = first_[i + 1];
+  FrameBytes out;
+  if (end - begin == 1) {
+    out.data = fragments_[begin].data;
+    out.size = fragments_[begin].size;
+    return out;
+  }
+  size_t total = 0;
+  for (size_t f = begin; f < end; ++f) total += fragments_[f].size;
+  out.joined.reserve(total);
+  for (size_t f = begin; f < end; ++f) {
+    out.joined.insert(out.joined.end(), fragments_[f].data, fragments_[f].data + fragments_[f].size);
+  }
+  out.data = out.joined.data();
+  out.size = out.joined.size();
+  return out;
+}
+
+// ---- JPEG 2000 --------------------------------------------------------------------------------
+
+J2kFrame decode_j2k(const uint8_t* data, size_t size, int64_t rows, int64_t cols, int64_t samples,
+                    const std::string& name) {
+  MemoryReader reader{data, size, 0};
+  std::unique_ptr<opj_stream_t, StreamDeleter> stream(opj_stream_create(1 << 16, OPJ_TRUE));
+  std::unique_ptr<opj_codec_t, CodecDeleter> codec(
+      opj_create_decompress(is_jp2(data, size) ? OPJ_CODEC_JP2 : OPJ_CODEC_J2K));
+  if (!stream || !codec) throw Error(MV_ERR_OUT_OF_MEMORY, name + ": cannot start OpenJPEG");
+  opj_stream_set_user_data(stream.get(), &reader, nullptr);
+  opj_stream_set_user_data_length(stream.get(), size);
+  opj_stream_set_read_function(stream.get(), mem_read);
+  opj_stream_set_skip_function(stream.get(), mem_skip);
+  opj_stream_set_seek_function(stream.get(), mem_seek);
+
+  std::string error;
+  opj_set_error_handler(codec.get(), on_error, &error);
+  opj_set_warning_handler(codec.get(), on_quiet, nullptr);
+  opj_set_info_handler(codec.get(), on_quiet, nullptr);
+  opj_dparameters_t params;
+  opj_set_default_decoder_parameters(&params);
+  auto fail = [&](const char* stage) {
+    return Error(MV_ERR_CORRUPT_DATA, name + ": " + kPixelTag + " JPEG 2000 " + stage +
+                                          " failed" + (error.empty() ? "" : " (" + error + ")"));
+  };
+  if (!opj_setup_decoder(codec.get(), &params)) throw fail("set-up");
+
+  opj_image_t* raw = nullptr;
+  if (!opj_read_header(stream.get(), codec.get(), &raw)) throw fail("header");
+  std::unique_ptr<opj_image_t, ImageDeleter> image(raw);
+  // Check the size before OpenJPEG allocates the tile buffers.
+  check_components(*image, rows, cols, samples, name);
+  if (!opj_decode(codec.get(), stream.get(), image.get()) ||
+      !opj_end_decompress(codec.get(), stream.get())) {
+    throw fail("decode");
+  }
+
+  J2kFrame out;
+  out.samples = samples;
+  const auto plane = static_cast<size_t>(rows * cols);
+  out.planes.resize(plane * static_cast<size_t>(samples));
+  for (int64_t c = 0; c < samples; ++c) {
+    const opj_image_comp_t& comp = image->comps[c];
+    if (comp.data == nullptr || comp.w != static_cast<OPJ_UINT32>(cols) ||
+        comp.h != static_cast<OPJ_UINT32>(rows) || comp.dx != 1 || comp.dy != 1) {
+      throw Error(MV_ERR_UNSUPPORTED_FORMAT,
+                  name + ": " + kPixelTag + " JPEG 2000 component " + std::to_string(c) +
+                      " is subsampled or incomplete");
+    }
+    std::memcpy(out.planes.data() + static_cast<size_t>(c) * plane, comp.data,
+                plane * sizeof(int32_t));
+  }
+  return out;
+}
+
+}  // namespace medvision::io::dicom

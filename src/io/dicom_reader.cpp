@@ -1,0 +1,694 @@
+// DICOM reading: DCMTK parses and decompresses JPEG / JPEG-LS / RLE, OpenJPEG decodes JPEG 2000
+// and HTJ2K; the pixel work (masking, sign, colour, LUTs) is ours, in dicom_pixels.cpp.
+
+#include "io/dicom_reader.hpp"
+
+#include <dcmtk/config/osconfig.h>  // must precede the other DCMTK headers
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcistrmb.h>
+#include <dcmtk/dcmdata/dcmetinf.h>
+#include <dcmtk/dcmdata/dcpixel.h>
+#include <dcmtk/dcmdata/dcpixseq.h>
+#include <dcmtk/dcmdata/dcxfer.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "common/error.hpp"
+#include "io/dicom_codecs.hpp"
+
+namespace medvision::io::dicom {
+namespace {
+
+enum class Codec { kNative, kDcmtk, kJ2k, kUnsupported };
+
+Codec codec_for(const std::string& uid) {
+  static const char* const kNative[] = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1",
+                                        "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2"};
+  // JPEG baseline, extended, spectral selection, progressive, lossless (14, SV1), JPEG-LS, RLE.
+  static const char* const kDcmtk[] = {
+      "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.53",
+      "1.2.840.10008.1.2.4.55", "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70",
+      "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81", "1.2.840.10008.1.2.5"};
+  // JPEG 2000 (lossless, lossy) and HTJ2K (lossless, lossless RPCL, lossy).
+  static const char* const kJ2k[] = {"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91",
+                                     "1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202",
+                                     "1.2.840.10008.1.2.4.203"};
+  auto in = [&](const auto& list) {
+    return std::any_of(std::begin(list), std::end(list), [&](const char* u) { return uid == u; });
+  };
+  if (in(kNative)) return Codec::kNative;
+  if (in(kDcmtk)) return Codec::kDcmtk;
+  if (in(kJ2k)) return Codec::kJ2k;
+  return Codec::kUnsupported;
+}
+
+Error parse_error(const OFCondition& cond, const std::string& name) {
+  if (cond == EC_InvalidFilename) return Error(MV_ERR_IO, name + ": cannot open file");
+  if (cond == EC_StreamNotifyClient) {
+    return Error(MV_ERR_CORRUPT_DATA, name + ": file is truncated (ends inside a data element)");
+  }
+  return Error(MV_ERR_CORRUPT_DATA,
+               name + ": not a readable DICOM file (" + std::string(cond.text()) + ")");
+}
+
+std::string get_string(DcmItem& item, const DcmTagKey& tag) {
+  OFString s;
+  if (item.findAndGetOFString(tag, s).bad()) return {};
+  return std::string(s.c_str());
+}
+
+long get_long(DcmItem& item, const DcmTagKey& tag, long fallback) {
+  long v = 0;
+  if (item.findAndGetLongInt(tag, v).good()) return v;
+  // NumberOfFrames and friends are IS strings; DCMTK's LongInt getter only covers binary VRs.
+  const std::string s = get_string(item, tag);
+  if (s.empty()) return fallback;
+  char* end = nullptr;
+  const long parsed = std::strtol(s.c_str(), &end, 10);
+  return end != s.c_str() ? parsed : fallback;
+}
+
+bool get_doubles(DcmItem& item, const DcmTagKey& tag, double* out, unsigned long n) {
+  for (unsigned long i = 0; i < n; ++i) {
+    if (item.findAndGetFloat64(tag, out[i], i).bad() || !std::isfinite(out[i])) return false;
+  }
+  return true;
+}
+
+std::string tag_name(const DcmTagKey& tag) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "(%04X,%04X)", tag.getGroup(), tag.getElement());
+  return buf;
+}
+
+// The first item of `seq` in `item`, or of its first-level functional group `group`.
+DcmItem* sub_item(DcmItem* item, const DcmTagKey& seq) {
+  DcmItem* out = nullptr;
+  if (item == nullptr || item->findAndGetSequenceItem(seq, out, 0).bad()) return nullptr;
+  return out;
+}
+
+// ---- pixel module -----------------------------------------------------------------------------
+
+Photometric parse_photometric(const std::string& p, Codec codec, const std::string& name) {
+  if (p == "MONOCHROME1") return Photometric::kMonochrome1;
+  if (p == "MONOCHROME2") return Photometric::kMonochrome2;
+  if (p == "RGB") return Photometric::kRgb;
+  // OpenJPEG undoes the JPEG 2000 multi-component transform, so ICT/RCT data comes out as RGB.
+  if ((p == "YBR_ICT" || p == "YBR_RCT") && codec == Codec::kJ2k) return Photometric::kRgb;
+  if (p == "YBR_FULL") return Photometric::kYbrFull;
+  if (p == "YBR_FULL_422") return Photometric::kYbrFull422;
+  if (p == "PALETTE COLOR") return Photometric::kPalette;
+  throw Error(MV_ERR_UNSUPPORTED_FORMAT,
+              name + ": (0028,0004) PhotometricInterpretation '" + p + "' is not supported");
+}
+
+void validate(const PixelModule& pm, const std::string& name) {
+  auto bad = [&](const std::string& what) { return Error(MV_ERR_CORRUPT_DATA, name + ": " + what); };
+  if (pm.rows <= 0 || pm.cols <= 0) {
+    throw bad("(0028,0010) Rows / (0028,0011) Columns must be positive, got " +
+              std::to_string(pm.rows) + "x" + std::to_string(pm.cols));
+  }
+  if (pm.frames <= 0) throw bad("(0028,0008) NumberOfFrames must be positive");
+  if (pm.samples != 1 && pm.samples != 3) {
+    throw Error(MV_ERR_UNSUPPORTED_FORMAT, name + ": (0028,0002) SamplesPerPixel " +
+                                               std::to_string(pm.samples) + " is not supported");
+  }
+  const bool ok_bits = pm.is_float ? (pm.bits_allocated == 32 || pm.bits_allocated == 64)
+                                   : (pm.bits_allocated == 1 || pm.bits_allocated == 8 ||
+                                      pm.bits_allocated == 16 || pm.bits_allocated == 32);
+  if (!ok_bits) {
+    throw Error(MV_ERR_UNSUPPORTED_FORMAT, name + ": (0028,0100) BitsAllocated " +
+                                               std::to_string(pm.bits_allocated) +
+                                               " is not supported");
+  }
+  if (pm.bits_stored < 1 || pm.bits_stored > pm.bits_allocated) {
+    throw bad("(0028,0101) BitsStored " + std::to_string(pm.bits_stored) + " does not fit " +
+              std::to_string(pm.bits_allocated) + " bits allocated");
+  }
+  const bool colour = pm.photometric == Photometric::kRgb ||
+                      pm.photometric == Photometric::kYbrFull ||
+                      pm.photometric == Photometric::kYbrFull422;
+  if (colour != (pm.samples == 3)) {
+    throw bad("(0028,0004) PhotometricInterpretation " + pm.photometric_name + " with " +
+              std::to_string(pm.samples) + " samples per pixel");
+  }
+  if (pm.photometric == Photometric::kYbrFull422 && (pm.cols % 2 != 0 || pm.bits_allocated != 8)) {
+    throw Error(MV_ERR_UNSUPPORTED_FORMAT, name + ": YBR_FULL_422 needs 8 bits and an even width");
+  }
+}
+
+PixelModule read_pixel_module(DcmDataset& ds, Codec codec, const std::string& name) {
+  PixelModule pm;
+  pm.rows = get_long(ds, DCM_Rows, 0);
+  pm.cols = get_long(ds, DCM_Columns, 0);
+  pm.frames = get_long(ds, DCM_NumberOfFrames, 1);
+  pm.samples = get_long(ds, DCM_SamplesPerPixel, 1);
+  pm.is_float = !ds.tagExists(DCM_PixelData) && (ds.tagExists(DCM_FloatPixelData) ||
+                                                 ds.tagExists(DCM_DoubleFloatPixelData));
+  pm.bits_allocated = static_cast<int>(get_long(ds, DCM_BitsAllocated, 0));
+  if (pm.is_float) pm.bits_allocated = ds.tagExists(DCM_FloatPixelData) ? 32 : 64;
+  pm.bits_stored = static_cast<int>(get_long(ds, DCM_BitsStored, pm.bits_allocated));
+  if (pm.is_float) pm.bits_stored = pm.bits_allocated;
+  pm.is_signed = get_long(ds, DCM_PixelRepresentation, 0) == 1;
+  pm.planar = get_long(ds, DCM_PlanarConfiguration, 0) == 1;
+  pm.photometric_name = get_string(ds, DCM_PhotometricInterpretation);
+  if (pm.photometric_name.empty()) pm.photometric_name = pm.samples == 3 ? "RGB" : "MONOCHROME2";
+  pm.photometric = parse_photometric(pm.photometric_name, codec, name);
+  validate(pm, name);
+  return pm;
+}
+
+// ---- geometry ---------------------------------------------------------------------------------
+
+Plane read_plane(DcmItem* position_item, DcmItem* orientation_item) {
+  Plane p;
+  if (position_item != nullptr) {
+    p.has_position = get_doubles(*position_item, DCM_ImagePositionPatient, p.position.data(), 3);
+  }
+  if (orientation_item != nullptr) {
+    p.has_orientation =
+        get_doubles(*orientation_item, DCM_ImageOrientationPatient, p.orientation.data(), 6);
+  }
+  if (!p.has_orientation) p.orientation = {{1, 0, 0, 0, 1, 0}};
+  return p;
+}
+
+// Enhanced multi-frame objects keep geometry in functional groups (PS3.3 C.7.6.16); a value in
+// the per-frame item wins over the shared one.
+DcmItem* group_item(DcmItem* shared, DcmItem* per_frame, const DcmTagKey& seq) {
+  DcmItem* item = sub_item(per_frame, seq);
+  return item != nullptr ? item : sub_item(shared, seq);
+}
+
+void read_geometry(DcmDataset& ds, Header& h) {
+  DcmItem* shared = sub_item(&ds, DCM_SharedFunctionalGroupsSequence);
+  DcmItem* first = sub_item(&ds, DCM_PerFrameFunctionalGroupsSequence);
+  DcmItem* measures = group_item(shared, first, DCM_PixelMeasuresSequence);
+  DcmItem* spacing_src = measures != nullptr ? measures : &ds;
+  h.has_spacing = get_doubles(*spacing_src, DCM_PixelSpacing, h.pixel_spacing.data(), 2) ||
+                  get_doubles(ds, DCM_ImagerPixelSpacing, h.pixel_spacing.data(), 2);
+  if (!h.has_spacing || h.pixel_spacing[0] <= 0 || h.pixel_spacing[1] <= 0) {
+    h.pixel_spacing = {{1.0, 1.0}};
+    h.has_spacing = false;
+  }
+  double s = 0.0;
+  if ((get_doubles(*spacing_src, DCM_SpacingBetweenSlices, &s, 1) ||
+       get_doubles(*spacing_src, DCM_SliceThickness, &s, 1)) &&
+      s > 0) {
+    h.slice_spacing = s;
+  }
+  DcmSequenceOfItems* frames_seq = nullptr;
+  if (first == nullptr ||
+      ds.findAndGetSequence(DCM_PerFrameFunctionalGroupsSequence, frames_seq).bad()) {
+    h.planes.push_back(read_plane(&ds, &ds));
+    return;
+  }
+  for (unsigned long i = 0; i < frames_seq->card(); ++i) {
+    DcmItem* frame = frames_seq->getItem(i);
+    h.planes.push_back(read_plane(group_item(shared, frame, DCM_PlanePositionSequence),
+                                  group_item(shared, frame, DCM_PlaneOrientationSequence)));
+  }
+}
+
+// ---- Modality LUT and palette -----------------------------------------------------------------
+
+std::vector<uint16_t> lut_words(DcmItem& item, const DcmTagKey& tag, const std::string& name) {
+  DcmElement* e = nullptr;
+  Uint16* words = nullptr;
+  if (item.findAndGetElement(tag, e).bad() || e == nullptr || e->getLength() == 0 ||
+      e->getUint16Array(words).bad() || words == nullptr) {
+    throw Error(MV_ERR_CORRUPT_DATA, name + ": " + tag_name(tag) + " LUT data is missing");
+  }
+  return std::vector<uint16_t>(words, words + e->getLength() / 2);
+}
+
+// LUT Descriptor (PS3.3 C.11.1.1.1): entries (0 means 65536), first mapped value, bits.
+void read_descriptor(DcmItem& item, const DcmTagKey& tag, bool is_signed, long out[3],
+                     const std::string& name) {
+  for (unsigned long i = 0; i < 3; ++i) {
+    // US or SS (PS3.3 C.11.1.1.1); implicit VR files leave DCMTK to guess either.
+    Uint16 u = 0;
+    Sint16 s = 0;
+    if (item.findAndGetUint16(tag, u, i).good()) {
+      out[i] = u;
+    } else if (item.findAndGetSint16(tag, s, i).good()) {
+      out[i] = static_cast<uint16_t>(s);
+    } else {
+      throw Error(MV_ERR_CORRUPT_DATA, name + ": " + tag_name(tag) + " LUT descriptor is invalid");
+    }
+  }
+  if (out[0] == 0) out[0] = 65536;
+  if (is_signed && out[1] >= 32768) out[1] -= 65536;  // first mapped value is SS for signed data
+}
+
+ModalityLut read_modality_lut(DcmDataset& ds, const PixelModule& pm, const std::string& name) {
+  ModalityLut lut;
+  if (DcmItem* item = sub_item(&ds, DCM_ModalityLUTSequence)) {
+    long desc[3];
+    read_descriptor(*item, DCM_LUTDescriptor, pm.is_signed, desc, name);
+    auto words = lut_words(*item, DCM_LUTData, name);
+    if (words.size() < static_cast<size_t>(desc[0])) {
+      throw Error(MV_ERR_CORRUPT_DATA, name + ": (0028,3006) LUTData has " +
+                                           std::to_string(words.size()) + " entries, " +
+                                           std::to_string(desc[0]) + " expected");
+    }
+    words.resize(static_cast<size_t>(desc[0]));
+    // pydicom casts the table to uint<bits>; an 8-bit table keeps the low byte of each word.
+    if (desc[2] == 8) {
+      for (auto& w : words) w &= 0xff;
+    }
+    lut.table = std::move(words);
+    lut.first_mapped = desc[1];
+    return lut;
+  }
+  // Enhanced objects carry rescale in the Pixel Value Transformation functional group.
+  DcmItem* src = &ds;
+  if (!ds.tagExists(DCM_RescaleSlope)) {
+    DcmItem* shared = sub_item(&ds, DCM_SharedFunctionalGroupsSequence);
+    if (DcmItem* t = sub_item(shared, DCM_PixelValueTransformationSequence)) src = t;
+  }
+  lut.rescale = get_doubles(*src, DCM_RescaleSlope, &lut.slope, 1) &&
+                get_doubles(*src, DCM_RescaleIntercept, &lut.intercept, 1);
+  if (!lut.rescale) lut.slope = 1.0, lut.intercept = 0.0;
+  return lut;
+}
+
+std::vector<uint16_t> palette_channel(DcmDataset& ds, const DcmTagKey& plain,
+                                      const DcmTagKey& segmented, long entries, long bits,
+                                      const std::string& name) {
+  if (ds.tagExists(segmented)) {
+    const auto words = lut_words(ds, segmented, name);
+    if (bits == 8) {  // 8-bit segmented data: two bytes per word, low byte first
+      std::vector<uint16_t> bytes;
+      for (uint16_t w : words) bytes.push_back(w & 0xff), bytes.push_back(w >> 8);
+      return expand_segmented_lut(bytes.data(), bytes.size(), static_cast<size_t>(entries), name);
+    }
+    return expand_segmented_lut(words.data(), words.size(), static_cast<size_t>(entries), name);
+  }
+  auto words = lut_words(ds, plain, name);
+  const auto n = static_cast<size_t>(entries);
+  if (words.size() * 2 == n) {  // 8-bit entries packed two per word (pydicom: bytes == entries)
+    std::vector<uint16_t> out;
+    for (uint16_t w : words) out.push_back(w & 0xff), out.push_back(w >> 8);
+    return out;
+  }
+  if (words.size() < n) {
+    throw Error(MV_ERR_CORRUPT_DATA, name + ": " + tag_name(plain) + " palette has " +
+                                         std::to_string(words.size()) + " entries, " +
+                                         std::to_string(n) + " expected");
+  }
+  words.resize(n);
+  return words;
+}
+
+PaletteLut read_palette(DcmDataset& ds, const std::string& name) {
+  long desc[3];
+  read_descriptor(ds, DCM_RedPaletteColorLookupTableDescriptor, false, desc, name);
+  PaletteLut p;
+  p.first_mapped = desc[1];
+  p.rgb[0] = palette_channel(ds, DCM_RedPaletteColorLookupTableData,
+                             DCM_SegmentedRedPaletteColorLookupTableData, desc[0], desc[2], name);
+  p.rgb[1] = palette_channel(ds, DCM_GreenPaletteColorLookupTableData,
+                             DCM_SegmentedGreenPaletteColorLookupTableData, desc[0], desc[2], name);
+  p.rgb[2] = palette_channel(ds, DCM_BluePaletteColorLookupTableData,
+                             DCM_SegmentedBluePaletteColorLookupTableData, desc[0], desc[2], name);
+  if (p.rgb[0].empty() || p.rgb[0].size() != p.rgb[1].size() ||
+      p.rgb[0].size() != p.rgb[2].size()) {
+    throw Error(MV_ERR_CORRUPT_DATA, name + ": palette colour LUTs differ in length");
+  }
+  return p;
+}
+
+// ---- pixel data access ------------------------------------------------------------------------
+
+DcmTagKey pixel_tag(const PixelModule& pm, DcmDataset& ds) {
+  if (!pm.is_float) return DCM_PixelData;
+  return ds.tagExists(DCM_FloatPixelData) ? DCM_FloatPixelData : DCM_DoubleFloatPixelData;
+}
+
+const char* pixel_tag_label(const DcmTagKey& tag) {
+  if (tag == DCM_FloatPixelData) return "(7FE0,0008) FloatPixelData";
+  if (tag == DCM_DoubleFloatPixelData) return "(7FE0,0009) DoubleFloatPixelData";
+  return "(7FE0,0010) PixelData";
+}
+
+// The value as bytes in host (little endian) order, whatever its VR (OB/OW/OF/OD).
+OFCondition raw_bytes(DcmElement& e, Uint8*& bytes) {
+  if (e.getVR() == EVR_OF) {
+    Float32* f = nullptr;
+    const OFCondition c = e.getFloat32Array(f);
+    bytes = reinterpret_cast<Uint8*>(f);
+    return c;
+  }
+  if (e.getVR() == EVR_OD) {
+    Float64* d = nullptr;
+    const OFCondition c = e.getFloat64Array(d);
+    bytes = reinterpret_cast<Uint8*>(d);
+    return c;
+  }
+  return e.getUint8Array(bytes);
+}
+
+// Undoes DCMTK's 16-bit word swap of big endian OW data for 8- and 32-bit samples.
+void fix_big_endian(uint8_t* bytes, size_t size, const PixelModule& pm, DcmElement& e) {
+  if (e.getVR() != EVR_OW) return;
+  if (pm.bits_allocated == 8) {
+    for (size_t i = 0; i + 1 < size; i += 2) std::swap(bytes[i], bytes[i + 1]);
+  } else if (pm.bits_allocated == 32) {
+    for (size_t i = 0; i + 3 < size; i += 4) {
+      std::swap(bytes[i], bytes[i + 2]);
+      std::swap(bytes[i + 1], bytes[i + 3]);
+    }
+  }
+}
+
+void decode_native(DcmDataset& ds, const Header& h, int64_t first, int64_t count, Image& out,
+                   int64_t depth_offset, const std::string& name) {
+  const PixelModule& pm = h.pixels;
+  const DcmTagKey tag = pixel_tag(pm, ds);
+  DcmElement* e = nullptr;
+  if (ds.findAndGetElement(tag, e).bad() || e == nullptr) {
+    throw Error(MV_ERR_UNSUPPORTED_FORMAT, name + ": has no PixelData");
+  }
+  const uint64_t frame_bits = pm.native_frame_bits();
+  const uint64_t expected = (frame_bits * static_cast<uint64_t>(pm.frames) + 7) / 8;
+  // Checked against the length field before DCMTK loads the value from disk.
+  if (e->getLength() < expected) {
+    throw Error(MV_ERR_CORRUPT_DATA, name + ": " + pixel_tag_label(tag) + " has " +
+                                         std::to_string(e->getLength()) + " bytes, " +
+                                         std::to_string(expected) + " expected");
+  }
+  Uint8* bytes = nullptr;
+  const OFCondition cond = raw_bytes(*e, bytes);
+  if (cond.bad() || bytes == nullptr) {
+    throw Error(MV_ERR_CORRUPT_DATA, name + ": " + pixel_tag_label(tag) + " cannot be read (" +
+                                         std::string(cond.text()) + ")");
+  }
+  if (ds.getOriginalXfer() == EXS_BigEndianExplicit) {
+    fix_big_endian(bytes, static_cast<size_t>(expected), pm, *e);
+  }
+  const PaletteLut palette =
+      pm.photometric == Photometric::kPalette ? read_palette(ds, name) : PaletteLut{};
+  const ValueMapper mapper(pm, read_modality_lut(ds, pm, name), &palette);
+  for (int64_t k = 0; k < count; ++k) {
+    FrameSamples src;
+    src.data = bytes;
+    src.size = static_cast<size_t>(expected);
+    src.is_float = pm.is_float;
+    src.planar = pm.planar;
+    src.bytes_per_sample = pm.bits_allocated / 8;
+    const uint64_t start_bit = frame_bits * static_cast<uint64_t>(first + k);
+    if (pm.bits_allocated == 1) {
+      src.bit_offset = start_bit;
+    } else {
+      src.data += start_bit / 8;
+    }
+    mapper.convert(src, out.data() + static_cast<size_t>(depth_offset + k) * out.plane_size(),
+                   out.channel_size());
+  }
+}
+
+// DCMTK decompresses one frame at a time into our buffer; its decoders update the dataset's
+// planar configuration and report the colour model they produced.
+void decode_with_dcmtk(DcmDataset& ds, const Header& h, int64_t first, int64_t count, Image& out,
+                       int64_t depth_offset, const std::string& name) {
+  DcmElement* e = nullptr;
+  if (ds.findAndGetElement(DCM_PixelData, e).bad() || e == nullptr) {
+    throw Error(MV_ERR_UNSUPPORTED_FORMAT, name + ": has no PixelData");
+  }
+  auto* pixel_data = static_cast<DcmPixelData*>(e);
+  Uint32 frame_size = 0;
+  if (pixel_data->getUncompressedFrameSize(&ds, frame_size).bad()) {
+    throw Error(MV_ERR_CORRUPT_DATA, name + ": (7FE0,0010) PixelData frame size is invalid");
+  }
+  const auto native = static_cast<size_t>((h.pixels.native_frame_bits() + 7) / 8);
+  // DCMTK refuses odd buffer sizes (its frames are padded to even length).
+  std::vector<uint8_t> buffer((std::max<size_t>(frame_size, native) + 1) & ~size_t{1});
+  const ModalityLut lut = read_modality_lut(ds, h.pixels, name);
+  const PaletteLut palette =
+      h.pixels.photometric == Photometric::kPalette ? read_palette(ds, name) : PaletteLut{};
+  Uint32 start_fragment = 0;
+  for (int64_t k = 0; k < count; ++k) {
+    OFString colour;
+    const OFCondition cond = pixel_data->getUncompressedFrame(
+        &ds, static_cast<Uint32>(first + k), start_fragment, buffer.data(),
+        static_cast<Uint32>(buffer.size()), colour);
+    if (cond.bad()) {
+      throw Error(MV_ERR_CORRUPT_DATA, name + ": (7FE0,0010) PixelData frame " +
+                                           std::to_string(first + k) + " cannot be decoded (" +
+                                           std::string(cond.text()) + ")");
+    }
+    PixelModule pm = h.pixels;
+    pm.planar = get_long(ds, DCM_PlanarConfiguration, 0) == 1;
+    if (pm.samples == 3) {
+      // Decompressed YBR_FULL_422 is no longer subsampled (PS3.5 8.2.1).
+      pm.photometric = std::string(colour.c_str()) == "RGB" ? Photometric::kRgb
+                                                             : Photometric::kYbrFull;
+    }
+    const ValueMapper mapper(pm, lut, &palette);
+    FrameSamples src{buffer.data(), frame_size, pm.bits_allocated / 8, pm.planar, false, 0};
+    mapper.convert(src, out.data() + static_cast<size_t>(depth_offset + k) * out.plane_size(),
+                   out.channel_size());
+  }
+}
+
+void decode_j2k_frames(DcmDataset& ds, const Header& h, int64_t first, int64_t count, Image& out,
+                       int64_t depth_offset, const std::string& name) {
+  DcmElement* e = nullptr;
+  DcmPixelSequence* seq = nullptr;
+  E_TransferSyntax xfer = EXS_Unknown;
+  const DcmRepresentationParameter* param = nullptr;
+  if (ds.findAndGetElement(DCM_PixelData, e).bad() || e == nullptr) {
+    throw Error(MV_ERR_UNSUPPORTED_FORMAT, name + ": has no PixelData");
+  }
+  auto* pixel_data = static_cast<DcmPixelData*>(e);
+  pixel_data->getOriginalRepresentationKey(xfer, param);
+  if (pixel_data->getEncapsulatedRepresentation(xfer, param, seq).bad() || seq == nullptr) {
+    throw Error(MV_ERR_CORRUPT_DATA, name + ": (7FE0,0010) PixelData is not encapsulated");
+  }
+  const PixelModule& pm = h.pixels;
+  const FrameIndex index(ds, *seq, pm.frames, name);
+  const ValueMapper mapper(pm, read_modality_lut(ds, pm, name), nullptr);
+  for (int64_t k = 0; k < count; ++k) {
+    const FrameBytes bytes = index.frame(first + k);
+    const J2kFrame frame = decode_j2k(bytes.data, bytes.size, pm.rows, pm.cols, pm.samples, name);
+    FrameSamples src{reinterpret_cast<const uint8_t*>(frame.planes.data()),
+                     frame.planes.size() * sizeof(int32_t), 4, true, false, 0};
+    mapper.convert(src, out.data() + static_cast<size_t>(depth_offset + k) * out.plane_size(),
+                   out.channel_size());
+  }
+}
+
+// ---- VOI presets and meta ---------------------------------------------------------------------
+
+mv_voi_function voi_function(DcmDataset& ds) {
+  const std::string f = get_string(ds, DCM_VOILUTFunction);
+  if (f == "LINEAR_EXACT") return MV_VOI_LINEAR_EXACT;
+  if (f == "SIGMOID") return MV_VOI_SIGMOID;
+  return MV_VOI_LINEAR;
+}
+
+void read_windows(DcmDataset& ds, const PixelModule& pm, Image& out) {
+  const mv_voi_function function = voi_function(ds);
+  for (unsigned long i = 0;; ++i) {
+    WindowPreset w;
+    if (ds.findAndGetFloat64(DCM_WindowCenter, w.center, i).bad() ||
+        ds.findAndGetFloat64(DCM_WindowWidth, w.width, i).bad()) {
+      break;
+    }
+    w.function = function;
+    OFString text;
+    if (ds.findAndGetOFString(DCM_WindowCenterWidthExplanation, text, i).good()) {
+      w.explanation = text.c_str();
+    }
+    out.windows.push_back(std::move(w));
+  }
+  DcmSequenceOfItems* seq = nullptr;
+  if (ds.findAndGetSequence(DCM_VOILUTSequence, seq).bad() || seq == nullptr) return;
+  for (unsigned long i = 0; i < seq->card(); ++i) {
+    DcmItem& item = *seq->getItem(i);
+    long desc[3];
+    read_descriptor(item, DCM_LUTDescriptor, pm.is_signed, desc, "VOI LUT");
+    const auto words = lut_words(item, DCM_LUTData, "VOI LUT");
+    WindowPreset w;
+    w.function = MV_VOI_TABLE;
+    w.first_mapped = static_cast<double>(desc[1]);
+    w.table_bits = static_cast<int>(desc[2]);
+    const size_t n = std::min(words.size(), static_cast<size_t>(desc[0]));
+    w.table.assign(words.begin(), words.begin() + static_cast<std::ptrdiff_t>(n));
+    w.center = w.first_mapped + static_cast<double>(n) / 2.0;
+    w.width = static_cast<double>(n);
+    OFString text;
+    if (item.findAndGetOFString(DCM_LUTExplanation, text).good()) w.explanation = text.c_str();
+    if (!w.table.empty()) out.windows.push_back(std::move(w));
+  }
+}
+
+mv_dtype stored_dtype(const PixelModule& pm) {
+  if (pm.is_float) return pm.bits_allocated == 64 ? MV_DTYPE_FLOAT64 : MV_DTYPE_FLOAT32;
+  switch (pm.bits_allocated) {
+    case 1:
+    case 8: return pm.is_signed ? MV_DTYPE_INT8 : MV_DTYPE_UINT8;
+    case 16: return pm.is_signed ? MV_DTYPE_INT16 : MV_DTYPE_UINT16;
+    default: return pm.is_signed ? MV_DTYPE_INT32 : MV_DTYPE_UINT32;
+  }
+}
+
+}  // namespace
+
+// ---- public internals -------------------------------------------------------------------------
+
+std::unique_ptr<DcmFileFormat> parse_file(const std::string& path) {
+  ensure_dcmtk_ready();
+  auto file = std::make_unique<DcmFileFormat>();
+  // EXS_Unknown + autodetect: files without preamble or meta header parse too.
+  const OFCondition cond = file->loadFile(path.c_str(), EXS_Unknown, EGL_noChange,
+                                          DCM_MaxReadLength, ERM_autoDetect);
+  if (cond.bad()) throw parse_error(cond, path);
+  return file;
+}
+
+std::unique_ptr<DcmFileFormat> parse_memory(const uint8_t* data, size_t size,
+                                            const std::string& name) {
+  ensure_dcmtk_ready();
+  auto file = std::make_unique<DcmFileFormat>();
+  DcmInputBufferStream stream;
+  stream.setBuffer(data, static_cast<offile_off_t>(size));
+  stream.setEos();
+  file->transferInit();
+  const OFCondition cond = file->read(stream, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
+  file->transferEnd();
+  if (cond.bad()) throw parse_error(cond, name);
+  // The stream does not outlive this call: make sure every value is in memory now.
+  const OFCondition load = file->loadAllDataIntoMemory();
+  if (load.bad()) throw parse_error(load, name);
+  return file;
+}
+
+Header read_header(DcmFileFormat& file, const std::string& name) {
+  DcmDataset& ds = *file.getDataset();
+  Header h;
+  h.transfer_syntax = get_string(*file.getMetaInfo(), DCM_TransferSyntaxUID);
+  if (h.transfer_syntax.empty()) h.transfer_syntax = DcmXfer(ds.getOriginalXfer()).getXferID();
+  if (!ds.tagExists(DCM_PixelData) && !ds.tagExists(DCM_FloatPixelData) &&
+      !ds.tagExists(DCM_DoubleFloatPixelData)) {
+    throw Error(MV_ERR_UNSUPPORTED_FORMAT, name + ": has no PixelData");
+  }
+  const Codec codec = codec_for(h.transfer_syntax);
+  if (codec == Codec::kUnsupported) {
+    throw Error(MV_ERR_UNSUPPORTED_FORMAT,
+                name + ": transfer syntax " + h.transfer_syntax + " is not supported");
+  }
+  h.pixels = read_pixel_module(ds, codec, name);
+  h.series_uid = get_string(ds, DCM_SeriesInstanceUID);
+  h.instance_number = get_long(ds, DCM_InstanceNumber, 0);
+  read_geometry(ds, h);
+  return h;
+}
+
+void decode_frames(DcmFileFormat& file, const Header& header, int64_t first, int64_t count,
+                   Image& out, int64_t depth_offset, const std::string& name) {
+  DcmDataset& ds = *file.getDataset();
+  switch (codec_for(header.transfer_syntax)) {
+    case Codec::kNative: decode_native(ds, header, first, count, out, depth_offset, name); break;
+    case Codec::kDcmtk: decode_with_dcmtk(ds, header, first, count, out, depth_offset, name); break;
+    case Codec::kJ2k: decode_j2k_frames(ds, header, first, count, out, depth_offset, name); break;
+    case Codec::kUnsupported: break;  // refused by read_header
+  }
+}
+
+std::array<double, 9> direction_from(const Plane& plane) {
+  const auto& o = plane.orientation;
+  const std::array<double, 3> n = {o[1] * o[5] - o[2] * o[4], o[2] * o[3] - o[0] * o[5],
+                                   o[0] * o[4] - o[1] * o[3]};
+  // Row-major with one axis per column: x along a row, y down the columns, z the normal.
+  return {o[0], o[3], n[0], o[1], o[4], n[1], o[2], o[5], n[2]};
+}
+
+void describe(DcmFileFormat& file, const Header& h, Image& out) {
+  DcmDataset& ds = *file.getDataset();
+  const PixelModule& pm = h.pixels;
+  out.format = MV_FORMAT_DICOM;
+  out.photometric = pm.channels() == 3 ? MV_PHOTOMETRIC_RGB
+                    : pm.photometric == Photometric::kMonochrome1 ? MV_PHOTOMETRIC_MONOCHROME1
+                                                                  : MV_PHOTOMETRIC_MONOCHROME2;
+  out.stored_dtype = stored_dtype(pm);
+  out.bits_stored = pm.bits_stored;
+  read_windows(ds, pm, out);
+  static const std::pair<const char*, DcmTagKey> kMeta[] = {
+      {"Modality", DCM_Modality},
+      {"BodyPartExamined", DCM_BodyPartExamined},
+      {"ViewPosition", DCM_ViewPosition},
+      {"Manufacturer", DCM_Manufacturer},
+      {"StudyInstanceUID", DCM_StudyInstanceUID},
+      {"SeriesInstanceUID", DCM_SeriesInstanceUID},
+      {"SOPInstanceUID", DCM_SOPInstanceUID},
+      {"SOPClassUID", DCM_SOPClassUID},
+      {"PhotometricInterpretation", DCM_PhotometricInterpretation},
+      {"ImageLaterality", DCM_ImageLaterality},
+      {"SeriesDescription", DCM_SeriesDescription},
+      {"NumberOfFrames", DCM_NumberOfFrames},
+  };
+  for (const auto& [key, tag] : kMeta) {
+    const std::string v = get_string(ds, tag);
+    if (!v.empty()) out.set_meta(key, v);
+  }
+  out.set_meta("TransferSyntaxUID", h.transfer_syntax);
+}
+
+}  // namespace medvision::io::dicom
+
+namespace medvision::io {
+namespace {
+
+std::unique_ptr<Image> read_parsed(DcmFileFormat& file, const LoadOptions& options,
+                                   const std::string& name) {
+  const dicom::Header h = dicom::read_header(file, name);
+  const dicom::PixelModule& pm = h.pixels;
+  int64_t first = 0, count = pm.frames;
+  if (options.frame >= 0) {
+    if (options.frame >= pm.frames) {
+      throw Error(MV_ERR_INVALID_ARGUMENT, name + ": frame " + std::to_string(options.frame) +
+                                               " requested, the file has " +
+                                               std::to_string(pm.frames));
+    }
+    first = options.frame;
+    count = 1;
+  }
+  // The Image constructor checks the size against max_values before allocating anything.
+  auto image = std::make_unique<Image>(pm.channels(), count, pm.rows, pm.cols, options.max_values,
+                                       name);
+  dicom::decode_frames(file, h, first, count, *image, 0, name);
+  dicom::describe(file, h, *image);
+  const auto plane = static_cast<size_t>(first) < h.planes.size() ? h.planes[first] : h.planes[0];
+  Geometry& g = image->geometry;
+  g.spacing = {h.pixel_spacing[1], h.pixel_spacing[0], h.slice_spacing > 0 ? h.slice_spacing : 1.0};
+  if (count > 1 && h.planes.size() >= 2 && h.planes[0].has_position && h.planes[1].has_position) {
+    const auto dir = dicom::direction_from(h.planes[0]);
+    double d = 0;
+    for (int i = 0; i < 3; ++i) d += (h.planes[1].position[i] - h.planes[0].position[i]) * dir[i * 3 + 2];
+    if (std::abs(d) > 1e-6) g.spacing[2] = std::abs(d);
+  }
+  g.origin = plane.position;
+  g.direction = dicom::direction_from(plane);
+  return image;
+}
+
+}  // namespace
+
+std::unique_ptr<Image> read_dicom_file(const std::string& path, const LoadOptions& options) {
+  auto file = dicom::parse_file(path);
+  return read_parsed(*file, options, path);
+}
+
+std::unique_ptr<Image> read_dicom_memory(const uint8_t* data, size_t size,
+                                         const LoadOptions& options, const std::string& name) {
+  auto file = dicom::parse_memory(data, size, name);
+  return read_parsed(*file, options, name);
+}
+
+}  // namespace medvision::io

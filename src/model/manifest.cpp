@@ -1,0 +1,301 @@
+#include "model/manifest.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "common/error.hpp"
+#include "common/sha256.hpp"
+
+namespace medvision::model {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+[[noreturn]] void bad(const std::string& where, const std::string& key, const std::string& what) {
+  throw Error(MV_ERR_MODEL, where + ": " + key + ": " + what);
+}
+
+const json& require(const json& j, const char* key, const std::string& where) {
+  auto it = j.find(key);
+  if (it == j.end()) bad(where, key, "missing (required)");
+  return *it;
+}
+
+std::string require_string(const json& j, const char* key, const std::string& where) {
+  const json& v = require(j, key, where);
+  if (!v.is_string() || v.get<std::string>().empty()) bad(where, key, "must be a non-empty string");
+  return v.get<std::string>();
+}
+
+std::string optional_string(const json& j, const char* key, const std::string& where) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return {};
+  if (!it->is_string()) bad(where, key, "must be a string");
+  return it->get<std::string>();
+}
+
+void check_keys(const json& j, const std::set<std::string>& allowed, const std::string& where,
+                const std::string& prefix) {
+  for (const auto& kv : j.items()) {
+    if (allowed.count(kv.key()) == 0) {
+      bad(where, prefix + kv.key(), "unknown key (misspelt?)");
+    }
+  }
+}
+
+std::vector<int64_t> positive_ints(const json& v, const std::string& where, const std::string& key) {
+  if (!v.is_array()) bad(where, key, "must be an array of positive integers");
+  std::vector<int64_t> out;
+  for (const auto& e : v) {
+    if (!e.is_number_integer() || e.get<int64_t>() <= 0) {
+      bad(where, key, "must be an array of positive integers");
+    }
+    out.push_back(e.get<int64_t>());
+  }
+  return out;
+}
+
+}  // namespace
+
+Manifest parse_manifest(const json& j, const std::string& dir, const std::string& where) {
+  if (!j.is_object()) throw Error(MV_ERR_MODEL, where + ": the manifest must be a JSON object");
+  check_keys(j,
+             {"format_version", "name", "version", "task", "labels", "input", "preprocess",
+              "output", "calibration", "thresholds", "explain", "segmentation", "intended_use",
+              "notice", "provenance", "metrics", "model_file", "sha256", "description"},
+             where, "");
+  Manifest m;
+  m.dir = dir;
+  m.path = where;
+  m.raw = j;
+
+  const json& fv = require(j, "format_version", where);
+  if (!fv.is_number_integer() || fv.get<int>() != 1) {
+    bad(where, "format_version", "this medvision reads format_version 1");
+  }
+  m.name = require_string(j, "name", where);
+  if (!std::regex_match(m.name, std::regex("[a-z0-9][a-z0-9._-]*"))) {
+    bad(where, "name", "must match [a-z0-9][a-z0-9._-]*");
+  }
+  m.version = require_string(j, "version", where);
+
+  const std::string task = require_string(j, "task", where);
+  if (task == "classification") {
+    m.task = Task::kClassification;
+  } else if (task == "segmentation") {
+    m.task = Task::kSegmentation;
+  } else {
+    bad(where, "task", "'" + task + "' is not one of classification, segmentation");
+  }
+
+  const json& labels = require(j, "labels", where);
+  if (!labels.is_array() || labels.empty()) bad(where, "labels", "must be a non-empty array");
+  std::set<std::string> seen;
+  for (const auto& l : labels) {
+    if (!l.is_string() || l.get<std::string>().empty()) {
+      bad(where, "labels", "every label must be a non-empty string");
+    }
+    if (!seen.insert(l.get<std::string>()).second) {
+      bad(where, "labels", "duplicate label '" + l.get<std::string>() + "'");
+    }
+    m.labels.push_back(l.get<std::string>());
+  }
+
+  const json& input = require(j, "input", where);
+  if (!input.is_object()) bad(where, "input", "must be an object");
+  check_keys(input, {"channels", "size", "ndim", "spacing", "modalities"}, where, "input.");
+  const json& ch = require(input, "channels", where + ": input");
+  if (!ch.is_number_integer() || ch.get<int64_t>() <= 0 || ch.get<int64_t>() > 64) {
+    bad(where, "input.channels", "must be an integer in 1..64");
+  }
+  m.input.channels = ch.get<int64_t>();
+  m.input.ndim = 2;
+  if (auto it = input.find("ndim"); it != input.end()) {
+    if (!it->is_number_integer() || (it->get<int>() != 2 && it->get<int>() != 3)) {
+      bad(where, "input.ndim", "must be 2 or 3");
+    }
+    m.input.ndim = it->get<int>();
+  }
+  m.input.size = positive_ints(require(input, "size", where + ": input"), where, "input.size");
+  if (m.input.size.size() != static_cast<size_t>(m.input.ndim)) {
+    bad(where, "input.size",
+        "expected " + std::to_string(m.input.ndim) + " positive integers for a " +
+            std::to_string(m.input.ndim) + "D model");
+  }
+  if (auto it = input.find("spacing"); it != input.end() && !it->is_null()) {
+    if (!it->is_array() || it->size() != 3) bad(where, "input.spacing", "must be [z, y, x] in mm");
+    for (const auto& s : *it) {
+      if (!s.is_number() || s.get<double>() <= 0) bad(where, "input.spacing", "must be positive");
+      m.spacing.push_back(s.get<double>());
+    }
+  }
+  if (auto it = input.find("modalities"); it != input.end() && !it->is_null()) {
+    if (!it->is_array()) bad(where, "input.modalities", "must be an array of strings");
+    for (const auto& s : *it) {
+      if (!s.is_string()) bad(where, "input.modalities", "must be an array of strings");
+      m.input.modalities.push_back(s.get<std::string>());
+    }
+  }
+
+  if (auto it = j.find("preprocess"); it != j.end()) {
+    if (!it->is_array()) bad(where, "preprocess", "must be an array of steps");
+    m.preprocess = *it;
+  }
+
+  const json& output = require(j, "output", where);
+  if (!output.is_object()) bad(where, "output", "must be an object");
+  check_keys(output, {"activation"}, where, "output.");
+  const std::string act = require_string(output, "activation", where + ": output");
+  if (act == "sigmoid") {
+    m.activation = Activation::kSigmoid;
+  } else if (act == "softmax") {
+    m.activation = Activation::kSoftmax;
+    if (m.labels.size() < 2) bad(where, "output.activation", "softmax needs at least 2 labels");
+  } else {
+    bad(where, "output.activation", "'" + act + "' is not one of sigmoid, softmax");
+  }
+
+  m.calibration = j.value("calibration", json());
+  m.thresholds = j.value("thresholds", json());
+  if (!m.calibration.is_null() && !m.calibration.is_object()) {
+    bad(where, "calibration", "must be an object or null");
+  }
+  if (!m.thresholds.is_null() && !m.thresholds.is_object()) {
+    bad(where, "thresholds", "must be an object or null");
+  }
+
+  if (auto it = j.find("explain"); it != j.end() && !it->is_null()) {
+    if (!it->is_object()) bad(where, "explain", "must be an object or null");
+    check_keys(*it, {"features", "head", "target_layer"}, where, "explain.");
+    m.explain_features = optional_string(*it, "features", where + ": explain");
+    m.explain_head = optional_string(*it, "head", where + ": explain");
+    if (m.explain_features.empty() != m.explain_head.empty()) {
+      bad(where, "explain", "'features' and 'head' go together");
+    }
+  }
+  m.segmentation = j.value("segmentation", json());
+  if (m.task == Task::kSegmentation && !m.segmentation.is_null() && !m.segmentation.is_object()) {
+    bad(where, "segmentation", "must be an object or null");
+  }
+  m.intended_use = optional_string(j, "intended_use", where);
+  m.notice = optional_string(j, "notice", where);
+  if (m.notice.empty()) m.notice = kDefaultNotice;
+  m.provenance = j.value("provenance", json::object());
+  m.metrics = j.value("metrics", json::object());
+  m.model_file = optional_string(j, "model_file", where);
+  if (m.model_file.empty()) m.model_file = "model.pt";
+  if (m.model_file.find("..") != std::string::npos || fs::path(m.model_file).is_absolute()) {
+    bad(where, "model_file", "must be a file name inside the package");
+  }
+  m.sha256 = require_string(j, "sha256", where);
+  std::transform(m.sha256.begin(), m.sha256.end(), m.sha256.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (!std::regex_match(m.sha256, std::regex("[0-9a-f]{64}"))) {
+    bad(where, "sha256", "must be 64 hex digits");
+  }
+  return m;
+}
+
+Manifest read_manifest(const std::string& dir) {
+  const std::string path = (fs::path(dir) / "manifest.json").string();
+  std::ifstream f(path);
+  if (!f) throw Error(MV_ERR_IO, path + ": cannot open the model manifest");
+  json j;
+  try {
+    j = json::parse(f);
+  } catch (const json::parse_error& e) {
+    throw Error(MV_ERR_MODEL, path + ": not valid JSON (" + e.what() + ")");
+  }
+  return parse_manifest(j, dir, path);
+}
+
+void verify_checksum(const Manifest& m) {
+  const std::string file = (fs::path(m.dir) / m.model_file).string();
+  if (!fs::is_regular_file(file)) throw Error(MV_ERR_IO, file + ": model file not found");
+  const std::string got = sha256_file(file);
+  if (got != m.sha256) {
+    throw Error(MV_ERR_MODEL, file + ": checksum mismatch: sha256 is " + got +
+                                  ", the manifest says " + m.sha256 +
+                                  " (file corrupt, or replaced without updating the manifest)");
+  }
+}
+
+std::vector<std::string> search_path() {
+  std::vector<std::string> out;
+  if (const char* env = std::getenv("MEDVISION_MODEL_PATH")) {
+    std::stringstream ss(env);
+    std::string item;
+    while (std::getline(ss, item, ':')) {
+      if (!item.empty()) out.push_back(item);
+    }
+  }
+#ifdef MV_SOURCE_MODELS_DIR
+  out.emplace_back(MV_SOURCE_MODELS_DIR);
+#endif
+#ifdef MV_INSTALL_MODELS_DIR
+  out.emplace_back(MV_INSTALL_MODELS_DIR);
+#endif
+  return out;
+}
+
+namespace {
+// A package folder is one holding manifest.json; the repository keeps the exported package of
+// models/<name>/ in models/<name>/package/.
+std::string package_in(const fs::path& dir) {
+  std::error_code ec;
+  if (fs::is_regular_file(dir / "manifest.json", ec)) return dir.string();
+  if (fs::is_regular_file(dir / "package" / "manifest.json", ec)) {
+    return (dir / "package").string();
+  }
+  return {};
+}
+}  // namespace
+
+std::string resolve_package(const std::string& name_or_path) {
+  if (name_or_path.empty()) throw Error(MV_ERR_INVALID_ARGUMENT, "model name is empty");
+  std::error_code ec;
+  if (fs::is_directory(name_or_path, ec)) {
+    std::string p = package_in(name_or_path);
+    if (p.empty()) throw Error(MV_ERR_IO, name_or_path + ": folder holds no manifest.json");
+    return p;
+  }
+  if (fs::exists(name_or_path, ec)) {
+    throw Error(MV_ERR_UNSUPPORTED_FORMAT,
+                name_or_path + ": a model is a package folder holding manifest.json");
+  }
+  if (name_or_path.find('/') == std::string::npos) {
+    for (const auto& dir : search_path()) {
+      std::string p = package_in(fs::path(dir) / name_or_path);
+      if (!p.empty()) return p;
+    }
+  }
+  std::string where;
+  for (const auto& dir : search_path()) where += (where.empty() ? "" : ", ") + dir;
+  throw Error(MV_ERR_IO, "model '" + name_or_path + "' not found (looked in: " +
+                             (where.empty() ? "nothing; set MEDVISION_MODEL_PATH" : where) + ")");
+}
+
+std::vector<std::string> list_packages() {
+  std::vector<std::string> out;
+  std::set<std::string> names;
+  for (const auto& dir : search_path()) {
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) continue;
+    std::vector<fs::path> entries;
+    for (const auto& e : fs::directory_iterator(dir, ec)) entries.push_back(e.path());
+    std::sort(entries.begin(), entries.end());
+    for (const auto& e : entries) {
+      std::string p = package_in(e);
+      if (!p.empty() && names.insert(e.filename().string()).second) out.push_back(p);
+    }
+  }
+  return out;
+}
+
+}  // namespace medvision::model

@@ -1,0 +1,66 @@
+#pragma once
+// The model package manifest (docs/model-package.md): parsed, validated, and kept whole.
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "preprocess/preprocess.hpp"
+
+namespace medvision::model {
+
+enum class Task { kClassification, kSegmentation };
+enum class Activation { kSigmoid, kSoftmax };
+
+struct Manifest {
+  std::string dir;  // the package folder
+  std::string path; // the manifest file (for messages)
+  int format_version = 1;
+  std::string name;
+  std::string version;
+  Task task = Task::kClassification;
+  std::vector<std::string> labels;
+  preprocess::InputSpec input;
+  std::vector<double> spacing;  // 3D target spacing [z, y, x] mm, or empty
+  nlohmann::json preprocess = nlohmann::json::array();
+  Activation activation = Activation::kSigmoid;
+  nlohmann::json calibration;   // null until `medvision calibrate` fills it
+  nlohmann::json thresholds;    // null until then
+  std::string explain_features; // TorchScript method names for CAM, or empty
+  std::string explain_head;
+  nlohmann::json segmentation;
+  std::string intended_use;
+  std::string notice;
+  nlohmann::json provenance;
+  nlohmann::json metrics;
+  std::string model_file = "model.pt";
+  std::string sha256;
+  nlohmann::json raw;  // everything, as read
+};
+
+// The notice results carry when a model card gives none.
+inline constexpr const char* kDefaultNotice =
+    "Not for diagnostic use. Research use only; results must be reviewed by a qualified "
+    "clinician.";
+
+// Reads and validates `<dir>/manifest.json`. Throws medvision::Error(MV_ERR_MODEL) with the
+// manifest path and the JSON path of the problem, e.g.
+// "models/x/manifest.json: input.size: expected 2 positive integers for a 2D model".
+Manifest read_manifest(const std::string& dir);
+Manifest parse_manifest(const nlohmann::json& j, const std::string& dir, const std::string& where);
+
+// Checks the model file's SHA-256 against the manifest (MV_ERR_MODEL on mismatch).
+void verify_checksum(const Manifest& m);
+
+// Model search path: MEDVISION_MODEL_PATH (':'-separated), then the models/ folder of the source
+// tree medvision was built from, then <prefix>/share/medvision/models.
+std::vector<std::string> search_path();
+
+// Finds a package by folder path or by name on the search path; returns the package folder
+// (the one holding manifest.json). Throws MV_ERR_IO listing where it looked.
+std::string resolve_package(const std::string& name_or_path);
+
+// Every package found on the search path (folder paths), for `medvision models`.
+std::vector<std::string> list_packages();
+
+}  // namespace medvision::model

@@ -1,0 +1,146 @@
+#include "model/model.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+
+#include "common/error.hpp"
+
+namespace medvision::model {
+
+namespace fs = std::filesystem;
+
+std::shared_ptr<const Model> Model::load(const std::string& name_or_path,
+                                         const LoadOptions& options) {
+  const std::string dir = resolve_package(name_or_path);
+  std::shared_ptr<Model> m(new Model());
+  m->manifest_ = read_manifest(dir);
+  verify_checksum(m->manifest_);
+  m->pipeline_ = preprocess::Pipeline::from_json(m->manifest_.preprocess, m->manifest_.input,
+                                                 m->manifest_.path);
+  infer::RuntimeOptions ro = options.runtime;
+  if (!m->manifest_.explain_features.empty()) {
+    ro.methods.push_back(m->manifest_.explain_features);
+    ro.methods.push_back(m->manifest_.explain_head);
+  }
+  m->runtime_ =
+      infer::Runtime::load((fs::path(dir) / m->manifest_.model_file).string(), ro);
+  m->load_warnings_ = m->runtime_->warnings();
+
+  if (options.warmup && m->manifest_.task == Task::kClassification) {
+    // One zero batch: JIT profiling passes run now rather than on the first real image, and a
+    // model whose output does not match its labels is refused at load, not at first use.
+    std::vector<int64_t> shape = {1, m->manifest_.input.channels};
+    for (int64_t s : m->manifest_.input.size) shape.push_back(s);
+    const int64_t n = std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
+    std::vector<float> zeros(static_cast<size_t>(n), 0.0f);
+    infer::Tensor out = m->runtime_->run(zeros.data(), shape);
+    const auto labels = static_cast<int64_t>(m->manifest_.labels.size());
+    if (out.shape.size() != 2 || out.shape[0] != 1 || out.shape[1] != labels) {
+      std::string got;
+      for (int64_t s : out.shape) got += (got.empty() ? "" : ", ") + std::to_string(s);
+      throw Error(MV_ERR_MODEL, m->manifest_.path + ": the model returns shape [" + got +
+                                    "] for one image, but the manifest lists " +
+                                    std::to_string(labels) + " labels (expected [1, " +
+                                    std::to_string(labels) + "])");
+    }
+  }
+  return m;
+}
+
+std::vector<preprocess::Prepared> Model::prepare(const std::vector<const Image*>& images) const {
+  std::vector<preprocess::Prepared> out;
+  out.reserve(images.size());
+  for (const Image* im : images) {
+    if (im == nullptr) throw Error(MV_ERR_INVALID_ARGUMENT, "image is NULL");
+    out.push_back(pipeline_.run(*im));
+  }
+  return out;
+}
+
+std::vector<float> Model::stack(const std::vector<preprocess::Prepared>& inputs,
+                                std::vector<int64_t>* shape) {
+  if (inputs.empty()) throw Error(MV_ERR_INVALID_ARGUMENT, "no images");
+  const auto& first = inputs.front().shape;
+  for (size_t i = 1; i < inputs.size(); ++i) {
+    if (inputs[i].shape != first) {
+      throw Error(MV_ERR_SHAPE_MISMATCH,
+                  "image " + std::to_string(i) + " of the batch preprocesses to a different shape");
+    }
+  }
+  const size_t per = inputs.front().data.size();
+  std::vector<float> batch(per * inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    std::copy(inputs[i].data.begin(), inputs[i].data.end(), batch.begin() + i * per);
+  }
+  shape->assign(1, static_cast<int64_t>(inputs.size()));
+  shape->insert(shape->end(), first.begin(), first.end());
+  return batch;
+}
+
+std::vector<Classification> Model::interpret(const infer::Tensor& logits,
+                                             std::vector<preprocess::Prepared>&& inputs) const {
+  const auto n = static_cast<int64_t>(inputs.size());
+  const auto labels = static_cast<int64_t>(manifest_.labels.size());
+  if (logits.shape.size() != 2 || logits.shape[0] != n || logits.shape[1] != labels) {
+    throw Error(MV_ERR_MODEL, manifest_.path + ": the model's output does not have shape [" +
+                                  std::to_string(n) + ", " + std::to_string(labels) + "]");
+  }
+  std::vector<Classification> out(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const float* z = logits.data.data() + i * labels;
+    Classification& c = out[static_cast<size_t>(i)];
+    for (int64_t k = 0; k < labels; ++k) {
+      if (!std::isfinite(z[k])) {
+        throw Error(MV_ERR_MODEL, manifest_.path + ": the model returned a non-finite logit for "
+                                                   "label '" +
+                                      manifest_.labels[static_cast<size_t>(k)] + "' of image " +
+                                      std::to_string(i));
+      }
+    }
+    c.scores.resize(static_cast<size_t>(labels));
+    if (manifest_.activation == Activation::kSoftmax) {
+      const float mx = *std::max_element(z, z + labels);
+      double sum = 0.0;
+      for (int64_t k = 0; k < labels; ++k) sum += std::exp(static_cast<double>(z[k] - mx));
+      for (int64_t k = 0; k < labels; ++k) {
+        c.scores[static_cast<size_t>(k)].probability =
+            static_cast<float>(std::exp(static_cast<double>(z[k] - mx)) / sum);
+      }
+    } else {
+      for (int64_t k = 0; k < labels; ++k) {
+        c.scores[static_cast<size_t>(k)].probability =
+            static_cast<float>(1.0 / (1.0 + std::exp(-static_cast<double>(z[k]))));
+      }
+    }
+    for (int64_t k = 0; k < labels; ++k) {
+      auto& s = c.scores[static_cast<size_t>(k)];
+      s.label = manifest_.labels[static_cast<size_t>(k)];
+      s.logit = z[k];
+    }
+    c.ranking.resize(static_cast<size_t>(labels));
+    std::iota(c.ranking.begin(), c.ranking.end(), size_t{0});
+    std::stable_sort(c.ranking.begin(), c.ranking.end(), [&](size_t a, size_t b) {
+      return c.scores[a].probability > c.scores[b].probability;
+    });
+    auto& prepared = inputs[static_cast<size_t>(i)];
+    c.warnings = std::move(prepared.warnings);
+    c.chain = std::move(prepared.chain);
+  }
+  return out;
+}
+
+std::vector<Classification> Model::classify(const std::vector<const Image*>& images) const {
+  if (manifest_.task != Task::kClassification) {
+    throw Error(MV_ERR_INVALID_ARGUMENT,
+                manifest_.path + ": '" + manifest_.name + "' is not a classification model");
+  }
+  auto inputs = prepare(images);
+  std::vector<int64_t> shape;
+  const std::vector<float> batch = stack(inputs, &shape);
+  infer::Tensor logits = runtime_->run(batch.data(), shape);
+  return interpret(logits, std::move(inputs));
+}
+
+}  // namespace medvision::model

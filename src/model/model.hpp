@@ -1,0 +1,70 @@
+#pragma once
+// medvision::model::Model: a loaded model package (manifest + preprocessing + runtime).
+// Immutable after load and shareable: every method is const and thread-safe.
+
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/image.hpp"
+#include "infer/runtime.hpp"
+#include "model/manifest.hpp"
+#include "preprocess/preprocess.hpp"
+
+namespace medvision::model {
+
+struct LabelScore {
+  std::string label;
+  float logit = 0.0f;
+  float probability = 0.0f;
+  float calibrated = std::numeric_limits<float>::quiet_NaN();  // NaN until calibrated
+  int decision = -1;  // 1 positive / 0 negative at the operating point; -1 when none is set
+  bool refer = false; // calibrated probability inside the refer band
+};
+
+struct Classification {
+  std::vector<LabelScore> scores;      // in manifest label order
+  std::vector<size_t> ranking;         // label indices, most probable first
+  std::vector<std::string> warnings;   // input looked wrong for the model, etc.
+  preprocess::TransformChain chain;    // how the image became the model input
+};
+
+struct LoadOptions {
+  infer::RuntimeOptions runtime;
+  bool warmup = true;
+};
+
+class Model {
+ public:
+  // Finds (see resolve_package), validates and loads a package, then runs one warm-up batch
+  // that also checks the model's output shape against the manifest's labels.
+  static std::shared_ptr<const Model> load(const std::string& name_or_path,
+                                           const LoadOptions& options);
+
+  const Manifest& manifest() const { return manifest_; }
+  const infer::Runtime& runtime() const { return *runtime_; }
+  const preprocess::Pipeline& pipeline() const { return pipeline_; }
+  const std::vector<std::string>& load_warnings() const { return load_warnings_; }
+
+  // Preprocesses every image and runs them as one batch. Throws medvision::Error.
+  std::vector<Classification> classify(const std::vector<const Image*>& images) const;
+
+  // Preprocessing + batching alone (used by classify, CAM and benchmarks).
+  std::vector<preprocess::Prepared> prepare(const std::vector<const Image*>& images) const;
+  // Stacks prepared inputs into one [N, ...] buffer.
+  static std::vector<float> stack(const std::vector<preprocess::Prepared>& inputs,
+                                  std::vector<int64_t>* shape);
+  // Turns raw logits [N, L] into results (activation; calibration when the manifest has it).
+  std::vector<Classification> interpret(const infer::Tensor& logits,
+                                        std::vector<preprocess::Prepared>&& inputs) const;
+
+ private:
+  Model() = default;
+  Manifest manifest_;
+  preprocess::Pipeline pipeline_;
+  std::unique_ptr<infer::Runtime> runtime_;
+  std::vector<std::string> load_warnings_;
+};
+
+}  // namespace medvision::model

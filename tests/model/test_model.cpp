@@ -1,0 +1,323 @@
+// Model packages through the C ABI: loading, validation, classification, batching, threads and
+// every error path, on tiny TorchScript models made here.
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "medvision/medvision.h"
+#include "model_fixture.hpp"
+
+namespace {
+
+using mvtest::TempDir;
+
+// A grey image of constant value `v` (or a ramp when ramp = true), h x w, as an mv_image.
+mv_image* grey_image(int64_t h, int64_t w, float v, bool ramp = false) {
+  std::vector<float> px(static_cast<size_t>(h * w));
+  for (size_t i = 0; i < px.size(); ++i) px[i] = ramp ? static_cast<float>(i % 251) : v;
+  mv_tensor_view view;
+  std::memset(&view, 0, sizeof view);
+  view.struct_size = sizeof view;
+  view.dtype = MV_DTYPE_FLOAT32;
+  view.data = px.data();
+  view.ndim = 2;
+  view.shape[0] = h;
+  view.shape[1] = w;
+  view.strides[0] = static_cast<int64_t>(w * sizeof(float));
+  view.strides[1] = sizeof(float);
+  mv_image* img = nullptr;
+  REQUIRE(mv_image_from_pixels(&view, nullptr, &img) == MV_OK);
+  return img;
+}
+
+mv_model* load_ok(const std::string& path) {
+  mv_model* m = nullptr;
+  mv_model_options o;
+  REQUIRE(mv_model_options_default(&o) == MV_OK);
+  o.device = "cpu";
+  const mv_status s = mv_model_load(path.c_str(), &o, &m);
+  INFO(mv_last_error());
+  REQUIRE(s == MV_OK);
+  return m;
+}
+
+mv_status load_status(const std::string& path, std::string* message) {
+  mv_model* m = nullptr;
+  const mv_status s = mv_model_load(path.c_str(), nullptr, &m);
+  *message = mv_last_error();
+  if (m != nullptr) mv_model_free(m);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("model: a package loads and classifies like the TorchScript module does",
+          "[model]") {
+  TempDir tmp;
+  auto module = mvtest::make_linear_module(3, 4);
+  const std::string pkg = mvtest::write_package(tmp.path() / "pkg", module,
+                                                mvtest::base_manifest(3, 4));
+  mv_model* model = load_ok(pkg);
+  REQUIRE(std::string(mv_model_name(model)) == "tiny-linear");
+  REQUIRE(std::string(mv_model_version(model)) == "0.0.1");
+  REQUIRE(mv_model_label_count(model) == 4);
+  REQUIRE(std::string(mv_model_label(model, 2)) == "L2");
+  REQUIRE(mv_model_label(model, 4) == nullptr);
+  REQUIRE(std::string(mv_model_device(model)) == "cpu");
+  REQUIRE(mv_model_task(model) == MV_TASK_CLASSIFICATION);
+
+  mv_image* img = grey_image(40, 30, 102.0f);
+  mv_result* r = nullptr;
+  REQUIRE(mv_model_run(model, img, &r) == MV_OK);
+
+  // Reference: the same module in LibTorch on the input the manifest describes.
+  torch::NoGradGuard ng;
+  auto x = torch::full({1, 3, 16, 16}, 102.0f / 255.0f);
+  auto logits = module.forward({x}).toTensor();
+  auto probs = torch::softmax(logits, 1);
+  REQUIRE(mv_result_label_count(r) == 4);
+  for (size_t k = 0; k < 4; ++k) {
+    CHECK(mv_result_logit(r, k) == Approx(logits[0][static_cast<int64_t>(k)].item<float>()).margin(1e-5));
+    CHECK(mv_result_probability(r, k) ==
+          Approx(probs[0][static_cast<int64_t>(k)].item<float>()).margin(1e-6));
+    CHECK(std::isnan(mv_result_calibrated(r, k)));
+    CHECK(mv_result_decision(r, k) == -1);
+    CHECK(mv_result_refer(r, k) == 0);
+  }
+  // Ranked most probable first.
+  for (size_t rank = 1; rank < 4; ++rank) {
+    CHECK(mv_result_probability(r, mv_result_ranked(r, rank - 1)) >=
+          mv_result_probability(r, mv_result_ranked(r, rank)));
+  }
+  REQUIRE(mv_result_ranked(r, 4) == SIZE_MAX);
+  REQUIRE(std::string(mv_result_model_name(r)) == "tiny-linear");
+  REQUIRE(std::string(mv_result_notice(r)).find("Not for diagnostic use") != std::string::npos);
+  const std::string json = mv_result_json(r);
+  REQUIRE(json.find("\"tiny-linear\"") != std::string::npos);
+  REQUIRE(json.find("\"probability\"") != std::string::npos);
+  mv_result_free(r);
+  mv_image_free(img);
+  mv_model_free(model);
+}
+
+TEST_CASE("model: a batch gives the same results as one image at a time", "[model]") {
+  TempDir tmp;
+  auto module = mvtest::make_linear_module(1, 1);
+  const std::string pkg =
+      mvtest::write_package(tmp.path() / "pkg", module, mvtest::base_manifest(1, 1, 8));
+  mv_model* model = load_ok(pkg);
+  std::vector<mv_image*> images;
+  for (int i = 0; i < 5; ++i) images.push_back(grey_image(20 + i, 17, 40.0f * static_cast<float>(i), i % 2 == 1));
+  std::vector<mv_result*> batch(images.size(), nullptr);
+  REQUIRE(mv_model_run_batch(model, images.data(), images.size(), batch.data()) == MV_OK);
+  for (size_t i = 0; i < images.size(); ++i) {
+    mv_result* single = nullptr;
+    REQUIRE(mv_model_run(model, images[i], &single) == MV_OK);
+    CHECK(mv_result_probability(batch[i], 0) == Approx(mv_result_probability(single, 0)).margin(1e-6));
+    mv_result_free(single);
+    mv_result_free(batch[i]);
+  }
+  // A NULL image in the batch: an error, and the output array untouched.
+  images.push_back(nullptr);
+  std::vector<mv_result*> out(images.size(), nullptr);
+  REQUIRE(mv_model_run_batch(model, images.data(), images.size(), out.data()) ==
+          MV_ERR_INVALID_ARGUMENT);
+  for (auto* p : out) REQUIRE(p == nullptr);
+  images.pop_back();
+  for (auto* im : images) mv_image_free(im);
+  mv_model_free(model);
+}
+
+TEST_CASE("model: 8 threads sharing one model get the serial results", "[model][threads]") {
+  TempDir tmp;
+  auto module = mvtest::make_linear_module(3, 2);
+  const std::string pkg =
+      mvtest::write_package(tmp.path() / "pkg", module, mvtest::base_manifest(3, 2));
+  mv_model* model = load_ok(pkg);
+  constexpr int kImages = 16;
+  std::vector<mv_image*> images;
+  std::vector<float> serial;
+  for (int i = 0; i < kImages; ++i) {
+    images.push_back(grey_image(32 + i, 24, 10.0f * static_cast<float>(i), i % 3 == 0));
+    mv_result* r = nullptr;
+    REQUIRE(mv_model_run(model, images.back(), &r) == MV_OK);
+    serial.push_back(mv_result_probability(r, 1));
+    mv_result_free(r);
+  }
+  std::vector<int> mismatches(8, 0), failures(8, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int rep = 0; rep < 20; ++rep) {
+        for (int i = 0; i < kImages; ++i) {
+          mv_result* r = nullptr;
+          if (mv_model_run(model, images[static_cast<size_t>(i)], &r) != MV_OK) {
+            ++failures[static_cast<size_t>(t)];
+            continue;
+          }
+          if (mv_result_probability(r, 1) != serial[static_cast<size_t>(i)]) {
+            ++mismatches[static_cast<size_t>(t)];
+          }
+          mv_result_free(r);
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 8; ++t) {
+    CHECK(failures[static_cast<size_t>(t)] == 0);
+    CHECK(mismatches[static_cast<size_t>(t)] == 0);
+  }
+  for (auto* im : images) mv_image_free(im);
+  mv_model_free(model);
+}
+
+TEST_CASE("model: loading errors name the file and the problem", "[model][errors]") {
+  TempDir tmp;
+  auto module = mvtest::make_linear_module(3, 2);
+  std::string msg;
+
+  SECTION("missing package") {
+    REQUIRE(load_status((tmp.path() / "nope").string(), &msg) == MV_ERR_IO);
+    REQUIRE(msg.find("nope") != std::string::npos);
+  }
+  SECTION("unknown name on the search path") {
+    REQUIRE(load_status("no-such-model-anywhere", &msg) == MV_ERR_IO);
+    REQUIRE(msg.find("no-such-model-anywhere") != std::string::npos);
+  }
+  SECTION("checksum mismatch") {
+    auto j = mvtest::base_manifest(3, 2);
+    j["sha256"] = std::string(64, 'a');
+    const auto pkg = mvtest::write_package(tmp.path() / "p", module, j);
+    REQUIRE(load_status(pkg, &msg) == MV_ERR_MODEL);
+    REQUIRE(msg.find("checksum mismatch") != std::string::npos);
+  }
+  SECTION("model.pt missing") {
+    const auto pkg = mvtest::write_package(tmp.path() / "p", module, mvtest::base_manifest(3, 2));
+    std::filesystem::remove(tmp.path() / "p" / "model.pt");
+    REQUIRE(load_status(pkg, &msg) == MV_ERR_IO);
+    REQUIRE(msg.find("model.pt") != std::string::npos);
+  }
+  SECTION("corrupt and truncated model.pt (checksum updated to match)") {
+    for (int variant = 0; variant < 2; ++variant) {
+      const auto dir = tmp.path() / ("p" + std::to_string(variant));
+      mvtest::write_package(dir, module, mvtest::base_manifest(3, 2));
+      const auto pt = dir / "model.pt";
+      if (variant == 0) {
+        std::ofstream(pt, std::ios::binary) << "this is not a TorchScript archive";
+      } else {
+        std::filesystem::resize_file(pt, std::filesystem::file_size(pt) / 2);
+      }
+      auto j = mvtest::base_manifest(3, 2);
+      j["sha256"] = medvision::sha256_file(pt.string());
+      std::ofstream(dir / "manifest.json") << j.dump();
+      REQUIRE(load_status(dir.string(), &msg) == MV_ERR_MODEL);
+      REQUIRE(msg.find("model.pt") != std::string::npos);
+    }
+  }
+  SECTION("manifest is not JSON") {
+    const auto pkg = mvtest::write_package(tmp.path() / "p", module, mvtest::base_manifest(3, 2));
+    std::ofstream(tmp.path() / "p" / "manifest.json") << "{ not json";
+    REQUIRE(load_status(pkg, &msg) == MV_ERR_MODEL);
+    REQUIRE(msg.find("manifest.json") != std::string::npos);
+  }
+  SECTION("manifest errors are precise") {
+    struct Case {
+      const char* what;
+      std::function<void(nlohmann::json&)> edit;
+      const char* expect;
+    };
+    const std::vector<Case> cases = {
+        {"unknown step", [](auto& j) { j["preprocess"].push_back({{"op", "sharpen"}}); }, "sharpen"},
+        {"bad value", [](auto& j) { j["preprocess"][1]["size"] = {0, 16}; }, "size"},
+        {"unknown key", [](auto& j) { j["lables"] = {"x"}; }, "lables"},
+        {"missing name", [](auto& j) { j.erase("name"); }, "name"},
+        {"bad task", [](auto& j) { j["task"] = "detection"; }, "task"},
+        {"bad activation", [](auto& j) { j["output"]["activation"] = "relu"; }, "activation"},
+        {"duplicate label", [](auto& j) { j["labels"] = {"A", "A"}; }, "duplicate"},
+        {"bad input size", [](auto& j) { j["input"]["size"] = {16}; }, "input.size"},
+        {"future format", [](auto& j) { j["format_version"] = 2; }, "format_version"},
+    };
+    for (const auto& c : cases) {
+      INFO(c.what);
+      auto j = mvtest::base_manifest(3, 2);
+      c.edit(j);
+      const auto dir = tmp.path() / "m";
+      std::filesystem::remove_all(dir);
+      const auto pkg = mvtest::write_package(dir, module, j);
+      REQUIRE(load_status(pkg, &msg) == MV_ERR_MODEL);
+      INFO(msg);
+      REQUIRE(msg.find(c.expect) != std::string::npos);
+      REQUIRE(msg.find("manifest.json") != std::string::npos);
+    }
+  }
+  SECTION("model output does not match the labels") {
+    auto j = mvtest::base_manifest(3, 2);
+    j["labels"] = {"A", "B", "C"};
+    const auto pkg = mvtest::write_package(tmp.path() / "p", module, j);
+    REQUIRE(load_status(pkg, &msg) == MV_ERR_MODEL);
+    REQUIRE(msg.find("3 labels") != std::string::npos);
+  }
+  SECTION("wrong input channels") {
+    auto j = mvtest::base_manifest(3, 2);
+    j["preprocess"].erase(2);  // no channels step: a grey image stays 1 channel
+    const auto pkg = mvtest::write_package(tmp.path() / "p", module, j);
+    mv_model* m = nullptr;
+    if (mv_model_load(pkg.c_str(), nullptr, &m) == MV_OK) {
+      mv_image* img = grey_image(16, 16, 1.0f);
+      mv_result* r = nullptr;
+      REQUIRE(mv_model_run(m, img, &r) == MV_ERR_SHAPE_MISMATCH);
+      REQUIRE(r == nullptr);
+      mv_image_free(img);
+      mv_model_free(m);
+    } else {
+      // Refusing the package at load is just as good.
+      REQUIRE(std::string(mv_last_error()).find("channel") != std::string::npos);
+    }
+  }
+  SECTION("CUDA requested where there is none") {
+    if (!torch::cuda::is_available()) {
+      const auto pkg = mvtest::write_package(tmp.path() / "p", module, mvtest::base_manifest(3, 2));
+      mv_model_options o;
+      REQUIRE(mv_model_options_default(&o) == MV_OK);
+      o.device = "cuda:0";
+      mv_model* m = nullptr;
+      REQUIRE(mv_model_load(pkg.c_str(), &o, &m) == MV_ERR_DEVICE);
+      REQUIRE(m == nullptr);
+      o.device = "tpu";
+      REQUIRE(mv_model_load(pkg.c_str(), &o, &m) == MV_ERR_INVALID_ARGUMENT);
+    }
+  }
+  SECTION("options struct too small") {
+    mv_model_options o;
+    REQUIRE(mv_model_options_default(&o) == MV_OK);
+    o.struct_size = 8;
+    mv_model* m = nullptr;
+    REQUIRE(mv_model_load("x", &o, &m) == MV_ERR_ABI_MISMATCH);
+  }
+}
+
+TEST_CASE("model: a model that returns NaN is an error, not a result", "[model][errors]") {
+  TempDir tmp;
+  torch::jit::Module m("NaN");
+  m.define(R"(
+    def forward(self, x):
+        return x.mean(dim=[2, 3]) * float('nan')
+  )");
+  auto j = mvtest::base_manifest(1, 1, 8);
+  j.erase("explain");
+  const auto pkg = mvtest::write_package(tmp.path() / "p", m, j);
+  mv_model* model = load_ok(pkg);
+  mv_image* img = grey_image(8, 8, 3.0f);
+  mv_result* r = nullptr;
+  REQUIRE(mv_model_run(model, img, &r) == MV_ERR_MODEL);
+  REQUIRE(r == nullptr);
+  REQUIRE(std::string(mv_last_error()).find("non-finite") != std::string::npos);
+  mv_image_free(img);
+  mv_model_free(model);
+}
