@@ -577,6 +577,83 @@ MV_API const char *mv_result_warning(const mv_result *result, size_t index) MV_N
  *  Ownership: borrowed, valid while the result lives. @since 0.1 */
 MV_API const char *mv_result_json(const mv_result *result) MV_NOEXCEPT;
 
+/* ---------------------------------------------------------------------------------------------- */
+/* Explanations                                                                                    */
+/* ---------------------------------------------------------------------------------------------- */
+
+/** A class activation map on the original image's grid. Immutable. */
+typedef struct mv_heatmap mv_heatmap;
+
+/** CAM methods. @since 0.1 */
+typedef enum mv_cam_method {
+  MV_CAM_GRADCAM = 0,           /**< Grad-CAM (Selvaraju et al. 2017) */
+  MV_CAM_GRADCAM_PLUS_PLUS = 1, /**< Grad-CAM++ (Chattopadhyay et al. 2018) */
+  MV_CAM_CAM = 2                /**< gradient-free CAM for global-pooling + linear heads */
+} mv_cam_method;
+
+/** Options for mv_explain(). Initialise with mv_explain_options_init(). */
+typedef struct mv_explain_options {
+  uint32_t struct_size;
+  int32_t method; /**< an ::mv_cam_method (default MV_CAM_GRADCAM) */
+  int32_t label;  /**< label index to explain; -1 (default) for the most probable label */
+} mv_explain_options;
+
+/** @brief Fills `opts` with defaults. @return MV_OK, MV_ERR_INVALID_ARGUMENT,
+ *  MV_ERR_ABI_MISMATCH. @since 0.1 */
+MV_API MV_NODISCARD mv_status mv_explain_options_init(mv_explain_options *opts,
+                                                      size_t struct_size) MV_NOEXCEPT;
+
+/** @brief mv_explain_options_init() with the size this header was compiled with. */
+static inline mv_status mv_explain_options_default(mv_explain_options *opts) {
+  return mv_explain_options_init(opts, sizeof *opts);
+}
+
+/**
+ * @brief Computes a heat map of where a classification model looked for a label, mapped back
+ * onto the original image (the preprocessing's resize, crop and letterbox undone).
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT (NULL, label out of range, not a classification model);
+ *         MV_ERR_MODEL (the package declares no explain methods, or the model failed);
+ *         MV_ERR_SHAPE_MISMATCH (not a 2D image); MV_ERR_DEVICE; MV_ERR_ABI_MISMATCH.
+ * Ownership: the caller owns *out; release with mv_heatmap_free().
+ * Thread-safety: safe; many threads may explain with one model. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_explain(const mv_model *model, const mv_image *image,
+                                         const mv_explain_options *opts,
+                                         mv_heatmap **out) MV_NOEXCEPT;
+
+/** @brief Releases a heat map. Accepts NULL. @since 0.1 */
+MV_API void mv_heatmap_free(mv_heatmap *heatmap) MV_NOEXCEPT;
+/** @brief {height, width} of the map (the original image's). @since 0.1 */
+MV_API void mv_heatmap_shape(const mv_heatmap *heatmap, int64_t out_shape[2]) MV_NOEXCEPT;
+/** @brief The map, height*width floats in [0, 1], row-major. Borrowed. @since 0.1 */
+MV_API const float *mv_heatmap_data(const mv_heatmap *heatmap) MV_NOEXCEPT;
+/** @brief The explained label. Borrowed. @since 0.1 */
+MV_API const char *mv_heatmap_label(const mv_heatmap *heatmap) MV_NOEXCEPT;
+/** @brief The model's probability for the explained label. @since 0.1 */
+MV_API float mv_heatmap_probability(const mv_heatmap *heatmap) MV_NOEXCEPT;
+
+/**
+ * @brief Renders the heat map over the image as interleaved RGB (height x width x 3 bytes), using
+ * the size-query pattern: pass buf = NULL to learn *out_needed.
+ * @param[in] image the image the map was computed for.
+ * @param[in] alpha opacity of the colour map at its warmest, in [0, 1] (0.5 is a good default).
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT; MV_ERR_SHAPE_MISMATCH (another image's size).
+ * Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_heatmap_overlay(const mv_heatmap *heatmap,
+                                                 const mv_image *image, float alpha,
+                                                 uint8_t *buf, size_t cap,
+                                                 size_t *out_needed) MV_NOEXCEPT;
+
+/**
+ * @brief Writes the overlay (or, with image == NULL, the coloured map alone) as a PNG file.
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT; MV_ERR_SHAPE_MISMATCH; MV_ERR_IO.
+ * Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_heatmap_write_png(const mv_heatmap *heatmap,
+                                                   const mv_image *image, float alpha,
+                                                   const char *path) MV_NOEXCEPT;
+
 MV_END_DECL
 
 /** @} */

@@ -306,6 +306,56 @@ class Model {
   std::unique_ptr<mv_model, Free> handle_;
 };
 
+
+/** A heat map on the original image's grid (owning; movable). */
+class Heatmap {
+ public:
+  Heatmap() = default;
+  explicit Heatmap(mv_heatmap* handle) noexcept : handle_(handle) {}
+  mv_heatmap* get() const noexcept { return handle_.get(); }
+  int64_t height() const { return shape()[0]; }
+  int64_t width() const { return shape()[1]; }
+  std::array<int64_t, 2> shape() const {
+    std::array<int64_t, 2> s{};
+    mv_heatmap_shape(get(), s.data());
+    return s;
+  }
+  /** height*width values in [0, 1]; borrowed. */
+  const float* data() const noexcept { return mv_heatmap_data(get()); }
+  std::string label() const { return mv_heatmap_label(get()); }
+  float probability() const noexcept { return mv_heatmap_probability(get()); }
+  /** Interleaved RGB overlay over `image`. */
+  std::vector<uint8_t> overlay(const Image& image, float alpha = 0.5f) const {
+    size_t needed = 0;
+    check(mv_heatmap_overlay(get(), image.get(), alpha, nullptr, 0, &needed));
+    std::vector<uint8_t> rgb(needed);
+    check(mv_heatmap_overlay(get(), image.get(), alpha, rgb.data(), rgb.size(), &needed));
+    return rgb;
+  }
+  /** Writes the overlay (or the map alone when image is null) as PNG. */
+  void write_png(const std::string& path, const Image* image = nullptr, float alpha = 0.5f) const {
+    check(mv_heatmap_write_png(get(), image ? image->get() : nullptr, alpha, path.c_str()));
+  }
+
+ private:
+  struct Free {
+    void operator()(mv_heatmap* p) const noexcept { mv_heatmap_free(p); }
+  };
+  std::unique_ptr<mv_heatmap, Free> handle_;
+};
+
+/** Computes a heat map (see mv_explain()). label -1 explains the most probable label. */
+inline Heatmap explain(const Model& model, const Image& image,
+                       mv_cam_method method = MV_CAM_GRADCAM, int32_t label = -1) {
+  mv_explain_options o;
+  check(mv_explain_options_default(&o));
+  o.method = method;
+  o.label = label;
+  mv_heatmap* h = nullptr;
+  check(mv_explain(model.get(), image.get(), &o, &h));
+  return Heatmap(h);
+}
+
 /** Names for enum values, for printing. */
 inline const char* to_string(mv_image_format f) {
   switch (f) {

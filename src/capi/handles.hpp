@@ -24,3 +24,9 @@ struct mv_result {
   medvision::model::Classification classification;
   std::string json;  // serialised once when the result is made
 };
+
+#include "explain/cam.hpp"
+
+struct mv_heatmap {
+  medvision::explain::Heatmap heatmap;
+};

@@ -1,0 +1,126 @@
+// C API of explanations (heat maps).
+
+#include <cstddef>
+#include <cstring>
+#include <string>
+
+#include "capi/capi_guard.hpp"
+#include "capi/handles.hpp"
+#include "explain/cam.hpp"
+
+namespace {
+constexpr size_t kExplainOptionsV1 = offsetof(mv_explain_options, label) + sizeof(int32_t);
+
+mv_explain_options default_explain_options() {
+  mv_explain_options o;
+  std::memset(&o, 0, sizeof o);
+  o.struct_size = sizeof o;
+  o.method = MV_CAM_GRADCAM;
+  o.label = -1;
+  return o;
+}
+
+// A blank image of the map's size, for rendering the coloured map alone.
+medvision::Image blank_like(const medvision::explain::Heatmap& h) {
+  medvision::Image im(1, 1, h.height, h.width, medvision::kDefaultMaxValues, "heat map");
+  im.photometric = MV_PHOTOMETRIC_MONOCHROME2;
+  return im;
+}
+}  // namespace
+
+extern "C" {
+
+mv_status mv_explain_options_init(mv_explain_options* opts, size_t struct_size) MV_NOEXCEPT {
+  MV_CAPI_BEGIN
+  MV_CHECK_ARG(opts != nullptr, "mv_explain_options_init: opts is NULL");
+  if (struct_size < kExplainOptionsV1) {
+    return medvision::capi::fail(MV_ERR_ABI_MISMATCH,
+                                 "mv_explain_options_init: struct_size is smaller than any known "
+                                 "version of mv_explain_options");
+  }
+  const mv_explain_options d = default_explain_options();
+  std::memset(static_cast<void*>(opts), 0, struct_size);
+  std::memcpy(static_cast<void*>(opts), &d, struct_size < sizeof d ? struct_size : sizeof d);
+  opts->struct_size = static_cast<uint32_t>(struct_size);
+  return MV_OK;
+  MV_CAPI_END
+}
+
+mv_status mv_explain(const mv_model* model, const mv_image* image, const mv_explain_options* opts,
+                     mv_heatmap** out) MV_NOEXCEPT {
+  MV_CAPI_BEGIN
+  MV_CHECK_ARG(model != nullptr, "mv_explain: model is NULL");
+  MV_CHECK_ARG(image != nullptr, "mv_explain: image is NULL");
+  MV_CHECK_ARG(out != nullptr, "mv_explain: out is NULL");
+  mv_explain_options o = default_explain_options();
+  if (mv_status s = medvision::capi::copy_options(
+          opts, &o, kExplainOptionsV1,
+          "mv_explain: mv_explain_options.struct_size is smaller than any known version");
+      s != MV_OK)
+    return s;
+  medvision::explain::Options eo;
+  switch (o.method) {
+    case MV_CAM_GRADCAM: eo.method = medvision::explain::Method::kGradCam; break;
+    case MV_CAM_GRADCAM_PLUS_PLUS: eo.method = medvision::explain::Method::kGradCamPlusPlus; break;
+    case MV_CAM_CAM: eo.method = medvision::explain::Method::kCam; break;
+    default:
+      return medvision::capi::fail(MV_ERR_INVALID_ARGUMENT, "mv_explain: unknown method");
+  }
+  eo.label = o.label;
+  auto h = medvision::explain::compute(*model->model, *image->image, eo);
+  *out = new mv_heatmap{std::move(h)};
+  return MV_OK;
+  MV_CAPI_END
+}
+
+void mv_heatmap_free(mv_heatmap* h) MV_NOEXCEPT { delete h; }
+
+void mv_heatmap_shape(const mv_heatmap* h, int64_t out_shape[2]) MV_NOEXCEPT {
+  if (out_shape == nullptr) return;
+  out_shape[0] = h ? h->heatmap.height : 0;
+  out_shape[1] = h ? h->heatmap.width : 0;
+}
+const float* mv_heatmap_data(const mv_heatmap* h) MV_NOEXCEPT {
+  return h ? h->heatmap.map.data() : nullptr;
+}
+const char* mv_heatmap_label(const mv_heatmap* h) MV_NOEXCEPT {
+  return h ? h->heatmap.label.c_str() : nullptr;
+}
+float mv_heatmap_probability(const mv_heatmap* h) MV_NOEXCEPT {
+  return h ? h->heatmap.probability : 0.0f;
+}
+
+mv_status mv_heatmap_overlay(const mv_heatmap* h, const mv_image* image, float alpha, uint8_t* buf,
+                             size_t cap, size_t* out_needed) MV_NOEXCEPT {
+  MV_CAPI_BEGIN
+  MV_CHECK_ARG(h != nullptr && image != nullptr, "mv_heatmap_overlay: heatmap or image is NULL");
+  MV_CHECK_ARG(out_needed != nullptr, "mv_heatmap_overlay: out_needed is NULL");
+  MV_CHECK_ARG(alpha >= 0.0f && alpha <= 1.0f, "mv_heatmap_overlay: alpha must be in [0, 1]");
+  const size_t needed = static_cast<size_t>(h->heatmap.height * h->heatmap.width * 3);
+  if (buf != nullptr && cap >= needed) {
+    const auto rgb = medvision::explain::overlay(*image->image, h->heatmap, alpha);
+    std::memcpy(buf, rgb.data(), needed);
+  }
+  *out_needed = needed;
+  return MV_OK;
+  MV_CAPI_END
+}
+
+mv_status mv_heatmap_write_png(const mv_heatmap* h, const mv_image* image, float alpha,
+                               const char* path) MV_NOEXCEPT {
+  MV_CAPI_BEGIN
+  MV_CHECK_ARG(h != nullptr, "mv_heatmap_write_png: heatmap is NULL");
+  MV_CHECK_ARG(path != nullptr && *path != '\0', "mv_heatmap_write_png: path is NULL or empty");
+  MV_CHECK_ARG(alpha >= 0.0f && alpha <= 1.0f, "mv_heatmap_write_png: alpha must be in [0, 1]");
+  std::vector<uint8_t> rgb;
+  if (image != nullptr) {
+    rgb = medvision::explain::overlay(*image->image, h->heatmap, alpha);
+  } else {
+    rgb = medvision::explain::overlay(blank_like(h->heatmap), h->heatmap, 1.0f);
+  }
+  medvision::explain::write_png_rgb(path, rgb, h->heatmap.height, h->heatmap.width);
+  return MV_OK;
+  MV_CAPI_END
+}
+
+}  // extern "C"

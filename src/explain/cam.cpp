@@ -1,0 +1,244 @@
+#include "explain/cam.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "common/error.hpp"
+
+namespace medvision::explain {
+namespace {
+
+// Bilinear upsampling with pixel centres aligned as in torch's align_corners=False and
+// cv2.resize(INTER_LINEAR), which is what CAM implementations use to bring the feature grid up.
+std::vector<float> upsample(const std::vector<float>& src, int64_t h, int64_t w, int64_t out_h,
+                            int64_t out_w) {
+  cv::Mat in(static_cast<int>(h), static_cast<int>(w), CV_32F,
+             const_cast<float*>(src.data()));
+  cv::Mat out;
+  cv::resize(in, out, cv::Size(static_cast<int>(out_w), static_cast<int>(out_h)), 0, 0,
+             cv::INTER_LINEAR);
+  return std::vector<float>(out.ptr<float>(), out.ptr<float>() + out_h * out_w);
+}
+
+// ReLU, then min-max to [0, 1] (pytorch-grad-cam's scale_cam_image). A map that is zero
+// everywhere stays zero: the model found no positive evidence for the label.
+void relu_normalise(std::vector<float>& cam) {
+  for (float& v : cam) v = std::max(v, 0.0f);
+  const auto [lo, hi] = std::minmax_element(cam.begin(), cam.end());
+  const float mn = *lo, mx = *hi;
+  for (float& v : cam) v = (v - mn) / (1e-7f + (mx - mn));
+}
+
+float activation(const model::Manifest& m, const std::vector<float>& logits, int64_t label) {
+  if (m.activation == model::Activation::kSoftmax) {
+    const float mx = *std::max_element(logits.begin(), logits.end());
+    double sum = 0.0;
+    for (float z : logits) sum += std::exp(static_cast<double>(z - mx));
+    return static_cast<float>(std::exp(static_cast<double>(logits[static_cast<size_t>(label)] - mx)) / sum);
+  }
+  return static_cast<float>(1.0 / (1.0 + std::exp(-static_cast<double>(logits[static_cast<size_t>(label)]))));
+}
+
+}  // namespace
+
+std::vector<float> gradcam(const float* features, const float* gradients, int64_t k, int64_t h,
+                           int64_t w) {
+  const int64_t hw = h * w;
+  std::vector<float> cam(static_cast<size_t>(hw), 0.0f);
+  for (int64_t c = 0; c < k; ++c) {
+    const float* g = gradients + c * hw;
+    double alpha = 0.0;
+    for (int64_t i = 0; i < hw; ++i) alpha += g[i];
+    alpha /= static_cast<double>(hw);
+    const float* a = features + c * hw;
+    for (int64_t i = 0; i < hw; ++i) cam[static_cast<size_t>(i)] += static_cast<float>(alpha * a[i]);
+  }
+  return cam;
+}
+
+std::vector<float> gradcam_plus_plus(const float* features, const float* gradients, int64_t k,
+                                     int64_t h, int64_t w) {
+  // Chattopadhyay et al. 2018, eq. 19, with the exponential-score simplification used by the
+  // reference implementations: alpha = g^2 / (2 g^2 + sum(A) g^3), weight = sum(alpha relu(g)).
+  const int64_t hw = h * w;
+  std::vector<float> cam(static_cast<size_t>(hw), 0.0f);
+  for (int64_t c = 0; c < k; ++c) {
+    const float* g = gradients + c * hw;
+    const float* a = features + c * hw;
+    double sum_a = 0.0;
+    for (int64_t i = 0; i < hw; ++i) sum_a += a[i];
+    double weight = 0.0;
+    for (int64_t i = 0; i < hw; ++i) {
+      const double g2 = static_cast<double>(g[i]) * g[i];
+      const double g3 = g2 * g[i];
+      const double denom = 2.0 * g2 + sum_a * g3 + 1e-7;
+      const double aij = g[i] != 0.0f ? g2 / denom : 0.0;
+      weight += aij * std::max(0.0, static_cast<double>(g[i]));
+    }
+    for (int64_t i = 0; i < hw; ++i) cam[static_cast<size_t>(i)] += static_cast<float>(weight * a[i]);
+  }
+  return cam;
+}
+
+Heatmap compute(const model::Model& model, const Image& image, const Options& options) {
+  const model::Manifest& m = model.manifest();
+  if (m.task != model::Task::kClassification) {
+    throw Error(MV_ERR_INVALID_ARGUMENT,
+                m.path + ": heat maps are computed for classification models");
+  }
+  if (m.explain_features.empty()) {
+    throw Error(MV_ERR_MODEL, m.path + ": the package declares no explain methods "
+                                       "(manifest \"explain\": {\"features\", \"head\"})");
+  }
+  if (image.depth() != 1) {
+    throw Error(MV_ERR_SHAPE_MISMATCH, "heat maps need a 2D image; this one has " +
+                                           std::to_string(image.depth()) + " slices");
+  }
+  auto prepared = model.prepare({&image});
+  std::vector<int64_t> shape;
+  const std::vector<float> x = model::Model::stack(prepared, &shape);
+  const infer::Runtime& rt = model.runtime();
+
+  const auto labels = static_cast<int64_t>(m.labels.size());
+  int64_t label = options.label;
+  if (label >= labels || label < -1) {
+    throw Error(MV_ERR_INVALID_ARGUMENT, "label index " + std::to_string(label) +
+                                             " is out of range (the model has " +
+                                             std::to_string(labels) + " labels)");
+  }
+  infer::Tensor logits = rt.run(x.data(), shape);
+  if (label < 0) {
+    label = static_cast<int64_t>(std::max_element(logits.data.begin(), logits.data.end()) -
+                                 logits.data.begin());
+  }
+
+  Heatmap out;
+  out.method = options.method;
+  out.label_index = label;
+  out.label = m.labels[static_cast<size_t>(label)];
+  out.probability = activation(m, logits.data, label);
+  out.warnings = prepared.front().warnings;
+
+  std::vector<float> cam;
+  int64_t fh = 0, fw = 0;
+  if (options.method == Method::kCam) {
+    // Gradient-free CAM (Zhou et al. 2016) for global-pooling + linear heads: the head applied to
+    // each feature-map location alone gives W·A(i,j) + b; subtracting head(0) removes b.
+    infer::Tensor f = rt.run(x.data(), shape, m.explain_features);
+    if (f.shape.size() != 4) throw Error(MV_ERR_MODEL, m.path + ": features must be [N, K, h, w]");
+    const int64_t k = f.shape[1];
+    fh = f.shape[2];
+    fw = f.shape[3];
+    const int64_t hw = fh * fw;
+    std::vector<float> cols(static_cast<size_t>(hw * k));
+    for (int64_t c = 0; c < k; ++c)
+      for (int64_t i = 0; i < hw; ++i)
+        cols[static_cast<size_t>(i * k + c)] = f.data[static_cast<size_t>(c * hw + i)];
+    infer::Tensor per_loc = rt.run(cols.data(), {hw, k, 1, 1}, m.explain_head);
+    std::vector<float> zeros(static_cast<size_t>(k), 0.0f);
+    infer::Tensor bias = rt.run(zeros.data(), {1, k, 1, 1}, m.explain_head);
+    cam.resize(static_cast<size_t>(hw));
+    for (int64_t i = 0; i < hw; ++i) {
+      cam[static_cast<size_t>(i)] = per_loc.data[static_cast<size_t>(i * labels + label)] -
+                                    bias.data[static_cast<size_t>(label)];
+    }
+  } else {
+    const auto t = rt.features_and_gradients(x.data(), shape, label);
+    if (t.features.shape.size() != 4) {
+      throw Error(MV_ERR_MODEL, m.path + ": features must return [N, K, h, w]");
+    }
+    const int64_t k = t.features.shape[1];
+    fh = t.features.shape[2];
+    fw = t.features.shape[3];
+    cam = options.method == Method::kGradCam
+              ? gradcam(t.features.data.data(), t.gradients.data.data(), k, fh, fw)
+              : gradcam_plus_plus(t.features.data.data(), t.gradients.data.data(), k, fh, fw);
+  }
+  relu_normalise(cam);
+  out.feature_map = cam;
+  out.feature_height = fh;
+  out.feature_width = fw;
+
+  // Feature grid -> model input grid -> original image grid (undoing resize, crop, letterbox).
+  const auto& final_shape = prepared.front().shape;  // [C, H, W]
+  const int64_t in_h = final_shape[final_shape.size() - 2];
+  const int64_t in_w = final_shape[final_shape.size() - 1];
+  const std::vector<float> on_input = upsample(cam, fh, fw, in_h, in_w);
+  out.map = preprocess::map_to_original(prepared.front().chain, on_input.data(), 1,
+                                        /*nearest=*/false, /*fill=*/0.0f);
+  out.height = image.height();
+  out.width = image.width();
+  for (float& v : out.map) v = std::clamp(v, 0.0f, 1.0f);
+  return out;
+}
+
+std::vector<uint8_t> overlay(const Image& image, const Heatmap& heatmap, float alpha) {
+  const int64_t h = image.height(), w = image.width();
+  if (heatmap.height != h || heatmap.width != w) {
+    throw Error(MV_ERR_SHAPE_MISMATCH, "heat map and image sizes differ");
+  }
+  const size_t n = static_cast<size_t>(h * w);
+  // Grey base: first channel (or luma for RGB), first slice, windowed to 0.5-99.5 percentiles.
+  std::vector<float> grey(n);
+  const float* p = image.data();
+  if (image.channels() >= 3) {
+    const size_t cs = image.channel_size();
+    for (size_t i = 0; i < n; ++i) grey[i] = 0.299f * p[i] + 0.587f * p[cs + i] + 0.114f * p[2 * cs + i];
+  } else {
+    std::copy(p, p + n, grey.begin());
+  }
+  std::vector<float> sorted = grey;
+  const size_t lo_i = static_cast<size_t>(0.005 * static_cast<double>(n - 1));
+  const size_t hi_i = static_cast<size_t>(0.995 * static_cast<double>(n - 1));
+  std::nth_element(sorted.begin(), sorted.begin() + static_cast<long>(lo_i), sorted.end());
+  const float lo = sorted[lo_i];
+  std::nth_element(sorted.begin(), sorted.begin() + static_cast<long>(hi_i), sorted.end());
+  const float hi = sorted[hi_i];
+  const float span = hi > lo ? hi - lo : 1.0f;
+  const bool invert = image.photometric == MV_PHOTOMETRIC_MONOCHROME1;
+
+  cv::Mat heat8(static_cast<int>(h), static_cast<int>(w), CV_8U);
+  for (size_t i = 0; i < n; ++i) {
+    heat8.data[i] = static_cast<uint8_t>(std::lround(255.0f * std::clamp(heatmap.map[i], 0.0f, 1.0f)));
+  }
+  cv::Mat colour;  // BGR
+  cv::applyColorMap(heat8, colour, cv::COLORMAP_INFERNO);
+  std::vector<uint8_t> rgb(n * 3);
+  for (size_t i = 0; i < n; ++i) {
+    float g = std::clamp((grey[i] - lo) / span, 0.0f, 1.0f);
+    if (invert) g = 1.0f - g;
+    // Blend only where the map is warm, so that cold regions keep the radiograph readable.
+    const float a = alpha * std::clamp(heatmap.map[i], 0.0f, 1.0f);
+    const uint8_t* c = colour.data + 3 * i;
+    for (int ch = 0; ch < 3; ++ch) {
+      const float heat = c[2 - ch] / 255.0f;  // BGR -> RGB
+      rgb[3 * i + static_cast<size_t>(ch)] =
+          static_cast<uint8_t>(std::lround(255.0f * ((1.0f - a) * g + a * heat)));
+    }
+  }
+  return rgb;
+}
+
+void write_png_rgb(const std::string& path, const std::vector<uint8_t>& rgb, int64_t height,
+                   int64_t width) {
+  cv::Mat m(static_cast<int>(height), static_cast<int>(width), CV_8UC3,
+            const_cast<uint8_t*>(rgb.data()));
+  cv::Mat bgr;
+  cv::cvtColor(m, bgr, cv::COLOR_RGB2BGR);
+  // Encode explicitly as PNG: cv::imwrite would pick the format from the file name.
+  std::vector<uint8_t> png;
+  if (!cv::imencode(".png", bgr, png)) throw Error(MV_ERR_INTERNAL, path + ": PNG encoding failed");
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "wb"), &std::fclose);
+  if (!f || std::fwrite(png.data(), 1, png.size(), f.get()) != png.size()) {
+    throw Error(MV_ERR_IO, path + ": cannot write (" + std::strerror(errno) + ")");
+  }
+}
+
+}  // namespace medvision::explain
