@@ -54,13 +54,12 @@ def candidates(root):
     return sorted(out)
 
 
-def mask_bits(arr, ds):
+def mask_bits(arr, bits, signed):
     """BitsStored masking and sign extension of integer samples."""
-    bits = int(getattr(ds, 'BitsStored', 0) or 0)
     if arr.dtype.kind not in 'iu' or bits <= 0 or bits >= arr.dtype.itemsize * 8:
         return arr
     v = arr.astype(np.int64) & ((1 << bits) - 1)
-    if int(getattr(ds, 'PixelRepresentation', 0)) == 1:
+    if signed:
         v = np.where(v >= (1 << (bits - 1)), v - (1 << bits), v)
     return v
 
@@ -85,11 +84,26 @@ def to_medvision_layout(arr, ds):
     return np.ascontiguousarray(arr.transpose(3, 0, 1, 2))
 
 
+def fix_file_meta(ds):
+    """Files without a meta header: tell pydicom the transfer syntax it parsed them with."""
+    meta = ds.file_meta
+    if 'TransferSyntaxUID' not in meta:
+        if not ds.is_little_endian:
+            meta.TransferSyntaxUID = pydicom.uid.ExplicitVRBigEndian
+        elif ds.is_implicit_VR:
+            meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+        else:
+            meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+
+
 def reference(ds):
+    # Read before decoding: pydicom's J2K correction rewrites PixelRepresentation.
+    bits = int(getattr(ds, 'BitsStored', 0) or 0)
+    signed = int(getattr(ds, 'PixelRepresentation', 0) or 0) == 1
     arr = ds.pixel_array
     pi = str(getattr(ds, 'PhotometricInterpretation', '')).strip()
     colour = ''
-    arr = mask_bits(arr, ds)
+    arr = mask_bits(arr, bits, signed)
     if pi == 'PALETTE COLOR':
         arr = apply_color_lut(arr.astype(np.uint16), ds)
         colour = 'palette'
@@ -109,7 +123,8 @@ def one(job):
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             ds = pydicom.dcmread(path, force=True)
-            ts = str(getattr(getattr(ds, 'file_meta', None), 'TransferSyntaxUID', '') or '')
+            fix_file_meta(ds)
+            ts = str(ds.file_meta.TransferSyntaxUID)
             if not any(t in ds for t in ('PixelData', 'FloatPixelData', 'DoubleFloatPixelData')):
                 return [rel, 'no-pixel-data', ts, '0', '', '']
             arr, colour = reference(ds)
@@ -118,6 +133,16 @@ def one(job):
         return [rel, 'pydicom-error', ts, '0', '', detail]
     np.save(os.path.join(out_dir, f'{index}.npy'), arr)
     return [rel, 'ok', ts, '1' if ts in LOSSY else '0', colour, f'{index}.npy']
+
+
+def receive(conn):
+    """The row a child sent, or None when it has not answered (or died without answering)."""
+    if not conn.poll(0.01):
+        return None
+    try:
+        return conn.recv()
+    except EOFError:
+        return None
 
 
 def run_isolated(jobs, workers=2, timeout=300):
@@ -134,20 +159,16 @@ def run_isolated(jobs, workers=2, timeout=300):
             running.append((job, proc, recv, time.monotonic()))
         for entry in list(running):
             job, proc, recv, start = entry
-            answered = False
-            if recv.poll(0.01):
-                try:
-                    rows[job[0]] = recv.recv()
-                    answered = True
-                except EOFError:  # the child died before answering
-                    pass
-            if not answered:
-                if proc.is_alive() and time.monotonic() - start < timeout:
+            alive = proc.is_alive()  # checked before polling, so an answer is never missed
+            row = receive(recv)
+            if row is None:
+                if alive and time.monotonic() - start < timeout:
                     continue
                 proc.kill()
                 proc.join()
-                why = f'exit code {proc.exitcode}' if proc.exitcode != -9 else 'timed out'
-                rows[job[0]] = [job[2], 'pydicom-error', '', '0', '', f'decoder crashed ({why})']
+                why = 'timed out' if alive else f'exit code {proc.exitcode}'
+                row = [job[2], 'pydicom-error', '', '0', '', f'decoder crashed ({why})']
+            rows[job[0]] = row
             proc.join()
             recv.close()
             running.remove(entry)

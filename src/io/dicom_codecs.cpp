@@ -15,6 +15,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 #include "common/error.hpp"
 
@@ -202,7 +203,8 @@ FrameBytes FrameIndex::frame(int64_t index) const {
   for (size_t f = begin; f < end; ++f) total += fragments_[f].size;
   out.joined.reserve(total);
   for (size_t f = begin; f < end; ++f) {
-    out.joined.insert(out.joined.end(), fragments_[f].data, fragments_[f].data + fragments_[f].size);
+    out.joined.insert(out.joined.end(), fragments_[f].data,
+                      fragments_[f].data + fragments_[f].size);
   }
   out.data = out.joined.data();
   out.size = out.joined.size();
@@ -231,10 +233,15 @@ J2kFrame decode_j2k(const uint8_t* data, size_t size, int64_t rows, int64_t cols
   opj_dparameters_t params;
   opj_set_default_decoder_parameters(&params);
   auto fail = [&](const char* stage) {
-    return Error(MV_ERR_CORRUPT_DATA, name + ": " + kPixelTag + " JPEG 2000 " + stage +
-                                          " failed" + (error.empty() ? "" : " (" + error + ")"));
+    return Error(MV_ERR_CORRUPT_DATA, name + ": " + kPixelTag + " JPEG 2000 " + stage + " failed" +
+                                          (error.empty() ? "" : " (" + error + ")"));
   };
   if (!opj_setup_decoder(codec.get(), &params)) throw fail("set-up");
+  // J2K decoding dominates large radiographs; OpenJPEG decodes code-blocks in parallel.
+  if (opj_has_thread_support()) {
+    const unsigned cores = std::max(1u, std::min(8u, std::thread::hardware_concurrency()));
+    opj_codec_set_threads(codec.get(), static_cast<int>(cores));
+  }
 
   opj_image_t* raw = nullptr;
   if (!opj_read_header(stream.get(), codec.get(), &raw)) throw fail("header");
@@ -254,9 +261,9 @@ J2kFrame decode_j2k(const uint8_t* data, size_t size, int64_t rows, int64_t cols
     const opj_image_comp_t& comp = image->comps[c];
     if (comp.data == nullptr || comp.w != static_cast<OPJ_UINT32>(cols) ||
         comp.h != static_cast<OPJ_UINT32>(rows) || comp.dx != 1 || comp.dy != 1) {
-      throw Error(MV_ERR_UNSUPPORTED_FORMAT,
-                  name + ": " + kPixelTag + " JPEG 2000 component " + std::to_string(c) +
-                      " is subsampled or incomplete");
+      throw Error(MV_ERR_UNSUPPORTED_FORMAT, name + ": " + kPixelTag + " JPEG 2000 component " +
+                                                 std::to_string(c) +
+                                                 " is subsampled or incomplete");
     }
     std::memcpy(out.planes.data() + static_cast<size_t>(c) * plane, comp.data,
                 plane * sizeof(int32_t));

@@ -21,8 +21,9 @@ T load(const uint8_t* p) {
 uint64_t PixelModule::native_frame_bits() const {
   const auto pixels = static_cast<uint64_t>(rows) * static_cast<uint64_t>(cols);
   // PS3.3 C.7.6.3.1.2: YBR_FULL_422 shares Cb/Cr between two horizontal pixels.
-  const uint64_t samples_stored =
-      photometric == Photometric::kYbrFull422 ? pixels * 2 : pixels * static_cast<uint64_t>(samples);
+  const uint64_t samples_stored = photometric == Photometric::kYbrFull422
+                                      ? pixels * 2
+                                      : pixels * static_cast<uint64_t>(samples);
   return samples_stored * static_cast<uint64_t>(bits_allocated);
 }
 
@@ -71,11 +72,20 @@ void ValueMapper::convert(const FrameSamples& src, float* dst, size_t channel_st
     return;
   }
   switch (src.bytes_per_sample) {
-    case 0: convert_bits(src, dst); break;
-    case 1: convert_integer<uint8_t>(src, dst, channel_stride); break;
-    case 2: convert_integer<uint16_t>(src, dst, channel_stride); break;
-    case 4: convert_integer<uint32_t>(src, dst, channel_stride); break;
-    default: throw Error(MV_ERR_INTERNAL, "dicom: unexpected sample size");
+    case 0:
+      convert_bits(src, dst);
+      break;
+    case 1:
+      convert_integer<uint8_t>(src, dst, channel_stride);
+      break;
+    case 2:
+      convert_integer<uint16_t>(src, dst, channel_stride);
+      break;
+    case 4:
+      convert_integer<uint32_t>(src, dst, channel_stride);
+      break;
+    default:
+      throw Error(MV_ERR_INTERNAL, "dicom: unexpected sample size");
   }
   const auto count = static_cast<size_t>(pm_.pixels_per_frame());
   if (pm_.photometric == Photometric::kYbrFull || pm_.photometric == Photometric::kYbrFull422) {
@@ -140,7 +150,8 @@ void ValueMapper::convert_float(const FrameSamples& src, float* dst, size_t chan
     for (size_t s = 0; s < samples; ++s) {
       const size_t i = src.planar ? s * count + p : p * samples + s;
       const double v = static_cast<double>(load<T>(src.data + i * sizeof(T)));
-      dst[s * channel_stride + p] = static_cast<float>(rescale ? v * lut_.slope + lut_.intercept : v);
+      dst[s * channel_stride + p] =
+          static_cast<float>(rescale ? v * lut_.slope + lut_.intercept : v);
     }
   }
 }

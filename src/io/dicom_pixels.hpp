@@ -21,9 +21,9 @@ struct PixelModule {
   int64_t samples = 1;
   int bits_allocated = 0;
   int bits_stored = 0;
-  bool is_signed = false;   // PixelRepresentation == 1
-  bool planar = false;      // PlanarConfiguration == 1 (colour-by-plane)
-  bool is_float = false;    // (7FE0,0008) Float / (7FE0,0009) Double Float Pixel Data
+  bool is_signed = false;  // PixelRepresentation == 1
+  bool planar = false;     // PlanarConfiguration == 1 (colour-by-plane)
+  bool is_float = false;   // (7FE0,0008) Float / (7FE0,0009) Double Float Pixel Data
   Photometric photometric = Photometric::kMonochrome2;
   std::string photometric_name;
 

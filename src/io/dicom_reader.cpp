@@ -78,6 +78,11 @@ bool get_doubles(DcmItem& item, const DcmTagKey& tag, double* out, unsigned long
   return true;
 }
 
+bool has_values(DcmItem& item, const DcmTagKey& tag) {
+  DcmElement* e = nullptr;
+  return item.findAndGetElement(tag, e).good() && e != nullptr && e->getLength() > 0;
+}
+
 std::string tag_name(const DcmTagKey& tag) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "(%04X,%04X)", tag.getGroup(), tag.getElement());
@@ -107,7 +112,9 @@ Photometric parse_photometric(const std::string& p, Codec codec, const std::stri
 }
 
 void validate(const PixelModule& pm, const std::string& name) {
-  auto bad = [&](const std::string& what) { return Error(MV_ERR_CORRUPT_DATA, name + ": " + what); };
+  auto bad = [&](const std::string& what) {
+    return Error(MV_ERR_CORRUPT_DATA, name + ": " + what);
+  };
   if (pm.rows <= 0 || pm.cols <= 0) {
     throw bad("(0028,0010) Rows / (0028,0011) Columns must be positive, got " +
               std::to_string(pm.rows) + "x" + std::to_string(pm.cols));
@@ -147,8 +154,8 @@ PixelModule read_pixel_module(DcmDataset& ds, Codec codec, const std::string& na
   pm.cols = get_long(ds, DCM_Columns, 0);
   pm.frames = get_long(ds, DCM_NumberOfFrames, 1);
   pm.samples = get_long(ds, DCM_SamplesPerPixel, 1);
-  pm.is_float = !ds.tagExists(DCM_PixelData) && (ds.tagExists(DCM_FloatPixelData) ||
-                                                 ds.tagExists(DCM_DoubleFloatPixelData));
+  pm.is_float = !ds.tagExists(DCM_PixelData) &&
+                (ds.tagExists(DCM_FloatPixelData) || ds.tagExists(DCM_DoubleFloatPixelData));
   pm.bits_allocated = static_cast<int>(get_long(ds, DCM_BitsAllocated, 0));
   if (pm.is_float) pm.bits_allocated = ds.tagExists(DCM_FloatPixelData) ? 32 : 64;
   pm.bits_stored = static_cast<int>(get_long(ds, DCM_BitsStored, pm.bits_allocated));
@@ -247,7 +254,10 @@ void read_descriptor(DcmItem& item, const DcmTagKey& tag, bool is_signed, long o
 
 ModalityLut read_modality_lut(DcmDataset& ds, const PixelModule& pm, const std::string& name) {
   ModalityLut lut;
-  if (DcmItem* item = sub_item(&ds, DCM_ModalityLUTSequence)) {
+  DcmItem* item = sub_item(&ds, DCM_ModalityLUTSequence);
+  // An item with an empty descriptor (seen in pylibjpeg-data JPEGLosslessP14SV1_1s_1f_u_16_16,
+  // written by an unknown encoder) holds no table: fall back to rescale as if it were absent.
+  if (item != nullptr && has_values(*item, DCM_LUTDescriptor)) {
     long desc[3];
     read_descriptor(*item, DCM_LUTDescriptor, pm.is_signed, desc, name);
     auto words = lut_words(*item, DCM_LUTData, name);
@@ -353,16 +363,13 @@ OFCondition raw_bytes(DcmElement& e, Uint8*& bytes) {
   return e.getUint8Array(bytes);
 }
 
-// Undoes DCMTK's 16-bit word swap of big endian OW data for 8- and 32-bit samples.
+// DCMTK swaps big endian OW data in 16-bit words, which is right for 8- and 16-bit samples (an OW
+// value is a sequence of words) but leaves each 32-bit sample with its halves exchanged.
 void fix_big_endian(uint8_t* bytes, size_t size, const PixelModule& pm, DcmElement& e) {
-  if (e.getVR() != EVR_OW) return;
-  if (pm.bits_allocated == 8) {
-    for (size_t i = 0; i + 1 < size; i += 2) std::swap(bytes[i], bytes[i + 1]);
-  } else if (pm.bits_allocated == 32) {
-    for (size_t i = 0; i + 3 < size; i += 4) {
-      std::swap(bytes[i], bytes[i + 2]);
-      std::swap(bytes[i + 1], bytes[i + 3]);
-    }
+  if (e.getVR() != EVR_OW || pm.bits_allocated != 32) return;
+  for (size_t i = 0; i + 3 < size; i += 4) {
+    std::swap(bytes[i], bytes[i + 2]);
+    std::swap(bytes[i + 1], bytes[i + 3]);
   }
 }
 
@@ -434,9 +441,9 @@ void decode_with_dcmtk(DcmDataset& ds, const Header& h, int64_t first, int64_t c
   Uint32 start_fragment = 0;
   for (int64_t k = 0; k < count; ++k) {
     OFString colour;
-    const OFCondition cond = pixel_data->getUncompressedFrame(
-        &ds, static_cast<Uint32>(first + k), start_fragment, buffer.data(),
-        static_cast<Uint32>(buffer.size()), colour);
+    const OFCondition cond =
+        pixel_data->getUncompressedFrame(&ds, static_cast<Uint32>(first + k), start_fragment,
+                                         buffer.data(), static_cast<Uint32>(buffer.size()), colour);
     if (cond.bad()) {
       throw Error(MV_ERR_CORRUPT_DATA, name + ": (7FE0,0010) PixelData frame " +
                                            std::to_string(first + k) + " cannot be decoded (" +
@@ -446,8 +453,8 @@ void decode_with_dcmtk(DcmDataset& ds, const Header& h, int64_t first, int64_t c
     pm.planar = get_long(ds, DCM_PlanarConfiguration, 0) == 1;
     if (pm.samples == 3) {
       // Decompressed YBR_FULL_422 is no longer subsampled (PS3.5 8.2.1).
-      pm.photometric = std::string(colour.c_str()) == "RGB" ? Photometric::kRgb
-                                                             : Photometric::kYbrFull;
+      pm.photometric =
+          std::string(colour.c_str()) == "RGB" ? Photometric::kRgb : Photometric::kYbrFull;
     }
     const ValueMapper mapper(pm, lut, &palette);
     FrameSamples src{buffer.data(), frame_size, pm.bits_allocated / 8, pm.planar, false, 0};
@@ -477,7 +484,11 @@ void decode_j2k_frames(DcmDataset& ds, const Header& h, int64_t first, int64_t c
     const FrameBytes bytes = index.frame(first + k);
     const J2kFrame frame = decode_j2k(bytes.data, bytes.size, pm.rows, pm.cols, pm.samples, name);
     FrameSamples src{reinterpret_cast<const uint8_t*>(frame.planes.data()),
-                     frame.planes.size() * sizeof(int32_t), 4, true, false, 0};
+                     frame.planes.size() * sizeof(int32_t),
+                     4,
+                     true,
+                     false,
+                     0};
     mapper.convert(src, out.data() + static_cast<size_t>(depth_offset + k) * out.plane_size(),
                    out.channel_size());
   }
@@ -492,7 +503,7 @@ mv_voi_function voi_function(DcmDataset& ds) {
   return MV_VOI_LINEAR;
 }
 
-void read_windows(DcmDataset& ds, const PixelModule& pm, Image& out) {
+void read_windows(DcmDataset& ds, const PixelModule& pm, Image& out, const std::string& name) {
   const mv_voi_function function = voi_function(ds);
   for (unsigned long i = 0;; ++i) {
     WindowPreset w;
@@ -511,9 +522,10 @@ void read_windows(DcmDataset& ds, const PixelModule& pm, Image& out) {
   if (ds.findAndGetSequence(DCM_VOILUTSequence, seq).bad() || seq == nullptr) return;
   for (unsigned long i = 0; i < seq->card(); ++i) {
     DcmItem& item = *seq->getItem(i);
+    if (!has_values(item, DCM_LUTDescriptor)) continue;  // an empty item describes no table
     long desc[3];
-    read_descriptor(item, DCM_LUTDescriptor, pm.is_signed, desc, "VOI LUT");
-    const auto words = lut_words(item, DCM_LUTData, "VOI LUT");
+    read_descriptor(item, DCM_LUTDescriptor, pm.is_signed, desc, name);
+    const auto words = lut_words(item, DCM_LUTData, name);
     WindowPreset w;
     w.function = MV_VOI_TABLE;
     w.first_mapped = static_cast<double>(desc[1]);
@@ -532,9 +544,12 @@ mv_dtype stored_dtype(const PixelModule& pm) {
   if (pm.is_float) return pm.bits_allocated == 64 ? MV_DTYPE_FLOAT64 : MV_DTYPE_FLOAT32;
   switch (pm.bits_allocated) {
     case 1:
-    case 8: return pm.is_signed ? MV_DTYPE_INT8 : MV_DTYPE_UINT8;
-    case 16: return pm.is_signed ? MV_DTYPE_INT16 : MV_DTYPE_UINT16;
-    default: return pm.is_signed ? MV_DTYPE_INT32 : MV_DTYPE_UINT32;
+    case 8:
+      return pm.is_signed ? MV_DTYPE_INT8 : MV_DTYPE_UINT8;
+    case 16:
+      return pm.is_signed ? MV_DTYPE_INT16 : MV_DTYPE_UINT16;
+    default:
+      return pm.is_signed ? MV_DTYPE_INT32 : MV_DTYPE_UINT32;
   }
 }
 
@@ -546,8 +561,8 @@ std::unique_ptr<DcmFileFormat> parse_file(const std::string& path) {
   ensure_dcmtk_ready();
   auto file = std::make_unique<DcmFileFormat>();
   // EXS_Unknown + autodetect: files without preamble or meta header parse too.
-  const OFCondition cond = file->loadFile(path.c_str(), EXS_Unknown, EGL_noChange,
-                                          DCM_MaxReadLength, ERM_autoDetect);
+  const OFCondition cond =
+      file->loadFile(path.c_str(), EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
   if (cond.bad()) throw parse_error(cond, path);
   return file;
 }
@@ -594,10 +609,17 @@ void decode_frames(DcmFileFormat& file, const Header& header, int64_t first, int
                    Image& out, int64_t depth_offset, const std::string& name) {
   DcmDataset& ds = *file.getDataset();
   switch (codec_for(header.transfer_syntax)) {
-    case Codec::kNative: decode_native(ds, header, first, count, out, depth_offset, name); break;
-    case Codec::kDcmtk: decode_with_dcmtk(ds, header, first, count, out, depth_offset, name); break;
-    case Codec::kJ2k: decode_j2k_frames(ds, header, first, count, out, depth_offset, name); break;
-    case Codec::kUnsupported: break;  // refused by read_header
+    case Codec::kNative:
+      decode_native(ds, header, first, count, out, depth_offset, name);
+      break;
+    case Codec::kDcmtk:
+      decode_with_dcmtk(ds, header, first, count, out, depth_offset, name);
+      break;
+    case Codec::kJ2k:
+      decode_j2k_frames(ds, header, first, count, out, depth_offset, name);
+      break;
+    case Codec::kUnsupported:
+      break;  // refused by read_header
   }
 }
 
@@ -609,16 +631,16 @@ std::array<double, 9> direction_from(const Plane& plane) {
   return {o[0], o[3], n[0], o[1], o[4], n[1], o[2], o[5], n[2]};
 }
 
-void describe(DcmFileFormat& file, const Header& h, Image& out) {
+void describe(DcmFileFormat& file, const Header& h, Image& out, const std::string& name) {
   DcmDataset& ds = *file.getDataset();
   const PixelModule& pm = h.pixels;
   out.format = MV_FORMAT_DICOM;
-  out.photometric = pm.channels() == 3 ? MV_PHOTOMETRIC_RGB
+  out.photometric = pm.channels() == 3                            ? MV_PHOTOMETRIC_RGB
                     : pm.photometric == Photometric::kMonochrome1 ? MV_PHOTOMETRIC_MONOCHROME1
                                                                   : MV_PHOTOMETRIC_MONOCHROME2;
   out.stored_dtype = stored_dtype(pm);
   out.bits_stored = pm.bits_stored;
-  read_windows(ds, pm, out);
+  read_windows(ds, pm, out, name);
   static const std::pair<const char*, DcmTagKey> kMeta[] = {
       {"Modality", DCM_Modality},
       {"BodyPartExamined", DCM_BodyPartExamined},
@@ -645,6 +667,30 @@ void describe(DcmFileFormat& file, const Header& h, Image& out) {
 namespace medvision::io {
 namespace {
 
+// Geometry of frames [first, first + count): the slice step comes from the first two frame
+// positions when the functional groups give them, and the normal follows the frame order.
+Geometry frame_geometry(const dicom::Header& h, int64_t first, int64_t count) {
+  const auto k = static_cast<size_t>(first) < h.planes.size() ? static_cast<size_t>(first) : 0;
+  Geometry g;
+  g.spacing = {h.pixel_spacing[1], h.pixel_spacing[0], h.slice_spacing > 0 ? h.slice_spacing : 1.0};
+  g.origin = h.planes[k].position;
+  g.direction = dicom::direction_from(h.planes[k]);
+  if (count < 2 || k + 1 >= h.planes.size() || !h.planes[k].has_position ||
+      !h.planes[k + 1].has_position) {
+    return g;
+  }
+  double step = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    step += (h.planes[k + 1].position[i] - h.planes[k].position[i]) * g.direction[i * 3 + 2];
+  }
+  if (std::abs(step) < 1e-6) return g;
+  g.spacing[2] = std::abs(step);
+  if (step < 0) {
+    for (size_t i = 0; i < 3; ++i) g.direction[i * 3 + 2] = -g.direction[i * 3 + 2];
+  }
+  return g;
+}
+
 std::unique_ptr<Image> read_parsed(DcmFileFormat& file, const LoadOptions& options,
                                    const std::string& name) {
   const dicom::Header h = dicom::read_header(file, name);
@@ -660,21 +706,11 @@ std::unique_ptr<Image> read_parsed(DcmFileFormat& file, const LoadOptions& optio
     count = 1;
   }
   // The Image constructor checks the size against max_values before allocating anything.
-  auto image = std::make_unique<Image>(pm.channels(), count, pm.rows, pm.cols, options.max_values,
-                                       name);
+  auto image =
+      std::make_unique<Image>(pm.channels(), count, pm.rows, pm.cols, options.max_values, name);
   dicom::decode_frames(file, h, first, count, *image, 0, name);
-  dicom::describe(file, h, *image);
-  const auto plane = static_cast<size_t>(first) < h.planes.size() ? h.planes[first] : h.planes[0];
-  Geometry& g = image->geometry;
-  g.spacing = {h.pixel_spacing[1], h.pixel_spacing[0], h.slice_spacing > 0 ? h.slice_spacing : 1.0};
-  if (count > 1 && h.planes.size() >= 2 && h.planes[0].has_position && h.planes[1].has_position) {
-    const auto dir = dicom::direction_from(h.planes[0]);
-    double d = 0;
-    for (int i = 0; i < 3; ++i) d += (h.planes[1].position[i] - h.planes[0].position[i]) * dir[i * 3 + 2];
-    if (std::abs(d) > 1e-6) g.spacing[2] = std::abs(d);
-  }
-  g.origin = plane.position;
-  g.direction = dicom::direction_from(plane);
+  dicom::describe(file, h, *image, name);
+  image->geometry = frame_geometry(h, first, count);
   return image;
 }
 

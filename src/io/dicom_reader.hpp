@@ -49,7 +49,7 @@ void decode_frames(DcmFileFormat& file, const Header& header, int64_t first, int
                    Image& out, int64_t depth_offset, const std::string& name);
 
 // Fills format, photometric, stored dtype, window presets and allow-listed meta.
-void describe(DcmFileFormat& file, const Header& header, Image& out);
+void describe(DcmFileFormat& file, const Header& header, Image& out, const std::string& name);
 
 // Direction matrix (row-major, column = axis) from ImageOrientationPatient and its normal.
 std::array<double, 9> direction_from(const Plane& plane);

@@ -62,11 +62,10 @@ std::vector<Slice> pick_series(std::vector<Slice> slices, const LoadOptions& opt
   std::map<std::string, size_t> counts;
   for (const auto& s : slices) ++counts[s.header.series_uid];
   if (!options.series_uid.empty()) {
-    slices.erase(std::remove_if(slices.begin(), slices.end(),
-                                [&](const Slice& s) {
-                                  return s.header.series_uid != options.series_uid;
-                                }),
-                 slices.end());
+    slices.erase(
+        std::remove_if(slices.begin(), slices.end(),
+                       [&](const Slice& s) { return s.header.series_uid != options.series_uid; }),
+        slices.end());
     if (slices.empty()) {
       throw Error(MV_ERR_INVALID_ARGUMENT,
                   name + ": no image of series " + options.series_uid + " found");
@@ -102,8 +101,10 @@ void check_consistent(const std::vector<Slice>& slices) {
     }
     for (size_t i = 0; i < 6; ++i) {
       if (std::abs(b.planes[0].orientation[i] - a.planes[0].orientation[i]) > 1e-4) {
-        throw Error(MV_ERR_SHAPE_MISMATCH, s.path + ": (0020,0037) ImageOrientationPatient differs "
-                                                    "from " + slices.front().path);
+        throw Error(MV_ERR_SHAPE_MISMATCH, s.path +
+                                               ": (0020,0037) ImageOrientationPatient differs "
+                                               "from " +
+                                               slices.front().path);
       }
     }
   }
@@ -112,12 +113,12 @@ void check_consistent(const std::vector<Slice>& slices) {
 // Sorts along the normal and returns the slice spacing, warning about uneven steps and gaps.
 double sort_slices(std::vector<Slice>& slices, const std::array<double, 9>& dir,
                    std::vector<std::string>& warnings, const std::string& name) {
-  const bool positions = std::all_of(slices.begin(), slices.end(), [](const Slice& s) {
-    return s.header.planes[0].has_position;
-  });
+  const bool positions = std::all_of(
+      slices.begin(), slices.end(), [](const Slice& s) { return s.header.planes[0].has_position; });
   if (!positions) {
-    warnings.push_back(name + ": slices lack (0020,0032) ImagePositionPatient; sorted by "
-                              "InstanceNumber");
+    warnings.push_back(name +
+                       ": slices lack (0020,0032) ImagePositionPatient; sorted by "
+                       "InstanceNumber");
     std::stable_sort(slices.begin(), slices.end(), [](const Slice& x, const Slice& y) {
       return x.header.instance_number < y.header.instance_number;
     });
@@ -129,9 +130,11 @@ double sort_slices(std::vector<Slice>& slices, const std::array<double, 9>& dir,
   }
   std::stable_sort(slices.begin(), slices.end(),
                    [](const Slice& x, const Slice& y) { return x.position < y.position; });
-  if (slices.size() < 2) return slices.front().header.slice_spacing > 0 ? slices.front().header.slice_spacing : 1.0;
+  if (slices.size() < 2)
+    return slices.front().header.slice_spacing > 0 ? slices.front().header.slice_spacing : 1.0;
   std::vector<double> steps;
-  for (size_t i = 1; i < slices.size(); ++i) steps.push_back(slices[i].position - slices[i - 1].position);
+  for (size_t i = 1; i < slices.size(); ++i)
+    steps.push_back(slices[i].position - slices[i - 1].position);
   std::vector<double> sorted = steps;
   std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2),
                    sorted.end());
@@ -155,9 +158,9 @@ double sort_slices(std::vector<Slice>& slices, const std::array<double, 9>& dir,
 std::unique_ptr<Image> load_series(const std::vector<std::string>& paths,
                                    const LoadOptions& options) {
   if (paths.empty()) throw Error(MV_ERR_INVALID_ARGUMENT, "load_series: no files given");
-  const std::string name = paths.size() == 1 ? paths.front() : paths.front() + " (+" +
-                                                                   std::to_string(paths.size() - 1) +
-                                                                   " files)";
+  const std::string name =
+      paths.size() == 1 ? paths.front()
+                        : paths.front() + " (+" + std::to_string(paths.size() - 1) + " files)";
   std::vector<std::string> warnings;
   std::vector<Slice> slices = read_headers(paths, warnings);
   if (slices.empty()) {
@@ -173,15 +176,15 @@ std::unique_ptr<Image> load_series(const std::vector<std::string>& paths,
   const auto dir = dicom::direction_from(slices.front().header.planes[0]);
   const double spacing = sort_slices(slices, dir, warnings, name);
   const dicom::Header& first = slices.front().header;
-  auto image = std::make_unique<Image>(first.pixels.channels(), static_cast<int64_t>(slices.size()),
-                                       first.pixels.rows, first.pixels.cols, options.max_values,
-                                       name);
+  auto image =
+      std::make_unique<Image>(first.pixels.channels(), static_cast<int64_t>(slices.size()),
+                              first.pixels.rows, first.pixels.cols, options.max_values, name);
   for (size_t k = 0; k < slices.size(); ++k) {
     Slice& s = slices[k];
     dicom::decode_frames(*s.file, s.header, 0, 1, *image, static_cast<int64_t>(k), s.path);
     if (k > 0) s.file.reset();  // release decoded pixels as we go
   }
-  dicom::describe(*slices.front().file, first, *image);
+  dicom::describe(*slices.front().file, first, *image, slices.front().path);
   image->meta.erase("SOPInstanceUID");  // one per slice: not a property of the volume
   Geometry& g = image->geometry;
   g.spacing = {first.pixel_spacing[1], first.pixel_spacing[0], spacing};

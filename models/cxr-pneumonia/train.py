@@ -1,0 +1,23 @@
+#!/usr/bin/env python3
+"""Train cxr-pneumonia: NORMAL vs PNEUMONIA on paediatric CXRs (Kermany), from scratch.
+
+Network: CXRNet (ResNet-18 layout at half width, 1 channel, 224x224, ~2.8 M params, ~11 MB) -- see
+models/common/nets.py for why this instead of EfficientNet-B0. AdamW + warmup/cosine LR tied to
+the wall-clock budget, bf16 autocast on CUDA, EMA of weights, class-weighted BCE (pos_weight =
+#normal/#pneumonia), on-GPU augmentation (random affine = resized crop/rotation/shear, brightness,
+contrast, gamma, noise, resolution jitter). Split: by patient, 15 % validation (pack meta).
+
+  python3 models/cxr-pneumonia/train.py --data .devdata/cxr-pneumonia/pack.npz --out OUT [--minutes 4]
+  python3 models/cxr-pneumonia/train.py --data .devdata/cxr-pneumonia/pack.npz --out /tmp/s --smoke
+Needs only torch + numpy.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common.cls_train import run  # noqa: E402
+
+if __name__ == "__main__":
+    run({"name": "cxr-pneumonia", "task": "pneumonia", "description": __doc__,
+         "minutes": 4.0, "epochs": 120, "lr": 2e-3, "wd": 0.05, "batch": 128, "ema": 0.998,
+         "select": "best", "res_p": 0.15, "pos_weight_max": 20.0, "reserve_s": 20.0})

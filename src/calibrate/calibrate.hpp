@@ -1,0 +1,62 @@
+#pragma once
+// medvision::calibrate: the whole `medvision calibrate` step on a labelled validation set:
+// fit a calibrator, choose operating points and refer bands on the calibrated probabilities,
+// optionally fit split conformal sets, record the drift reference, and report metrics before and
+// after. Produces the manifest's "calibration" and "thresholds" objects (docs/calibration.md).
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "calibrate/calibrator.hpp"
+#include "calibrate/conformal.hpp"
+#include "calibrate/drift.hpp"
+#include "calibrate/metrics.hpp"
+#include "calibrate/operating_point.hpp"
+#include "calibrate/reliability.hpp"
+#include "calibrate/types.hpp"
+
+namespace medvision::calibrate {
+
+struct CalibrateOptions {
+  Method method = Method::kTemperature;
+  FitOptions fit;
+  OperatingPointOptions operating_point;
+  // Split conformal: a seeded random `conformal_fraction` of the rows is held out of the
+  // calibrator and thresholds fit and used for the conformal quantile alone (the coverage
+  // guarantee needs data the calibrator has not seen).
+  bool conformal = false;
+  double alpha = 0.1;
+  ConformalScore conformal_score = ConformalScore::kLac;
+  double conformal_fraction = 0.3;
+  bool drift_reference = true;
+  size_t bins = 15;
+  size_t bootstrap = 1000;
+  uint64_t seed = 20240601;
+};
+
+struct CalibrationResult {
+  Calibrator calibrator;
+  nlohmann::json calibration;  // manifest "calibration": calibrator (+ "drift", "conformal")
+  nlohmann::json thresholds;   // manifest "thresholds"
+  nlohmann::json report;       // {"before": evaluate(...), "after": evaluate(...), "warnings"}
+  std::vector<ReliabilityPanel>
+      reliability;  // before / after (top label for softmax, else label 0)
+};
+
+// logits [N, L], labels as in types.hpp, one name per label. Throws MV_ERR_INVALID_ARGUMENT.
+CalibrationResult calibrate(const Matrix& logits, const std::vector<int>& labels,
+                            Activation activation, const std::vector<std::string>& names,
+                            const CalibrateOptions& options = {});
+
+// Metrics of probabilities [N, L] per label (one-vs-rest for softmax; plus top-label ECE/MCE and
+// multi-class log loss for softmax): brier, log_loss, ece, adaptive_ece, mce, auroc with its
+// bootstrap CI (null for a single-class label), and sensitivity / specificity at each label's
+// threshold when `thresholds` (manifest form) is not null.
+nlohmann::json evaluate(const Matrix& probs, const std::vector<int>& labels, Activation activation,
+                        const std::vector<std::string>& names,
+                        const nlohmann::json& thresholds = nullptr, size_t bins = 15,
+                        size_t bootstrap = 1000, uint64_t seed = 20240601);
+
+}  // namespace medvision::calibrate

@@ -1,0 +1,256 @@
+#include "calibrate/operating_point.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "calibrate/metrics.hpp"
+#include "common/error.hpp"
+
+namespace medvision::calibrate {
+namespace {
+
+using nlohmann::json;
+
+// Counts at every candidate cut, scanning from the highest cut down.
+struct Cut {
+  double threshold;
+  size_t tp, fp;  // at p >= threshold
+};
+
+std::vector<Cut> cuts_descending(const std::vector<int>& y, const std::vector<double>& p) {
+  std::vector<size_t> order(p.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p[a] > p[b]; });
+  std::vector<Cut> cuts;
+  cuts.push_back({std::nextafter(p[order[0]], std::numeric_limits<double>::infinity()), 0, 0});
+  size_t tp = 0, fp = 0;
+  for (size_t i = 0; i < order.size();) {
+    const double t = p[order[i]];
+    while (i < order.size() && p[order[i]] == t) (y[order[i++]] ? tp : fp)++;
+    cuts.push_back({t, tp, fp});
+  }
+  return cuts;
+}
+
+}  // namespace
+
+Rule rule_from_string(const std::string& name) {
+  if (name == "youden") return Rule::kYouden;
+  if (name == "sensitivity") return Rule::kTargetSensitivity;
+  if (name == "specificity") return Rule::kTargetSpecificity;
+  throw Error(MV_ERR_INVALID_ARGUMENT, "thresholds: unknown method '" + name +
+                                           "' (want youden, sensitivity or specificity)");
+}
+
+const char* to_string(Rule rule) {
+  switch (rule) {
+    case Rule::kYouden:
+      return "youden";
+    case Rule::kTargetSensitivity:
+      return "sensitivity";
+    case Rule::kTargetSpecificity:
+      return "specificity";
+  }
+  return "?";
+}
+
+OperatingPoint choose_operating_point(const std::vector<int>& y, const std::vector<double>& p,
+                                      const OperatingPointOptions& options) {
+  const Rates all = rates_at(y, p, -std::numeric_limits<double>::infinity());  // validates
+  const size_t n_pos = all.tp, n_neg = all.fp;
+  if (n_pos == 0 || n_neg == 0) {
+    throw Error(MV_ERR_INVALID_ARGUMENT,
+                "operating point: labels hold a single class; need positives and negatives");
+  }
+  if (options.rule != Rule::kYouden && !(options.target > 0 && options.target <= 1)) {
+    throw Error(MV_ERR_INVALID_ARGUMENT, "operating point: target must lie in (0, 1]");
+  }
+  const std::vector<Cut> cuts = cuts_descending(y, p);
+  auto sens = [&](const Cut& c) { return to_double(c.tp) / to_double(n_pos); };
+  auto spec = [&](const Cut& c) { return to_double(n_neg - c.fp) / to_double(n_neg); };
+
+  size_t best = 0;
+  if (options.rule == Rule::kYouden) {
+    double best_j = -2;
+    for (size_t k = 0; k < cuts.size(); ++k) {
+      const double j = sens(cuts[k]) + spec(cuts[k]) - 1;
+      if (j > best_j + 1e-12) {
+        best_j = j;
+        best = k;
+      }
+    }
+  } else if (options.rule == Rule::kTargetSensitivity) {
+    // Sensitivity grows as the cut falls: the first cut (from the top) that reaches the target.
+    best = cuts.size() - 1;
+    for (size_t k = 0; k < cuts.size(); ++k) {
+      if (sens(cuts[k]) >= options.target - 1e-12) {
+        best = k;
+        break;
+      }
+    }
+  } else {
+    // Specificity falls as the cut falls: the last cut (lowest) that still reaches the target.
+    best = 0;
+    for (size_t k = 0; k < cuts.size(); ++k) {
+      if (spec(cuts[k]) >= options.target - 1e-12) best = k;
+    }
+  }
+
+  OperatingPoint op;
+  op.threshold = cuts[best].threshold;
+  op.rule = options.rule;
+  op.target = options.rule == Rule::kYouden ? 0 : options.target;
+  op.sensitivity = sens(cuts[best]);
+  op.specificity = spec(cuts[best]);
+  const double t = op.threshold;
+  switch (options.refer) {
+    case ReferMode::kNone:
+      break;
+    case ReferMode::kFixedWidth:
+      if (!(options.half_width >= 0)) {
+        throw Error(MV_ERR_INVALID_ARGUMENT, "refer band: half_width must be >= 0");
+      }
+      op.has_refer_band = true;
+      op.refer_lo = std::max(0.0, t - options.half_width);
+      op.refer_hi = std::min(1.0, t + options.half_width);
+      break;
+    case ReferMode::kPredictiveValue: {
+      op.has_refer_band = true;
+      // lo: the largest cut c <= t such that the images below c (called negative without
+      // referral) have NPV >= target; no such cut means everything below t is referred.
+      op.refer_lo = cuts.back().threshold;
+      for (size_t k = 0; k < cuts.size(); ++k) {  // descending
+        if (cuts[k].threshold > t) continue;
+        const size_t tn = n_neg - cuts[k].fp, fn = n_pos - cuts[k].tp;
+        if (tn + fn > 0 && to_double(tn) / to_double(tn + fn) >= options.target_npv) {
+          op.refer_lo = cuts[k].threshold;
+          break;
+        }
+      }
+      // hi: the smallest cut c >= t such that the images at or above c have PPV >= target.
+      op.refer_hi = cuts.front().threshold;
+      for (size_t k = cuts.size(); k-- > 0;) {  // ascending
+        if (cuts[k].threshold < t) continue;
+        const size_t tp = cuts[k].tp, fp = cuts[k].fp;
+        if (tp + fp > 0 && to_double(tp) / to_double(tp + fp) >= options.target_ppv) {
+          op.refer_hi = cuts[k].threshold;
+          break;
+        }
+      }
+      op.refer_lo = std::min(1.0, std::max(0.0, op.refer_lo));
+      op.refer_hi = std::min(1.0, op.refer_hi);
+      break;
+    }
+  }
+  return op;
+}
+
+json OperatingPoint::to_json() const {
+  json j = {{"threshold", threshold},
+            {"method", to_string(rule)},
+            {"sensitivity", sensitivity},
+            {"specificity", specificity}};
+  if (rule != Rule::kYouden) j["target"] = target;
+  j["refer_band"] = has_refer_band ? json::array({refer_lo, refer_hi}) : json();
+  return j;
+}
+
+OperatingPoint OperatingPoint::from_json(const json& j) {
+  if (!j.is_object() || !j.contains("threshold") || !j["threshold"].is_number()) {
+    throw Error(MV_ERR_INVALID_ARGUMENT, "thresholds: each label needs a numeric \"threshold\"");
+  }
+  OperatingPoint op;
+  op.threshold = j["threshold"].get<double>();
+  if (!std::isfinite(op.threshold)) {
+    throw Error(MV_ERR_INVALID_ARGUMENT, "thresholds: threshold must be finite");
+  }
+  op.rule = rule_from_string(j.value("method", std::string("youden")));
+  op.target = j.value("target", 0.0);
+  op.sensitivity = j.value("sensitivity", std::numeric_limits<double>::quiet_NaN());
+  op.specificity = j.value("specificity", std::numeric_limits<double>::quiet_NaN());
+  if (j.contains("refer_band") && !j["refer_band"].is_null()) {
+    const json& b = j["refer_band"];
+    if (!b.is_array() || b.size() != 2 || !b[0].is_number() || !b[1].is_number() ||
+        b[0].get<double>() > b[1].get<double>()) {
+      throw Error(MV_ERR_INVALID_ARGUMENT, "thresholds: refer_band must be [lo, hi] with lo <= hi");
+    }
+    op.has_refer_band = true;
+    op.refer_lo = b[0].get<double>();
+    op.refer_hi = b[1].get<double>();
+  }
+  return op;
+}
+
+json thresholds_to_json(const std::vector<std::string>& labels,
+                        const std::vector<OperatingPoint>& points) {
+  if (labels.size() != points.size()) {
+    throw Error(MV_ERR_INVALID_ARGUMENT, "thresholds: one operating point per label");
+  }
+  json j = json::object();
+  for (size_t k = 0; k < labels.size(); ++k) j[labels[k]] = points[k].to_json();
+  return j;
+}
+
+ScoreCalibration::ScoreCalibration(const json& calibration, const json& thresholds,
+                                   const std::vector<std::string>& labels, Activation activation)
+    : activation_(activation), num_labels_(labels.size()) {
+  if (labels.empty()) throw Error(MV_ERR_INVALID_ARGUMENT, "calibration: no labels");
+  if (!calibration.is_null()) {
+    calibrator_ = Calibrator::from_json(calibration);
+    has_calibrator_ = true;
+    if (calibrator_.num_labels() != num_labels_ || calibrator_.activation() != activation) {
+      throw Error(MV_ERR_INVALID_ARGUMENT,
+                  "calibration: fitted for " + std::to_string(calibrator_.num_labels()) + " " +
+                      to_string(calibrator_.activation()) + " labels, the model has " +
+                      std::to_string(num_labels_) + " " + to_string(activation));
+    }
+  }
+  has_point_.assign(num_labels_, false);
+  points_.resize(num_labels_);
+  if (thresholds.is_null()) return;
+  if (!thresholds.is_object()) {
+    throw Error(MV_ERR_INVALID_ARGUMENT, "thresholds: must be an object keyed by label");
+  }
+  for (auto it = thresholds.begin(); it != thresholds.end(); ++it) {
+    const auto pos = std::find(labels.begin(), labels.end(), it.key());
+    if (pos == labels.end()) {
+      throw Error(MV_ERR_INVALID_ARGUMENT, "thresholds: unknown label '" + it.key() + "'");
+    }
+    const size_t k = static_cast<size_t>(pos - labels.begin());
+    points_[k] = OperatingPoint::from_json(it.value());
+    has_point_[k] = true;
+  }
+}
+
+AppliedScores ScoreCalibration::apply(const float* logits, size_t count) const {
+  if (logits == nullptr || count != num_labels_) {
+    throw Error(MV_ERR_INVALID_ARGUMENT, "calibration: expected " + std::to_string(num_labels_) +
+                                             " logits, got " + std::to_string(count));
+  }
+  const std::vector<double> z(logits, logits + count);
+  const Matrix row = Matrix::from(z, 1, count);
+  const std::vector<double> p =
+      has_calibrator_ ? calibrator_.probabilities(row).values : activate(row, activation_).values;
+  AppliedScores out;
+  out.calibrated.assign(count, std::numeric_limits<float>::quiet_NaN());
+  out.decision.assign(count, -1);
+  out.refer.assign(count, false);
+  for (size_t k = 0; k < count; ++k) {
+    if (has_calibrator_) out.calibrated[k] = static_cast<float>(p[k]);
+    if (!has_point_[k]) continue;
+    const OperatingPoint& op = points_[k];
+    out.decision[k] = p[k] >= op.threshold ? 1 : 0;
+    out.refer[k] = op.has_refer_band && p[k] >= op.refer_lo && p[k] <= op.refer_hi;
+  }
+  return out;
+}
+
+AppliedScores apply(const json& calibration, const json& thresholds,
+                    const std::vector<std::string>& labels, Activation activation,
+                    const std::vector<float>& logits) {
+  return ScoreCalibration(calibration, thresholds, labels, activation).apply(logits);
+}
+
+}  // namespace medvision::calibrate
