@@ -63,8 +63,15 @@ build() {
 
 quickstart() {
   local example=examples/data/cxr-example.dcm
+  local cli=./build/examples/medvision
+  mkdir -p build/quickstart
   log "medvision info $example"
-  ./build/examples/medvision info "$example"
+  "$cli" info "$example"
+  log "medvision classify $example --model cxr-pneumonia"
+  "$cli" classify "$example" --model cxr-pneumonia --threads "$jobs"
+  log "medvision explain $example --model cxr-pneumonia (Grad-CAM heat map)"
+  "$cli" explain "$example" --model cxr-pneumonia --out build/quickstart/cxr-example-heatmap.png
+  log "heat map overlay: build/quickstart/cxr-example-heatmap.png"
 }
 
 run_tests() {

@@ -1,16 +1,18 @@
 // medvision: the command-line tool. Uses only the public API (medvision.hpp over the C ABI).
 // Exit codes: 0 success, 1 usage error, 10 + mv_status for a library failure (e.g. 13 = MV_ERR_IO).
 
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <sstream>
-#include <unistd.h>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -141,7 +143,6 @@ int run_info(const std::vector<std::string>& files, bool as_json, int frame) {
   return rc;
 }
 
-
 // Expands folders into the files they hold (recursively, sorted; hidden files skipped).
 std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
   namespace fs = std::filesystem;
@@ -153,8 +154,8 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
       continue;
     }
     std::vector<std::string> found;
-    for (auto it = fs::recursive_directory_iterator(in, ec); it != fs::recursive_directory_iterator();
-         it.increment(ec)) {
+    for (auto it = fs::recursive_directory_iterator(in, ec);
+         it != fs::recursive_directory_iterator(); it.increment(ec)) {
       if (ec) break;
       const std::string name = it->path().filename().string();
       if (!name.empty() && name[0] == '.') {
@@ -177,8 +178,8 @@ class Progress {
     if (!enabled_) return;
     constexpr int kWidth = 30;
     const int filled = static_cast<int>(kWidth * done / total_);
-    std::fprintf(stderr, "\r[%.*s%*s] %zu/%zu", filled, "==============================",
-                 kWidth - filled, "", done, total_);
+    std::fprintf(stderr, "\r[%.*s%*s] %zu/%zu", filled,
+                 "==============================", kWidth - filled, "", done, total_);
     if (done == total_) std::fprintf(stderr, "\n");
     std::fflush(stderr);
   }
@@ -246,9 +247,9 @@ int run_classify(const ClassifyArgs& a) {
       } catch (const medvision::Exception& e) {
         rc = exit_code(e.status());
         if (a.json) {
-          std::cout << json{{"file", files[i]}, {"error", e.status_name()}, {"message", e.what()}}
-                           .dump()
-                    << "\n";
+          std::cout
+              << json{{"file", files[i]}, {"error", e.status_name()}, {"message", e.what()}}.dump()
+              << "\n";
         } else {
           std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
         }
@@ -316,8 +317,10 @@ double percentile(std::vector<double> v, double q) {
 }
 
 json stage_json(const std::vector<double>& ms) {
-  return json{{"p50", percentile(ms, 50)}, {"p95", percentile(ms, 95)},
-              {"min", *std::min_element(ms.begin(), ms.end())}, {"samples", ms}};
+  return json{{"p50", percentile(ms, 50)},
+              {"p95", percentile(ms, 95)},
+              {"min", *std::min_element(ms.begin(), ms.end())},
+              {"samples", ms}};
 }
 
 template <class F>
@@ -431,9 +434,10 @@ int run_bench(const BenchArgs& a) {
   if (a.json) {
     std::cout << out.dump() << "\n";
   } else {
-    std::printf("model load %.1f ms, first result %.1f ms after start; 224x224 input p50 %.2f ms "
-                "(batch %zu, ~inference alone)\n",
-                load_ms, first_result_ms, percentile(m224, 50), batch);
+    std::printf(
+        "model load %.1f ms, first result %.1f ms after start; 224x224 input p50 %.2f ms "
+        "(batch %zu, ~inference alone)\n",
+        load_ms, first_result_ms, percentile(m224, 50), batch);
   }
   return 0;
 }
@@ -456,8 +460,11 @@ int run_models(bool as_json) {
       const auto m = medvision::Model::load(dir, mo);
       const auto labels = m.labels();
       if (as_json) {
-        std::cout << json{{"name", m.name()}, {"version", m.version()}, {"path", dir},
-                          {"task", m.task() == MV_TASK_SEGMENTATION ? "segmentation" : "classification"},
+        std::cout << json{{"name", m.name()},
+                          {"version", m.version()},
+                          {"path", dir},
+                          {"task",
+                           m.task() == MV_TASK_SEGMENTATION ? "segmentation" : "classification"},
                           {"labels", labels}}
                          .dump()
                   << "\n";
@@ -465,8 +472,8 @@ int run_models(bool as_json) {
         std::string l;
         for (const auto& x : labels) l += (l.empty() ? "" : ", ") + x;
         std::printf("%-20s %-8s %-15s %s\n    %s\n", m.name().c_str(), m.version().c_str(),
-                    m.task() == MV_TASK_SEGMENTATION ? "segmentation" : "classification",
-                    l.c_str(), dir.c_str());
+                    m.task() == MV_TASK_SEGMENTATION ? "segmentation" : "classification", l.c_str(),
+                    dir.c_str());
       }
     } catch (const medvision::Exception& e) {
       std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
@@ -475,7 +482,6 @@ int run_models(bool as_json) {
   }
   return rc;
 }
-
 
 struct ExplainArgs {
   std::string input;
@@ -521,7 +527,9 @@ int run_explain(const ExplainArgs& a) {
   if (a.json) {
     json j = json::parse(result.json());
     j["file"] = a.input;
-    j["heatmap"] = {{"label", heatmap.label()}, {"method", a.method}, {"png", a.out},
+    j["heatmap"] = {{"label", heatmap.label()},
+                    {"method", a.method},
+                    {"png", a.out},
                     {"probability", heatmap.probability()}};
     std::cout << j.dump() << "\n";
   } else {
@@ -529,6 +537,207 @@ int run_explain(const ExplainArgs& a) {
     std::printf("  heat map (%s) for '%s' written to %s\n", a.method.c_str(),
                 heatmap.label().c_str(), a.out.c_str());
   }
+  return 0;
+}
+
+// Splits one CSV line (no quoted commas: paths and label names here never hold commas).
+std::vector<std::string> split_csv(const std::string& line) {
+  std::vector<std::string> out;
+  std::stringstream ss(line);
+  std::string cell;
+  while (std::getline(ss, cell, ',')) {
+    while (!cell.empty() && (cell.back() == '\r' || cell.back() == ' ')) cell.pop_back();
+    out.push_back(cell);
+  }
+  if (!line.empty() && line.back() == ',') out.emplace_back();
+  return out;
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// A labelled validation set: image paths and, per image, label_count values in {0, 1}
+// (sigmoid) or one class index (softmax).
+struct LabelledSet {
+  std::vector<std::string> paths;
+  std::vector<int32_t> labels;
+};
+
+// Reads `path,label` (label names, '|'-separated for multi-label; "normal", "none", "no finding"
+// or empty mean no positive label) or `path,<label>,<label>...` with 0/1 columns named as the
+// model's labels. Relative paths are relative to the CSV's folder.
+LabelledSet read_labels_csv(const std::string& csv, const std::vector<std::string>& model_labels,
+                            bool softmax) {
+  std::ifstream f(csv);
+  if (!f) throw medvision::Exception(MV_ERR_IO, csv + ": cannot open");
+  std::string line;
+  if (!std::getline(f, line)) throw medvision::Exception(MV_ERR_INVALID_ARGUMENT, csv + ": empty");
+  const auto header = split_csv(line);
+  const auto base = std::filesystem::path(csv).parent_path();
+  auto find_label = [&](const std::string& name) -> int {
+    for (size_t k = 0; k < model_labels.size(); ++k)
+      if (lower(model_labels[k]) == lower(name)) return static_cast<int>(k);
+    return -1;
+  };
+  const bool columns = header.size() > 2 || (header.size() == 2 && find_label(header[1]) >= 0);
+  std::vector<int> column_label;
+  if (columns) {
+    if (softmax) {
+      throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
+                                 csv + ": a softmax model needs `path,label` with one class name");
+    }
+    for (size_t c = 1; c < header.size(); ++c) {
+      const int k = find_label(header[c]);
+      if (k < 0) {
+        throw medvision::Exception(MV_ERR_INVALID_ARGUMENT, csv + ": column '" + header[c] +
+                                                                "' is not a label of the model");
+      }
+      column_label.push_back(k);
+    }
+  }
+  LabelledSet set;
+  size_t line_no = 1;
+  while (std::getline(f, line)) {
+    ++line_no;
+    if (line.empty() || line == "\r") continue;
+    const auto cells = split_csv(line);
+    const std::string where = csv + ":" + std::to_string(line_no);
+    if (cells.size() != header.size()) {
+      throw medvision::Exception(
+          MV_ERR_INVALID_ARGUMENT,
+          where + ": expected " + std::to_string(header.size()) + " columns");
+    }
+    std::filesystem::path p(cells[0]);
+    set.paths.push_back((p.is_absolute() ? p : base / p).string());
+    if (columns) {
+      std::vector<int32_t> row(model_labels.size(), 0);
+      for (size_t c = 1; c < cells.size(); ++c) {
+        if (cells[c] != "0" && cells[c] != "1") {
+          throw medvision::Exception(MV_ERR_INVALID_ARGUMENT, where + ": values must be 0 or 1");
+        }
+        row[static_cast<size_t>(column_label[c - 1])] = cells[c] == "1";
+      }
+      set.labels.insert(set.labels.end(), row.begin(), row.end());
+      continue;
+    }
+    std::vector<int32_t> row(model_labels.size(), 0);
+    std::stringstream names(cells[1]);
+    std::string name;
+    int positives = 0, cls = -1;
+    while (std::getline(names, name, '|')) {
+      const std::string l = lower(name);
+      if (l.empty() || l == "normal" || l == "none" || l == "no finding") continue;
+      const int k = find_label(name);
+      if (k < 0) {
+        throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
+                                   where + ": '" + name + "' is not a label of the model");
+      }
+      row[static_cast<size_t>(k)] = 1;
+      cls = k;
+      ++positives;
+    }
+    if (softmax) {
+      if (positives != 1) {
+        throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
+                                   where + ": a softmax model needs exactly one class per image");
+      }
+      set.labels.push_back(cls);
+    } else {
+      set.labels.insert(set.labels.end(), row.begin(), row.end());
+    }
+  }
+  if (set.paths.empty()) throw medvision::Exception(MV_ERR_INVALID_ARGUMENT, csv + ": no rows");
+  return set;
+}
+
+struct CalibrateArgs {
+  std::string model;
+  std::string labels;
+  std::string out;
+  std::string method = "temperature";
+  std::string rule = "youden";
+  double target = 0.9;
+  double refer = 0.1;
+  double alpha = 0.0;
+  std::string device = "auto";
+  int batch = 16;
+  std::string version;
+};
+
+int run_calibrate(const CalibrateArgs& a) {
+  medvision::ModelOptions mo;
+  mo.device = a.device;
+  const auto model = medvision::Model::load(a.model, mo);
+  const auto labels = model.labels();
+  const json manifest = json::parse(model.manifest_json());
+  const bool softmax = manifest["output"]["activation"] == "softmax";
+  const LabelledSet set = read_labels_csv(a.labels, labels, softmax);
+
+  mv_calibrate_options o;
+  medvision::check(mv_calibrate_options_default(&o));
+  if (a.method == "temperature")
+    o.method = MV_CALIBRATION_TEMPERATURE;
+  else if (a.method == "platt")
+    o.method = MV_CALIBRATION_PLATT;
+  else if (a.method == "isotonic")
+    o.method = MV_CALIBRATION_ISOTONIC;
+  else
+    throw medvision::Exception(MV_ERR_INVALID_ARGUMENT, "--method: temperature, platt or isotonic");
+  if (a.rule == "youden")
+    o.rule = MV_OPERATING_YOUDEN;
+  else if (a.rule == "sensitivity")
+    o.rule = MV_OPERATING_SENSITIVITY;
+  else if (a.rule == "specificity")
+    o.rule = MV_OPERATING_SPECIFICITY;
+  else
+    throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
+                               "--rule: youden, sensitivity or specificity");
+  o.target = a.target;
+  o.refer_half_width = a.refer;
+  o.conformal = a.alpha > 0.0;
+  if (a.alpha > 0.0) o.alpha = a.alpha;
+  const std::string description = a.labels + " (" + std::to_string(set.paths.size()) + " images)";
+  o.data_description = description.c_str();
+  if (!a.version.empty()) o.version = a.version.c_str();
+
+  std::vector<float> logits;
+  Progress progress(set.paths.size());
+  const size_t batch = static_cast<size_t>(std::max(1, a.batch));
+  for (size_t start = 0; start < set.paths.size(); start += batch) {
+    const size_t end = std::min(set.paths.size(), start + batch);
+    std::vector<medvision::Image> images;
+    for (size_t i = start; i < end; ++i) images.push_back(medvision::Image::load(set.paths[i]));
+    std::vector<const medvision::Image*> ptrs;
+    for (const auto& im : images) ptrs.push_back(&im);
+    for (const auto& r : model.run_batch(ptrs)) {
+      for (size_t k = 0; k < labels.size(); ++k) logits.push_back(mv_result_logit(r.get(), k));
+    }
+    progress.update(end);
+  }
+  medvision::check(mv_model_calibrate(model.get(), logits.data(), set.labels.data(),
+                                      set.paths.size(), &o, a.out.c_str()));
+  const auto report_path = std::filesystem::path(a.out) / "calibration-report.json";
+  std::ifstream rf(report_path);
+  const json report = json::parse(rf);
+  const json out_manifest =
+      json::parse(std::ifstream(std::filesystem::path(a.out) / "manifest.json"));
+  std::printf("calibrated %s on %zu images (%s) -> %s (version %s)\n", model.name().c_str(),
+              set.paths.size(), a.method.c_str(), a.out.c_str(),
+              out_manifest["version"].get<std::string>().c_str());
+  for (const auto& name : labels) {
+    const auto& b = report["before"]["labels"][name];
+    const auto& af = report["after"]["labels"][name];
+    std::printf("  %-20s ECE %.4f -> %.4f   Brier %.4f -> %.4f   AUROC %s\n", name.c_str(),
+                b.value("ece", 0.0), af.value("ece", 0.0), b.value("brier", 0.0),
+                af.value("brier", 0.0), af["auroc"].is_null() ? "n/a" : af["auroc"].dump().c_str());
+    const auto& t = out_manifest["thresholds"];
+    if (t.is_object() && t.contains(name))
+      std::printf("  %-20s operating point %s\n", "", t[name].dump().c_str());
+  }
+  std::printf("  report: %s, reliability diagram: %s\n", report_path.string().c_str(),
+              (std::filesystem::path(a.out) / "reliability.png").string().c_str());
   return 0;
 }
 
@@ -557,9 +766,11 @@ int main(int argc, char** argv) {
   classify->add_option("FILE", ca.inputs, "Images, or folders (searched recursively)")->required();
   classify->add_option("-m,--model", ca.model, "Model package name or folder")->required();
   classify->add_option("--device", ca.device, "auto | cpu | cuda | cuda:N")->default_val("auto");
-  classify->add_option("--threads", ca.threads, "CPU threads (0: LibTorch default)")->default_val(0);
+  classify->add_option("--threads", ca.threads, "CPU threads (0: LibTorch default)")
+      ->default_val(0);
   classify->add_option("--batch", ca.batch, "Images per inference batch")->default_val(8);
-  classify->add_flag("--reduced-precision", ca.reduced, "bf16 on CPU (where supported), fp16 on CUDA");
+  classify->add_flag("--reduced-precision", ca.reduced,
+                     "bf16 on CPU (where supported), fp16 on CUDA");
   classify->add_flag("--json", ca.json, "One JSON object per line (JSON Lines)");
 
   ExplainArgs ea;
@@ -569,7 +780,8 @@ int main(int argc, char** argv) {
   explain->add_option("--label", ea.label, "Label to explain (default: the most probable)");
   explain->add_option("-o,--out", ea.out, "Output PNG (overlay)")->default_val("overlay.png");
   explain->add_option("--method", ea.method, "gradcam | gradcam++ | cam")->default_val("gradcam");
-  explain->add_option("--alpha", ea.alpha, "Overlay opacity at the warmest point")->default_val(0.5f);
+  explain->add_option("--alpha", ea.alpha, "Overlay opacity at the warmest point")
+      ->default_val(0.5f);
   explain->add_option("--device", ea.device, "auto | cpu | cuda | cuda:N")->default_val("auto");
   explain->add_flag("--json", ea.json, "Print the result as JSON");
 
@@ -583,6 +795,30 @@ int main(int argc, char** argv) {
   bench->add_option("--repeat", ba.repeat, "Timed repetitions per stage")->default_val(10);
   bench->add_option("--warmup", ba.warmup, "Untimed repetitions first")->default_val(1);
   bench->add_flag("--json", ba.json, "One JSON object with every sample");
+
+  CalibrateArgs cal;
+  auto* calibrate = app.add_subcommand(
+      "calibrate", "Fit calibration and operating points; write a new package version");
+  calibrate->add_option("-m,--model", cal.model, "Model package name or folder")->required();
+  calibrate
+      ->add_option("--labels", cal.labels,
+                   "CSV: path,label (names, '|'-separated) or path,<label>,... (0/1)")
+      ->required();
+  calibrate->add_option("-o,--out", cal.out, "Folder for the calibrated package")->required();
+  calibrate->add_option("--method", cal.method, "temperature | platt | isotonic")
+      ->default_val("temperature");
+  calibrate->add_option("--rule", cal.rule, "Operating point: youden | sensitivity | specificity")
+      ->default_val("youden");
+  calibrate->add_option("--target", cal.target, "Target sensitivity or specificity")
+      ->default_val(0.9);
+  calibrate
+      ->add_option("--refer", cal.refer, "Refer band half-width around the threshold (0: none)")
+      ->default_val(0.1);
+  calibrate->add_option("--conformal", cal.alpha, "Also fit conformal sets with this alpha")
+      ->default_val(0.0);
+  calibrate->add_option("--package-version", cal.version,
+                        "Version of the new package (default: <version>+cal)");
+  calibrate->add_option("--device", cal.device, "auto | cpu | cuda | cuda:N")->default_val("auto");
 
   bool models_json = false;
   auto* models = app.add_subcommand("models", "List the model packages on the search path");
@@ -600,6 +836,7 @@ int main(int argc, char** argv) {
     if (models->parsed()) return run_models(models_json);
     if (bench->parsed()) return run_bench(ba);
     if (explain->parsed()) return run_explain(ea);
+    if (calibrate->parsed()) return run_calibrate(cal);
   } catch (const medvision::Exception& e) {
     std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
     return exit_code(e.status());

@@ -427,7 +427,7 @@ MV_API size_t mv_image_warning_count(const mv_image* image) MV_NOEXCEPT;
 MV_API const char* mv_image_warning(const mv_image* image, size_t index) MV_NOEXCEPT;
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Models and results                                                                              */
+/* Models and results */
 /* ---------------------------------------------------------------------------------------------- */
 
 /**
@@ -453,7 +453,7 @@ typedef struct mv_model_options {
   uint32_t struct_size;
   /** "auto" (the default, also for NULL): CUDA device 0 when available, else the CPU;
    *  "cpu"; "cuda" or "cuda:N". Borrowed for the call. */
-  const char *device;
+  const char* device;
   /** Intra-op threads for CPU inference; 0 keeps LibTorch's default. LibTorch's pool is
    *  process-wide, so the last model loaded with a non-zero value sets it. */
   int32_t num_threads;
@@ -467,11 +467,11 @@ typedef struct mv_model_options {
 
 /** @brief Fills `opts` with defaults. @return MV_OK, MV_ERR_INVALID_ARGUMENT,
  *  MV_ERR_ABI_MISMATCH. Thread-safety: safe. @since 0.1 */
-MV_API MV_NODISCARD mv_status mv_model_options_init(mv_model_options *opts,
+MV_API MV_NODISCARD mv_status mv_model_options_init(mv_model_options* opts,
                                                     size_t struct_size) MV_NOEXCEPT;
 
 /** @brief mv_model_options_init() with the size this header was compiled with. */
-static inline mv_status mv_model_options_default(mv_model_options *opts) {
+static inline mv_status mv_model_options_default(mv_model_options* opts) {
   return mv_model_options_init(opts, sizeof *opts);
 }
 
@@ -488,30 +488,29 @@ static inline mv_status mv_model_options_default(mv_model_options *opts) {
  * Ownership: the caller owns *out; release with mv_model_free().
  * Thread-safety: safe. @since 0.1
  */
-MV_API MV_NODISCARD mv_status mv_model_load(const char *name_or_path,
-                                            const mv_model_options *opts,
-                                            mv_model **out) MV_NOEXCEPT;
+MV_API MV_NODISCARD mv_status mv_model_load(const char* name_or_path, const mv_model_options* opts,
+                                            mv_model** out) MV_NOEXCEPT;
 
 /** @brief Releases a model. Accepts NULL. Results made by the model stay valid.
  *  Thread-safety: not while other threads use the same model. @since 0.1 */
-MV_API void mv_model_free(mv_model *model) MV_NOEXCEPT;
+MV_API void mv_model_free(mv_model* model) MV_NOEXCEPT;
 
 /** @brief The package name (manifest "name"). Ownership: borrowed. @since 0.1 */
-MV_API const char *mv_model_name(const mv_model *model) MV_NOEXCEPT;
+MV_API const char* mv_model_name(const mv_model* model) MV_NOEXCEPT;
 /** @brief The package version (manifest "version"). Ownership: borrowed. @since 0.1 */
-MV_API const char *mv_model_version(const mv_model *model) MV_NOEXCEPT;
+MV_API const char* mv_model_version(const mv_model* model) MV_NOEXCEPT;
 /** @brief The notice results must carry (e.g. "Not for diagnostic use..."). Borrowed. */
-MV_API const char *mv_model_notice(const mv_model *model) MV_NOEXCEPT;
+MV_API const char* mv_model_notice(const mv_model* model) MV_NOEXCEPT;
 /** @brief The task. @since 0.1 */
-MV_API mv_task mv_model_task(const mv_model *model) MV_NOEXCEPT;
+MV_API mv_task mv_model_task(const mv_model* model) MV_NOEXCEPT;
 /** @brief Number of labels (classification outputs or segmentation classes). @since 0.1 */
-MV_API size_t mv_model_label_count(const mv_model *model) MV_NOEXCEPT;
+MV_API size_t mv_model_label_count(const mv_model* model) MV_NOEXCEPT;
 /** @brief Label `index`, or NULL when out of range. Ownership: borrowed. @since 0.1 */
-MV_API const char *mv_model_label(const mv_model *model, size_t index) MV_NOEXCEPT;
+MV_API const char* mv_model_label(const mv_model* model, size_t index) MV_NOEXCEPT;
 /** @brief The device the model runs on, e.g. "cpu" or "cuda:0". Borrowed. @since 0.1 */
-MV_API const char *mv_model_device(const mv_model *model) MV_NOEXCEPT;
+MV_API const char* mv_model_device(const mv_model* model) MV_NOEXCEPT;
 /** @brief The whole manifest as JSON text. Ownership: borrowed. @since 0.1 */
-MV_API const char *mv_model_manifest_json(const mv_model *model) MV_NOEXCEPT;
+MV_API const char* mv_model_manifest_json(const mv_model* model) MV_NOEXCEPT;
 
 /**
  * @brief Lists the model packages on the search path (see mv_model_load()), one package folder
@@ -522,8 +521,7 @@ MV_API const char *mv_model_manifest_json(const mv_model *model) MV_NOEXCEPT;
  * @return MV_OK (buf filled when cap >= *out_needed); MV_ERR_INVALID_ARGUMENT (out_needed NULL).
  * Thread-safety: safe. @since 0.1
  */
-MV_API MV_NODISCARD mv_status mv_model_list(char *buf, size_t cap,
-                                            size_t *out_needed) MV_NOEXCEPT;
+MV_API MV_NODISCARD mv_status mv_model_list(char* buf, size_t cap, size_t* out_needed) MV_NOEXCEPT;
 
 /**
  * @brief Runs a model on one image: preprocessing as the manifest declares, inference, and the
@@ -534,8 +532,8 @@ MV_API MV_NODISCARD mv_status mv_model_list(char *buf, size_t cap,
  * Ownership: the caller owns *out; release with mv_result_free().
  * Thread-safety: safe; many threads may run the same model at once. @since 0.1
  */
-MV_API MV_NODISCARD mv_status mv_model_run(const mv_model *model, const mv_image *image,
-                                           mv_result **out) MV_NOEXCEPT;
+MV_API MV_NODISCARD mv_status mv_model_run(const mv_model* model, const mv_image* image,
+                                           mv_result** out) MV_NOEXCEPT;
 
 /**
  * @brief Runs a model on `count` images as one batch.
@@ -543,42 +541,42 @@ MV_API MV_NODISCARD mv_status mv_model_run(const mv_model *model, const mv_image
  * @return as mv_model_run(); on failure no result is returned.
  * Ownership: the caller owns each out[i]. Thread-safety: safe. @since 0.1
  */
-MV_API MV_NODISCARD mv_status mv_model_run_batch(const mv_model *model,
-                                                 const mv_image *const *images, size_t count,
-                                                 mv_result **out) MV_NOEXCEPT;
+MV_API MV_NODISCARD mv_status mv_model_run_batch(const mv_model* model,
+                                                 const mv_image* const* images, size_t count,
+                                                 mv_result** out) MV_NOEXCEPT;
 
 /** @brief Releases a result. Accepts NULL. @since 0.1 */
-MV_API void mv_result_free(mv_result *result) MV_NOEXCEPT;
+MV_API void mv_result_free(mv_result* result) MV_NOEXCEPT;
 
 /** @brief Number of labels in a result. @since 0.1 */
-MV_API size_t mv_result_label_count(const mv_result *result) MV_NOEXCEPT;
+MV_API size_t mv_result_label_count(const mv_result* result) MV_NOEXCEPT;
 /** @brief Label `index` (manifest order), or NULL when out of range. Borrowed. @since 0.1 */
-MV_API const char *mv_result_label(const mv_result *result, size_t index) MV_NOEXCEPT;
+MV_API const char* mv_result_label(const mv_result* result, size_t index) MV_NOEXCEPT;
 /** @brief The raw model output for label `index` (NaN when out of range). @since 0.1 */
-MV_API float mv_result_logit(const mv_result *result, size_t index) MV_NOEXCEPT;
+MV_API float mv_result_logit(const mv_result* result, size_t index) MV_NOEXCEPT;
 /** @brief The probability after the output activation (NaN when out of range). @since 0.1 */
-MV_API float mv_result_probability(const mv_result *result, size_t index) MV_NOEXCEPT;
+MV_API float mv_result_probability(const mv_result* result, size_t index) MV_NOEXCEPT;
 /** @brief The calibrated probability, or NaN when the package carries no calibration. */
-MV_API float mv_result_calibrated(const mv_result *result, size_t index) MV_NOEXCEPT;
+MV_API float mv_result_calibrated(const mv_result* result, size_t index) MV_NOEXCEPT;
 /** @brief 1 positive / 0 negative at the package's operating point; -1 when it has none. */
-MV_API int32_t mv_result_decision(const mv_result *result, size_t index) MV_NOEXCEPT;
+MV_API int32_t mv_result_decision(const mv_result* result, size_t index) MV_NOEXCEPT;
 /** @brief 1 when the calibrated probability is in the "refer to a human" band, else 0. */
-MV_API int32_t mv_result_refer(const mv_result *result, size_t index) MV_NOEXCEPT;
+MV_API int32_t mv_result_refer(const mv_result* result, size_t index) MV_NOEXCEPT;
 /** @brief The label index at rank `rank` (0 = most probable), or SIZE_MAX out of range. */
-MV_API size_t mv_result_ranked(const mv_result *result, size_t rank) MV_NOEXCEPT;
+MV_API size_t mv_result_ranked(const mv_result* result, size_t rank) MV_NOEXCEPT;
 /** @brief Name, version and notice of the model that made the result. Borrowed. @since 0.1 */
-MV_API const char *mv_result_model_name(const mv_result *result) MV_NOEXCEPT;
-MV_API const char *mv_result_model_version(const mv_result *result) MV_NOEXCEPT;
-MV_API const char *mv_result_notice(const mv_result *result) MV_NOEXCEPT;
+MV_API const char* mv_result_model_name(const mv_result* result) MV_NOEXCEPT;
+MV_API const char* mv_result_model_version(const mv_result* result) MV_NOEXCEPT;
+MV_API const char* mv_result_notice(const mv_result* result) MV_NOEXCEPT;
 /** @brief Warnings: the input looked wrong for the model (modality, photometric, range...). */
-MV_API size_t mv_result_warning_count(const mv_result *result) MV_NOEXCEPT;
-MV_API const char *mv_result_warning(const mv_result *result, size_t index) MV_NOEXCEPT;
+MV_API size_t mv_result_warning_count(const mv_result* result) MV_NOEXCEPT;
+MV_API const char* mv_result_warning(const mv_result* result, size_t index) MV_NOEXCEPT;
 /** @brief The whole result as one JSON object (model, notice, ranked labels, warnings).
  *  Ownership: borrowed, valid while the result lives. @since 0.1 */
-MV_API const char *mv_result_json(const mv_result *result) MV_NOEXCEPT;
+MV_API const char* mv_result_json(const mv_result* result) MV_NOEXCEPT;
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Explanations                                                                                    */
+/* Explanations */
 /* ---------------------------------------------------------------------------------------------- */
 
 /** A class activation map on the original image's grid. Immutable. */
@@ -600,11 +598,11 @@ typedef struct mv_explain_options {
 
 /** @brief Fills `opts` with defaults. @return MV_OK, MV_ERR_INVALID_ARGUMENT,
  *  MV_ERR_ABI_MISMATCH. @since 0.1 */
-MV_API MV_NODISCARD mv_status mv_explain_options_init(mv_explain_options *opts,
+MV_API MV_NODISCARD mv_status mv_explain_options_init(mv_explain_options* opts,
                                                       size_t struct_size) MV_NOEXCEPT;
 
 /** @brief mv_explain_options_init() with the size this header was compiled with. */
-static inline mv_status mv_explain_options_default(mv_explain_options *opts) {
+static inline mv_status mv_explain_options_default(mv_explain_options* opts) {
   return mv_explain_options_init(opts, sizeof *opts);
 }
 
@@ -617,20 +615,20 @@ static inline mv_status mv_explain_options_default(mv_explain_options *opts) {
  * Ownership: the caller owns *out; release with mv_heatmap_free().
  * Thread-safety: safe; many threads may explain with one model. @since 0.1
  */
-MV_API MV_NODISCARD mv_status mv_explain(const mv_model *model, const mv_image *image,
-                                         const mv_explain_options *opts,
-                                         mv_heatmap **out) MV_NOEXCEPT;
+MV_API MV_NODISCARD mv_status mv_explain(const mv_model* model, const mv_image* image,
+                                         const mv_explain_options* opts,
+                                         mv_heatmap** out) MV_NOEXCEPT;
 
 /** @brief Releases a heat map. Accepts NULL. @since 0.1 */
-MV_API void mv_heatmap_free(mv_heatmap *heatmap) MV_NOEXCEPT;
+MV_API void mv_heatmap_free(mv_heatmap* heatmap) MV_NOEXCEPT;
 /** @brief {height, width} of the map (the original image's). @since 0.1 */
-MV_API void mv_heatmap_shape(const mv_heatmap *heatmap, int64_t out_shape[2]) MV_NOEXCEPT;
+MV_API void mv_heatmap_shape(const mv_heatmap* heatmap, int64_t out_shape[2]) MV_NOEXCEPT;
 /** @brief The map, height*width floats in [0, 1], row-major. Borrowed. @since 0.1 */
-MV_API const float *mv_heatmap_data(const mv_heatmap *heatmap) MV_NOEXCEPT;
+MV_API const float* mv_heatmap_data(const mv_heatmap* heatmap) MV_NOEXCEPT;
 /** @brief The explained label. Borrowed. @since 0.1 */
-MV_API const char *mv_heatmap_label(const mv_heatmap *heatmap) MV_NOEXCEPT;
+MV_API const char* mv_heatmap_label(const mv_heatmap* heatmap) MV_NOEXCEPT;
 /** @brief The model's probability for the explained label. @since 0.1 */
-MV_API float mv_heatmap_probability(const mv_heatmap *heatmap) MV_NOEXCEPT;
+MV_API float mv_heatmap_probability(const mv_heatmap* heatmap) MV_NOEXCEPT;
 
 /**
  * @brief Renders the heat map over the image as interleaved RGB (height x width x 3 bytes), using
@@ -640,19 +638,76 @@ MV_API float mv_heatmap_probability(const mv_heatmap *heatmap) MV_NOEXCEPT;
  * @return MV_OK; MV_ERR_INVALID_ARGUMENT; MV_ERR_SHAPE_MISMATCH (another image's size).
  * Thread-safety: safe. @since 0.1
  */
-MV_API MV_NODISCARD mv_status mv_heatmap_overlay(const mv_heatmap *heatmap,
-                                                 const mv_image *image, float alpha,
-                                                 uint8_t *buf, size_t cap,
-                                                 size_t *out_needed) MV_NOEXCEPT;
+MV_API MV_NODISCARD mv_status mv_heatmap_overlay(const mv_heatmap* heatmap, const mv_image* image,
+                                                 float alpha, uint8_t* buf, size_t cap,
+                                                 size_t* out_needed) MV_NOEXCEPT;
 
 /**
  * @brief Writes the overlay (or, with image == NULL, the coloured map alone) as a PNG file.
  * @return MV_OK; MV_ERR_INVALID_ARGUMENT; MV_ERR_SHAPE_MISMATCH; MV_ERR_IO.
  * Thread-safety: safe. @since 0.1
  */
-MV_API MV_NODISCARD mv_status mv_heatmap_write_png(const mv_heatmap *heatmap,
-                                                   const mv_image *image, float alpha,
-                                                   const char *path) MV_NOEXCEPT;
+MV_API MV_NODISCARD mv_status mv_heatmap_write_png(const mv_heatmap* heatmap, const mv_image* image,
+                                                   float alpha, const char* path) MV_NOEXCEPT;
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Calibration */
+/* ---------------------------------------------------------------------------------------------- */
+
+/** Calibration methods. @since 0.1 */
+typedef enum mv_calibration_method {
+  MV_CALIBRATION_TEMPERATURE = 0, /**< one temperature per label (sigmoid) or per model (softmax) */
+  MV_CALIBRATION_PLATT = 1,       /**< logistic a*z + b per label */
+  MV_CALIBRATION_ISOTONIC = 2     /**< monotone step function per label */
+} mv_calibration_method;
+
+/** How each label's operating point is chosen. @since 0.1 */
+typedef enum mv_operating_rule {
+  MV_OPERATING_YOUDEN = 0,      /**< maximise sensitivity + specificity - 1 */
+  MV_OPERATING_SENSITIVITY = 1, /**< highest threshold reaching `target` sensitivity */
+  MV_OPERATING_SPECIFICITY = 2  /**< lowest threshold reaching `target` specificity */
+} mv_operating_rule;
+
+/** Options for mv_model_calibrate(). Initialise with mv_calibrate_options_init(). */
+typedef struct mv_calibrate_options {
+  uint32_t struct_size;
+  int32_t method;               /**< an ::mv_calibration_method (default temperature) */
+  int32_t rule;                 /**< an ::mv_operating_rule (default Youden) */
+  double target;                /**< sensitivity or specificity target (default 0.9) */
+  double refer_half_width;      /**< refer band = threshold +/- this (default 0.1; 0 disables) */
+  int32_t conformal;            /**< non-zero: also fit split conformal prediction sets */
+  double alpha;                 /**< conformal miscoverage (default 0.1) */
+  const char* data_description; /**< free text recorded as provenance (borrowed; may be NULL) */
+  const char* version;          /**< version of the new package (NULL: "<old>+cal") */
+} mv_calibrate_options;
+
+/** @brief Fills `opts` with defaults. @return MV_OK, MV_ERR_INVALID_ARGUMENT,
+ *  MV_ERR_ABI_MISMATCH. @since 0.1 */
+MV_API MV_NODISCARD mv_status mv_calibrate_options_init(mv_calibrate_options* opts,
+                                                        size_t struct_size) MV_NOEXCEPT;
+
+/** @brief mv_calibrate_options_init() with the size this header was compiled with. */
+static inline mv_status mv_calibrate_options_default(mv_calibrate_options* opts) {
+  return mv_calibrate_options_init(opts, sizeof *opts);
+}
+
+/**
+ * @brief Fits calibration and operating points on a labelled validation set and writes a new
+ * package version to `out_dir`: the same model file, and a manifest whose "calibration" and
+ * "thresholds" carry the fit, plus the metrics before and after and where they came from. Also
+ * writes `calibration-report.json` and `reliability.png` there.
+ * @param[in] logits `count` x label_count raw outputs (mv_result_logit() of each image).
+ * @param[in] labels for sigmoid models `count` x label_count values in {0, 1}; for softmax
+ *            models `count` class indices.
+ * @param[in] out_dir a folder to create (must not hold a manifest already).
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT (sizes, label values, a label with one class only for
+ *         the operating point); MV_ERR_IO; MV_ERR_ABI_MISMATCH.
+ * Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_model_calibrate(const mv_model* model, const float* logits,
+                                                 const int32_t* labels, size_t count,
+                                                 const mv_calibrate_options* opts,
+                                                 const char* out_dir) MV_NOEXCEPT;
 
 MV_END_DECL
 

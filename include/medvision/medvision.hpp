@@ -182,7 +182,6 @@ class Image {
   std::unique_ptr<mv_image, Free> handle_;
 };
 
-
 /** Options for Model::load(). */
 struct ModelOptions {
   std::string device = "auto";
@@ -277,7 +276,8 @@ class Model {
   mv_task task() const noexcept { return mv_model_task(get()); }
   std::vector<std::string> labels() const {
     std::vector<std::string> out;
-    for (size_t i = 0; i < mv_model_label_count(get()); ++i) out.emplace_back(mv_model_label(get(), i));
+    for (size_t i = 0; i < mv_model_label_count(get()); ++i)
+      out.emplace_back(mv_model_label(get(), i));
     return out;
   }
 
@@ -305,7 +305,6 @@ class Model {
   };
   std::unique_ptr<mv_model, Free> handle_;
 };
-
 
 /** A heat map on the original image's grid (owning; movable). */
 class Heatmap {

@@ -1,5 +1,6 @@
 // C API of explanations (heat maps).
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <string>
@@ -23,6 +24,7 @@ mv_explain_options default_explain_options() {
 // A blank image of the map's size, for rendering the coloured map alone.
 medvision::Image blank_like(const medvision::explain::Heatmap& h) {
   medvision::Image im(1, 1, h.height, h.width, medvision::kDefaultMaxValues, "heat map");
+  std::fill(im.data(), im.data() + im.size(), 0.0f);
   im.photometric = MV_PHOTOMETRIC_MONOCHROME2;
   return im;
 }
@@ -60,9 +62,15 @@ mv_status mv_explain(const mv_model* model, const mv_image* image, const mv_expl
     return s;
   medvision::explain::Options eo;
   switch (o.method) {
-    case MV_CAM_GRADCAM: eo.method = medvision::explain::Method::kGradCam; break;
-    case MV_CAM_GRADCAM_PLUS_PLUS: eo.method = medvision::explain::Method::kGradCamPlusPlus; break;
-    case MV_CAM_CAM: eo.method = medvision::explain::Method::kCam; break;
+    case MV_CAM_GRADCAM:
+      eo.method = medvision::explain::Method::kGradCam;
+      break;
+    case MV_CAM_GRADCAM_PLUS_PLUS:
+      eo.method = medvision::explain::Method::kGradCamPlusPlus;
+      break;
+    case MV_CAM_CAM:
+      eo.method = medvision::explain::Method::kCam;
+      break;
     default:
       return medvision::capi::fail(MV_ERR_INVALID_ARGUMENT, "mv_explain: unknown method");
   }

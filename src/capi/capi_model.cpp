@@ -246,8 +246,6 @@ const char* mv_result_warning(const mv_result* r, size_t i) MV_NOEXCEPT {
   if (r == nullptr || i >= r->classification.warnings.size()) return nullptr;
   return r->classification.warnings[i].c_str();
 }
-const char* mv_result_json(const mv_result* r) MV_NOEXCEPT {
-  return r ? r->json.c_str() : nullptr;
-}
+const char* mv_result_json(const mv_result* r) MV_NOEXCEPT { return r ? r->json.c_str() : nullptr; }
 
 }  // extern "C"

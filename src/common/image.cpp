@@ -44,11 +44,12 @@ Image::Image(int64_t channels, int64_t depth, int64_t height, int64_t width, uin
                             static_cast<uint64_t>(height), static_cast<uint64_t>(width)};
   const uint64_t n = checked_volume(dims, 4, max_values, what);
   try {
-    pixels_.resize(static_cast<size_t>(n));
+    pixels_.reset(new float[static_cast<size_t>(n)]);
   } catch (const std::bad_alloc&) {
     throw Error(MV_ERR_OUT_OF_MEMORY,
                 what + ": cannot allocate " + std::to_string(n * 4) + " bytes for the pixels");
   }
+  size_ = static_cast<size_t>(n);
   channels_ = channels;
   depth_ = depth;
   height_ = height;

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -41,14 +42,15 @@ class Image {
   int64_t depth() const { return depth_; }
   int64_t height() const { return height_; }
   int64_t width() const { return width_; }
-  size_t size() const { return pixels_.size(); }
+  size_t size() const { return size_; }
   size_t plane_size() const { return static_cast<size_t>(height_ * width_); }
   size_t channel_size() const { return static_cast<size_t>(depth_ * height_ * width_); }
 
-  float* data() { return pixels_.data(); }
-  const float* data() const { return pixels_.data(); }
-  std::vector<float>& pixels() { return pixels_; }
-  const std::vector<float>& pixels() const { return pixels_; }
+  // Every value is written by whoever creates the image (decoders fill the buffer directly), so
+  // the buffer is left uninitialised: zero-filling it cost as much as decoding an uncompressed
+  // DICOM.
+  float* data() { return pixels_.get(); }
+  const float* data() const { return pixels_.get(); }
 
   Geometry geometry;
   mv_image_format format = MV_FORMAT_UNKNOWN;
@@ -66,7 +68,8 @@ class Image {
 
  private:
   int64_t channels_ = 0, depth_ = 0, height_ = 0, width_ = 0;
-  std::vector<float> pixels_;
+  std::unique_ptr<float[]> pixels_;
+  size_t size_ = 0;
 };
 
 // The keys mv_image_meta() may return. PHI (names, IDs, dates of birth) is never among them.

@@ -19,8 +19,7 @@ namespace {
 // cv2.resize(INTER_LINEAR), which is what CAM implementations use to bring the feature grid up.
 std::vector<float> upsample(const std::vector<float>& src, int64_t h, int64_t w, int64_t out_h,
                             int64_t out_w) {
-  cv::Mat in(static_cast<int>(h), static_cast<int>(w), CV_32F,
-             const_cast<float*>(src.data()));
+  cv::Mat in(static_cast<int>(h), static_cast<int>(w), CV_32F, const_cast<float*>(src.data()));
   cv::Mat out;
   cv::resize(in, out, cv::Size(static_cast<int>(out_w), static_cast<int>(out_h)), 0, 0,
              cv::INTER_LINEAR);
@@ -41,9 +40,11 @@ float activation(const model::Manifest& m, const std::vector<float>& logits, int
     const float mx = *std::max_element(logits.begin(), logits.end());
     double sum = 0.0;
     for (float z : logits) sum += std::exp(static_cast<double>(z - mx));
-    return static_cast<float>(std::exp(static_cast<double>(logits[static_cast<size_t>(label)] - mx)) / sum);
+    return static_cast<float>(
+        std::exp(static_cast<double>(logits[static_cast<size_t>(label)] - mx)) / sum);
   }
-  return static_cast<float>(1.0 / (1.0 + std::exp(-static_cast<double>(logits[static_cast<size_t>(label)]))));
+  return static_cast<float>(
+      1.0 / (1.0 + std::exp(-static_cast<double>(logits[static_cast<size_t>(label)]))));
 }
 
 }  // namespace
@@ -58,7 +59,8 @@ std::vector<float> gradcam(const float* features, const float* gradients, int64_
     for (int64_t i = 0; i < hw; ++i) alpha += g[i];
     alpha /= static_cast<double>(hw);
     const float* a = features + c * hw;
-    for (int64_t i = 0; i < hw; ++i) cam[static_cast<size_t>(i)] += static_cast<float>(alpha * a[i]);
+    for (int64_t i = 0; i < hw; ++i)
+      cam[static_cast<size_t>(i)] += static_cast<float>(alpha * a[i]);
   }
   return cam;
 }
@@ -82,7 +84,8 @@ std::vector<float> gradcam_plus_plus(const float* features, const float* gradien
       const double aij = g[i] != 0.0f ? g2 / denom : 0.0;
       weight += aij * std::max(0.0, static_cast<double>(g[i]));
     }
-    for (int64_t i = 0; i < hw; ++i) cam[static_cast<size_t>(i)] += static_cast<float>(weight * a[i]);
+    for (int64_t i = 0; i < hw; ++i)
+      cam[static_cast<size_t>(i)] += static_cast<float>(weight * a[i]);
   }
   return cam;
 }
@@ -94,8 +97,9 @@ Heatmap compute(const model::Model& model, const Image& image, const Options& op
                 m.path + ": heat maps are computed for classification models");
   }
   if (m.explain_features.empty()) {
-    throw Error(MV_ERR_MODEL, m.path + ": the package declares no explain methods "
-                                       "(manifest \"explain\": {\"features\", \"head\"})");
+    throw Error(MV_ERR_MODEL, m.path +
+                                  ": the package declares no explain methods "
+                                  "(manifest \"explain\": {\"features\", \"head\"})");
   }
   if (image.depth() != 1) {
     throw Error(MV_ERR_SHAPE_MISMATCH, "heat maps need a 2D image; this one has " +
@@ -190,7 +194,8 @@ std::vector<uint8_t> overlay(const Image& image, const Heatmap& heatmap, float a
   const float* p = image.data();
   if (image.channels() >= 3) {
     const size_t cs = image.channel_size();
-    for (size_t i = 0; i < n; ++i) grey[i] = 0.299f * p[i] + 0.587f * p[cs + i] + 0.114f * p[2 * cs + i];
+    for (size_t i = 0; i < n; ++i)
+      grey[i] = 0.299f * p[i] + 0.587f * p[cs + i] + 0.114f * p[2 * cs + i];
   } else {
     std::copy(p, p + n, grey.begin());
   }
@@ -206,7 +211,8 @@ std::vector<uint8_t> overlay(const Image& image, const Heatmap& heatmap, float a
 
   cv::Mat heat8(static_cast<int>(h), static_cast<int>(w), CV_8U);
   for (size_t i = 0; i < n; ++i) {
-    heat8.data[i] = static_cast<uint8_t>(std::lround(255.0f * std::clamp(heatmap.map[i], 0.0f, 1.0f)));
+    heat8.data[i] =
+        static_cast<uint8_t>(std::lround(255.0f * std::clamp(heatmap.map[i], 0.0f, 1.0f)));
   }
   cv::Mat colour;  // BGR
   cv::applyColorMap(heat8, colour, cv::COLORMAP_INFERNO);

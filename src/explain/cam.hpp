@@ -21,7 +21,7 @@ struct Options {
 struct Heatmap {
   std::string label;
   int64_t label_index = 0;
-  float probability = 0.0f;    // the model's probability for that label
+  float probability = 0.0f;  // the model's probability for that label
   Method method = Method::kGradCam;
   // The map on the original image's grid (height x width of the input image, first slice),
   // in [0, 1]; 0 where the model saw nothing (cropped away).

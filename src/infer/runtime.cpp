@@ -2,8 +2,8 @@
 
 #include "infer/runtime.hpp"
 
-#include <torch/csrc/api/include/torch/version.h>
 #include <ATen/Parallel.h>
+#include <torch/csrc/api/include/torch/version.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/cuda.h>
 #include <torch/script.h>
@@ -26,7 +26,8 @@ std::string short_message(const c10::Error& e) {
 
 [[noreturn]] void rethrow_torch(const c10::Error& e, const std::string& where) {
   const std::string msg = short_message(e);
-  const bool device = msg.find("CUDA") != std::string::npos || msg.find("cuda") != std::string::npos;
+  const bool device =
+      msg.find("CUDA") != std::string::npos || msg.find("cuda") != std::string::npos;
   if (msg.find("out of memory") != std::string::npos) {
     throw Error(MV_ERR_OUT_OF_MEMORY, where + ": " + msg);
   }
@@ -35,7 +36,8 @@ std::string short_message(const c10::Error& e) {
 
 torch::Device parse_device(const std::string& spec) {
   if (spec.empty() || spec == "auto") {
-    return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+    return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0)
+                                       : torch::Device(torch::kCPU);
   }
   if (spec == "cpu") return torch::Device(torch::kCPU);
   if (spec == "cuda" || spec.rfind("cuda:", 0) == 0) {
@@ -61,8 +63,7 @@ torch::Device parse_device(const std::string& spec) {
     }
     return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
-  throw Error(MV_ERR_INVALID_ARGUMENT,
-              "device '" + spec + "': expected auto, cpu, cuda or cuda:N");
+  throw Error(MV_ERR_INVALID_ARGUMENT, "device '" + spec + "': expected auto, cpu, cuda or cuda:N");
 }
 
 // bf16 is only worth it (and only exact to its own spec) with native support; Linux reports it
@@ -90,8 +91,7 @@ Tensor to_host(const torch::Tensor& t) {
 
 torch::Tensor first_tensor(const c10::IValue& v, const std::string& where) {
   if (v.isTensor()) return v.toTensor();
-  if (v.isTuple() && !v.toTupleRef().elements().empty() &&
-      v.toTupleRef().elements()[0].isTensor())
+  if (v.isTuple() && !v.toTupleRef().elements().empty() && v.toTupleRef().elements()[0].isTensor())
     return v.toTupleRef().elements()[0].toTensor();
   if (v.isList() && v.toListRef().size() > 0 && v.toListRef()[0].isTensor())
     return v.toListRef()[0].toTensor();
@@ -236,9 +236,12 @@ std::string Runtime::device() const { return impl_->device.str(); }
 
 std::string Runtime::precision() const {
   switch (impl_->dtype) {
-    case torch::kBFloat16: return "bfloat16";
-    case torch::kFloat16: return "float16";
-    default: return "float32";
+    case torch::kBFloat16:
+      return "bfloat16";
+    case torch::kFloat16:
+      return "float16";
+    default:
+      return "float32";
   }
 }
 

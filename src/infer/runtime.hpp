@@ -15,7 +15,7 @@ struct RuntimeOptions {
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
   int num_threads = 0;          // intra-op threads (process-wide in LibTorch); 0 = default
   Precision precision = Precision::kFloat32;
-  bool optimize = true;         // freeze + optimize_for_inference
+  bool optimize = true;  // freeze + optimize_for_inference
   // Methods besides forward that must survive freezing (e.g. "features", "head" for CAM).
   std::vector<std::string> methods;
 };
@@ -53,8 +53,8 @@ class Runtime {
   CamTensors features_and_gradients(const float* data, const std::vector<int64_t>& shape,
                                     int64_t label) const;
 
-  std::string device() const;     // "cpu" or "cuda:N"
-  std::string precision() const;  // "float32", "bfloat16", "float16"
+  std::string device() const;                 // "cpu" or "cuda:N"
+  std::string precision() const;              // "float32", "bfloat16", "float16"
   std::vector<std::string> warnings() const;  // e.g. a fall-back from reduced precision
 
  private:

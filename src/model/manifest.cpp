@@ -49,7 +49,8 @@ void check_keys(const json& j, const std::set<std::string>& allowed, const std::
   }
 }
 
-std::vector<int64_t> positive_ints(const json& v, const std::string& where, const std::string& key) {
+std::vector<int64_t> positive_ints(const json& v, const std::string& where,
+                                   const std::string& key) {
   if (!v.is_array()) bad(where, key, "must be an array of positive integers");
   std::vector<int64_t> out;
   for (const auto& e : v) {

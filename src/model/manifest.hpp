@@ -13,8 +13,8 @@ enum class Task { kClassification, kSegmentation };
 enum class Activation { kSigmoid, kSoftmax };
 
 struct Manifest {
-  std::string dir;  // the package folder
-  std::string path; // the manifest file (for messages)
+  std::string dir;   // the package folder
+  std::string path;  // the manifest file (for messages)
   int format_version = 1;
   std::string name;
   std::string version;
@@ -24,9 +24,9 @@ struct Manifest {
   std::vector<double> spacing;  // 3D target spacing [z, y, x] mm, or empty
   nlohmann::json preprocess = nlohmann::json::array();
   Activation activation = Activation::kSigmoid;
-  nlohmann::json calibration;   // null until `medvision calibrate` fills it
-  nlohmann::json thresholds;    // null until then
-  std::string explain_features; // TorchScript method names for CAM, or empty
+  nlohmann::json calibration;    // null until `medvision calibrate` fills it
+  nlohmann::json thresholds;     // null until then
+  std::string explain_features;  // TorchScript method names for CAM, or empty
   std::string explain_head;
   nlohmann::json segmentation;
   std::string intended_use;

@@ -24,9 +24,18 @@ std::shared_ptr<const Model> Model::load(const std::string& name_or_path,
     ro.methods.push_back(m->manifest_.explain_features);
     ro.methods.push_back(m->manifest_.explain_head);
   }
-  m->runtime_ =
-      infer::Runtime::load((fs::path(dir) / m->manifest_.model_file).string(), ro);
+  m->runtime_ = infer::Runtime::load((fs::path(dir) / m->manifest_.model_file).string(), ro);
   m->load_warnings_ = m->runtime_->warnings();
+  if (!m->manifest_.calibration.is_null() || !m->manifest_.thresholds.is_null()) {
+    try {
+      m->calibration_.emplace(
+          m->manifest_.calibration, m->manifest_.thresholds, m->manifest_.labels,
+          m->manifest_.activation == Activation::kSoftmax ? calibrate::Activation::kSoftmax
+                                                          : calibrate::Activation::kSigmoid);
+    } catch (const Error& e) {
+      throw Error(MV_ERR_MODEL, m->manifest_.path + ": calibration/thresholds: " + e.what());
+    }
+  }
 
   if (options.warmup && m->manifest_.task == Task::kClassification) {
     // One zero batch: JIT profiling passes run now rather than on the first real image, and a
@@ -93,8 +102,9 @@ std::vector<Classification> Model::interpret(const infer::Tensor& logits,
     Classification& c = out[static_cast<size_t>(i)];
     for (int64_t k = 0; k < labels; ++k) {
       if (!std::isfinite(z[k])) {
-        throw Error(MV_ERR_MODEL, manifest_.path + ": the model returned a non-finite logit for "
-                                                   "label '" +
+        throw Error(MV_ERR_MODEL, manifest_.path +
+                                      ": the model returned a non-finite logit for "
+                                      "label '" +
                                       manifest_.labels[static_cast<size_t>(k)] + "' of image " +
                                       std::to_string(i));
       }
@@ -118,6 +128,14 @@ std::vector<Classification> Model::interpret(const infer::Tensor& logits,
       auto& s = c.scores[static_cast<size_t>(k)];
       s.label = manifest_.labels[static_cast<size_t>(k)];
       s.logit = z[k];
+    }
+    if (calibration_) {
+      const calibrate::AppliedScores applied = calibration_->apply(z, static_cast<size_t>(labels));
+      for (size_t k = 0; k < static_cast<size_t>(labels); ++k) {
+        c.scores[k].calibrated = applied.calibrated[k];
+        c.scores[k].decision = applied.decision[k];
+        c.scores[k].refer = applied.refer[k];
+      }
     }
     c.ranking.resize(static_cast<size_t>(labels));
     std::iota(c.ranking.begin(), c.ranking.end(), size_t{0});

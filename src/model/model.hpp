@@ -4,9 +4,11 @@
 
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "calibrate/operating_point.hpp"
 #include "common/image.hpp"
 #include "infer/runtime.hpp"
 #include "model/manifest.hpp"
@@ -19,15 +21,15 @@ struct LabelScore {
   float logit = 0.0f;
   float probability = 0.0f;
   float calibrated = std::numeric_limits<float>::quiet_NaN();  // NaN until calibrated
-  int decision = -1;  // 1 positive / 0 negative at the operating point; -1 when none is set
-  bool refer = false; // calibrated probability inside the refer band
+  int decision = -1;   // 1 positive / 0 negative at the operating point; -1 when none is set
+  bool refer = false;  // calibrated probability inside the refer band
 };
 
 struct Classification {
-  std::vector<LabelScore> scores;      // in manifest label order
-  std::vector<size_t> ranking;         // label indices, most probable first
-  std::vector<std::string> warnings;   // input looked wrong for the model, etc.
-  preprocess::TransformChain chain;    // how the image became the model input
+  std::vector<LabelScore> scores;     // in manifest label order
+  std::vector<size_t> ranking;        // label indices, most probable first
+  std::vector<std::string> warnings;  // input looked wrong for the model, etc.
+  preprocess::TransformChain chain;   // how the image became the model input
 };
 
 struct LoadOptions {
@@ -64,6 +66,8 @@ class Model {
   Manifest manifest_;
   preprocess::Pipeline pipeline_;
   std::unique_ptr<infer::Runtime> runtime_;
+  // The manifest's calibration and thresholds, parsed once at load (absent when both are null).
+  std::optional<calibrate::ScoreCalibration> calibration_;
   std::vector<std::string> load_warnings_;
 };
 

@@ -63,10 +63,10 @@ inline nlohmann::json base_manifest(int64_t channels, int64_t labels, int64_t si
   j["labels"] = nlohmann::json::array();
   for (int64_t i = 0; i < labels; ++i) j["labels"].push_back("L" + std::to_string(i));
   j["input"] = {{"channels", channels}, {"size", {size, size}}};
-  j["preprocess"] = nlohmann::json::array(
-      {{{"op", "scale"}, {"mode", "fixed"}, {"min", 0.0}, {"max", 255.0}},
-       {{"op", "resize"}, {"mode", "stretch"}, {"size", {size, size}}},
-       {{"op", "channels"}, {"channels", channels}}});
+  j["preprocess"] =
+      nlohmann::json::array({{{"op", "scale"}, {"mode", "fixed"}, {"min", 0.0}, {"max", 255.0}},
+                             {{"op", "resize"}, {"mode", "stretch"}, {"size", {size, size}}},
+                             {{"op", "channels"}, {"channels", channels}}});
   j["output"] = {{"activation", labels > 1 ? "softmax" : "sigmoid"}};
   j["explain"] = {{"features", "features"}, {"head", "head"}};
   j["notice"] = "Test model. Not for diagnostic use.";

@@ -36,7 +36,8 @@ struct Square {
 mv_image* image_with_square(int64_t h, int64_t w, Square sq) {
   std::vector<float> px(static_cast<size_t>(h * w), 10.0f);
   for (int64_t y = sq.top; y < sq.top + sq.size; ++y)
-    for (int64_t x = sq.left; x < sq.left + sq.size; ++x) px[static_cast<size_t>(y * w + x)] = 250.0f;
+    for (int64_t x = sq.left; x < sq.left + sq.size; ++x)
+      px[static_cast<size_t>(y * w + x)] = 250.0f;
   mv_tensor_view v;
   std::memset(&v, 0, sizeof v);
   v.struct_size = sizeof v;

@@ -56,12 +56,11 @@ mv_status load_status(const std::string& path, std::string* message) {
 
 }  // namespace
 
-TEST_CASE("model: a package loads and classifies like the TorchScript module does",
-          "[model]") {
+TEST_CASE("model: a package loads and classifies like the TorchScript module does", "[model]") {
   TempDir tmp;
   auto module = mvtest::make_linear_module(3, 4);
-  const std::string pkg = mvtest::write_package(tmp.path() / "pkg", module,
-                                                mvtest::base_manifest(3, 4));
+  const std::string pkg =
+      mvtest::write_package(tmp.path() / "pkg", module, mvtest::base_manifest(3, 4));
   mv_model* model = load_ok(pkg);
   REQUIRE(std::string(mv_model_name(model)) == "tiny-linear");
   REQUIRE(std::string(mv_model_version(model)) == "0.0.1");
@@ -82,7 +81,8 @@ TEST_CASE("model: a package loads and classifies like the TorchScript module doe
   auto probs = torch::softmax(logits, 1);
   REQUIRE(mv_result_label_count(r) == 4);
   for (size_t k = 0; k < 4; ++k) {
-    CHECK(mv_result_logit(r, k) == Approx(logits[0][static_cast<int64_t>(k)].item<float>()).margin(1e-5));
+    CHECK(mv_result_logit(r, k) ==
+          Approx(logits[0][static_cast<int64_t>(k)].item<float>()).margin(1e-5));
     CHECK(mv_result_probability(r, k) ==
           Approx(probs[0][static_cast<int64_t>(k)].item<float>()).margin(1e-6));
     CHECK(std::isnan(mv_result_calibrated(r, k)));
@@ -112,13 +112,15 @@ TEST_CASE("model: a batch gives the same results as one image at a time", "[mode
       mvtest::write_package(tmp.path() / "pkg", module, mvtest::base_manifest(1, 1, 8));
   mv_model* model = load_ok(pkg);
   std::vector<mv_image*> images;
-  for (int i = 0; i < 5; ++i) images.push_back(grey_image(20 + i, 17, 40.0f * static_cast<float>(i), i % 2 == 1));
+  for (int i = 0; i < 5; ++i)
+    images.push_back(grey_image(20 + i, 17, 40.0f * static_cast<float>(i), i % 2 == 1));
   std::vector<mv_result*> batch(images.size(), nullptr);
   REQUIRE(mv_model_run_batch(model, images.data(), images.size(), batch.data()) == MV_OK);
   for (size_t i = 0; i < images.size(); ++i) {
     mv_result* single = nullptr;
     REQUIRE(mv_model_run(model, images[i], &single) == MV_OK);
-    CHECK(mv_result_probability(batch[i], 0) == Approx(mv_result_probability(single, 0)).margin(1e-6));
+    CHECK(mv_result_probability(batch[i], 0) ==
+          Approx(mv_result_probability(single, 0)).margin(1e-6));
     mv_result_free(single);
     mv_result_free(batch[i]);
   }
@@ -233,13 +235,25 @@ TEST_CASE("model: loading errors name the file and the problem", "[model][errors
       const char* expect;
     };
     const std::vector<Case> cases = {
-        {"unknown step", [](auto& j) { j["preprocess"].push_back({{"op", "sharpen"}}); }, "sharpen"},
-        {"bad value", [](auto& j) { j["preprocess"][1]["size"] = {0, 16}; }, "size"},
+        {"unknown step",
+         [](auto& j) {
+           j["preprocess"].push_back({{"op", "sharpen"}});
+         },
+         "sharpen"},
+        {"bad value",
+         [](auto& j) {
+           j["preprocess"][1]["size"] = {0, 16};
+         },
+         "size"},
         {"unknown key", [](auto& j) { j["lables"] = {"x"}; }, "lables"},
         {"missing name", [](auto& j) { j.erase("name"); }, "name"},
         {"bad task", [](auto& j) { j["task"] = "detection"; }, "task"},
         {"bad activation", [](auto& j) { j["output"]["activation"] = "relu"; }, "activation"},
-        {"duplicate label", [](auto& j) { j["labels"] = {"A", "A"}; }, "duplicate"},
+        {"duplicate label",
+         [](auto& j) {
+           j["labels"] = {"A", "A"};
+         },
+         "duplicate"},
         {"bad input size", [](auto& j) { j["input"]["size"] = {16}; }, "input.size"},
         {"future format", [](auto& j) { j["format_version"] = 2; }, "format_version"},
     };
