@@ -41,6 +41,12 @@ ValueMapper::ValueMapper(const PixelModule& pm, const ModalityLut& lut, const Pa
     const int64_t v = extend(raw);
     table_[raw] = monochrome_ ? map_value(v) : static_cast<float>(v);
   }
+  // Unsigned data without a Modality LUT maps every value to itself: the per-sample lookup
+  // (a 128 KiB table for 16 bits) can then become a masked conversion the compiler vectorises.
+  identity_ = true;
+  for (size_t raw = 0; raw < table_.size() && identity_; ++raw) {
+    identity_ = table_[raw] == static_cast<float>(raw);
+  }
 }
 
 int64_t ValueMapper::extend(uint64_t raw) const {
@@ -122,6 +128,13 @@ void ValueMapper::convert_integer(const FrameSamples& src, float* dst,
     for (size_t s = 0; s < samples; ++s) {
       float* out = dst + s * channel_stride;
       const size_t base = s * count;
+      if (identity_) {
+        const auto mask = static_cast<T>(mask_);
+        for (size_t p = 0; p < count; ++p) {
+          out[p] = static_cast<float>(load<T>(in + (base + p) * sizeof(T)) & mask);
+        }
+        continue;
+      }
       for (size_t p = 0; p < count; ++p) out[p] = value(base + p);
     }
     return;

@@ -85,6 +85,7 @@ class ValueMapper {
   bool monochrome_;
   uint64_t mask_;
   std::vector<float> table_;  // indexed by the masked stored value when BitsStored <= 16
+  bool identity_ = false;     // table_[v] == v for every v: convert without the lookup
 };
 
 // YBR_FULL to RGB in place on three planes, as pydicom's convert_color_space (float32 maths,
