@@ -34,17 +34,8 @@ extern "C" {
 
 mv_status mv_explain_options_init(mv_explain_options* opts, size_t struct_size) MV_NOEXCEPT {
   MV_CAPI_BEGIN
-  MV_CHECK_ARG(opts != nullptr, "mv_explain_options_init: opts is NULL");
-  if (struct_size < kExplainOptionsV1) {
-    return medvision::capi::fail(MV_ERR_ABI_MISMATCH,
-                                 "mv_explain_options_init: struct_size is smaller than any known "
-                                 "version of mv_explain_options");
-  }
-  const mv_explain_options d = default_explain_options();
-  std::memset(static_cast<void*>(opts), 0, struct_size);
-  std::memcpy(static_cast<void*>(opts), &d, struct_size < sizeof d ? struct_size : sizeof d);
-  opts->struct_size = static_cast<uint32_t>(struct_size);
-  return MV_OK;
+  return medvision::capi::init_options(opts, struct_size, kExplainOptionsV1,
+                                       default_explain_options(), "mv_explain_options_init");
   MV_CAPI_END
 }
 

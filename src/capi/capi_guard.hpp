@@ -6,6 +6,7 @@
 #include <cstring>
 #include <exception>
 #include <new>
+#include <string>
 
 #include "common/error.hpp"
 #include "medvision/medvision.h"
@@ -36,6 +37,28 @@ mv_status copy_options(const T* in, T* out, size_t min_size, const char* what) n
   const uint32_t own = out->struct_size;
   std::memcpy(static_cast<void*>(out), in, caller < sizeof(T) ? caller : sizeof(T));
   out->struct_size = own;
+  return MV_OK;
+}
+
+// The body of every `mv_*_options_init(opts, struct_size)`: refuses sizes below version 1,
+// zeroes a newer caller's larger struct, and copies the defaults over what both sides know.
+template <typename T>
+mv_status init_options(T* opts, size_t struct_size, size_t min_size, const T& defaults,
+                       const char* name) noexcept {
+  if (opts == nullptr) {
+    set_last_error((std::string(name) + ": opts is NULL").c_str());
+    return MV_ERR_INVALID_ARGUMENT;
+  }
+  if (struct_size < min_size) {
+    set_last_error(
+        (std::string(name) + ": struct_size is smaller than any known version of the struct")
+            .c_str());
+    return MV_ERR_ABI_MISMATCH;
+  }
+  std::memset(static_cast<void*>(opts), 0, struct_size);
+  std::memcpy(static_cast<void*>(opts), &defaults,
+              struct_size < sizeof(T) ? struct_size : sizeof(T));
+  opts->struct_size = static_cast<uint32_t>(struct_size);
   return MV_OK;
 }
 

@@ -108,18 +108,8 @@ extern "C" {
 
 mv_status mv_image_load_options_init(mv_image_load_options* opts, size_t struct_size) MV_NOEXCEPT {
   MV_CAPI_BEGIN
-  MV_CHECK_ARG(opts != nullptr, "mv_image_load_options_init: opts is NULL");
-  if (struct_size < kLoadOptionsV1) {
-    return medvision::capi::fail(MV_ERR_ABI_MISMATCH,
-                                 "mv_image_load_options_init: struct_size is smaller than any "
-                                 "known version of mv_image_load_options");
-  }
-  mv_image_load_options d = default_load_options();
-  // A newer caller's struct may be larger: zero its tail, fill what we know.
-  std::memset(static_cast<void*>(opts), 0, struct_size);
-  std::memcpy(static_cast<void*>(opts), &d, struct_size < sizeof d ? struct_size : sizeof d);
-  opts->struct_size = static_cast<uint32_t>(struct_size);
-  return MV_OK;
+  return medvision::capi::init_options(opts, struct_size, kLoadOptionsV1, default_load_options(),
+                                       "mv_image_load_options_init");
   MV_CAPI_END
 }
 
@@ -176,21 +166,13 @@ mv_status mv_image_load_series(const char* const* paths, size_t count,
 
 mv_status mv_image_geometry_init(mv_image_geometry* geom, size_t struct_size) MV_NOEXCEPT {
   MV_CAPI_BEGIN
-  MV_CHECK_ARG(geom != nullptr, "mv_image_geometry_init: geom is NULL");
-  if (struct_size < kGeometryV1) {
-    return medvision::capi::fail(MV_ERR_ABI_MISMATCH,
-                                 "mv_image_geometry_init: struct_size is smaller than any known "
-                                 "version of mv_image_geometry");
-  }
   mv_image_geometry d;
   std::memset(&d, 0, sizeof d);
+  d.struct_size = sizeof d;
   d.spacing[0] = d.spacing[1] = d.spacing[2] = 1.0;
   d.direction[0] = d.direction[4] = d.direction[8] = 1.0;
   d.photometric = MV_PHOTOMETRIC_UNKNOWN;
-  std::memset(static_cast<void*>(geom), 0, struct_size);
-  std::memcpy(static_cast<void*>(geom), &d, struct_size < sizeof d ? struct_size : sizeof d);
-  geom->struct_size = static_cast<uint32_t>(struct_size);
-  return MV_OK;
+  return medvision::capi::init_options(geom, struct_size, kGeometryV1, d, "mv_image_geometry_init");
   MV_CAPI_END
 }
 
