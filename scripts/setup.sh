@@ -28,7 +28,7 @@ PACKAGES=(
   clang-format
   python3 python3-dev python3-numpy python3-pytest python3-pydicom python3-gdcm python3-nibabel
   python3-pil python3-opencv python3-sklearn python3-torch python3-torchvision
-  python3-setuptools python3-wheel python3-pip python3-venv
+  python3-jsonschema python3-setuptools python3-wheel python3-pip python3-venv
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
