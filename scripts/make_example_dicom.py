@@ -6,7 +6,7 @@ Source: one paediatric chest X-ray from the Kermany et al. (2018) data set, CC B
 8-bit grey and wrapped as a DICOM CR image (Explicit VR Little Endian) with fresh UIDs and no
 patient data at all (the source JPEG carries none either).
 
-Usage: scripts/make_example_dicom.py [--source PNEUMONIA/person1000_bacteria_2931.jpeg] [--out PATH]
+Usage: scripts/make_example_dicom.py [--source PNEUMONIA/person1017_bacteria_2948.jpeg] [--out PATH]
 """
 import argparse
 import hashlib
@@ -30,7 +30,7 @@ def uid_from(text: str) -> str:
 def main() -> int:
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--source", default="PNEUMONIA/person1000_bacteria_2931.jpeg",
+    ap.add_argument("--source", default="PNEUMONIA/person1017_bacteria_2948.jpeg",
                     help="path under $MEDVISION_DATA/kermany")
     ap.add_argument("--out", default=os.path.join(here, "..", "examples", "data", "cxr-example.dcm"))
     args = ap.parse_args()
