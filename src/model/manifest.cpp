@@ -4,7 +4,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -62,6 +61,14 @@ std::vector<int64_t> positive_ints(const json& v, const std::string& where,
   return out;
 }
 
+// [a-z0-9][a-z0-9._-]*: safe as a folder name and on a command line.
+bool is_package_name(const std::string& s) {
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (s.empty() || !alnum(s[0])) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [&](char c) { return alnum(c) || c == '.' || c == '_' || c == '-'; });
+}
+
 }  // namespace
 
 Manifest parse_manifest(const json& j, const std::string& dir, const std::string& where) {
@@ -81,7 +88,7 @@ Manifest parse_manifest(const json& j, const std::string& dir, const std::string
     bad(where, "format_version", "this medvision reads format_version 1");
   }
   m.name = require_string(j, "name", where);
-  if (!std::regex_match(m.name, std::regex("[a-z0-9][a-z0-9._-]*"))) {
+  if (!is_package_name(m.name)) {
     bad(where, "name", "must match [a-z0-9][a-z0-9._-]*");
   }
   m.version = require_string(j, "version", where);
@@ -197,7 +204,8 @@ Manifest parse_manifest(const json& j, const std::string& dir, const std::string
   m.sha256 = require_string(j, "sha256", where);
   std::transform(m.sha256.begin(), m.sha256.end(), m.sha256.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (!std::regex_match(m.sha256, std::regex("[0-9a-f]{64}"))) {
+  if (m.sha256.size() != 64 ||
+      m.sha256.find_first_not_of("0123456789abcdef") != std::string::npos) {
     bad(where, "sha256", "must be 64 hex digits");
   }
   return m;
