@@ -75,10 +75,12 @@ int main(int argc, char** argv) {
   std::normal_distribution<float> nd(0.f, 1.f);
   for (auto& v : x) v = nd(rng);
   const std::vector<int64_t> shape = {n, c, s, s};
-  const auto yc = cpu->run(x.data(), shape), yg = gpu->run(x.data(), shape), yh = half->run(x.data(), shape);
+  const auto yc = cpu->run(x.data(), shape), yg = gpu->run(x.data(), shape),
+             yh = half->run(x.data(), shape);
   const float d32 = max_abs_diff(yc.data, yg.data), d16 = max_abs_diff(yc.data, yh.data);
   char buf[256];
-  std::snprintf(buf, sizeof buf, "fp32 CUDA vs CPU logits max |diff| = %.2e (batch %lld)", d32, (long long)n);
+  std::snprintf(buf, sizeof buf, "fp32 CUDA vs CPU logits max |diff| = %.2e (batch %lld)", d32,
+                (long long)n);
   check(d32 < 1e-3f, buf);
   std::snprintf(buf, sizeof buf, "fp16 CUDA vs fp32 CPU logits max |diff| = %.2e", d16);
   check(d16 < 5e-2f * (1.0f + *std::max_element(yc.data.begin(), yc.data.end())), buf);
@@ -118,9 +120,12 @@ int main(int argc, char** argv) {
       const int reps = 20;
       const auto t0 = std::chrono::steady_clock::now();
       for (int r = 0; r < reps; ++r) rt->run(xb.data(), {b, c, s, s});
-      const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::printf("THROUGHPUT %s batch %3lld: %8.1f images/s (%.2f ms per batch, host->device->host included)\n",
-                  rt->precision().c_str(), (long long)b, reps * b / sec, 1e3 * sec / reps);
+      const double sec =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::printf(
+          "THROUGHPUT %s batch %3lld: %8.1f images/s (%.2f ms per batch, host->device->host "
+          "included)\n",
+          rt->precision().c_str(), (long long)b, reps * b / sec, 1e3 * sec / reps);
     }
   }
   std::printf("%d failure(s)\n", failures);
