@@ -483,7 +483,25 @@ int run_models(bool as_json) {
   return rc;
 }
 
+// Writes a float32 2-D array as a .npy file (NumPy format 1.0).
+void write_npy(const std::string& path, const float* data, int64_t rows, int64_t cols) {
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
+                       std::to_string(rows) + ", " + std::to_string(cols) + "), }";
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::ofstream f(path, std::ios::binary);
+  const uint16_t len = static_cast<uint16_t>(header.size());
+  f.write("\x93NUMPY\x01\x00", 8);
+  f.put(static_cast<char>(len & 0xFF));
+  f.put(static_cast<char>(len >> 8));
+  f << header;
+  f.write(reinterpret_cast<const char*>(data),
+          static_cast<std::streamsize>(rows * cols * sizeof(float)));
+  if (!f) throw medvision::Exception(MV_ERR_IO, path + ": cannot write");
+}
+
 struct ExplainArgs {
+  std::string npy;
   std::string input;
   std::string model;
   std::string label;
@@ -523,6 +541,7 @@ int run_explain(const ExplainArgs& a) {
   const auto image = medvision::Image::load(a.input);
   const auto heatmap = medvision::explain(model, image, method, label);
   heatmap.write_png(a.out, &image, a.alpha);
+  if (!a.npy.empty()) write_npy(a.npy, heatmap.data(), heatmap.height(), heatmap.width());
   const auto result = model.run(image);
   if (a.json) {
     json j = json::parse(result.json());
@@ -784,6 +803,7 @@ int main(int argc, char** argv) {
       ->default_val(0.5f);
   explain->add_option("--device", ea.device, "auto | cpu | cuda | cuda:N")->default_val("auto");
   explain->add_flag("--json", ea.json, "Print the result as JSON");
+  explain->add_option("--npy", ea.npy, "Also write the heat map (float32, image size) as .npy");
 
   BenchArgs ba;
   auto* bench = app.add_subcommand("bench", "Time decode and model runs (p50/p95 per stage)");
