@@ -11,6 +11,7 @@ again, by patient, into two halves:
 """
 import argparse
 import csv
+import json
 import os
 import sys
 from pathlib import Path
@@ -33,13 +34,43 @@ def rows_pneumonia(root: Path):
             for p, y, g, v in zip(paths, label, patients, is_val) if v]
 
 
+NIH_FINDINGS = ["Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Effusion", "Emphysema", "Fibrosis",
+                "Hernia", "Infiltration", "Mass", "Nodule", "Pleural_Thickening", "Pneumonia", "Pneumothorax"]
+
+
+def rows_findings(root: Path):
+    """The validation split of cxr-findings / cxr-edema, as pack_data.py's pack_findings makes it."""
+    with open(root / "nih14" / "labels.csv", newline="") as f:
+        ra = list(csv.DictReader(f))
+    with open(root / "nih14-64px" / "labels.csv", newline="") as f:
+        rb = list(csv.DictReader(f))
+    names_a = {r["image"] for r in ra}
+    rb = [r for r in rb if r["image_index"] not in names_a]
+    ids = [r["image"] for r in ra] + [r["image_index"] for r in rb]
+    files = [root / "nih14" / "images" / r["image"] for r in ra] + [root / "nih14-64px" / r["path"] for r in rb]
+    patients = [i[:8] for i in ids]
+    findings = [r["labels"] for r in ra] + [r["finding_labels"] for r in rb]
+    edema = [1 if "Edema" in s.split("|") else 0 for s in findings]
+    is_val = patient_split(patients, 0.25, SEED, strata=edema)
+    # Only the labels the package predicts (Hernia had too few positives to train).
+    manifest = Path(__file__).resolve().parents[1] / "cxr-findings" / "package" / "manifest.json"
+    model_labels = set(json.loads(manifest.read_text())["labels"])
+    out = []
+    for f, s, g, v in zip(files, findings, patients, is_val):
+        if not v:
+            continue
+        names = [x for x in s.split("|") if x in model_labels]
+        out.append((str(f), "|".join(names) if names else "normal", g))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("name", choices=["cxr-pneumonia"])
+    ap.add_argument("name", choices=["cxr-pneumonia", "cxr-findings"])
     ap.add_argument("--out", default=".devdata/labels")
     args = ap.parse_args()
     root = Path(os.environ.get("MEDVISION_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
-    rows = rows_pneumonia(root)
+    rows = rows_pneumonia(root) if args.name == "cxr-pneumonia" else rows_findings(root)
     strata = [0 if r[1] == "normal" else 1 for r in rows]
     in_eval = patient_split([r[2] for r in rows], 0.5, HALF_SEED, strata=strata)
     os.makedirs(args.out, exist_ok=True)
