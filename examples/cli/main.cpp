@@ -672,6 +672,8 @@ LabelledSet read_labels_csv(const std::string& csv, const std::vector<std::strin
 }
 
 struct CalibrateArgs {
+  bool check = false;
+  std::vector<std::string> inputs;
   std::string model;
   std::string labels;
   std::string out;
@@ -685,10 +687,64 @@ struct CalibrateArgs {
   std::string version;
 };
 
+// Raw outputs of `model` for every file, in order (label_count values per image).
+std::vector<float> collect_logits(const medvision::Model& model,
+                                  const std::vector<std::string>& files, int batch_size) {
+  const size_t labels = model.labels().size();
+  std::vector<float> logits;
+  Progress progress(files.size());
+  const size_t batch = static_cast<size_t>(std::max(1, batch_size));
+  for (size_t start = 0; start < files.size(); start += batch) {
+    const size_t end = std::min(files.size(), start + batch);
+    std::vector<medvision::Image> images;
+    for (size_t i = start; i < end; ++i) images.push_back(medvision::Image::load(files[i]));
+    std::vector<const medvision::Image*> ptrs;
+    for (const auto& im : images) ptrs.push_back(&im);
+    for (const auto& r : model.run_batch(ptrs)) {
+      for (size_t k = 0; k < labels; ++k) logits.push_back(mv_result_logit(r.get(), k));
+    }
+    progress.update(end);
+  }
+  return logits;
+}
+
+// `medvision calibrate --check`: has this batch's score distribution moved away from the one
+// recorded at calibration time? Exit code 2 when a label shifted.
+int run_drift_check(const medvision::Model& model, const CalibrateArgs& a) {
+  const auto files = expand_inputs(a.inputs);
+  if (files.empty()) {
+    std::fprintf(stderr, "medvision: --check needs the images of the new batch\n");
+    return kUsageError;
+  }
+  const auto logits = collect_logits(model, files, a.batch);
+  size_t needed = 0;
+  medvision::check(
+      mv_model_drift_check(model.get(), logits.data(), files.size(), nullptr, 0, &needed));
+  std::string buf(needed, '\0');
+  medvision::check(mv_model_drift_check(model.get(), logits.data(), files.size(), buf.data(),
+                                        buf.size(), &needed));
+  const json report = json::parse(buf.c_str());
+  std::printf(
+      "drift check of %s %s on %zu images: %s\n", model.name().c_str(), model.version().c_str(),
+      files.size(),
+      report["shifted"].get<bool>() ? "SHIFTED - recalibrate for this site" : "no shift detected");
+  for (const auto& l : report["labels"]) {
+    std::printf("  %-20s KS %.3f (p %.2g)  PSI %.3f  %s\n", l["label"].get<std::string>().c_str(),
+                l["ks"].get<double>(), l["p_value"].get<double>(), l["psi"].get<double>(),
+                l["shifted"].get<bool>() ? "shifted" : "");
+  }
+  return report["shifted"].get<bool>() ? 2 : 0;
+}
+
 int run_calibrate(const CalibrateArgs& a) {
   medvision::ModelOptions mo;
   mo.device = a.device;
   const auto model = medvision::Model::load(a.model, mo);
+  if (a.check) return run_drift_check(model, a);
+  if (a.labels.empty() || a.out.empty()) {
+    std::fprintf(stderr, "medvision: calibrate needs --labels and --out (or --check FILE...)\n");
+    return kUsageError;
+  }
   const auto labels = model.labels();
   const json manifest = json::parse(model.manifest_json());
   const bool softmax = manifest["output"]["activation"] == "softmax";
@@ -721,20 +777,7 @@ int run_calibrate(const CalibrateArgs& a) {
   o.data_description = description.c_str();
   if (!a.version.empty()) o.version = a.version.c_str();
 
-  std::vector<float> logits;
-  Progress progress(set.paths.size());
-  const size_t batch = static_cast<size_t>(std::max(1, a.batch));
-  for (size_t start = 0; start < set.paths.size(); start += batch) {
-    const size_t end = std::min(set.paths.size(), start + batch);
-    std::vector<medvision::Image> images;
-    for (size_t i = start; i < end; ++i) images.push_back(medvision::Image::load(set.paths[i]));
-    std::vector<const medvision::Image*> ptrs;
-    for (const auto& im : images) ptrs.push_back(&im);
-    for (const auto& r : model.run_batch(ptrs)) {
-      for (size_t k = 0; k < labels.size(); ++k) logits.push_back(mv_result_logit(r.get(), k));
-    }
-    progress.update(end);
-  }
+  const auto logits = collect_logits(model, set.paths, a.batch);
   medvision::check(mv_model_calibrate(model.get(), logits.data(), set.labels.data(),
                                       set.paths.size(), &o, a.out.c_str()));
   const auto report_path = std::filesystem::path(a.out) / "calibration-report.json";
@@ -820,11 +863,12 @@ int main(int argc, char** argv) {
   auto* calibrate = app.add_subcommand(
       "calibrate", "Fit calibration and operating points; write a new package version");
   calibrate->add_option("-m,--model", cal.model, "Model package name or folder")->required();
-  calibrate
-      ->add_option("--labels", cal.labels,
-                   "CSV: path,label (names, '|'-separated) or path,<label>,... (0/1)")
-      ->required();
-  calibrate->add_option("-o,--out", cal.out, "Folder for the calibrated package")->required();
+  calibrate->add_option("--labels", cal.labels,
+                        "CSV: path,label (names, '|'-separated) or path,<label>,... (0/1)");
+  calibrate->add_option("-o,--out", cal.out, "Folder for the calibrated package");
+  calibrate->add_flag("--check", cal.check,
+                      "Drift check: compare FILE...'s scores with the calibration-time ones");
+  calibrate->add_option("FILE", cal.inputs, "--check: images of the new batch (or folders)");
   calibrate->add_option("--method", cal.method, "temperature | platt | isotonic")
       ->default_val("temperature");
   calibrate->add_option("--rule", cal.rule, "Operating point: youden | sensitivity | specificity")

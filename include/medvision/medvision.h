@@ -709,6 +709,21 @@ MV_API MV_NODISCARD mv_status mv_model_calibrate(const mv_model* model, const fl
                                                  const mv_calibrate_options* opts,
                                                  const char* out_dir) MV_NOEXCEPT;
 
+/**
+ * @brief Compares a batch of a calibrated model's raw outputs with the score distribution
+ * recorded when it was calibrated (a two-sample Kolmogorov-Smirnov test and the population
+ * stability index per label), e.g. to notice that a new site needs recalibration.
+ * @param[in] logits `count` x label_count raw outputs (mv_result_logit()).
+ * @param[out] buf, cap, out_needed the report as JSON (size-query pattern): {"batch_size",
+ *             "shifted", "labels": [{"label", "ks", "p_value", "psi", "shifted"}]}.
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT (NULL, count 0, or a package calibrated without a drift
+ *         reference).
+ * Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_model_drift_check(const mv_model *model, const float *logits,
+                                                   size_t count, char *buf, size_t cap,
+                                                   size_t *out_needed) MV_NOEXCEPT;
+
 MV_END_DECL
 
 /** @} */

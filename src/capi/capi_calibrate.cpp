@@ -168,4 +168,35 @@ mv_status mv_model_calibrate(const mv_model* model, const float* logits, const i
   MV_CAPI_END
 }
 
+mv_status mv_model_drift_check(const mv_model* model, const float* logits, size_t count, char* buf,
+                               size_t cap, size_t* out_needed) MV_NOEXCEPT {
+  MV_CAPI_BEGIN
+  MV_CHECK_ARG(model != nullptr && logits != nullptr,
+               "mv_model_drift_check: model or logits is NULL");
+  MV_CHECK_ARG(count > 0, "mv_model_drift_check: count is 0");
+  MV_CHECK_ARG(out_needed != nullptr, "mv_model_drift_check: out_needed is NULL");
+  const auto& m = model->model->manifest();
+  if (!m.calibration.is_object() || !m.calibration.contains("drift")) {
+    return medvision::capi::fail(
+        MV_ERR_INVALID_ARGUMENT,
+        (m.path + ": the package records no calibration-time score distribution (run medvision "
+                  "calibrate first)")
+            .c_str());
+  }
+  const auto reference = cal::DriftReference::from_json(m.calibration["drift"]);
+  const size_t labels = m.labels.size();
+  const std::vector<float> z(logits, logits + count * labels);
+  const cal::DriftReport report = reference.compare(cal::Matrix::from(z, count, labels));
+  nlohmann::json j = report.to_json();
+  if (j.contains("labels") && j["labels"].is_array()) {
+    for (size_t k = 0; k < j["labels"].size() && k < labels; ++k)
+      j["labels"][k]["label"] = m.labels[k];
+  }
+  const std::string text = j.dump();
+  *out_needed = text.size() + 1;
+  if (buf != nullptr && cap >= text.size() + 1) std::memcpy(buf, text.c_str(), text.size() + 1);
+  return MV_OK;
+  MV_CAPI_END
+}
+
 }  // extern "C"

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -333,5 +335,76 @@ TEST_CASE("model: a model that returns NaN is an error, not a result", "[model][
   REQUIRE(r == nullptr);
   REQUIRE(std::string(mv_last_error()).find("non-finite") != std::string::npos);
   mv_image_free(img);
+  mv_model_free(model);
+}
+
+TEST_CASE("model: calibrate writes a new package whose results are calibrated; drift check",
+          "[model][calibrate]") {
+  TempDir tmp;
+  auto module = mvtest::make_linear_module(1, 1);
+  auto j = mvtest::base_manifest(1, 1, 8);
+  const auto pkg = mvtest::write_package(tmp.path() / "p", module, j);
+  mv_model* model = load_ok(pkg);
+
+  // Overconfident synthetic outputs: labels drawn from sigmoid(z / 3), logits z.
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.0f, 4.0f);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  const size_t n = 400;
+  std::vector<float> z(n);
+  std::vector<int32_t> y(n);
+  for (size_t i = 0; i < n; ++i) {
+    z[i] = nd(rng);
+    y[i] = u(rng) < 1.0f / (1.0f + std::exp(-z[i] / 3.0f)) ? 1 : 0;
+  }
+  mv_calibrate_options o;
+  REQUIRE(mv_calibrate_options_default(&o) == MV_OK);
+  o.version = "0.0.2";
+  const std::string out = (tmp.path() / "calibrated").string();
+  const mv_status s = mv_model_calibrate(model, z.data(), y.data(), n, &o, out.c_str());
+  INFO(mv_last_error());
+  REQUIRE(s == MV_OK);
+  // Refuses to overwrite a package.
+  REQUIRE(mv_model_calibrate(model, z.data(), y.data(), n, &o, out.c_str()) ==
+          MV_ERR_INVALID_ARGUMENT);
+  // Wrong label values are refused.
+  std::vector<int32_t> bad(n, 2);
+  REQUIRE(mv_model_calibrate(model, z.data(), bad.data(), n, &o,
+                             (tmp.path() / "bad").string().c_str()) == MV_ERR_INVALID_ARGUMENT);
+
+  mv_model* cal = load_ok(out);
+  REQUIRE(std::string(mv_model_version(cal)) == "0.0.2");
+  const std::string manifest = mv_model_manifest_json(cal);
+  REQUIRE(manifest.find("\"temperature\"") != std::string::npos);
+  mv_image* img = grey_image(8, 8, 200.0f);
+  mv_result* r = nullptr;
+  REQUIRE(mv_model_run(cal, img, &r) == MV_OK);
+  const float p = mv_result_probability(r, 0), pc = mv_result_calibrated(r, 0);
+  REQUIRE_FALSE(std::isnan(pc));
+  // The fitted temperature is about 3: calibrated probabilities move towards 0.5.
+  CHECK(std::fabs(pc - 0.5f) <= std::fabs(p - 0.5f));
+  CHECK((mv_result_decision(r, 0) == 0 || mv_result_decision(r, 0) == 1));
+  mv_result_free(r);
+  mv_image_free(img);
+
+  // Drift: the same distribution is not a shift; the same shifted by +6 is.
+  size_t needed = 0;
+  std::vector<float> same(z.begin(), z.begin() + 200);
+  REQUIRE(mv_model_drift_check(cal, same.data(), same.size(), nullptr, 0, &needed) == MV_OK);
+  std::string buf(needed, '\0');
+  REQUIRE(mv_model_drift_check(cal, same.data(), same.size(), buf.data(), buf.size(), &needed) ==
+          MV_OK);
+  CHECK(buf.find("\"shifted\":false") != std::string::npos);
+  std::vector<float> moved(same);
+  for (float& v : moved) v += 6.0f;
+  REQUIRE(mv_model_drift_check(cal, moved.data(), moved.size(), nullptr, 0, &needed) == MV_OK);
+  buf.assign(needed, '\0');
+  REQUIRE(mv_model_drift_check(cal, moved.data(), moved.size(), buf.data(), buf.size(), &needed) ==
+          MV_OK);
+  CHECK(buf.find("\"shifted\":true") != std::string::npos);
+  // An uncalibrated package has no reference.
+  REQUIRE(mv_model_drift_check(model, same.data(), same.size(), nullptr, 0, &needed) ==
+          MV_ERR_INVALID_ARGUMENT);
+  mv_model_free(cal);
   mv_model_free(model);
 }
