@@ -720,9 +720,9 @@ MV_API MV_NODISCARD mv_status mv_model_calibrate(const mv_model* model, const fl
  *         reference).
  * Thread-safety: safe. @since 0.1
  */
-MV_API MV_NODISCARD mv_status mv_model_drift_check(const mv_model *model, const float *logits,
-                                                   size_t count, char *buf, size_t cap,
-                                                   size_t *out_needed) MV_NOEXCEPT;
+MV_API MV_NODISCARD mv_status mv_model_drift_check(const mv_model* model, const float* logits,
+                                                   size_t count, char* buf, size_t cap,
+                                                   size_t* out_needed) MV_NOEXCEPT;
 
 MV_END_DECL
 
