@@ -11,71 +11,12 @@
 #include <cstring>
 #include <string>
 
+#include "dump_util.hpp"
 #include "medvision/medvision.h"
 
-namespace {
-
-std::string json_string(const char* s) {
-  std::string out = "\"";
-  for (const char* p = s; *p; ++p) {
-    const auto c = static_cast<unsigned char>(*p);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
-
-std::string json_array(const double* v, int n) {
-  std::string out = "[";
-  for (int i = 0; i < n; ++i) {
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%.17g", v[i]);
-    out += (i ? ", " : "") + std::string(buf);
-  }
-  return out + "]";
-}
-
-bool write_npy(const std::string& path, const float* data, const int64_t shape[4]) {
-  char dict[160];
-  std::snprintf(dict, sizeof dict,
-                "{'descr': '<f4', 'fortran_order': False, 'shape': (%lld, %lld, %lld, %lld), }",
-                static_cast<long long>(shape[0]), static_cast<long long>(shape[1]),
-                static_cast<long long>(shape[2]), static_cast<long long>(shape[3]));
-  std::string header = dict;
-  // NPY 1.0: magic (6) + version (2) + length (2) + header padded with spaces to a multiple of
-  // 64 bytes, ending in a newline.
-  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
-  header += '\n';
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) return false;
-  const unsigned char pre[10] = {0x93,
-                                 'N',
-                                 'U',
-                                 'M',
-                                 'P',
-                                 'Y',
-                                 1,
-                                 0,
-                                 static_cast<unsigned char>(header.size() & 0xff),
-                                 static_cast<unsigned char>(header.size() >> 8)};
-  size_t count = 1;
-  for (int i = 0; i < 4; ++i) count *= static_cast<size_t>(shape[i]);
-  bool ok = std::fwrite(pre, 1, sizeof pre, f) == sizeof pre &&
-            std::fwrite(header.data(), 1, header.size(), f) == header.size() &&
-            std::fwrite(data, sizeof(float), count, f) == count;  // x86/ARM: little endian
-  ok = std::fclose(f) == 0 && ok;
-  return ok;
-}
-
-}  // namespace
+using mvtest::json_array;
+using mvtest::json_string;
+using mvtest::write_npy;
 
 int main(int argc, char** argv) {
   if (argc != 3) {
@@ -114,8 +55,7 @@ int main(int argc, char** argv) {
     mv_image_free(image);
   }
   json += "}\n";
-  std::FILE* f = std::fopen((prefix + ".json").c_str(), "wb");
-  if (!f || std::fwrite(json.data(), 1, json.size(), f) != json.size() || std::fclose(f) != 0) {
+  if (!mvtest::write_text(prefix + ".json", json)) {
     std::fprintf(stderr, "mv_dump: cannot write %s.json\n", prefix.c_str());
     return 1;
   }
