@@ -189,6 +189,15 @@ class Progress {
   bool enabled_;
 };
 
+// A probability as a percentage that never rounds to certainty: ">99.9%" rather than "100.0%".
+std::string percent(double p) {
+  if (p > 0.999) return ">99.9%";
+  if (p < 0.001) return "<0.1%";
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.1f%%", 100.0 * p);
+  return buf;
+}
+
 void print_result_human(const std::string& file, const medvision::Result& r, bool first) {
   if (first) {
     std::printf("model %s %s — %s\n\n", r.model_name().c_str(), r.model_version().c_str(),
@@ -196,8 +205,8 @@ void print_result_human(const std::string& file, const medvision::Result& r, boo
   }
   std::printf("%s\n", file.c_str());
   for (const auto& s : r.ranked()) {
-    std::printf("  %-28s %6.1f%%", s.label.c_str(), 100.0 * s.probability);
-    if (!std::isnan(s.calibrated)) std::printf("  calibrated %5.1f%%", 100.0 * s.calibrated);
+    std::printf("  %-28s %7s", s.label.c_str(), percent(s.probability).c_str());
+    if (!std::isnan(s.calibrated)) std::printf("  calibrated %7s", percent(s.calibrated).c_str());
     if (s.decision >= 0) std::printf("  %s", s.decision ? "POSITIVE" : "negative");
     if (s.refer) std::printf("  REFER to a radiologist");
     std::printf("\n");
