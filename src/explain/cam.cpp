@@ -117,19 +117,11 @@ Heatmap compute(const model::Model& model, const Image& image, const Options& op
                                              " is out of range (the model has " +
                                              std::to_string(labels) + " labels)");
   }
-  infer::Tensor logits = rt.run(x.data(), shape);
-  if (label < 0) {
-    label = static_cast<int64_t>(std::max_element(logits.data.begin(), logits.data.end()) -
-                                 logits.data.begin());
-  }
-
-  Heatmap out;
-  out.method = options.method;
-  out.label_index = label;
-  out.label = m.labels[static_cast<size_t>(label)];
-  out.probability = activation(m, logits.data, label);
-  out.warnings = prepared.front().warnings;
-
+  // One pass through the backbone for every method: the logits come with the features.
+  const auto argmax = [](const infer::Tensor& t) {
+    return static_cast<int64_t>(std::max_element(t.data.begin(), t.data.end()) - t.data.begin());
+  };
+  infer::Tensor logits;
   std::vector<float> cam;
   int64_t fh = 0, fw = 0;
   if (options.method == Method::kCam) {
@@ -137,6 +129,8 @@ Heatmap compute(const model::Model& model, const Image& image, const Options& op
     // each feature-map location alone gives W·A(i,j) + b; subtracting head(0) removes b.
     infer::Tensor f = rt.run(x.data(), shape, m.explain_features);
     if (f.shape.size() != 4) throw Error(MV_ERR_MODEL, m.path + ": features must be [N, K, h, w]");
+    logits = rt.run(f.data.data(), f.shape, m.explain_head);
+    if (label < 0) label = argmax(logits);
     const int64_t k = f.shape[1];
     fh = f.shape[2];
     fw = f.shape[3];
@@ -154,10 +148,13 @@ Heatmap compute(const model::Model& model, const Image& image, const Options& op
                                     bias.data[static_cast<size_t>(label)];
     }
   } else {
-    const auto t = rt.features_and_gradients(x.data(), shape, label);
+    // label -1: the runtime differentiates the most probable label of its own forward pass.
+    auto t = rt.features_and_gradients(x.data(), shape, label);
     if (t.features.shape.size() != 4) {
       throw Error(MV_ERR_MODEL, m.path + ": features must return [N, K, h, w]");
     }
+    logits = std::move(t.logits);
+    if (label < 0) label = argmax(logits);
     const int64_t k = t.features.shape[1];
     fh = t.features.shape[2];
     fw = t.features.shape[3];
@@ -165,6 +162,13 @@ Heatmap compute(const model::Model& model, const Image& image, const Options& op
               ? gradcam(t.features.data.data(), t.gradients.data.data(), k, fh, fw)
               : gradcam_plus_plus(t.features.data.data(), t.gradients.data.data(), k, fh, fw);
   }
+
+  Heatmap out;
+  out.method = options.method;
+  out.label_index = label;
+  out.label = m.labels[static_cast<size_t>(label)];
+  out.probability = activation(m, logits.data, label);
+  out.warnings = prepared.front().warnings;
   relu_normalise(cam);
   out.feature_map = cam;
   out.feature_height = fh;

@@ -224,6 +224,9 @@ Runtime::CamTensors Runtime::features_and_gradients(const float* data,
     torch::Tensor x = impl_->input(data, shape);
     torch::Tensor f = first_tensor((*features)({x}), impl_->path).detach().requires_grad_(true);
     torch::Tensor logits = first_tensor((*head)({f}), impl_->path);
+    if (label < 0 && logits.dim() == 2 && logits.size(0) == 1) {
+      label = logits.argmax(1).item<int64_t>();  // the most probable label of this one image
+    }
     if (logits.dim() != 2 || label < 0 || label >= logits.size(1)) {
       throw Error(MV_ERR_SHAPE_MISMATCH, impl_->path + ": head returned logits of shape " +
                                              c10::str(logits.sizes()) + "; label " +

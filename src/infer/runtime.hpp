@@ -43,7 +43,8 @@ class Runtime {
   bool has_method(const std::string& name) const;
 
   // Grad-CAM family support: runs features(x) then head(f), and returns the feature maps, the
-  // gradient of the sum of logits[:, label] w.r.t. them, and the logits. Needs the model's
+  // gradient of the sum of logits[:, label] w.r.t. them, and the logits. label -1 (one image
+  // only) differentiates the most probable label. Needs the model's
   // `features` and `head` methods (kept when listed in RuntimeOptions::methods).
   struct CamTensors {
     Tensor features;   // [N, K, h, w] (or [N, K, d, h, w])
