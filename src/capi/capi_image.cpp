@@ -7,6 +7,7 @@
 
 #include "capi/capi_guard.hpp"
 #include "capi/handles.hpp"
+#include "common/log.hpp"
 #include "io/io.hpp"
 
 namespace {
@@ -56,48 +57,38 @@ mv_status resolve_options(const mv_image_load_options* in, medvision::io::LoadOp
   return MV_OK;
 }
 
-mv_image* wrap(std::unique_ptr<Image> image) {
+mv_image* wrap(std::unique_ptr<Image> image, const std::string& name) {
+  medvision::log_warnings(name, image->warnings);
   auto* handle = new mv_image;
   handle->image = std::move(image);
   return handle;
 }
 
+template <typename T>
+double load_as_double(const unsigned char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);  // the buffer may be unaligned
+  return static_cast<double>(v);
+}
+
 double read_element(const unsigned char* p, mv_dtype dtype) {
   switch (dtype) {
-    case MV_DTYPE_FLOAT32: {
-      float v;
-      std::memcpy(&v, p, 4);
-      return v;
-    }
+    case MV_DTYPE_FLOAT32:
+      return load_as_double<float>(p);
     case MV_DTYPE_UINT8:
-      return *p;
+      return load_as_double<uint8_t>(p);
     case MV_DTYPE_INT8:
-      return static_cast<signed char>(*p);
-    case MV_DTYPE_UINT16: {
-      uint16_t v;
-      std::memcpy(&v, p, 2);
-      return v;
-    }
-    case MV_DTYPE_INT16: {
-      int16_t v;
-      std::memcpy(&v, p, 2);
-      return v;
-    }
-    case MV_DTYPE_UINT32: {
-      uint32_t v;
-      std::memcpy(&v, p, 4);
-      return v;
-    }
-    case MV_DTYPE_INT32: {
-      int32_t v;
-      std::memcpy(&v, p, 4);
-      return v;
-    }
-    case MV_DTYPE_FLOAT64: {
-      double v;
-      std::memcpy(&v, p, 8);
-      return v;
-    }
+      return load_as_double<int8_t>(p);
+    case MV_DTYPE_UINT16:
+      return load_as_double<uint16_t>(p);
+    case MV_DTYPE_INT16:
+      return load_as_double<int16_t>(p);
+    case MV_DTYPE_UINT32:
+      return load_as_double<uint32_t>(p);
+    case MV_DTYPE_INT32:
+      return load_as_double<int32_t>(p);
+    case MV_DTYPE_FLOAT64:
+      return load_as_double<double>(p);
   }
   return 0.0;
 }
@@ -122,7 +113,7 @@ mv_status mv_image_load(const char* path, const mv_image_load_options* opts,
   medvision::io::LoadOptions o;
   if (mv_status s = resolve_options(opts, &o); s != MV_OK) return s;
   auto image = medvision::io::load_file(path, o);
-  *out = wrap(std::move(image));
+  *out = wrap(std::move(image), path);
   return MV_OK;
   MV_CAPI_END
 }
@@ -135,7 +126,7 @@ mv_status mv_image_load_memory(const void* data, size_t size, const mv_image_loa
   medvision::io::LoadOptions o;
   if (mv_status s = resolve_options(opts, &o); s != MV_OK) return s;
   auto image = medvision::io::load_memory(static_cast<const uint8_t*>(data), size, o, "<memory>");
-  *out = wrap(std::move(image));
+  *out = wrap(std::move(image), "<memory>");
   return MV_OK;
   MV_CAPI_END
 }
@@ -159,7 +150,7 @@ mv_status mv_image_load_series(const char* const* paths, size_t count,
   medvision::io::LoadOptions o;
   if (mv_status s = resolve_options(opts, &o); s != MV_OK) return s;
   auto image = medvision::io::load_series(list, o);
-  *out = wrap(std::move(image));
+  *out = wrap(std::move(image), list.front());
   return MV_OK;
   MV_CAPI_END
 }
@@ -263,7 +254,7 @@ mv_status mv_image_from_pixels(const mv_tensor_view* pixels, const mv_image_geom
   image->photometric = g.photometric != MV_PHOTOMETRIC_UNKNOWN
                            ? static_cast<mv_photometric>(g.photometric)
                            : (rgb ? MV_PHOTOMETRIC_RGB : MV_PHOTOMETRIC_MONOCHROME2);
-  *out = wrap(std::move(image));
+  *out = wrap(std::move(image), "mv_image_from_pixels");
   return MV_OK;
   MV_CAPI_END
 }

@@ -11,6 +11,7 @@
 
 #include "capi/capi_guard.hpp"
 #include "capi/handles.hpp"
+#include "common/log.hpp"
 #include "model/model.hpp"
 
 namespace {
@@ -52,6 +53,7 @@ std::string result_json(const mv_result& r) {
 }
 
 mv_result* make_result(const Model& m, Classification&& c) {
+  medvision::log_warnings(m.manifest().name, c.warnings);
   auto* r = new mv_result;
   r->model_name = m.manifest().name;
   r->model_version = m.manifest().version;
@@ -100,6 +102,7 @@ mv_status mv_model_load(const char* name_or_path, const mv_model_options* opts,
   lo.runtime.optimize = o.optimize != 0;
   lo.warmup = o.warmup != 0;
   auto model = Model::load(name_or_path, lo);
+  medvision::log_warnings(model->manifest().name, model->load_warnings());
   auto* h = new mv_model;
   h->model = std::move(model);
   h->manifest_json = h->model->manifest().raw.dump(2);

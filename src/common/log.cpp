@@ -40,4 +40,13 @@ void log(mv_log_level level, const std::string& message) noexcept {
   if (sink.fn != nullptr) sink.fn(level, message.c_str(), sink.user);
 }
 
+void log_warnings(const std::string& context, const std::vector<std::string>& warnings) noexcept {
+  if (!log_enabled(MV_LOG_WARN)) return;
+  try {
+    for (const auto& w : warnings) log(MV_LOG_WARN, context + ": " + w);
+  } catch (...) {
+    // Building the message failed (out of memory): logging is best effort.
+  }
+}
+
 }  // namespace medvision

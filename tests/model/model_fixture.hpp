@@ -5,13 +5,16 @@
 #include <torch/cuda.h>
 #include <torch/script.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "common/sha256.hpp"
+#include "medvision/medvision.h"
 
 namespace mvtest {
 
@@ -83,6 +86,26 @@ inline std::string write_package(const fs::path& dir, torch::jit::Module& module
   }
   std::ofstream(dir / "manifest.json") << manifest.dump(2);
   return dir.string();
+}
+
+// An mv_image of h x w grey float pixels (or, with 3 values per pixel, interleaved RGB).
+inline mv_image* image_from_floats(int64_t h, int64_t w, const std::vector<float>& px) {
+  const int64_t c = static_cast<int64_t>(px.size()) / (h * w);
+  mv_tensor_view v;
+  std::memset(&v, 0, sizeof v);
+  v.struct_size = sizeof v;
+  v.dtype = MV_DTYPE_FLOAT32;
+  v.data = px.data();
+  v.ndim = c == 1 ? 2 : 3;
+  v.shape[0] = h;
+  v.shape[1] = w;
+  v.shape[2] = c;
+  v.strides[0] = static_cast<int64_t>(w * c * sizeof(float));
+  v.strides[1] = static_cast<int64_t>(c * sizeof(float));
+  v.strides[2] = sizeof(float);
+  mv_image* img = nullptr;
+  if (mv_image_from_pixels(&v, nullptr, &img) != MV_OK) return nullptr;
+  return img;
 }
 
 }  // namespace mvtest

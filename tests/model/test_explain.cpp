@@ -38,18 +38,8 @@ mv_image* image_with_square(int64_t h, int64_t w, Square sq) {
   for (int64_t y = sq.top; y < sq.top + sq.size; ++y)
     for (int64_t x = sq.left; x < sq.left + sq.size; ++x)
       px[static_cast<size_t>(y * w + x)] = 250.0f;
-  mv_tensor_view v;
-  std::memset(&v, 0, sizeof v);
-  v.struct_size = sizeof v;
-  v.dtype = MV_DTYPE_FLOAT32;
-  v.data = px.data();
-  v.ndim = 2;
-  v.shape[0] = h;
-  v.shape[1] = w;
-  v.strides[0] = static_cast<int64_t>(w * sizeof(float));
-  v.strides[1] = sizeof(float);
-  mv_image* img = nullptr;
-  REQUIRE(mv_image_from_pixels(&v, nullptr, &img) == MV_OK);
+  mv_image* img = mvtest::image_from_floats(h, w, px);
+  REQUIRE(img != nullptr);
   return img;
 }
 

@@ -22,18 +22,8 @@ using mvtest::TempDir;
 mv_image* grey_image(int64_t h, int64_t w, float v, bool ramp = false) {
   std::vector<float> px(static_cast<size_t>(h * w));
   for (size_t i = 0; i < px.size(); ++i) px[i] = ramp ? static_cast<float>(i % 251) : v;
-  mv_tensor_view view;
-  std::memset(&view, 0, sizeof view);
-  view.struct_size = sizeof view;
-  view.dtype = MV_DTYPE_FLOAT32;
-  view.data = px.data();
-  view.ndim = 2;
-  view.shape[0] = h;
-  view.shape[1] = w;
-  view.strides[0] = static_cast<int64_t>(w * sizeof(float));
-  view.strides[1] = sizeof(float);
-  mv_image* img = nullptr;
-  REQUIRE(mv_image_from_pixels(&view, nullptr, &img) == MV_OK);
+  mv_image* img = mvtest::image_from_floats(h, w, px);
+  REQUIRE(img != nullptr);
   return img;
 }
 
@@ -406,5 +396,44 @@ TEST_CASE("model: calibrate writes a new package whose results are calibrated; d
   REQUIRE(mv_model_drift_check(model, same.data(), same.size(), nullptr, 0, &needed) ==
           MV_ERR_INVALID_ARGUMENT);
   mv_model_free(cal);
+  mv_model_free(model);
+}
+
+namespace {
+struct Captured {
+  std::vector<std::string> messages;
+};
+void capture(mv_log_level level, const char* message, void* user) {
+  if (level >= MV_LOG_WARN) static_cast<Captured*>(user)->messages.emplace_back(message);
+}
+}  // namespace
+
+TEST_CASE("model: warnings reach the log callback, and only while it is installed",
+          "[model][log]") {
+  TempDir tmp;
+  auto module = mvtest::make_linear_module(1, 1);
+  const auto pkg = mvtest::write_package(tmp.path() / "p", module, mvtest::base_manifest(1, 1, 8));
+  mv_model* model = load_ok(pkg);
+  // A colour image given to a single-channel model: preprocessing records a warning.
+  std::vector<float> rgb(static_cast<size_t>(8 * 8 * 3));
+  for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = static_cast<float>(i % 3) * 40.0f;
+  mv_image* img = mvtest::image_from_floats(8, 8, rgb);
+  REQUIRE(img != nullptr);
+
+  Captured seen;
+  mv_set_log_callback(&capture, &seen, MV_LOG_WARN);
+  mv_result* r = nullptr;
+  REQUIRE(mv_model_run(model, img, &r) == MV_OK);
+  REQUIRE(mv_result_warning_count(r) >= 1);
+  REQUIRE(seen.messages.size() == mv_result_warning_count(r));
+  CHECK(seen.messages[0].find("tiny-linear") != std::string::npos);
+  CHECK(seen.messages[0].find("colour") != std::string::npos);
+  mv_result_free(r);
+
+  mv_set_log_callback(nullptr, nullptr, MV_LOG_OFF);
+  REQUIRE(mv_model_run(model, img, &r) == MV_OK);
+  CHECK(seen.messages.size() == 1);  // nothing delivered after removal
+  mv_result_free(r);
+  mv_image_free(img);
   mv_model_free(model);
 }
