@@ -16,16 +16,18 @@
 #include <string>
 #include <vector>
 
+#include "cli_util.hpp"
 #include "medvision/medvision.hpp"
+#include "segment.hpp"
 
 namespace {
 
+using mvcli::exit_code;
+using mvcli::expand_inputs;
+using mvcli::kStatusBase;
+using mvcli::kUsageError;
+using mvcli::Progress;
 using nlohmann::json;
-
-constexpr int kUsageError = 1;
-constexpr int kStatusBase = 10;
-
-int exit_code(mv_status s) { return s == MV_OK ? 0 : kStatusBase + static_cast<int>(s); }
 
 struct Stats {
   double min = 0, max = 0, mean = 0;
@@ -142,52 +144,6 @@ int run_info(const std::vector<std::string>& files, bool as_json, int frame) {
   }
   return rc;
 }
-
-// Expands folders into the files they hold (recursively, sorted; hidden files skipped).
-std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
-  namespace fs = std::filesystem;
-  std::vector<std::string> out;
-  for (const auto& in : inputs) {
-    std::error_code ec;
-    if (!fs::is_directory(in, ec)) {
-      out.push_back(in);
-      continue;
-    }
-    std::vector<std::string> found;
-    for (auto it = fs::recursive_directory_iterator(in, ec);
-         it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (ec) break;
-      const std::string name = it->path().filename().string();
-      if (!name.empty() && name[0] == '.') {
-        if (it->is_directory(ec)) it.disable_recursion_pending();
-        continue;
-      }
-      if (it->is_regular_file(ec)) found.push_back(it->path().string());
-    }
-    std::sort(found.begin(), found.end());
-    out.insert(out.end(), found.begin(), found.end());
-  }
-  return out;
-}
-
-// A progress bar on stderr, only when stderr is a terminal.
-class Progress {
- public:
-  explicit Progress(size_t total) : total_(total), enabled_(isatty(fileno(stderr)) && total > 1) {}
-  void update(size_t done) {
-    if (!enabled_) return;
-    constexpr int kWidth = 30;
-    const int filled = static_cast<int>(kWidth * done / total_);
-    std::fprintf(stderr, "\r[%.*s%*s] %zu/%zu", filled,
-                 "==============================", kWidth - filled, "", done, total_);
-    if (done == total_) std::fprintf(stderr, "\n");
-    std::fflush(stderr);
-  }
-
- private:
-  size_t total_;
-  bool enabled_;
-};
 
 // A probability as a percentage that never rounds to certainty: ">99.9%" rather than "100.0%".
 std::string percent(double p) {
@@ -492,23 +448,6 @@ int run_models(bool as_json) {
   return rc;
 }
 
-// Writes a float32 2-D array as a .npy file (NumPy format 1.0).
-void write_npy(const std::string& path, const float* data, int64_t rows, int64_t cols) {
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
-                       std::to_string(rows) + ", " + std::to_string(cols) + "), }";
-  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
-  header += '\n';
-  std::ofstream f(path, std::ios::binary);
-  const uint16_t len = static_cast<uint16_t>(header.size());
-  f.write("\x93NUMPY\x01\x00", 8);
-  f.put(static_cast<char>(len & 0xFF));
-  f.put(static_cast<char>(len >> 8));
-  f << header;
-  f.write(reinterpret_cast<const char*>(data),
-          static_cast<std::streamsize>(rows * cols * sizeof(float)));
-  if (!f) throw medvision::Exception(MV_ERR_IO, path + ": cannot write");
-}
-
 struct ExplainArgs {
   std::string npy;
   std::string input;
@@ -550,7 +489,7 @@ int run_explain(const ExplainArgs& a) {
   const auto image = medvision::Image::load(a.input);
   const auto heatmap = medvision::explain(model, image, method, label);
   heatmap.write_png(a.out, &image, a.alpha);
-  if (!a.npy.empty()) write_npy(a.npy, heatmap.data(), heatmap.height(), heatmap.width());
+  if (!a.npy.empty()) mvcli::write_npy(a.npy, heatmap.data(), {heatmap.height(), heatmap.width()});
   const auto result = model.run(image);
   if (a.json) {
     json j = json::parse(result.json());
@@ -893,6 +832,9 @@ int main(int argc, char** argv) {
                         "Version of the new package (default: <version>+cal)");
   calibrate->add_option("--device", cal.device, "auto | cpu | cuda | cuda:N")->default_val("auto");
 
+  mvcli::SegmentArgs sa;
+  mvcli::add_segment_command(app, sa);
+
   bool models_json = false;
   auto* models = app.add_subcommand("models", "List the model packages on the search path");
   models->add_flag("--json", models_json, "JSON Lines");
@@ -910,6 +852,7 @@ int main(int argc, char** argv) {
     if (bench->parsed()) return run_bench(ba);
     if (explain->parsed()) return run_explain(ea);
     if (calibrate->parsed()) return run_calibrate(cal);
+    if (sa.command->parsed()) return mvcli::run_segment(sa);
   } catch (const medvision::Exception& e) {
     std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
     return exit_code(e.status());

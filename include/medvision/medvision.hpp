@@ -70,11 +70,40 @@ struct Window {
 };
 
 /** A decoded image or volume (owning; movable, not copyable). */
+namespace detail {
+/** Deleter of Image handles: owning (frees) or borrowed (does nothing). */
+struct ImageFree {
+  bool owned = true;
+  void operator()(mv_image* p) const noexcept {
+    if (owned) mv_image_free(p);
+  }
+};
+}  // namespace detail
+
 class Image {
  public:
   Image() = default;
   /** Takes ownership of a C handle. */
   explicit Image(mv_image* handle) noexcept : handle_(handle) {}
+
+  /** A non-owning Image over a handle that something else owns (e.g. Result::mask()); valid
+   *  only while that owner lives. */
+  static Image borrow(const mv_image* handle) noexcept {
+    Image im;
+    im.handle_ = std::unique_ptr<mv_image, detail::ImageFree>(const_cast<mv_image*>(handle),
+                                                              detail::ImageFree{false});
+    return im;
+  }
+
+  /** Stacks images on the same grid into the channels of one image (see mv_image_stack()). */
+  static Image stack(const std::vector<const Image*>& images) {
+    std::vector<const mv_image*> handles;
+    handles.reserve(images.size());
+    for (const Image* im : images) handles.push_back(im ? im->get() : nullptr);
+    mv_image* h = nullptr;
+    check(mv_image_stack(handles.data(), handles.size(), &h));
+    return Image(h);
+  }
 
   /** Decodes a file, or a folder holding one DICOM series. */
   static Image load(const std::string& path, const LoadOptions& options = {}) {
@@ -176,10 +205,7 @@ class Image {
   }
 
  private:
-  struct Free {
-    void operator()(mv_image* p) const noexcept { mv_image_free(p); }
-  };
-  std::unique_ptr<mv_image, Free> handle_;
+  std::unique_ptr<mv_image, detail::ImageFree> handle_;
 };
 
 /** Options for Model::load(). */
@@ -240,6 +266,41 @@ class Result {
   /** The whole result as a JSON object. */
   std::string json() const { return mv_result_json(get()); }
 
+  mv_task task() const noexcept { return mv_result_task(get()); }
+  /** Segmentation: the label map on the input grid (borrowed: valid while this Result lives;
+   *  empty for classification results). */
+  Image mask() const noexcept { return Image::borrow(mv_result_mask(get())); }
+  /** Segmentation: per-class probability maps when they were asked for, else empty. */
+  Image probability_map() const noexcept { return Image::borrow(mv_result_probability_map(get())); }
+  /** Segmentation: the class name of every label-map value (0 = background). */
+  std::vector<std::string> classes() const {
+    std::vector<std::string> out;
+    for (size_t i = 0; i < mv_result_label_count(get()); ++i)
+      out.emplace_back(mv_result_label(get(), i));
+    return out;
+  }
+  size_t region_count() const noexcept { return mv_result_region_count(get()); }
+  std::string region_name(size_t i) const {
+    const char* n = mv_result_region_name(get(), i);
+    if (n == nullptr) throw Exception(MV_ERR_INVALID_ARGUMENT, "region index out of range");
+    return n;
+  }
+  mv_region_stats region(size_t i) const {
+    mv_region_stats st;
+    st.struct_size = sizeof st;
+    check(mv_result_region(get(), i, &st));
+    return st;
+  }
+  void write_nifti(const std::string& path) const {
+    check(mv_result_write_nifti(get(), path.c_str()));
+  }
+  void write_overlay_png(const Image& image, const std::string& path, int64_t slice = -1) const {
+    check(mv_result_write_overlay_png(get(), image.get(), slice, path.c_str()));
+  }
+  void write_dicom_seg(const Image& source, const std::string& path) const {
+    check(mv_result_write_dicom_seg(get(), source.get(), path.c_str()));
+  }
+
  private:
   struct Free {
     void operator()(mv_result* p) const noexcept { mv_result_free(p); }
@@ -284,6 +345,13 @@ class Model {
   Result run(const Image& image) const {
     mv_result* r = nullptr;
     check(mv_model_run(get(), image.get(), &r));
+    return Result(r);
+  }
+
+  /** Segments one image (see mv_model_segment()); `options` NULL keeps the manifest's. */
+  Result segment(const Image& image, const mv_segment_options* options = nullptr) const {
+    mv_result* r = nullptr;
+    check(mv_model_segment(get(), image.get(), options, &r));
     return Result(r);
   }
 

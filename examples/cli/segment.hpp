@@ -1,0 +1,31 @@
+#pragma once
+// medvision segment (examples/cli/segment.cpp).
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+namespace mvcli {
+
+struct SegmentArgs {
+  std::vector<std::string> inputs;
+  std::string model;
+  std::string out;
+  std::string device = "auto";
+  int threads = 0;
+  double overlap = -1.0;
+  int batch = 0;
+  bool stack = false;
+  bool probabilities = false;
+  bool npy = false;
+  bool mirror = false;
+  bool largest_component = false;
+  bool fill_holes = false;
+  bool json = false;
+  CLI::App* command = nullptr;
+};
+
+void add_segment_command(CLI::App& app, SegmentArgs& args);
+int run_segment(const SegmentArgs& args);
+
+}  // namespace mvcli
