@@ -94,9 +94,13 @@ def segment_files(paths, model, roi, overlap=0.5, sw_batch_size=4, activation="s
     chans = []
     for im in imgs:
         data = np.asarray(im.dataobj, dtype=np.float32)
-        ras = nib.orientations.apply_orientation(data, ornt)  # [R, A, S] axes
-        chans.append(ras.transpose(2, 1, 0))  # medvision's array order [S, A, R]
+        volumes = [data] if data.ndim == 3 else [data[..., c] for c in range(data.shape[3])]
+        for v in volumes:  # a 4D file holds its channels along the 4th axis
+            ras = nib.orientations.apply_orientation(v, ornt)  # [R, A, S] axes
+            chans.append(ras.transpose(2, 1, 0))  # medvision's array order [S, A, R]
+        del data, volumes
     x = zscore_nonzero(np.stack(chans))
+    del chans
     out = sliding_window_inference(torch.from_numpy(x), roi, model, overlap, sw_batch_size)
     out = torch.softmax(out, 0) if activation == "softmax" else torch.sigmoid(out)
     prob = out.numpy()
