@@ -79,13 +79,17 @@ void check_inputs(const Image& label_map, const Image& source,
 
 std::unique_ptr<DcmSegment> make_segment(const SegmentDescription& d, const DerivedInfo& info,
                                          const std::string& path) {
+  // An empty code (e.g. from `{}` in an initialiser) falls back to the generic "Tissue".
+  const Code fallback = SegmentDescription().category;
+  const Code& category = d.category.value.empty() ? fallback : d.category;
+  const Code& type = d.type.value.empty() ? fallback : d.type;
   DcmSegment* raw = nullptr;
   const std::string algo = info.model_name.empty() ? "medvision" : info.model_name;
   check(DcmSegment::create(
             raw, d.label.c_str(),
-            CodeSequenceMacro(d.category.value.c_str(), d.category.scheme.c_str(),
-                              d.category.meaning.c_str()),
-            CodeSequenceMacro(d.type.value.c_str(), d.type.scheme.c_str(), d.type.meaning.c_str()),
+            CodeSequenceMacro(category.value.c_str(), category.scheme.c_str(),
+                              category.meaning.c_str()),
+            CodeSequenceMacro(type.value.c_str(), type.scheme.c_str(), type.meaning.c_str()),
             DcmSegTypes::SAT_AUTOMATIC, algo.c_str()),
         MV_ERR_INVALID_ARGUMENT, path + ": segment '" + d.label + "' is not valid DICOM");
   std::unique_ptr<DcmSegment> seg(raw);
