@@ -450,6 +450,7 @@ int run_models(bool as_json) {
 
 struct ExplainArgs {
   std::string npy;
+  std::string dicom_sc;
   std::string input;
   std::string model;
   std::string label;
@@ -490,6 +491,7 @@ int run_explain(const ExplainArgs& a) {
   const auto heatmap = medvision::explain(model, image, method, label);
   heatmap.write_png(a.out, &image, a.alpha);
   if (!a.npy.empty()) mvcli::write_npy(a.npy, heatmap.data(), {heatmap.height(), heatmap.width()});
+  if (!a.dicom_sc.empty()) heatmap.write_dicom_sc(a.dicom_sc, image, a.alpha);
   const auto result = model.run(image);
   if (a.json) {
     json j = json::parse(result.json());
@@ -498,11 +500,15 @@ int run_explain(const ExplainArgs& a) {
                     {"method", a.method},
                     {"png", a.out},
                     {"probability", heatmap.probability()}};
+    if (!a.dicom_sc.empty()) j["heatmap"]["dicom_sc"] = a.dicom_sc;
     std::cout << j.dump() << "\n";
   } else {
     print_result_human(a.input, result, true);
     std::printf("  heat map (%s) for '%s' written to %s\n", a.method.c_str(),
                 heatmap.label().c_str(), a.out.c_str());
+    if (!a.dicom_sc.empty()) {
+      std::printf("  DICOM Secondary Capture written to %s\n", a.dicom_sc.c_str());
+    }
   }
   return 0;
 }
@@ -794,6 +800,9 @@ int main(int argc, char** argv) {
       ->default_val(0.5f);
   explain->add_option("--device", ea.device, "auto | cpu | cuda | cuda:N")->default_val("auto");
   explain->add_flag("--json", ea.json, "Print the result as JSON");
+  explain->add_option("--dicom-sc", ea.dicom_sc,
+                      "Also write the overlay as a DICOM Secondary Capture in FILE's study "
+                      "(FILE must be DICOM)");
   explain->add_option("--npy", ea.npy, "Also write the heat map (float32, image size) as .npy");
 
   BenchArgs ba;

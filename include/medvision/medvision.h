@@ -426,6 +426,24 @@ MV_API size_t mv_image_warning_count(const mv_image* image) MV_NOEXCEPT;
 /** @brief Warning `index` as UTF-8, or NULL when out of range. Ownership: borrowed. */
 MV_API const char* mv_image_warning(const mv_image* image, size_t index) MV_NOEXCEPT;
 
+/**
+ * @brief Writes the image as a NIfTI-1 file: gzip-compressed when `path` ends in ".nii.gz",
+ * plain when it ends in ".nii".
+ *
+ * The data type is the smallest that holds every value exactly: uint8 when all values are
+ * integers in [0, 255] (label maps), int16 when they are integers in [-32768, 32767] (CT), else
+ * float32. The LPS geometry becomes a RAS affine (x and y negated, as nibabel reads it), written
+ * as the sform and, as its nearest rigid approximation, the qform, both with code 1 (scanner
+ * anatomical). More than one channel is written as a 4-D volume (dim[4]). Units are mm.
+ * @param[in] image the image.
+ * @param[in] path UTF-8 path ending in .nii or .nii.gz; an existing file is replaced.
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT (NULL, another file extension, a dimension above
+ *         32767); MV_ERR_IO (the file cannot be written; the message names the path).
+ * Ownership: the caller keeps `image`. Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_image_write_nifti(const mv_image* image,
+                                                   const char* path) MV_NOEXCEPT;
+
 /* ---------------------------------------------------------------------------------------------- */
 /* Models and results */
 /* ---------------------------------------------------------------------------------------------- */
@@ -813,6 +831,30 @@ MV_API MV_NODISCARD mv_status mv_heatmap_overlay(const mv_heatmap* heatmap, cons
  */
 MV_API MV_NODISCARD mv_status mv_heatmap_write_png(const mv_heatmap* heatmap, const mv_image* image,
                                                    float alpha, const char* path) MV_NOEXCEPT;
+
+/**
+ * @brief Writes the overlay as a DICOM Secondary Capture image in the source's study.
+ *
+ * The object is a new series (new Series and SOP Instance UIDs) in the source's study: the
+ * Patient and Study modules are copied from the source's DICOM file, re-read from disk (the image
+ * itself never holds patient data), and nothing else about the patient is added. SeriesDescription
+ * names the model, its version, the method and the label; ImageComments and DerivationDescription
+ * carry the model's notice (e.g. "not for diagnostic use"); Source Image Sequence references the
+ * source instance.
+ * @param[in] heatmap a heat map from mv_explain().
+ * @param[in] source the image the map was computed for, loaded from a DICOM file (mv_image_load()
+ *            or mv_image_load_series(); not mv_image_load_memory()).
+ * @param[in] alpha opacity of the colour map at its warmest, in [0, 1] (0.5 is a good default).
+ * @param[in] path UTF-8 output path; an existing file is replaced.
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT (NULL, alpha out of range, a source that was not read
+ *         from a DICOM file or whose file no longer holds the same instance);
+ *         MV_ERR_SHAPE_MISMATCH (another image's size); MV_ERR_IO (the source cannot be re-read
+ *         or the output written; the message names the path).
+ * Ownership: the caller keeps both handles. Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_heatmap_write_dicom_sc(const mv_heatmap* heatmap,
+                                                        const mv_image* source, float alpha,
+                                                        const char* path) MV_NOEXCEPT;
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Calibration */

@@ -204,6 +204,11 @@ class Image {
     return out;
   }
 
+  /** Writes the image as NIfTI-1 (.nii or .nii.gz; see mv_image_write_nifti()). */
+  void write_nifti(const std::string& path) const {
+    check(mv_image_write_nifti(get(), path.c_str()));
+  }
+
  private:
   std::unique_ptr<mv_image, detail::ImageFree> handle_;
 };
@@ -402,6 +407,11 @@ class Heatmap {
   /** Writes the overlay (or the map alone when image is null) as PNG. */
   void write_png(const std::string& path, const Image* image = nullptr, float alpha = 0.5f) const {
     check(mv_heatmap_write_png(get(), image ? image->get() : nullptr, alpha, path.c_str()));
+  }
+  /** Writes the overlay as a DICOM Secondary Capture in `source`'s study (see
+   *  mv_heatmap_write_dicom_sc()). */
+  void write_dicom_sc(const std::string& path, const Image& source, float alpha = 0.5f) const {
+    check(mv_heatmap_write_dicom_sc(get(), source.get(), alpha, path.c_str()));
   }
 
  private:

@@ -8,6 +8,7 @@
 #include "capi/capi_guard.hpp"
 #include "capi/handles.hpp"
 #include "explain/cam.hpp"
+#include "io/writers.hpp"
 
 namespace {
 constexpr size_t kExplainOptionsV1 = offsetof(mv_explain_options, label) + sizeof(int32_t);
@@ -67,7 +68,8 @@ mv_status mv_explain(const mv_model* model, const mv_image* image, const mv_expl
   }
   eo.label = o.label;
   auto h = medvision::explain::compute(*model->model, *image->image, eo);
-  *out = new mv_heatmap{std::move(h)};
+  const auto& manifest = model->model->manifest();
+  *out = new mv_heatmap{std::move(h), manifest.name, manifest.version, manifest.notice};
   return MV_OK;
   MV_CAPI_END
 }
@@ -117,7 +119,31 @@ mv_status mv_heatmap_write_png(const mv_heatmap* h, const mv_image* image, float
   } else {
     rgb = medvision::explain::overlay(blank_like(h->heatmap), h->heatmap, 1.0f);
   }
-  medvision::explain::write_png_rgb(path, rgb, h->heatmap.height, h->heatmap.width);
+  medvision::io::write_png_rgb(path, rgb, h->heatmap.height, h->heatmap.width);
+  return MV_OK;
+  MV_CAPI_END
+}
+
+mv_status mv_heatmap_write_dicom_sc(const mv_heatmap* h, const mv_image* source, float alpha,
+                                    const char* path) MV_NOEXCEPT {
+  MV_CAPI_BEGIN
+  MV_CHECK_ARG(h != nullptr, "mv_heatmap_write_dicom_sc: heatmap is NULL");
+  MV_CHECK_ARG(source != nullptr, "mv_heatmap_write_dicom_sc: source is NULL");
+  MV_CHECK_ARG(path != nullptr && *path != '\0',
+               "mv_heatmap_write_dicom_sc: path is NULL or empty");
+  MV_CHECK_ARG(alpha >= 0.0f && alpha <= 1.0f,
+               "mv_heatmap_write_dicom_sc: alpha must be in [0, 1]");
+  const auto rgb = medvision::explain::overlay(*source->image, h->heatmap, alpha);
+  medvision::io::DerivedInfo info;
+  info.model_name = h->model_name;
+  info.model_version = h->model_version;
+  info.notice = h->notice;
+  // e.g. "cxr-pneumonia 1.0 Grad-CAM pneumonia": what a reader sees in the series list.
+  static const char* const kMethod[] = {"Grad-CAM", "Grad-CAM++", "CAM"};
+  info.series_description = h->model_name + " " + h->model_version + " " +
+                            kMethod[static_cast<int>(h->heatmap.method)] + " " + h->heatmap.label;
+  medvision::io::write_dicom_secondary_capture(rgb.data(), h->heatmap.height, h->heatmap.width,
+                                               *source->image, info, path);
   return MV_OK;
   MV_CAPI_END
 }

@@ -1,5 +1,6 @@
 // C API of the image module: decoding and accessors.
 
+#include <cmath>
 #include <cstddef>
 #include <cstring>
 #include <string>
@@ -9,6 +10,7 @@
 #include "capi/handles.hpp"
 #include "common/log.hpp"
 #include "io/io.hpp"
+#include "io/writers.hpp"
 
 namespace {
 
@@ -399,6 +401,26 @@ size_t mv_image_warning_count(const mv_image* image) MV_NOEXCEPT {
 const char* mv_image_warning(const mv_image* image, size_t index) MV_NOEXCEPT {
   if (image == nullptr || index >= image->image->warnings.size()) return nullptr;
   return image->image->warnings[index].c_str();
+}
+
+mv_status mv_image_write_nifti(const mv_image* image, const char* path) MV_NOEXCEPT {
+  MV_CAPI_BEGIN
+  MV_CHECK_ARG(image != nullptr, "mv_image_write_nifti: image is NULL");
+  MV_CHECK_ARG(path != nullptr && *path != '\0', "mv_image_write_nifti: path is NULL or empty");
+  const Image& im = *image->image;
+  // The smallest type that holds every value exactly: masks become uint8, CT int16.
+  bool integral = true, fits_u8 = true;
+  const float* p = im.data();
+  for (size_t i = 0; i < im.size() && integral; ++i) {
+    integral = p[i] == std::floor(p[i]) && p[i] >= -32768.0f && p[i] <= 32767.0f;
+    fits_u8 = fits_u8 && p[i] >= 0.0f && p[i] <= 255.0f;
+  }
+  const auto type = !integral ? medvision::io::NiftiType::kFloat32
+                    : fits_u8 ? medvision::io::NiftiType::kUint8
+                              : medvision::io::NiftiType::kInt16;
+  medvision::io::write_nifti(im, path, type);
+  return MV_OK;
+  MV_CAPI_END
 }
 
 }  // extern "C"

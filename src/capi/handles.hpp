@@ -35,4 +35,8 @@ struct mv_result {
 
 struct mv_heatmap {
   medvision::explain::Heatmap heatmap;
+  // Of the model that made the map, for the derived objects written from it (DICOM SC).
+  std::string model_name;
+  std::string model_version;
+  std::string notice;
 };

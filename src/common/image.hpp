@@ -25,6 +25,16 @@ struct WindowPreset {
   int table_bits = 16;
 };
 
+// Where one slice (or frame) of an image came from, so that derived objects (DICOM SEG, Secondary
+// Capture) can reference it. Holds UIDs and the path the caller gave, never patient values: the
+// writers re-open `path` to copy the Patient and Study modules straight into their output.
+struct DicomSource {
+  std::string path;  // the file the slice was read from; empty when decoded from memory
+  std::string sop_class_uid;
+  std::string sop_instance_uid;
+  int32_t frame = 0;  // 1-based frame number in a multi-frame instance; 0 for single-frame
+};
+
 struct Geometry {
   std::array<double, 3> spacing{{1.0, 1.0, 1.0}};                // column, row, slice (mm)
   std::array<double, 3> origin{{0.0, 0.0, 0.0}};                 // LPS (mm)
@@ -61,6 +71,10 @@ class Image {
   // Only allow-listed, non-identifying keys (see kAllowedMetaKeys).
   std::map<std::string, std::string> meta;
   std::vector<std::string> warnings;
+  // DICOM only: one record per slice in volume order (depth() entries), and the source's
+  // FrameOfReferenceUID (empty when it has none). Empty for other formats.
+  std::vector<DicomSource> dicom_sources;
+  std::string frame_of_reference_uid;
 
   // Sets a metadata value if `key` is allow-listed; silently ignores any other key.
   void set_meta(const std::string& key, const std::string& value);

@@ -7,10 +7,10 @@
 #include <cstring>
 #include <memory>
 #include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "common/error.hpp"
+#include "io/writers.hpp"
 
 namespace medvision::explain {
 namespace {
@@ -194,24 +194,7 @@ std::vector<uint8_t> overlay(const Image& image, const Heatmap& heatmap, float a
   }
   const size_t n = static_cast<size_t>(h * w);
   // Grey base: first channel (or luma for RGB), first slice, windowed to 0.5-99.5 percentiles.
-  std::vector<float> grey(n);
-  const float* p = image.data();
-  if (image.channels() >= 3) {
-    const size_t cs = image.channel_size();
-    for (size_t i = 0; i < n; ++i)
-      grey[i] = 0.299f * p[i] + 0.587f * p[cs + i] + 0.114f * p[2 * cs + i];
-  } else {
-    std::copy(p, p + n, grey.begin());
-  }
-  std::vector<float> sorted = grey;
-  const size_t lo_i = static_cast<size_t>(0.005 * static_cast<double>(n - 1));
-  const size_t hi_i = static_cast<size_t>(0.995 * static_cast<double>(n - 1));
-  std::nth_element(sorted.begin(), sorted.begin() + static_cast<long>(lo_i), sorted.end());
-  const float lo = sorted[lo_i];
-  std::nth_element(sorted.begin(), sorted.begin() + static_cast<long>(hi_i), sorted.end());
-  const float hi = sorted[hi_i];
-  const float span = hi > lo ? hi - lo : 1.0f;
-  const bool invert = image.photometric == MV_PHOTOMETRIC_MONOCHROME1;
+  const std::vector<float> grey = io::grey_slice(image, 0, io::GreyWindow::kPercentile);
 
   cv::Mat heat8(static_cast<int>(h), static_cast<int>(w), CV_8U);
   for (size_t i = 0; i < n; ++i) {
@@ -222,8 +205,7 @@ std::vector<uint8_t> overlay(const Image& image, const Heatmap& heatmap, float a
   cv::applyColorMap(heat8, colour, cv::COLORMAP_INFERNO);
   std::vector<uint8_t> rgb(n * 3);
   for (size_t i = 0; i < n; ++i) {
-    float g = std::clamp((grey[i] - lo) / span, 0.0f, 1.0f);
-    if (invert) g = 1.0f - g;
+    const float g = grey[i];
     // Blend only where the map is warm, so that cold regions keep the radiograph readable.
     const float a = alpha * std::clamp(heatmap.map[i], 0.0f, 1.0f);
     const uint8_t* c = colour.data + 3 * i;
@@ -234,21 +216,6 @@ std::vector<uint8_t> overlay(const Image& image, const Heatmap& heatmap, float a
     }
   }
   return rgb;
-}
-
-void write_png_rgb(const std::string& path, const std::vector<uint8_t>& rgb, int64_t height,
-                   int64_t width) {
-  cv::Mat m(static_cast<int>(height), static_cast<int>(width), CV_8UC3,
-            const_cast<uint8_t*>(rgb.data()));
-  cv::Mat bgr;
-  cv::cvtColor(m, bgr, cv::COLOR_RGB2BGR);
-  // Encode explicitly as PNG: cv::imwrite would pick the format from the file name.
-  std::vector<uint8_t> png;
-  if (!cv::imencode(".png", bgr, png)) throw Error(MV_ERR_INTERNAL, path + ": PNG encoding failed");
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "wb"), &std::fclose);
-  if (!f || std::fwrite(png.data(), 1, png.size(), f.get()) != png.size()) {
-    throw Error(MV_ERR_IO, path + ": cannot write (" + std::strerror(errno) + ")");
-  }
 }
 
 }  // namespace medvision::explain

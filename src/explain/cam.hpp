@@ -50,8 +50,4 @@ std::vector<float> gradcam_plus_plus(const float* features, const float* gradien
 // map coloured with the perceptual "inferno" colour map and blended where it is warm.
 std::vector<uint8_t> overlay(const Image& image, const Heatmap& heatmap, float alpha);
 
-// Writes an RGB buffer as PNG. Throws MV_ERR_IO naming the path.
-void write_png_rgb(const std::string& path, const std::vector<uint8_t>& rgb, int64_t height,
-                   int64_t width);
-
 }  // namespace medvision::explain

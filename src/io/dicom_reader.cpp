@@ -662,6 +662,22 @@ void describe(DcmFileFormat& file, const Header& h, Image& out, const std::strin
   out.set_meta("TransferSyntaxUID", h.transfer_syntax);
 }
 
+void record_sources(DcmFileFormat& file, const std::string& path, int64_t first, int64_t count,
+                    Image& out) {
+  DcmDataset& ds = *file.getDataset();
+  const bool multi_frame = ds.tagExists(DCM_NumberOfFrames);
+  DicomSource s;
+  s.path = path;
+  s.sop_class_uid = get_string(ds, DCM_SOPClassUID);
+  s.sop_instance_uid = get_string(ds, DCM_SOPInstanceUID);
+  out.dicom_sources.clear();
+  for (int64_t k = 0; k < count; ++k) {
+    s.frame = multi_frame ? static_cast<int32_t>(first + k + 1) : 0;
+    out.dicom_sources.push_back(s);
+  }
+  out.frame_of_reference_uid = get_string(ds, DCM_FrameOfReferenceUID);
+}
+
 }  // namespace medvision::io::dicom
 
 namespace medvision::io {
@@ -691,8 +707,9 @@ Geometry frame_geometry(const dicom::Header& h, int64_t first, int64_t count) {
   return g;
 }
 
+// `path` is the file on disk, empty when decoding from memory; `name` is for messages.
 std::unique_ptr<Image> read_parsed(DcmFileFormat& file, const LoadOptions& options,
-                                   const std::string& name) {
+                                   const std::string& name, const std::string& path) {
   const dicom::Header h = dicom::read_header(file, name);
   const dicom::PixelModule& pm = h.pixels;
   int64_t first = 0, count = pm.frames;
@@ -711,6 +728,7 @@ std::unique_ptr<Image> read_parsed(DcmFileFormat& file, const LoadOptions& optio
   dicom::decode_frames(file, h, first, count, *image, 0, name);
   dicom::describe(file, h, *image, name);
   image->geometry = frame_geometry(h, first, count);
+  dicom::record_sources(file, path, first, count, *image);
   return image;
 }
 
@@ -718,13 +736,13 @@ std::unique_ptr<Image> read_parsed(DcmFileFormat& file, const LoadOptions& optio
 
 std::unique_ptr<Image> read_dicom_file(const std::string& path, const LoadOptions& options) {
   auto file = dicom::parse_file(path);
-  return read_parsed(*file, options, path);
+  return read_parsed(*file, options, path, path);
 }
 
 std::unique_ptr<Image> read_dicom_memory(const uint8_t* data, size_t size,
                                          const LoadOptions& options, const std::string& name) {
   auto file = dicom::parse_memory(data, size, name);
-  return read_parsed(*file, options, name);
+  return read_parsed(*file, options, name, std::string());
 }
 
 }  // namespace medvision::io

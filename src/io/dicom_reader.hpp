@@ -51,6 +51,11 @@ void decode_frames(DcmFileFormat& file, const Header& header, int64_t first, int
 // Fills format, photometric, stored dtype, window presets and allow-listed meta.
 void describe(DcmFileFormat& file, const Header& header, Image& out, const std::string& name);
 
+// Records where frames [first, first + count) came from (DicomSource per slice and the
+// FrameOfReferenceUID); `path` is empty for an image decoded from memory.
+void record_sources(DcmFileFormat& file, const std::string& path, int64_t first, int64_t count,
+                    Image& out);
+
 // Direction matrix (row-major, column = axis) from ImageOrientationPatient and its normal.
 std::array<double, 9> direction_from(const Plane& plane);
 

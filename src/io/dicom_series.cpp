@@ -179,13 +179,18 @@ std::unique_ptr<Image> load_series(const std::vector<std::string>& paths,
   auto image =
       std::make_unique<Image>(first.pixels.channels(), static_cast<int64_t>(slices.size()),
                               first.pixels.rows, first.pixels.cols, options.max_values, name);
+  std::vector<DicomSource> sources;
   for (size_t k = 0; k < slices.size(); ++k) {
     Slice& s = slices[k];
     dicom::decode_frames(*s.file, s.header, 0, 1, *image, static_cast<int64_t>(k), s.path);
+    dicom::record_sources(*s.file, s.path, 0, 1, *image);
+    sources.push_back(image->dicom_sources.front());
     if (k > 0) s.file.reset();  // release decoded pixels as we go
   }
   dicom::describe(*slices.front().file, first, *image, slices.front().path);
   image->meta.erase("SOPInstanceUID");  // one per slice: not a property of the volume
+  dicom::record_sources(*slices.front().file, slices.front().path, 0, 1, *image);
+  image->dicom_sources = std::move(sources);  // in sorted (volume) order
   Geometry& g = image->geometry;
   g.spacing = {first.pixel_spacing[1], first.pixel_spacing[0], spacing};
   g.origin = first.planes[0].position;

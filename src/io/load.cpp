@@ -154,6 +154,26 @@ std::unique_ptr<Image> load_file(const std::string& path, const LoadOptions& opt
   return load_memory(bytes.data(), bytes.size(), options, path);
 }
 
+double window_value(const WindowPreset& w, double x) {
+  if (w.function == MV_VOI_TABLE) {
+    if (w.table.empty()) return 0.0;
+    const double out_max = std::ldexp(1.0, w.table_bits) - 1.0;
+    const auto last = static_cast<double>(w.table.size() - 1);
+    const double k = std::clamp(std::floor(x - w.first_mapped), 0.0, last);
+    return w.table[static_cast<size_t>(k)] / out_max;
+  }
+  const double c = w.center, width = w.width;
+  switch (w.function) {
+    case MV_VOI_SIGMOID:  // PS3.3 C.11.2.1.3.1
+      return 1.0 / (1.0 + std::exp(-4.0 * (x - c) / width));
+    case MV_VOI_LINEAR_EXACT:  // PS3.3 C.11.2.1.3.2
+      return width <= 0.0 ? (x < c ? 0.0 : 1.0) : std::clamp((x - c) / width + 0.5, 0.0, 1.0);
+    default:  // PS3.3 C.11.2.1.2.1: LINEAR with the (c - 0.5) and (w - 1) terms
+      if (width <= 1.0) return x <= c - 0.5 ? 0.0 : 1.0;
+      return std::clamp(((x - (c - 0.5)) / (width - 1.0)) + 0.5, 0.0, 1.0);
+  }
+}
+
 void apply_window(Image& image, int32_t index, const std::string& name) {
   if (index < 0 || static_cast<size_t>(index) >= image.windows.size()) {
     throw Error(MV_ERR_INVALID_ARGUMENT, name + ": window preset " + std::to_string(index) +
@@ -161,41 +181,15 @@ void apply_window(Image& image, int32_t index, const std::string& name) {
                                              std::to_string(image.windows.size()));
   }
   const WindowPreset& w = image.windows[static_cast<size_t>(index)];
-  float* p = image.data();
-  const size_t n = image.size();
-  if (w.function == MV_VOI_TABLE) {
-    if (w.table.empty()) throw Error(MV_ERR_CORRUPT_DATA, name + ": VOI LUT table is empty");
-    const double out_max = std::ldexp(1.0, w.table_bits) - 1.0;
-    const auto last = static_cast<double>(w.table.size() - 1);
-    for (size_t i = 0; i < n; ++i) {
-      const double k = std::clamp(std::floor(p[i] - w.first_mapped), 0.0, last);
-      p[i] = static_cast<float>(w.table[static_cast<size_t>(k)] / out_max);
-    }
-    return;
+  if (w.function == MV_VOI_TABLE && w.table.empty()) {
+    throw Error(MV_ERR_CORRUPT_DATA, name + ": VOI LUT table is empty");
   }
-  const double c = w.center, width = w.width;
-  if (!(width > 0.0) && w.function != MV_VOI_LINEAR_EXACT) {
+  if (w.function != MV_VOI_TABLE && w.function != MV_VOI_LINEAR_EXACT && !(w.width > 0.0)) {
     throw Error(MV_ERR_CORRUPT_DATA, name + ": window width must be positive");
   }
-  for (size_t i = 0; i < n; ++i) {
-    const double x = p[i];
-    double y;
-    switch (w.function) {
-      case MV_VOI_SIGMOID:  // PS3.3 C.11.2.1.3.1
-        y = 1.0 / (1.0 + std::exp(-4.0 * (x - c) / width));
-        break;
-      case MV_VOI_LINEAR_EXACT:  // PS3.3 C.11.2.1.3.2
-        y = width <= 0.0 ? (x < c ? 0.0 : 1.0) : std::clamp((x - c) / width + 0.5, 0.0, 1.0);
-        break;
-      default:  // PS3.3 C.11.2.1.2.1: LINEAR with the (c - 0.5) and (w - 1) terms
-        if (width <= 1.0) {
-          y = x <= c - 0.5 ? 0.0 : 1.0;
-        } else {
-          y = std::clamp(((x - (c - 0.5)) / (width - 1.0)) + 0.5, 0.0, 1.0);
-        }
-        break;
-    }
-    p[i] = static_cast<float>(y);
+  float* p = image.data();
+  for (size_t i = 0, n = image.size(); i < n; ++i) {
+    p[i] = static_cast<float>(window_value(w, p[i]));
   }
 }
 

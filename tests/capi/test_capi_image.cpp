@@ -1,6 +1,8 @@
 // mv_image through the C ABI: argument checks, options struct sizes, from_pixels, NULL-safety.
 #include <catch2/catch.hpp>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -152,4 +154,41 @@ TEST_CASE("capi image: from_pixels handles strided signed 16-bit and rejects bad
   REQUIRE(mv_image_from_pixels(&v, nullptr, &bad) == MV_ERR_ABI_MISMATCH);
   REQUIRE(bad == nullptr);
   REQUIRE(mv_image_window(nullptr, 0, nullptr, nullptr, nullptr) == MV_ERR_INVALID_ARGUMENT);
+}
+
+TEST_CASE("capi image: write_nifti picks an exact type, round-trips, and reports errors",
+          "[capi][writers]") {
+  // Integers beyond uint8: written as int16 and read back unchanged.
+  const int16_t buf[2][3] = {{-1000, 0, 7}, {300, 2000, -32768}};
+  mv_tensor_view v;
+  std::memset(&v, 0, sizeof v);
+  v.struct_size = sizeof v;
+  v.dtype = MV_DTYPE_INT16;
+  v.data = buf;
+  v.ndim = 2;
+  v.shape[0] = 2;
+  v.shape[1] = 3;
+  v.strides[0] = 6;
+  v.strides[1] = 2;
+  mv_image* img = nullptr;
+  REQUIRE(mv_image_from_pixels(&v, nullptr, &img) == MV_OK);
+  const std::string dir = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp");
+  const std::string path = dir + "/mv_capi_write.nii.gz";
+  REQUIRE(mv_image_write_nifti(img, path.c_str()) == MV_OK);
+  mv_image* back = nullptr;
+  REQUIRE(mv_image_load(path.c_str(), nullptr, &back) == MV_OK);
+  REQUIRE(mv_image_stored_dtype(back) == MV_DTYPE_INT16);
+  REQUIRE(std::memcmp(mv_image_data(back), mv_image_data(img), 6 * sizeof(float)) == 0);
+  mv_image_free(back);
+  std::remove(path.c_str());
+
+  REQUIRE(mv_image_write_nifti(nullptr, path.c_str()) == MV_ERR_INVALID_ARGUMENT);
+  REQUIRE(mv_image_write_nifti(img, nullptr) == MV_ERR_INVALID_ARGUMENT);
+  REQUIRE(mv_image_write_nifti(img, (dir + "/x.png").c_str()) == MV_ERR_INVALID_ARGUMENT);
+  const std::string bad = dir + "/mv-no-such-folder/out.nii";
+  REQUIRE(mv_image_write_nifti(img, bad.c_str()) == MV_ERR_IO);
+  REQUIRE(std::string(mv_last_error()).find(bad) != std::string::npos);
+  // A DICOM Secondary Capture needs a DICOM source file: NULLs and non-DICOM are refused.
+  REQUIRE(mv_heatmap_write_dicom_sc(nullptr, img, 0.5f, "x.dcm") == MV_ERR_INVALID_ARGUMENT);
+  mv_image_free(img);
 }

@@ -1,0 +1,43 @@
+#pragma once
+// Shared by the writers of derived DICOM objects (dicom_seg_writer.cpp, dicom_sc_writer.cpp):
+// finding and re-reading the source file, copying its Patient and Study modules, new UIDs.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/image.hpp"
+#include "io/writers.hpp"
+
+class DcmFileFormat;
+class DcmItem;
+class OFCondition;
+
+namespace medvision::io::dicom {
+
+// The source records of `source`, checked: it came from DICOM files on disk and has one record
+// per slice. Throws MV_ERR_INVALID_ARGUMENT naming `what` (the writer) otherwise.
+const std::vector<DicomSource>& require_file_sources(const Image& source, const std::string& what);
+
+// Re-reads a source file's header (pixel data stays on disk) and checks that it still holds the
+// instance the image was decoded from. Throws MV_ERR_IO / MV_ERR_INVALID_ARGUMENT.
+std::unique_ptr<DcmFileFormat> reload_source(const DicomSource& source);
+
+// Copies the source's Patient and Patient Study modules (all of group 0010, plus the
+// de-identification attributes of group 0012), its General Study module and its Specific
+// Character Set into `to`, replacing what `to` held. Nothing else about the patient is copied.
+void copy_patient_and_study(DcmItem& from, DcmItem& to);
+
+// A new UID under the 2.25 root: a random (version 4) UUID as a decimal integer (PS3.5 B.2).
+std::string new_uid();
+
+// info.series_description, else "<model_name> <model_version>" (trimmed to 64 characters).
+std::string series_description(const DerivedInfo& info);
+
+// A DICOM decimal string (at most 16 characters) for `v`.
+std::string decimal_string(double v);
+
+// Throws Error(status, "<message> (<DCMTK's reason>)") when `cond` is bad.
+void check(const OFCondition& cond, mv_status status, const std::string& message);
+
+}  // namespace medvision::io::dicom

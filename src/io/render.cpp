@@ -1,0 +1,142 @@
+// 8-bit renderings: the grey base shared by heat-map and segmentation overlays, segment outlines,
+// and PNG output.
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "common/error.hpp"
+#include "io/io.hpp"
+#include "io/writers.hpp"
+
+namespace medvision::io {
+namespace {
+
+bool usable(const WindowPreset& w) {
+  if (w.function == MV_VOI_TABLE) return !w.table.empty();
+  return w.function == MV_VOI_LINEAR_EXACT || w.width > 0.0;
+}
+
+}  // namespace
+
+std::vector<float> grey_slice(const Image& image, int64_t slice, GreyWindow window) {
+  if (slice < 0 || slice >= image.depth()) {
+    throw Error(MV_ERR_INVALID_ARGUMENT, "slice " + std::to_string(slice) +
+                                             " is outside the image's " +
+                                             std::to_string(image.depth()) + " slices");
+  }
+  const size_t n = image.plane_size();
+  const float* p = image.data() + static_cast<size_t>(slice) * n;
+  // First channel, or luma for RGB.
+  std::vector<float> grey(n);
+  if (image.channels() >= 3) {
+    const size_t cs = image.channel_size();
+    for (size_t i = 0; i < n; ++i)
+      grey[i] = 0.299f * p[i] + 0.587f * p[cs + i] + 0.114f * p[2 * cs + i];
+  } else {
+    std::copy(p, p + n, grey.begin());
+  }
+  const bool preset = window == GreyWindow::kPresetOrPercent && image.channels() < 3 &&
+                      !image.windows.empty() && usable(image.windows.front());
+  if (preset) {
+    for (float& g : grey) g = static_cast<float>(window_value(image.windows.front(), g));
+  } else {
+    std::vector<float> sorted = grey;
+    const size_t lo_i = static_cast<size_t>(0.005 * static_cast<double>(n - 1));
+    const size_t hi_i = static_cast<size_t>(0.995 * static_cast<double>(n - 1));
+    std::nth_element(sorted.begin(), sorted.begin() + static_cast<long>(lo_i), sorted.end());
+    const float lo = sorted[lo_i];
+    std::nth_element(sorted.begin(), sorted.begin() + static_cast<long>(hi_i), sorted.end());
+    const float hi = sorted[hi_i];
+    const float span = hi > lo ? hi - lo : 1.0f;
+    for (float& g : grey) g = std::clamp((g - lo) / span, 0.0f, 1.0f);
+  }
+  if (image.photometric == MV_PHOTOMETRIC_MONOCHROME1) {
+    for (float& g : grey) g = 1.0f - g;
+  }
+  return grey;
+}
+
+std::vector<uint8_t> render_outline_overlay(const Image& image, const Image& label_map,
+                                            int64_t slice,
+                                            const std::vector<SegmentDescription>& segments,
+                                            int64_t* out_height, int64_t* out_width) {
+  const int64_t h = image.height(), w = image.width();
+  if (label_map.channels() != 1 || label_map.depth() != image.depth() || label_map.height() != h ||
+      label_map.width() != w) {
+    throw Error(MV_ERR_SHAPE_MISMATCH,
+                "render_outline_overlay: the label map must have one "
+                "channel and the image's grid");
+  }
+  const size_t n = image.plane_size();
+  if (slice < 0) {  // the slice with the most foreground, else the middle one
+    slice = image.depth() / 2;
+    size_t best = 0;
+    for (int64_t k = 0; k < label_map.depth(); ++k) {
+      const float* p = label_map.data() + static_cast<size_t>(k) * n;
+      const auto area =
+          static_cast<size_t>(std::count_if(p, p + n, [](float v) { return v != 0; }));
+      if (area > best) {
+        best = area;
+        slice = k;
+      }
+    }
+  }
+  const std::vector<float> grey = grey_slice(image, slice, GreyWindow::kPresetOrPercent);
+  std::vector<uint8_t> rgb(n * 3);
+  for (size_t i = 0; i < n; ++i) {
+    const auto g = static_cast<uint8_t>(std::lround(255.0f * grey[i]));
+    rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = g;
+  }
+  const float* lab = label_map.data() + static_cast<size_t>(slice) * n;
+  constexpr float kFill = 0.2f;  // interior tint, light enough to keep the anatomy readable
+  for (const auto& seg : segments) {
+    const auto value = static_cast<float>(seg.value);
+    auto in = [&](int64_t y, int64_t x) {
+      return y >= 0 && y < h && x >= 0 && x < w && lab[static_cast<size_t>(y * w + x)] == value;
+    };
+    for (int64_t y = 0; y < h; ++y) {
+      for (int64_t x = 0; x < w; ++x) {
+        if (!in(y, x)) continue;
+        // A boundary pixel has a 4-neighbour outside the segment (or outside the image).
+        const bool edge = !in(y - 1, x) || !in(y + 1, x) || !in(y, x - 1) || !in(y, x + 1);
+        uint8_t* px = rgb.data() + 3 * static_cast<size_t>(y * w + x);
+        for (size_t c = 0; c < 3; ++c) {
+          px[c] = edge ? seg.rgb[c]
+                       : static_cast<uint8_t>(std::lround((1.0f - kFill) * px[c] +
+                                                          kFill * static_cast<float>(seg.rgb[c])));
+        }
+      }
+    }
+  }
+  if (out_height != nullptr) *out_height = h;
+  if (out_width != nullptr) *out_width = w;
+  return rgb;
+}
+
+void write_png_rgb(const std::string& path, const std::vector<uint8_t>& rgb, int64_t height,
+                   int64_t width) {
+  if (height <= 0 || width <= 0 || rgb.size() != static_cast<size_t>(height * width * 3)) {
+    throw Error(MV_ERR_INVALID_ARGUMENT, path + ": RGB buffer size does not match its shape");
+  }
+  cv::Mat m(static_cast<int>(height), static_cast<int>(width), CV_8UC3,
+            const_cast<uint8_t*>(rgb.data()));
+  cv::Mat bgr;
+  cv::cvtColor(m, bgr, cv::COLOR_RGB2BGR);
+  // Encode explicitly as PNG: cv::imwrite would pick the format from the file name.
+  std::vector<uint8_t> png;
+  if (!cv::imencode(".png", bgr, png)) throw Error(MV_ERR_INTERNAL, path + ": PNG encoding failed");
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "wb"), &std::fclose);
+  if (!f || std::fwrite(png.data(), 1, png.size(), f.get()) != png.size()) {
+    throw Error(MV_ERR_IO, path + ": cannot write (" + std::strerror(errno) + ")");
+  }
+}
+
+}  // namespace medvision::io

@@ -1,0 +1,104 @@
+#pragma once
+// medvision::io writers: NIfTI-1 volumes, DICOM Segmentation and Secondary Capture objects derived
+// from a DICOM source, PNG files, and 8-bit renderings (grey base, segment outlines) of an image.
+// Every function throws medvision::Error; none prints. Messages name paths and tags, never
+// patient values.
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/image.hpp"
+
+namespace medvision::io {
+
+// ---- NIfTI ------------------------------------------------------------------------------------
+
+enum class NiftiType { kUint8, kInt16, kFloat32 };
+
+// Writes a NIfTI-1 single file: .nii, or gzip-compressed when the path ends in .nii.gz (any other
+// ending is MV_ERR_INVALID_ARGUMENT). The affine is the image's LPS geometry converted to RAS (x
+// and y negated, the nibabel convention), written as the sform exactly and as the qform (its
+// nearest rotation, for readers that ignore the sform), both with code 1
+// (NIFTI_XFORM_SCANNER_ANAT): the coordinates are the scanner's patient coordinates as DICOM gives
+// them, not coordinates aligned to another volume (code 2) or to a template. More than one channel
+// becomes dim[4] (4-D); xyzt_units is mm. Integer types round to the nearest value; a value outside
+// the type's range (or not finite) is MV_ERR_INVALID_ARGUMENT. Throws MV_ERR_IO "<path>: ..." on
+// write errors.
+void write_nifti(const Image& image, const std::string& path, NiftiType type);
+
+// ---- derived DICOM objects --------------------------------------------------------------------
+
+// A coded concept (DICOM Code Sequence Macro).
+struct Code {
+  std::string value;
+  std::string scheme;
+  std::string meaning;
+};
+
+// One segment of a label map. `value` is the label-map value (> 0) that marks it.
+struct SegmentDescription {
+  std::string label;
+  int value = 1;
+  std::array<uint8_t, 3> rgb{{255, 0, 0}};
+  // Segmented Property Category / Type (CID 7150 / 7151). The defaults say only "tissue"; a
+  // model package that knows its anatomy should say so.
+  Code category{"85756007", "SCT", "Tissue"};
+  Code type{"85756007", "SCT", "Tissue"};
+};
+
+// Who made a derived object: written as the algorithm identification, the series description
+// (when `series_description` is empty: "<model_name> <model_version>") and the image comments.
+struct DerivedInfo {
+  std::string model_name;
+  std::string model_version;
+  std::string notice;  // e.g. "Not for diagnostic use"
+  std::string series_description;
+};
+
+// Writes a DICOM Segmentation (BINARY) of `label_map` (one channel, integer values, exactly the
+// grid of `source`) with one segment per description. Frames are written only for slices where a
+// segment is present (a segment absent everywhere gets one empty frame so that it stays
+// declared); each frame references its source instance (Derivation Image and Source Image
+// Sequences) and carries its plane position, orientation and pixel measures. The SEG is a new
+// series in the source's study and frame of reference, with the Patient and Study modules copied
+// from the source file (re-read from disk). Throws MV_ERR_INVALID_ARGUMENT when the source has no
+// DICOM file behind it, the grids differ, or a label value has no description; MV_ERR_IO.
+void write_dicom_seg(const Image& label_map, const Image& source,
+                     const std::vector<SegmentDescription>& segments, const DerivedInfo& info,
+                     const std::string& path);
+
+// Writes an RGB image (interleaved, height x width x 3 bytes, e.g. a heat-map overlay) as a DICOM
+// Secondary Capture: a new series in the source's study, the Patient and Study modules copied
+// from the source file, referencing the source's first slice; the notice goes to ImageComments
+// and DerivationDescription. Throws as write_dicom_seg().
+void write_dicom_secondary_capture(const uint8_t* rgb, int64_t height, int64_t width,
+                                   const Image& source, const DerivedInfo& info,
+                                   const std::string& path);
+
+// ---- renderings -------------------------------------------------------------------------------
+
+enum class GreyWindow {
+  kPercentile,       // the slice's 0.5-99.5 percentile range
+  kPresetOrPercent,  // the first window preset when the image has one, else the percentiles
+};
+
+// One slice of the image (first channel, or luma of RGB) in [0, 1], row-major height x width;
+// MONOCHROME1 is inverted so that higher always displays brighter.
+std::vector<float> grey_slice(const Image& image, int64_t slice, GreyWindow window);
+
+// An RGB rendering (height x width x 3 bytes) of one slice of `image` in grey with the outline
+// (boundary pixels, 4-connected, about 1 px wide) of each segment drawn in its colour and its
+// interior lightly tinted (alpha 0.2). `slice` -1 picks the slice with the largest foreground
+// area (the middle slice when there is none). Label values without a description are ignored.
+std::vector<uint8_t> render_outline_overlay(const Image& image, const Image& label_map,
+                                            int64_t slice,
+                                            const std::vector<SegmentDescription>& segments,
+                                            int64_t* out_height, int64_t* out_width);
+
+// Writes an RGB buffer (height x width x 3 bytes) as PNG. Throws MV_ERR_IO naming the path.
+void write_png_rgb(const std::string& path, const std::vector<uint8_t>& rgb, int64_t height,
+                   int64_t width);
+
+}  // namespace medvision::io
