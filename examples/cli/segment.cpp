@@ -127,6 +127,12 @@ void add_segment_command(CLI::App& app, SegmentArgs& a) {
   c->add_option("-o,--out", a.out, "Folder for the output files (created)");
   c->add_flag("--stack", a.stack,
               "All FILEs are the channels of one case, in the model's order (e.g. FLAIR T1)");
+  c->add_flag("--nifti", a.nifti, "Write the label map as <stem>.seg.nii.gz (the input's affine)");
+  c->add_flag("--png", a.png, "Write an outline overlay <stem>.overlay.png (volumes: --slice)");
+  c->add_option("--slice", a.slice, "Slice of a volume for --png (-1: largest foreground)")
+      ->default_val(-1);
+  c->add_flag("--dicom-seg", a.dicom_seg,
+              "DICOM inputs: write a DICOM Segmentation <stem>.seg.dcm in the source's study");
   c->add_flag("--probabilities", a.probabilities,
               "Write the probability maps as <stem>.prob.npy (float32 [classes, D, H, W])");
   c->add_flag("--npy", a.npy, "Write the label map as <stem>.mask.npy (float32 [D, H, W])");
@@ -143,7 +149,7 @@ void add_segment_command(CLI::App& app, SegmentArgs& a) {
 }
 
 int run_segment(const SegmentArgs& a) {
-  if ((a.probabilities || a.npy) && a.out.empty()) {
+  if ((a.probabilities || a.npy || a.nifti || a.png || a.dicom_seg) && a.out.empty()) {
     std::fprintf(stderr, "medvision: --out is needed to write files\n");
     return kUsageError;
   }
@@ -188,6 +194,18 @@ int run_segment(const SegmentArgs& a) {
       if (!a.out.empty()) {
         const std::string stem = (fs::path(a.out) / unique_stem(c.name, used)).string();
         const auto mask = result.mask();
+        if (a.nifti) {
+          outputs["nifti"] = stem + ".seg.nii.gz";
+          result.write_nifti(stem + ".seg.nii.gz");
+        }
+        if (a.png) {
+          outputs["png"] = stem + ".overlay.png";
+          result.write_overlay_png(image, stem + ".overlay.png", a.slice);
+        }
+        if (a.dicom_seg) {
+          outputs["dicom_seg"] = stem + ".seg.dcm";
+          result.write_dicom_seg(image, stem + ".seg.dcm");
+        }
         if (a.npy) {
           outputs["mask_npy"] = stem + ".mask.npy";
           write_npy(stem + ".mask.npy", mask.data(), {mask.depth(), mask.height(), mask.width()});

@@ -2,6 +2,7 @@
 // medvision segment (examples/cli/segment.cpp).
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,10 @@ struct SegmentArgs {
   double overlap = -1.0;
   int batch = 0;
   bool stack = false;
+  bool nifti = false;
+  bool png = false;
+  int64_t slice = -1;
+  bool dicom_seg = false;
   bool probabilities = false;
   bool npy = false;
   bool mirror = false;

@@ -1,5 +1,6 @@
 // C API of segmentation: mv_model_segment, mv_segment_options, region measurements.
 
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstring>
@@ -9,6 +10,7 @@
 #include "capi/handles.hpp"
 #include "capi/segment_result.hpp"
 #include "common/log.hpp"
+#include "io/writers.hpp"
 
 namespace {
 
@@ -68,6 +70,60 @@ std::string segmentation_json(const mv_result& r) {
   j["regions"] = std::move(regions);
   j["warnings"] = s.warnings;
   return j.dump();
+}
+
+// One description per foreground class, coloured from a palette that tells neighbours apart.
+std::vector<medvision::io::SegmentDescription> segments_of(const mv_result& r) {
+  static constexpr std::array<std::array<uint8_t, 3>, 8> kPalette = {{{{230, 25, 75}},
+                                                                      {{60, 180, 75}},
+                                                                      {{0, 130, 200}},
+                                                                      {{255, 225, 25}},
+                                                                      {{245, 130, 48}},
+                                                                      {{145, 30, 180}},
+                                                                      {{70, 240, 240}},
+                                                                      {{240, 50, 230}}}};
+  std::vector<medvision::io::SegmentDescription> out;
+  const auto& classes = r.segmentation.classes;
+  for (size_t v = 1; v < classes.size(); ++v) {
+    medvision::io::SegmentDescription d;
+    d.label = classes[v];
+    d.value = static_cast<int>(v);
+    d.rgb = kPalette[(v - 1) % kPalette.size()];
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+mv_status require_segmentation(const mv_result* r, const char* path, const char* fn) {
+  if (r == nullptr || path == nullptr || *path == '\0') {
+    return medvision::capi::fail(MV_ERR_INVALID_ARGUMENT,
+                                 (std::string(fn) + ": result or path is NULL or empty").c_str());
+  }
+  if (r->task != MV_TASK_SEGMENTATION || !r->mask) {
+    return medvision::capi::fail(MV_ERR_INVALID_ARGUMENT,
+                                 (std::string(fn) + ": not a segmentation result").c_str());
+  }
+  return MV_OK;
+}
+
+// The image the result was computed from must have the label map's grid.
+mv_status require_same_grid(const mv_result* r, const mv_image* image, const char* fn) {
+  if (image == nullptr) {
+    return medvision::capi::fail(MV_ERR_INVALID_ARGUMENT,
+                                 (std::string(fn) + ": image is NULL").c_str());
+  }
+  const medvision::Image& m = *r->mask->image;
+  const medvision::Image& im = *image->image;
+  if (m.depth() != im.depth() || m.height() != im.height() || m.width() != im.width()) {
+    return medvision::capi::fail(
+        MV_ERR_SHAPE_MISMATCH,
+        (std::string(fn) + ": the image is not the one the result was computed from (its grid is " +
+         std::to_string(im.width()) + "x" + std::to_string(im.height()) + "x" +
+         std::to_string(im.depth()) + ", the mask's " + std::to_string(m.width()) + "x" +
+         std::to_string(m.height()) + "x" + std::to_string(m.depth()) + ")")
+            .c_str());
+  }
+  return MV_OK;
 }
 
 }  // namespace
@@ -193,6 +249,58 @@ mv_status mv_result_region(const mv_result* r, size_t i, mv_region_stats* out) M
   const uint32_t keep = out->struct_size;
   std::memcpy(out, &v, std::min<size_t>(keep, sizeof v));
   out->struct_size = keep;
+  return MV_OK;
+  MV_CAPI_END
+}
+
+mv_status mv_result_write_nifti(const mv_result* r, const char* path) MV_NOEXCEPT {
+  MV_CAPI_BEGIN
+  if (mv_status st = require_segmentation(r, path, "mv_result_write_nifti"); st != MV_OK) return st;
+  medvision::io::write_nifti(*r->mask->image, path,
+                             r->segmentation.classes.size() <= 256
+                                 ? medvision::io::NiftiType::kUint8
+                                 : medvision::io::NiftiType::kInt16);
+  return MV_OK;
+  MV_CAPI_END
+}
+
+mv_status mv_result_write_overlay_png(const mv_result* r, const mv_image* image, int64_t slice,
+                                      const char* path) MV_NOEXCEPT {
+  MV_CAPI_BEGIN
+  if (mv_status st = require_segmentation(r, path, "mv_result_write_overlay_png"); st != MV_OK) {
+    return st;
+  }
+  if (mv_status st = require_same_grid(r, image, "mv_result_write_overlay_png"); st != MV_OK) {
+    return st;
+  }
+  MV_CHECK_ARG(slice >= -1 && slice < r->mask->image->depth(),
+               ("mv_result_write_overlay_png: slice " + std::to_string(slice) +
+                " is out of range (the volume has " + std::to_string(r->mask->image->depth()) +
+                " slices; -1 picks one)")
+                   .c_str());
+  int64_t h = 0, w = 0;
+  const auto rgb = medvision::io::render_outline_overlay(*image->image, *r->mask->image, slice,
+                                                         segments_of(*r), &h, &w);
+  medvision::io::write_png_rgb(path, rgb, h, w);
+  return MV_OK;
+  MV_CAPI_END
+}
+
+mv_status mv_result_write_dicom_seg(const mv_result* r, const mv_image* source,
+                                    const char* path) MV_NOEXCEPT {
+  MV_CAPI_BEGIN
+  if (mv_status st = require_segmentation(r, path, "mv_result_write_dicom_seg"); st != MV_OK) {
+    return st;
+  }
+  if (mv_status st = require_same_grid(r, source, "mv_result_write_dicom_seg"); st != MV_OK) {
+    return st;
+  }
+  medvision::io::DerivedInfo info;
+  info.model_name = r->model_name;
+  info.model_version = r->model_version;
+  info.notice = r->notice;
+  info.series_description = r->model_name + " " + r->model_version + " segmentation";
+  medvision::io::write_dicom_seg(*r->mask->image, *source->image, segments_of(*r), info, path);
   return MV_OK;
   MV_CAPI_END
 }
