@@ -9,6 +9,7 @@
 
 #include "common/error.hpp"
 #include "common/sha256.hpp"
+#include "model/archive.hpp"
 
 namespace medvision::model {
 namespace {
@@ -342,14 +343,21 @@ std::string resolve_package(const std::string& name_or_path) {
     if (p.empty()) throw Error(MV_ERR_IO, name_or_path + ": folder holds no manifest.json");
     return p;
   }
+  if (is_package_archive(name_or_path)) return name_or_path;
   if (fs::exists(name_or_path, ec)) {
     throw Error(MV_ERR_UNSUPPORTED_FORMAT,
-                name_or_path + ": a model is a package folder holding manifest.json");
+                name_or_path +
+                    ": a model is a package folder holding manifest.json, or a package "
+                    "archive (.tar, .tar.gz, .tgz, .mvpkg)");
   }
   if (name_or_path.find('/') == std::string::npos) {
     for (const auto& dir : search_path()) {
       std::string p = package_in(fs::path(dir) / name_or_path);
       if (!p.empty()) return p;
+      for (const char* ext : {".mvpkg", ".tar.gz"}) {
+        const std::string a = (fs::path(dir) / (name_or_path + ext)).string();
+        if (is_package_archive(a)) return a;
+      }
     }
   }
   std::string where;
@@ -369,7 +377,18 @@ std::vector<std::string> list_packages() {
     std::sort(entries.begin(), entries.end());
     for (const auto& e : entries) {
       std::string p = package_in(e);
-      if (!p.empty() && names.insert(e.filename().string()).second) out.push_back(p);
+      std::string name = e.filename().string();
+      if (p.empty() && is_package_archive(e.string())) {
+        p = e.string();
+        for (const char* ext : {".mvpkg", ".tar.gz", ".tgz", ".tar"}) {
+          const std::string x = ext;
+          if (name.size() > x.size() && name.compare(name.size() - x.size(), x.size(), x) == 0) {
+            name.resize(name.size() - x.size());
+            break;
+          }
+        }
+      }
+      if (!p.empty() && names.insert(name).second) out.push_back(p);
     }
   }
   return out;

@@ -71,8 +71,9 @@ void verify_checksum(const Manifest& m);
 // tree medvision was built from, then <prefix>/share/medvision/models.
 std::vector<std::string> search_path();
 
-// Finds a package by folder path or by name on the search path; returns the package folder
-// (the one holding manifest.json). Throws MV_ERR_IO listing where it looked.
+// Finds a package by folder path, archive path or by name on the search path (a folder
+// <dir>/<name>[/package], or an archive <dir>/<name>.mvpkg / .tar.gz); returns the package folder
+// (the one holding manifest.json) or the archive file. Throws MV_ERR_IO listing where it looked.
 std::string resolve_package(const std::string& name_or_path);
 
 // Every package found on the search path (folder paths), for `medvision models`.

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "common/error.hpp"
+#include "model/archive.hpp"
 
 namespace medvision::model {
 
@@ -13,10 +14,28 @@ namespace fs = std::filesystem;
 
 std::shared_ptr<const Model> Model::load(const std::string& name_or_path,
                                          const LoadOptions& options) {
-  const std::string dir = resolve_package(name_or_path);
+  const std::string found = resolve_package(name_or_path);
   std::shared_ptr<Model> m(new Model());
-  m->manifest_ = read_manifest(dir);
-  verify_checksum(m->manifest_);
+  std::string dir = found;
+  if (is_package_archive(found)) {
+    m->extracted_ = ExtractedPackage::extract(found);
+    dir = m->extracted_->package();
+  }
+  try {
+    m->manifest_ = read_manifest(dir);
+    verify_checksum(m->manifest_);
+  } catch (const Error& e) {
+    if (!m->extracted_) throw;
+    // Name the archive, not the temporary folder it was extracted into.
+    std::string msg = e.what();
+    const std::string& root = m->extracted_->root();
+    for (size_t at; (at = msg.find(root)) != std::string::npos;) {
+      const size_t end =
+          at + root.size() + (at + root.size() < msg.size() && msg[at + root.size()] == '/');
+      msg.replace(at, end - at, found + "!");
+    }
+    throw Error(e.status(), msg);
+  }
   m->pipeline_ = preprocess::Pipeline::from_json(m->manifest_.preprocess, m->manifest_.input,
                                                  m->manifest_.path);
   infer::RuntimeOptions ro = options.runtime;

@@ -105,6 +105,8 @@ class Model {
   // The manifest's calibration and thresholds, parsed once at load (absent when both are null).
   std::optional<calibrate::ScoreCalibration> calibration_;
   std::vector<std::string> load_warnings_;
+  // A package loaded from an archive: its extracted folder, removed with the model.
+  std::shared_ptr<const class ExtractedPackage> extracted_;
 };
 
 }  // namespace medvision::model

@@ -3,9 +3,13 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <random>
 #include <string>
 #include <thread>
@@ -17,6 +21,7 @@
 namespace {
 
 using mvtest::TempDir;
+namespace fs = std::filesystem;
 
 // A grey image of constant value `v` (or a ramp when ramp = true), h x w, as an mv_image.
 mv_image* grey_image(int64_t h, int64_t w, float v, bool ramp = false) {
@@ -436,4 +441,114 @@ TEST_CASE("model: warnings reach the log callback, and only while it is installe
   mv_result_free(r);
   mv_image_free(img);
   mv_model_free(model);
+}
+
+namespace {
+
+// A one-entry ustar archive written by hand (for names that `tar` refuses to write).
+void write_tar_entry(const std::string& path, const std::string& name, const std::string& body,
+                     char type = '0') {
+  char h[512] = {};
+  std::snprintf(h, 100, "%s", name.c_str());
+  std::snprintf(h + 100, 8, "%07o", 0644);
+  std::snprintf(h + 108, 8, "%07o", 0);
+  std::snprintf(h + 116, 8, "%07o", 0);
+  std::snprintf(h + 124, 12, "%011o", static_cast<unsigned>(body.size()));
+  std::snprintf(h + 136, 12, "%011o", 0);
+  h[156] = type;
+  std::memcpy(h + 257, "ustar", 6);
+  std::memcpy(h + 263, "00", 2);
+  std::memset(h + 148, ' ', 8);
+  unsigned sum = 0;
+  for (unsigned char c : h) sum += c;
+  std::snprintf(h + 148, 8, "%06o", sum);
+  std::ofstream f(path, std::ios::binary);
+  f.write(h, 512);
+  std::string padded = body;
+  padded.resize((body.size() + 511) / 512 * 512, '\0');
+  f << padded << std::string(1024, '\0');
+}
+
+}  // namespace
+
+TEST_CASE("model: a package archive (.tar.gz, .mvpkg) loads like its folder", "[model][archive]") {
+  TempDir tmp;
+  auto module = mvtest::make_linear_module(1, 2);
+  const std::string pkg =
+      mvtest::write_package(tmp.path() / "tiny", module, mvtest::base_manifest(1, 2));
+  const std::string flat = (tmp.path() / "tiny.tar.gz").string();
+  const std::string nested = (tmp.path() / "tiny.mvpkg").string();
+  REQUIRE(std::system(("tar -C '" + pkg + "' -czf '" + flat + "' .").c_str()) == 0);
+  REQUIRE(std::system(
+              ("tar -C '" + tmp.path().string() + "' -czf '" + nested + "' tiny").c_str()) == 0);
+  mv_image* img = grey_image(20, 20, 0.0f, true);
+  mv_model* folder = load_ok(pkg);
+  mv_result* want = nullptr;
+  REQUIRE(mv_model_run(folder, img, &want) == MV_OK);
+  for (const std::string& archive : {flat, nested}) {
+    INFO(archive);
+    mv_model* m = load_ok(archive);
+    CHECK(std::string(mv_model_name(m)) == "tiny-linear");
+    mv_result* got = nullptr;
+    REQUIRE(mv_model_run(m, img, &got) == MV_OK);
+    CHECK(mv_result_probability(got, 1) == mv_result_probability(want, 1));
+    mv_result_free(got);
+    mv_model_free(m);
+  }
+  // By name on the search path: <dir>/<name>.mvpkg.
+  fs::create_directories(tmp.path() / "path");
+  fs::copy_file(nested, tmp.path() / "path" / "boxed.mvpkg");
+  setenv("MEDVISION_MODEL_PATH", (tmp.path() / "path").c_str(), 1);
+  mv_model* by_name = load_ok("boxed");
+  unsetenv("MEDVISION_MODEL_PATH");
+  mv_model_free(by_name);
+  mv_result_free(want);
+  mv_model_free(folder);
+  mv_image_free(img);
+
+  std::string msg;
+  SECTION("truncated") {
+    const std::string cut = (tmp.path() / "cut.tar").string();
+    REQUIRE(std::system(("tar -C '" + pkg + "' -cf '" + cut + "' .").c_str()) == 0);
+    // Cut into the last entry's data (GNU tar pads the file with zero blocks).
+    std::ifstream in(cut, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t end = bytes.find_last_not_of('\0');
+    REQUIRE(end != std::string::npos);
+    fs::resize_file(cut, end > 100 ? end - 100 : end / 2);
+    CHECK(load_status(cut, &msg) == MV_ERR_CORRUPT_DATA);
+    CHECK(msg.find("cut.tar") != std::string::npos);
+  }
+  SECTION("not a tar file") {
+    const std::string junk = (tmp.path() / "junk.tar").string();
+    std::ofstream(junk) << std::string(2000, 'x');
+    CHECK(load_status(junk, &msg) == MV_ERR_CORRUPT_DATA);
+    CHECK(msg.find("checksum") != std::string::npos);
+  }
+  SECTION("an entry leaving the package folder") {
+    const std::string evil = (tmp.path() / "evil.tar").string();
+    write_tar_entry(evil, "../escaped.txt", "x");
+    CHECK(load_status(evil, &msg) == MV_ERR_UNSUPPORTED_FORMAT);
+    CHECK(msg.find("leave the package") != std::string::npos);
+    CHECK_FALSE(fs::exists(fs::temp_directory_path() / "escaped.txt"));
+  }
+  SECTION("a symbolic link") {
+    const std::string link = (tmp.path() / "link.tar").string();
+    write_tar_entry(link, "model.pt", "", '2');
+    CHECK(load_status(link, &msg) == MV_ERR_UNSUPPORTED_FORMAT);
+  }
+  SECTION("no manifest inside") {
+    const std::string empty = (tmp.path() / "empty.tar").string();
+    write_tar_entry(empty, "README.md", "hello");
+    CHECK(load_status(empty, &msg) == MV_ERR_MODEL);
+    CHECK(msg.find("manifest.json") != std::string::npos);
+  }
+  SECTION("a checksum mismatch names the archive, not the temporary folder") {
+    std::ofstream(fs::path(pkg) / "model.pt", std::ios::app) << "tampered";
+    const std::string bad = (tmp.path() / "bad.tar.gz").string();
+    REQUIRE(std::system(("tar -C '" + pkg + "' -czf '" + bad + "' .").c_str()) == 0);
+    CHECK(load_status(bad, &msg) == MV_ERR_MODEL);
+    CHECK(msg.find("bad.tar.gz!model.pt") != std::string::npos);
+    CHECK(msg.find("medvision-package-") == std::string::npos);
+  }
 }
