@@ -355,6 +355,70 @@ inline Heatmap explain(const Model& model, const Image& image,
   return Heatmap(h);
 }
 
+/** The model packages on the search path (see mv_model_list()), one folder each. */
+inline std::vector<std::string> list_models() {
+  size_t needed = 0;
+  check(mv_model_list(nullptr, 0, &needed));
+  std::string buf(needed, '\0');
+  check(mv_model_list(buf.data(), buf.size(), &needed));
+  std::vector<std::string> out;
+  size_t start = 0;
+  const std::string text(buf.c_str());
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start) out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+/** Options for calibrate(); defaults as mv_calibrate_options_init() sets them. */
+struct CalibrateOptions {
+  mv_calibration_method method = MV_CALIBRATION_TEMPERATURE;
+  mv_operating_rule rule = MV_OPERATING_YOUDEN;
+  double target = 0.9;
+  double refer_half_width = 0.1;
+  bool conformal = false;
+  double alpha = 0.1;
+  std::string data_description;  ///< provenance recorded in the new manifest ("" for none)
+  std::string version;           ///< version of the new package ("" for "<old>+cal")
+};
+
+/**
+ * Fits calibration and operating points and writes a new package version to `out_dir` (see
+ * mv_model_calibrate()). `logits` holds count x label_count raw outputs; `labels` count x
+ * label_count values in {0, 1} (sigmoid models) or count class indices (softmax models).
+ */
+inline void calibrate(const Model& model, const float* logits, const int32_t* labels, size_t count,
+                      const std::string& out_dir, const CalibrateOptions& options = {}) {
+  mv_calibrate_options o;
+  check(mv_calibrate_options_default(&o));
+  o.method = options.method;
+  o.rule = options.rule;
+  o.target = options.target;
+  o.refer_half_width = options.refer_half_width;
+  o.conformal = options.conformal ? 1 : 0;
+  o.alpha = options.alpha;
+  o.data_description =
+      options.data_description.empty() ? nullptr : options.data_description.c_str();
+  o.version = options.version.empty() ? nullptr : options.version.c_str();
+  check(mv_model_calibrate(model.get(), logits, labels, count, &o, out_dir.c_str()));
+}
+
+/**
+ * Compares count x label_count raw outputs with the score distribution recorded at calibration
+ * time (see mv_model_drift_check()); returns the report as JSON text.
+ */
+inline std::string drift_check(const Model& model, const float* logits, size_t count) {
+  size_t needed = 0;
+  check(mv_model_drift_check(model.get(), logits, count, nullptr, 0, &needed));
+  std::string buf(needed, '\0');
+  check(mv_model_drift_check(model.get(), logits, count, buf.data(), buf.size(), &needed));
+  buf.resize(needed > 0 ? needed - 1 : 0);
+  return buf;
+}
+
 /** Names for enum values, for printing. */
 inline const char* to_string(mv_image_format f) {
   switch (f) {

@@ -1,0 +1,172 @@
+"""Result types: small frozen dataclasses with ``to_dict()`` (JSON-ready)."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from . import _core
+
+
+@dataclass(frozen=True)
+class LabelScore:
+    """One label's scores in a classification."""
+
+    label: str
+    logit: float
+    probability: float
+    #: Calibrated probability; None when the package carries no calibration.
+    calibrated: Optional[float]
+    #: Positive/negative at the package's operating point; None when it has none.
+    decision: Optional[bool]
+    #: The calibrated probability lies in the "refer to a human" band.
+    refer: bool
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The outcome of a classification model on one image. Not for diagnostic use."""
+
+    model: str
+    model_version: str
+    notice: str
+    #: One score per label, in the manifest's label order.
+    scores: Tuple[LabelScore, ...]
+    #: Label indices, most probable first.
+    ranking: Tuple[int, ...]
+    warnings: Tuple[str, ...] = ()
+    #: The file the image came from, when a path was classified.
+    source: Optional[str] = None
+
+    @classmethod
+    def _from_core(cls, r: "_core.Result", source: Optional[str] = None) -> "Classification":
+        scores = tuple(
+            LabelScore(label, logit, prob, cal, None if dec < 0 else bool(dec), bool(refer))
+            for (label, logit, prob, cal, dec, refer) in r.scores
+        )
+        return cls(r.model_name, r.model_version, r.notice, scores, tuple(r.ranking),
+                   tuple(r.warnings), source)
+
+    @property
+    def labels(self) -> List[str]:
+        return [s.label for s in self.scores]
+
+    @property
+    def top(self) -> LabelScore:
+        """The most probable label."""
+        return self.scores[self.ranking[0]]
+
+    @property
+    def ranked(self) -> List[LabelScore]:
+        return [self.scores[i] for i in self.ranking]
+
+    @property
+    def probabilities(self) -> Dict[str, float]:
+        return {s.label: s.probability for s in self.scores}
+
+    @property
+    def logits(self) -> np.ndarray:
+        """Raw outputs in manifest order (float32), e.g. to calibrate or check drift."""
+        return np.array([s.logit for s in self.scores], dtype=np.float32)
+
+    def __getitem__(self, label: str) -> LabelScore:
+        for s in self.scores:
+            if s.label == label:
+                return s
+        raise KeyError(label)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The same object as the C API's mv_result_json() and the CLI's ``--json`` line."""
+        d: Dict[str, Any] = {
+            "model": {"name": self.model, "version": self.model_version},
+            "notice": self.notice,
+            "labels": [s.to_dict() for s in self.ranked],
+            "warnings": list(self.warnings),
+        }
+        if self.source is not None:
+            d["file"] = self.source
+        return d
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A heat map of where a model looked for one label, on the original image's grid."""
+
+    label: str
+    probability: float
+    method: str
+    #: Read-only float32 [height, width] in [0, 1]: a view of the library's buffer (no copy).
+    heatmap: np.ndarray = field(repr=False)
+    _handle: "_core.Heatmap" = field(repr=False, compare=False)
+
+    @property
+    def shape(self) -> Tuple[int, int]:
+        return tuple(self.heatmap.shape)  # type: ignore[return-value]
+
+    def overlay(self, image: "_core.Image", alpha: float = 0.5) -> np.ndarray:
+        """Interleaved RGB uint8 [height, width, 3]: the colour map blended over ``image``."""
+        return self._handle.overlay(image, alpha)
+
+    def save_png(self, path: str, image: Optional["_core.Image"] = None,
+                 alpha: float = 0.5) -> None:
+        """Writes the overlay over ``image`` (or the coloured map alone) as a PNG file."""
+        self._handle.write_png(str(path), image, alpha)
+
+    def to_dict(self, include_heatmap: bool = False) -> Dict[str, Any]:
+        d: Dict[str, Any] = {"label": self.label, "probability": self.probability,
+                             "method": self.method, "shape": list(self.shape)}
+        if include_heatmap:
+            d["heatmap"] = self.heatmap.tolist()
+        return d
+
+
+@dataclass(frozen=True)
+class DriftLabel:
+    label: str
+    ks: float
+    p_value: float
+    psi: float
+    shifted: bool
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """Has a batch's score distribution moved away from the calibration-time one?"""
+
+    batch_size: int
+    shifted: bool
+    labels: Tuple[DriftLabel, ...]
+
+    @classmethod
+    def _from_json(cls, d: Dict[str, Any]) -> "DriftReport":
+        labels = tuple(DriftLabel(x["label"], float(x["ks"]), float(x["p_value"]),
+                                  float(x["psi"]), bool(x["shifted"])) for x in d["labels"])
+        return cls(int(d["batch_size"]), bool(d["shifted"]), labels)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"batch_size": self.batch_size, "shifted": self.shifted,
+                "labels": [x.to_dict() for x in self.labels]}
+
+
+@dataclass(frozen=True)
+class CalibrationReport:
+    """What medvision.calibrate() wrote: a new package version and its report."""
+
+    out_dir: str
+    name: str
+    version: str
+    #: calibration-report.json: metrics before/after, the fit, provenance.
+    report: Dict[str, Any] = field(repr=False)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"out_dir": self.out_dir, "name": self.name, "version": self.version,
+                "report": self.report}
+
