@@ -212,4 +212,6 @@ def calibrate(model: Model, data: Union[np.ndarray, Sequence[ImageLike]],
         report = json.load(f)
     with open(os.path.join(os.fspath(out_dir), "manifest.json")) as f:
         manifest = json.load(f)
-    return CalibrationReport(os.fspath(out_dir), manifest["name"], manifest["version"], report)
+    return CalibrationReport(os.fspath(out_dir), manifest["name"], manifest["version"],
+                             manifest.get("calibration", {}), manifest.get("thresholds", {}),
+                             report)

@@ -163,10 +163,12 @@ class CalibrationReport:
     out_dir: str
     name: str
     version: str
-    #: calibration-report.json: metrics before/after, the fit, provenance.
+    #: The new manifest's "calibration" (the fit) and "thresholds" (operating points).
+    calibration: Dict[str, Any] = field(repr=False)
+    thresholds: Dict[str, Any] = field(repr=False)
+    #: calibration-report.json: metrics before and after, warnings.
     report: Dict[str, Any] = field(repr=False)
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"out_dir": self.out_dir, "name": self.name, "version": self.version,
-                "report": self.report}
+        return dataclasses.asdict(self)
 
