@@ -43,10 +43,12 @@ class CMakeBuild(build_ext):
         reuse = os.environ.get("MV_WHEEL_BUILD_DIR")
         build_dir = os.path.abspath(reuse or os.path.join(ROOT, "build-wheel"))
         jobs = os.environ.get("MV_JOBS", str(os.cpu_count() or 2))
-        configure = ["cmake", "-S", ROOT, "-B", build_dir, "-DMV_BUILD_PYTHON=ON",
-                     f"-DPython3_EXECUTABLE={sys.executable}"]
+        configure = ["cmake", "-S", ROOT, "-B", build_dir, "-DMV_BUILD_PYTHON=ON"]
         if not os.path.exists(os.path.join(build_dir, "CMakeCache.txt")):
-            configure += ["-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release"]
+            # A tree already configured keeps its interpreter (it must be this Python's version:
+            # a venv's python is the same interpreter as the one it was made from).
+            configure += ["-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
+                          f"-DPython3_EXECUTABLE={sys.executable}"]
             if not reuse:  # a tree of its own needs only the library and the extension
                 configure += ["-DMV_BUILD_TESTS=OFF", "-DMV_BUILD_EXAMPLES=OFF",
                               "-DMV_BUILD_BENCHMARKS=OFF"]
