@@ -576,6 +576,170 @@ MV_API const char* mv_result_warning(const mv_result* result, size_t index) MV_N
 MV_API const char* mv_result_json(const mv_result* result) MV_NOEXCEPT;
 
 /* ---------------------------------------------------------------------------------------------- */
+/* Segmentation */
+/* ---------------------------------------------------------------------------------------------- */
+
+/**
+ * Progress of a long operation: `done` of `total` units (sliding windows) so far. Return non-zero
+ * to go on, 0 to cancel (the operation then fails with MV_ERR_CANCELLED). Called on the thread
+ * that made the call. @since 0.1
+ */
+typedef int32_t (*mv_progress_fn)(uint64_t done, uint64_t total, void* user);
+
+/** Options for mv_model_segment(). Initialise with mv_segment_options_init(). Negative values
+ *  (and 0 for batch_size) keep what the model's manifest says. */
+typedef struct mv_segment_options {
+  uint32_t struct_size;
+  /** Sliding-window overlap in [0, 1); < 0 (default) takes the manifest's (else 0.5). */
+  double overlap;
+  /** Windows per forward pass; 0 (default) takes the manifest's (else 4). */
+  int32_t batch_size;
+  /** Mirror test-time augmentation (each window also run flipped along every combination of
+   *  spatial axes, outputs averaged): 1 on, 0 off, -1 (default) the manifest's (else off). */
+  int32_t mirror;
+  /** Non-zero: keep the per-class probability maps (mv_result_probability_map()). Default 0. */
+  int32_t probabilities;
+  /** Keep only the largest connected component of each class: 1, 0, or -1 (default) manifest. */
+  int32_t largest_component;
+  /** Fill holes enclosed by each class (only background voxels change): 1, 0, or -1 manifest. */
+  int32_t fill_holes;
+  /** Called after every batch of windows; may be NULL (default). */
+  mv_progress_fn progress;
+  /** Passed to `progress`. */
+  void* progress_user;
+} mv_segment_options;
+
+/** @brief Fills `opts` with defaults. @return MV_OK, MV_ERR_INVALID_ARGUMENT,
+ *  MV_ERR_ABI_MISMATCH. Thread-safety: safe. @since 0.1 */
+MV_API MV_NODISCARD mv_status mv_segment_options_init(mv_segment_options* opts,
+                                                      size_t struct_size) MV_NOEXCEPT;
+
+/** @brief mv_segment_options_init() with the size this header was compiled with. */
+static inline mv_status mv_segment_options_default(mv_segment_options* opts) {
+  return mv_segment_options_init(opts, sizeof *opts);
+}
+
+/**
+ * @brief Segments a 2D image or a 3D volume with a segmentation model: preprocessing as the
+ * manifest declares, sliding-window inference with Gaussian blending (windows of the manifest's
+ * input size, batched), the output activation, the probabilities mapped back onto the input
+ * image's grid (crop/pad, resampling and reorientation undone), a label map, optional
+ * post-processing, and per-region measurements. mv_model_run() on a segmentation model does the
+ * same with the manifest's settings.
+ *
+ * Multi-channel models (e.g. FLAIR + T1) take one multi-channel image: a 4D NIfTI, or single
+ * images stacked with mv_image_stack().
+ * @param[in] opts options, or NULL for the manifest's settings.
+ * @param[out] out the result: see mv_result_mask(), mv_result_region().
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT (NULL, bad option, not a segmentation model);
+ *         MV_ERR_SHAPE_MISMATCH (wrong channel count or dimensionality); MV_ERR_MODEL (the model
+ *         failed, returned a wrong shape or non-finite values); MV_ERR_CANCELLED;
+ *         MV_ERR_OUT_OF_MEMORY; MV_ERR_ABI_MISMATCH.
+ * Ownership: the caller owns *out; release with mv_result_free().
+ * Thread-safety: safe; many threads may segment with one model. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_model_segment(const mv_model* model, const mv_image* image,
+                                               const mv_segment_options* opts,
+                                               mv_result** out) MV_NOEXCEPT;
+
+/**
+ * @brief Stacks images on the same grid into the channels of one image (e.g. the FLAIR and T1
+ * volumes of one study, in the order the model's manifest names them).
+ * @param[in] images `count` images, each with any number of channels; all must have the same
+ *            depth, height and width, and the same geometry (within 1e-3 mm / 1e-4).
+ * @param[out] out the stacked image, with the first image's geometry and metadata.
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT (NULL, count 0); MV_ERR_SHAPE_MISMATCH (sizes or
+ *         geometry differ: the message names the image); MV_ERR_OUT_OF_MEMORY.
+ * Ownership: the caller owns *out. Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_image_stack(const mv_image* const* images, size_t count,
+                                             mv_image** out) MV_NOEXCEPT;
+
+/** Measurements of one region of a segmentation (a class, or a union of classes). @since 0.1 */
+typedef struct mv_region_stats {
+  uint32_t struct_size; /**< set by the caller to sizeof(mv_region_stats) */
+  uint32_t reserved;
+  uint64_t voxels;                   /**< voxels (pixels in 2D) in the region */
+  double volume_ml;                  /**< 3D: volume in millilitres (0 for 2D images) */
+  double area_mm2;                   /**< 2D: area in mm^2 (0 for volumes) */
+  int64_t bbox_min[3];               /**< (column, row, slice) inclusive; -1 when empty */
+  int64_t bbox_max[3];               /**< (column, row, slice) inclusive; -1 when empty */
+  uint64_t components;               /**< connected components (4/6-connectivity) */
+  uint64_t largest_component_voxels; /**< size of the largest component */
+  double centroid[3];                /**< LPS mm centroid of the largest component; NaN if empty */
+  double centroid_index[3];          /**< the same as (column, row, slice); NaN if empty */
+} mv_region_stats;
+
+/** @brief MV_TASK_SEGMENTATION for results of segmentation models. @since 0.1 */
+MV_API mv_task mv_result_task(const mv_result* result) MV_NOEXCEPT;
+
+/**
+ * @brief The label map of a segmentation result: one channel on exactly the input image's grid
+ * and geometry, each voxel holding a class value: mv_result_label(result, value) names it, value
+ * 0 being the background. For sigmoid (multi-label) models whose classes overlap, the later class
+ * wins (nested regions such as whole tumour / core / enhancing).
+ * @return NULL for classification results. Ownership: borrowed; valid while the result lives.
+ * Thread-safety: safe. @since 0.1
+ */
+MV_API const mv_image* mv_result_mask(const mv_result* result) MV_NOEXCEPT;
+
+/**
+ * @brief The probability maps on the input grid, one channel per model output (softmax models:
+ * channel c is label-map value c; sigmoid models: channel c is value c + 1), or NULL when not
+ * asked for (mv_segment_options.probabilities) or for classification results.
+ * Ownership: borrowed; valid while the result lives. Thread-safety: safe. @since 0.1
+ */
+MV_API const mv_image* mv_result_probability_map(const mv_result* result) MV_NOEXCEPT;
+
+/** @brief Number of measured regions: every foreground class, then the unions of classes the
+ *  manifest names (e.g. "lungs"). 0 for classification results. @since 0.1 */
+MV_API size_t mv_result_region_count(const mv_result* result) MV_NOEXCEPT;
+/** @brief Name of region `index`, or NULL out of range. Ownership: borrowed. @since 0.1 */
+MV_API const char* mv_result_region_name(const mv_result* result, size_t index) MV_NOEXCEPT;
+
+/**
+ * @brief Measurements of region `index`.
+ * @param[out] out filled; set out->struct_size first.
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT (NULL, index out of range); MV_ERR_ABI_MISMATCH.
+ * Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_result_region(const mv_result* result, size_t index,
+                                               mv_region_stats* out) MV_NOEXCEPT;
+
+/**
+ * @brief Writes the label map as NIfTI-1 (.nii or .nii.gz, chosen by the name) with the input
+ * image's affine (LPS geometry converted to the NIfTI RAS convention).
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT (NULL, not a segmentation result); MV_ERR_IO.
+ * Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_result_write_nifti(const mv_result* result,
+                                                    const char* path) MV_NOEXCEPT;
+
+/**
+ * @brief Writes a PNG of the image with each class's outline drawn in its colour.
+ * @param[in] image the image that was segmented.
+ * @param[in] slice the slice of a volume; -1 picks the slice with the largest foreground.
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT; MV_ERR_SHAPE_MISMATCH (another image's grid); MV_ERR_IO.
+ * Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_result_write_overlay_png(const mv_result* result,
+                                                          const mv_image* image, int64_t slice,
+                                                          const char* path) MV_NOEXCEPT;
+
+/**
+ * @brief Writes the label map as a DICOM Segmentation object (binary, one segment per foreground
+ * class) in the source's study, referencing the source instances frame by frame. The patient
+ * and study modules are copied from the source files on disk.
+ * @param[in] source the DICOM image or series that was segmented (loaded from files).
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT (NULL, not DICOM, decoded from memory);
+ *         MV_ERR_SHAPE_MISMATCH; MV_ERR_IO.
+ * Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_result_write_dicom_seg(const mv_result* result,
+                                                        const mv_image* source,
+                                                        const char* path) MV_NOEXCEPT;
+
+/* ---------------------------------------------------------------------------------------------- */
 /* Explanations */
 /* ---------------------------------------------------------------------------------------------- */
 

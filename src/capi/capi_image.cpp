@@ -374,6 +374,24 @@ const char* mv_image_meta(const mv_image* image, const char* key) MV_NOEXCEPT {
   }
 }
 
+mv_status mv_image_stack(const mv_image* const* images, size_t count, mv_image** out) MV_NOEXCEPT {
+  MV_CAPI_BEGIN
+  MV_CHECK_ARG(images != nullptr, "mv_image_stack: images is NULL");
+  MV_CHECK_ARG(count > 0, "mv_image_stack: count is 0");
+  MV_CHECK_ARG(out != nullptr, "mv_image_stack: out is NULL");
+  std::vector<const medvision::Image*> list;
+  for (size_t i = 0; i < count; ++i) {
+    MV_CHECK_ARG(images[i] != nullptr,
+                 ("mv_image_stack: images[" + std::to_string(i) + "] is NULL").c_str());
+    list.push_back(images[i]->image.get());
+  }
+  auto h = std::make_unique<mv_image>();
+  h->image = medvision::stack_channels(list);
+  *out = h.release();
+  return MV_OK;
+  MV_CAPI_END
+}
+
 size_t mv_image_warning_count(const mv_image* image) MV_NOEXCEPT {
   return image ? image->image->warnings.size() : 0;
 }

@@ -11,6 +11,7 @@
 
 #include "capi/capi_guard.hpp"
 #include "capi/handles.hpp"
+#include "capi/segment_result.hpp"
 #include "common/log.hpp"
 #include "model/model.hpp"
 
@@ -158,6 +159,11 @@ mv_status mv_model_run(const mv_model* model, const mv_image* image, mv_result**
   MV_CHECK_ARG(model != nullptr, "mv_model_run: model is NULL");
   MV_CHECK_ARG(image != nullptr, "mv_model_run: image is NULL");
   MV_CHECK_ARG(out != nullptr, "mv_model_run: out is NULL");
+  if (model->model->manifest().task == medvision::model::Task::kSegmentation) {
+    *out = medvision::capi::make_segmentation_result(*model->model,
+                                                     model->model->segment(*image->image, {}));
+    return MV_OK;
+  }
   auto results = model->model->classify({image->image.get()});
   *out = make_result(*model->model, std::move(results.front()));
   return MV_OK;
@@ -181,6 +187,16 @@ mv_status mv_model_run_batch(const mv_model* model, const mv_image* const* image
     }
     list.push_back(images[i]->image.get());
   }
+  if (model->model->manifest().task == medvision::model::Task::kSegmentation) {
+    std::vector<std::unique_ptr<mv_result>> made;
+    made.reserve(count);
+    for (const medvision::Image* im : list) {
+      made.emplace_back(
+          medvision::capi::make_segmentation_result(*model->model, model->model->segment(*im, {})));
+    }
+    for (size_t i = 0; i < count; ++i) out[i] = made[i].release();
+    return MV_OK;
+  }
   auto results = model->model->classify(list);
   // Build every result before handing any out, so that a failure leaves `out` untouched.
   std::vector<std::unique_ptr<mv_result>> made;
@@ -194,9 +210,14 @@ mv_status mv_model_run_batch(const mv_model* model, const mv_image* const* image
 void mv_result_free(mv_result* r) MV_NOEXCEPT { delete r; }
 
 size_t mv_result_label_count(const mv_result* r) MV_NOEXCEPT {
-  return r ? r->classification.scores.size() : 0;
+  if (r == nullptr) return 0;
+  return r->task == MV_TASK_SEGMENTATION ? r->segmentation.classes.size()
+                                         : r->classification.scores.size();
 }
 const char* mv_result_label(const mv_result* r, size_t i) MV_NOEXCEPT {
+  if (r != nullptr && r->task == MV_TASK_SEGMENTATION) {
+    return i < r->segmentation.classes.size() ? r->segmentation.classes[i].c_str() : nullptr;
+  }
   const auto* s = score(r, i);
   return s ? s->label.c_str() : nullptr;
 }
@@ -234,11 +255,11 @@ const char* mv_result_notice(const mv_result* r) MV_NOEXCEPT {
   return r ? r->notice.c_str() : nullptr;
 }
 size_t mv_result_warning_count(const mv_result* r) MV_NOEXCEPT {
-  return r ? r->classification.warnings.size() : 0;
+  return r ? medvision::capi::result_warnings(*r).size() : 0;
 }
 const char* mv_result_warning(const mv_result* r, size_t i) MV_NOEXCEPT {
-  if (r == nullptr || i >= r->classification.warnings.size()) return nullptr;
-  return r->classification.warnings[i].c_str();
+  if (r == nullptr || i >= medvision::capi::result_warnings(*r).size()) return nullptr;
+  return medvision::capi::result_warnings(*r)[i].c_str();
 }
 const char* mv_result_json(const mv_result* r) MV_NOEXCEPT { return r ? r->json.c_str() : nullptr; }
 

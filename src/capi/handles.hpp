@@ -21,7 +21,13 @@ struct mv_result {
   std::string model_name;
   std::string model_version;
   std::string notice;
+  mv_task task = MV_TASK_CLASSIFICATION;
   medvision::model::Classification classification;
+  // Segmentation results: the label map and (optional) probability maps as image handles that
+  // the result owns and lends out; segmentation.mask/probabilities are moved into them.
+  medvision::model::Segmentation segmentation;
+  std::unique_ptr<mv_image> mask;
+  std::unique_ptr<mv_image> probabilities;
   std::string json;  // serialised once when the result is made
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <new>
 
 #include "common/error.hpp"
@@ -63,6 +64,54 @@ void Image::set_meta(const std::string& key, const std::string& value) {
 const std::string* Image::find_meta(const std::string& key) const {
   auto it = meta.find(key);
   return it == meta.end() ? nullptr : &it->second;
+}
+
+std::unique_ptr<Image> stack_channels(const std::vector<const Image*>& images) {
+  if (images.empty()) throw Error(MV_ERR_INVALID_ARGUMENT, "stack: no images");
+  const Image& first = *images.front();
+  int64_t channels = 0;
+  for (size_t i = 0; i < images.size(); ++i) {
+    const Image& im = *images[i];
+    const std::string which = "stack: image " + std::to_string(i);
+    if (im.depth() != first.depth() || im.height() != first.height() ||
+        im.width() != first.width()) {
+      throw Error(MV_ERR_SHAPE_MISMATCH,
+                  which + " is " + std::to_string(im.depth()) + "x" + std::to_string(im.height()) +
+                      "x" + std::to_string(im.width()) + " but image 0 is " +
+                      std::to_string(first.depth()) + "x" + std::to_string(first.height()) + "x" +
+                      std::to_string(first.width()) + " (depth x height x width)");
+    }
+    for (size_t a = 0; a < 3; ++a) {
+      if (std::abs(im.geometry.spacing[a] - first.geometry.spacing[a]) > 1e-3 ||
+          std::abs(im.geometry.origin[a] - first.geometry.origin[a]) > 1e-3) {
+        throw Error(MV_ERR_SHAPE_MISMATCH, which +
+                                               " has another spacing or origin than image 0 "
+                                               "(resample it onto the same grid first)");
+      }
+    }
+    for (size_t a = 0; a < 9; ++a) {
+      if (std::abs(im.geometry.direction[a] - first.geometry.direction[a]) > 1e-4) {
+        throw Error(MV_ERR_SHAPE_MISMATCH, which +
+                                               " has another orientation than image 0 "
+                                               "(resample it onto the same grid first)");
+      }
+    }
+    channels += im.channels();
+  }
+  auto out = std::make_unique<Image>(channels, first.depth(), first.height(), first.width(),
+                                     uint64_t{1} << 40, "stacked image");
+  float* dst = out->data();
+  for (const Image* im : images) dst = std::copy(im->data(), im->data() + im->size(), dst);
+  out->geometry = first.geometry;
+  out->format = first.format;
+  out->photometric = first.photometric;
+  out->stored_dtype = first.stored_dtype;
+  out->bits_stored = first.bits_stored;
+  out->meta = first.meta;
+  for (const Image* im : images) {
+    out->warnings.insert(out->warnings.end(), im->warnings.begin(), im->warnings.end());
+  }
+  return out;
 }
 
 }  // namespace medvision

@@ -72,6 +72,11 @@ class Image {
   size_t size_ = 0;
 };
 
+// Stacks images of the same grid (size and geometry within 1e-3 mm / 1e-4) into the channels of
+// one image with the first image's geometry and metadata. Throws MV_ERR_SHAPE_MISMATCH naming
+// the image that differs.
+std::unique_ptr<Image> stack_channels(const std::vector<const Image*>& images);
+
 // The keys mv_image_meta() may return. PHI (names, IDs, dates of birth) is never among them.
 bool is_allowed_meta_key(const std::string& key);
 

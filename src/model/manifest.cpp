@@ -69,6 +69,73 @@ bool is_package_name(const std::string& s) {
                      [&](char c) { return alnum(c) || c == '.' || c == '_' || c == '-'; });
 }
 
+double number_in(const json& s, const char* key, double lo, double hi, bool hi_open,
+                 double fallback, const std::string& where) {
+  auto it = s.find(key);
+  if (it == s.end()) return fallback;
+  const std::string k = std::string("segmentation.") + key;
+  if (!it->is_number()) bad(where, k, "must be a number");
+  const double v = it->get<double>();
+  if (!(v >= lo && (hi_open ? v < hi : v <= hi))) {
+    bad(where, k,
+        "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + (hi_open ? ")" : "]"));
+  }
+  return v;
+}
+
+bool flag(const json& s, const char* key, bool fallback, const std::string& where) {
+  auto it = s.find(key);
+  if (it == s.end()) return fallback;
+  if (!it->is_boolean()) bad(where, std::string("segmentation.") + key, "must be true or false");
+  return it->get<bool>();
+}
+
+SegmentationSpec parse_segmentation(const json& s, const std::vector<std::string>& labels,
+                                    const std::string& where) {
+  if (!s.is_object()) bad(where, "segmentation", "must be an object or null");
+  check_keys(s,
+             {"overlap", "blend", "sigma_scale", "batch_size", "mirror", "threshold",
+              "largest_component", "fill_holes", "regions"},
+             where, "segmentation.");
+  SegmentationSpec spec;
+  spec.overlap = number_in(s, "overlap", 0.0, 1.0, true, spec.overlap, where);
+  spec.sigma_scale = number_in(s, "sigma_scale", 0.01, 10.0, false, spec.sigma_scale, where);
+  spec.threshold = number_in(s, "threshold", 0.0, 1.0, true, spec.threshold, where);
+  if (auto it = s.find("blend"); it != s.end()) {
+    if (!it->is_string() || (*it != "gaussian" && *it != "constant")) {
+      bad(where, "segmentation.blend", "must be 'gaussian' or 'constant'");
+    }
+    spec.gaussian = *it == "gaussian";
+  }
+  if (auto it = s.find("batch_size"); it != s.end()) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 1024) {
+      bad(where, "segmentation.batch_size", "must be an integer in [1, 1024]");
+    }
+    spec.batch_size = it->get<int>();
+  }
+  spec.mirror = flag(s, "mirror", spec.mirror, where);
+  spec.largest_component = flag(s, "largest_component", spec.largest_component, where);
+  spec.fill_holes = flag(s, "fill_holes", spec.fill_holes, where);
+  if (auto it = s.find("regions"); it != s.end() && !it->is_null()) {
+    if (!it->is_object()) bad(where, "segmentation.regions", "must be an object");
+    for (const auto& [name, members] : it->items()) {
+      const std::string k = "segmentation.regions." + name;
+      if (!members.is_array() || members.empty()) bad(where, k, "must be a non-empty array");
+      std::vector<size_t> idx;
+      for (const auto& l : members) {
+        auto found = l.is_string() ? std::find(labels.begin(), labels.end(), l.get<std::string>())
+                                   : labels.end();
+        if (found == labels.end()) {
+          bad(where, k, l.dump() + " is not one of the manifest's labels");
+        }
+        idx.push_back(static_cast<size_t>(found - labels.begin()));
+      }
+      spec.regions.emplace_back(name, std::move(idx));
+    }
+  }
+  return spec;
+}
+
 }  // namespace
 
 Manifest parse_manifest(const json& j, const std::string& dir, const std::string& where) {
@@ -188,8 +255,9 @@ Manifest parse_manifest(const json& j, const std::string& dir, const std::string
     }
   }
   m.segmentation = j.value("segmentation", json());
-  if (m.task == Task::kSegmentation && !m.segmentation.is_null() && !m.segmentation.is_object()) {
-    bad(where, "segmentation", "must be an object or null");
+  if (!m.segmentation.is_null()) {
+    if (m.task != Task::kSegmentation) bad(where, "segmentation", "only for task segmentation");
+    m.segment = parse_segmentation(m.segmentation, m.labels, where);
   }
   m.intended_use = optional_string(j, "intended_use", where);
   m.notice = optional_string(j, "notice", where);

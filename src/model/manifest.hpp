@@ -12,6 +12,20 @@ namespace medvision::model {
 enum class Task { kClassification, kSegmentation };
 enum class Activation { kSigmoid, kSoftmax };
 
+// The manifest's "segmentation" object (docs/model-package.md, "Segmentation"), validated.
+struct SegmentationSpec {
+  double overlap = 0.5;        // sliding-window overlap in [0, 1)
+  bool gaussian = true;        // blend: gaussian | constant
+  double sigma_scale = 0.125;  // Gaussian sigma as a fraction of the window
+  int batch_size = 4;          // windows per forward pass
+  bool mirror = false;         // mirror test-time augmentation
+  double threshold = 0.5;      // sigmoid models: probability that makes a voxel foreground
+  bool largest_component = false;
+  bool fill_holes = false;
+  // Named regions as unions of labels, sorted by name (JSON objects are unordered).
+  std::vector<std::pair<std::string, std::vector<size_t>>> regions;
+};
+
 struct Manifest {
   std::string dir;   // the package folder
   std::string path;  // the manifest file (for messages)
@@ -28,7 +42,8 @@ struct Manifest {
   nlohmann::json thresholds;     // null until then
   std::string explain_features;  // TorchScript method names for CAM, or empty
   std::string explain_head;
-  nlohmann::json segmentation;
+  nlohmann::json segmentation;  // as written
+  SegmentationSpec segment;     // parsed (defaults when "segmentation" is null)
   std::string intended_use;
   std::string notice;
   nlohmann::json provenance;

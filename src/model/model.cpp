@@ -37,22 +37,31 @@ std::shared_ptr<const Model> Model::load(const std::string& name_or_path,
     }
   }
 
-  if (options.warmup && m->manifest_.task == Task::kClassification) {
-    // One zero batch: JIT profiling passes run now rather than on the first real image, and a
-    // model whose output does not match its labels is refused at load, not at first use.
+  if (options.warmup) {
+    // One zero batch (one window for segmentation): JIT profiling passes run now rather than on
+    // the first real image, and a model whose output does not match its labels is refused at
+    // load, not at first use.
     std::vector<int64_t> shape = {1, m->manifest_.input.channels};
     for (int64_t s : m->manifest_.input.size) shape.push_back(s);
     const int64_t n = std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
     std::vector<float> zeros(static_cast<size_t>(n), 0.0f);
     infer::Tensor out = m->runtime_->run(zeros.data(), shape);
     const auto labels = static_cast<int64_t>(m->manifest_.labels.size());
-    if (out.shape.size() != 2 || out.shape[0] != 1 || out.shape[1] != labels) {
-      std::string got;
-      for (int64_t s : out.shape) got += (got.empty() ? "" : ", ") + std::to_string(s);
-      throw Error(MV_ERR_MODEL, m->manifest_.path + ": the model returns shape [" + got +
-                                    "] for one image, but the manifest lists " +
-                                    std::to_string(labels) + " labels (expected [1, " +
-                                    std::to_string(labels) + "])");
+    std::vector<int64_t> want = {1, labels};
+    if (m->manifest_.task == Task::kSegmentation) {
+      want.insert(want.end(), m->manifest_.input.size.begin(), m->manifest_.input.size.end());
+    }
+    if (out.shape != want) {
+      const auto text = [](const std::vector<int64_t>& v) {
+        std::string t;
+        for (int64_t s : v) t += (t.empty() ? "" : ", ") + std::to_string(s);
+        return "[" + t + "]";
+      };
+      throw Error(MV_ERR_MODEL,
+                  m->manifest_.path + ": the model returns shape " + text(out.shape) + " for one " +
+                      (m->manifest_.task == Task::kSegmentation ? "window" : "image") +
+                      ", but the manifest (" + std::to_string(labels) + " labels) expects " +
+                      text(want));
     }
   }
   return m;

@@ -2,6 +2,7 @@
 // medvision::model::Model: a loaded model package (manifest + preprocessing + runtime).
 // Immutable after load and shareable: every method is const and thread-safe.
 
+#include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -13,6 +14,7 @@
 #include "infer/runtime.hpp"
 #include "model/manifest.hpp"
 #include "preprocess/preprocess.hpp"
+#include "segment/postprocess.hpp"
 
 namespace medvision::model {
 
@@ -30,6 +32,36 @@ struct Classification {
   std::vector<size_t> ranking;        // label indices, most probable first
   std::vector<std::string> warnings;  // input looked wrong for the model, etc.
   preprocess::TransformChain chain;   // how the image became the model input
+};
+
+// Overrides of the manifest's "segmentation" settings for one call; negative / zero values keep
+// the manifest's.
+struct SegmentOptions {
+  double overlap = -1.0;
+  int batch_size = 0;
+  int mirror = -1;  // -1 manifest, 0 off, 1 on
+  bool probabilities = false;
+  int largest_component = -1;
+  int fill_holes = -1;
+  std::function<bool(uint64_t, uint64_t)> progress;  // false cancels
+};
+
+struct Region {
+  std::string name;
+  std::vector<int> values;  // label-map values that make up the region
+  segment::RegionStats stats;
+};
+
+struct Segmentation {
+  // Label-map value -> class name. [0] is the background: for softmax models the manifest's first
+  // label, for sigmoid models "background" followed by the manifest's labels.
+  std::vector<std::string> classes;
+  std::unique_ptr<Image> mask;  // 1 channel, the input image's grid and geometry
+  // Per model output channel probabilities on the input grid, when asked for (else null).
+  std::unique_ptr<Image> probabilities;
+  std::vector<Region> regions;  // every foreground class, then the manifest's unions
+  std::vector<std::string> warnings;
+  preprocess::TransformChain chain;
 };
 
 struct LoadOptions {
@@ -51,6 +83,10 @@ class Model {
 
   // Preprocesses every image and runs them as one batch. Throws medvision::Error.
   std::vector<Classification> classify(const std::vector<const Image*>& images) const;
+
+  // Segments one image (2D or 3D): preprocessing, sliding-window inference, activation, the
+  // probabilities mapped back onto the input grid, label map, post-processing and measurements.
+  Segmentation segment(const Image& image, const SegmentOptions& options) const;
 
   // Preprocessing + batching alone (used by classify, CAM and benchmarks).
   std::vector<preprocess::Prepared> prepare(const std::vector<const Image*>& images) const;

@@ -1,0 +1,200 @@
+// C API of segmentation: mv_model_segment, mv_segment_options, region measurements.
+
+#include <cmath>
+#include <cstddef>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "capi/capi_guard.hpp"
+#include "capi/handles.hpp"
+#include "capi/segment_result.hpp"
+#include "common/log.hpp"
+
+namespace {
+
+constexpr size_t kSegmentOptionsV1 = offsetof(mv_segment_options, progress_user) + sizeof(void*);
+constexpr size_t kRegionStatsV1 = offsetof(mv_region_stats, centroid_index) + 3 * sizeof(double);
+
+mv_segment_options default_segment_options() {
+  mv_segment_options o;
+  std::memset(&o, 0, sizeof o);
+  o.struct_size = sizeof o;
+  o.overlap = -1.0;
+  o.batch_size = 0;
+  o.mirror = -1;
+  o.probabilities = 0;
+  o.largest_component = -1;
+  o.fill_holes = -1;
+  o.progress = nullptr;
+  o.progress_user = nullptr;
+  return o;
+}
+
+nlohmann::json number_or_null(double v) {
+  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json();
+}
+
+std::string segmentation_json(const mv_result& r) {
+  const auto& s = r.segmentation;
+  nlohmann::json j;
+  j["model"] = {{"name", r.model_name}, {"version", r.model_version}};
+  j["notice"] = r.notice;
+  j["task"] = "segmentation";
+  j["classes"] = s.classes;
+  const medvision::Image& mask = *r.mask->image;
+  j["shape"] = {mask.depth(), mask.height(), mask.width()};
+  nlohmann::json regions = nlohmann::json::array();
+  const bool volume = mask.depth() > 1;
+  for (const auto& reg : s.regions) {
+    const auto& st = reg.stats;
+    nlohmann::json e = {{"name", reg.name},
+                        {"values", reg.values},
+                        {"voxels", st.voxels},
+                        {"components", st.components},
+                        {"largest_component_voxels", st.largest_component_voxels}};
+    if (volume) {
+      e["volume_ml"] = st.volume_ml;
+    } else {
+      e["area_mm2"] = st.area_mm2;
+    }
+    if (st.voxels > 0) {
+      e["bbox_min"] = st.bbox_min;
+      e["bbox_max"] = st.bbox_max;
+      e["centroid_lps"] = {number_or_null(st.centroid_lps[0]), number_or_null(st.centroid_lps[1]),
+                           number_or_null(st.centroid_lps[2])};
+    }
+    regions.push_back(std::move(e));
+  }
+  j["regions"] = std::move(regions);
+  j["warnings"] = s.warnings;
+  return j.dump();
+}
+
+}  // namespace
+
+namespace medvision::capi {
+
+mv_result* make_segmentation_result(const model::Model& m, model::Segmentation&& s) {
+  medvision::log_warnings(m.manifest().name, s.warnings);
+  auto r = std::make_unique<mv_result>();
+  r->model_name = m.manifest().name;
+  r->model_version = m.manifest().version;
+  r->notice = m.manifest().notice;
+  r->task = MV_TASK_SEGMENTATION;
+  r->mask = std::make_unique<mv_image>();
+  r->mask->image = std::move(s.mask);
+  if (s.probabilities) {
+    r->probabilities = std::make_unique<mv_image>();
+    r->probabilities->image = std::move(s.probabilities);
+  }
+  r->segmentation = std::move(s);
+  r->json = segmentation_json(*r);
+  return r.release();
+}
+
+const std::vector<std::string>& result_warnings(const mv_result& r) {
+  return r.task == MV_TASK_SEGMENTATION ? r.segmentation.warnings : r.classification.warnings;
+}
+
+}  // namespace medvision::capi
+
+extern "C" {
+
+mv_status mv_segment_options_init(mv_segment_options* opts, size_t struct_size) MV_NOEXCEPT {
+  MV_CAPI_BEGIN
+  return medvision::capi::init_options(opts, struct_size, kSegmentOptionsV1,
+                                       default_segment_options(), "mv_segment_options_init");
+  MV_CAPI_END
+}
+
+mv_status mv_model_segment(const mv_model* model, const mv_image* image,
+                           const mv_segment_options* opts, mv_result** out) MV_NOEXCEPT {
+  MV_CAPI_BEGIN
+  MV_CHECK_ARG(model != nullptr, "mv_model_segment: model is NULL");
+  MV_CHECK_ARG(image != nullptr, "mv_model_segment: image is NULL");
+  MV_CHECK_ARG(out != nullptr, "mv_model_segment: out is NULL");
+  mv_segment_options o = default_segment_options();
+  if (mv_status s = medvision::capi::copy_options(
+          opts, &o, kSegmentOptionsV1,
+          "mv_model_segment: mv_segment_options.struct_size is smaller than any known version");
+      s != MV_OK)
+    return s;
+  MV_CHECK_ARG(o.overlap < 1.0 && !std::isnan(o.overlap),
+               "mv_model_segment: overlap must be in [0, 1) (or negative for the manifest's)");
+  MV_CHECK_ARG(o.batch_size >= 0 && o.batch_size <= 1024,
+               "mv_model_segment: batch_size must be in [0, 1024]");
+  medvision::model::SegmentOptions so;
+  so.overlap = o.overlap;
+  so.batch_size = o.batch_size;
+  so.mirror = o.mirror < 0 ? -1 : (o.mirror != 0 ? 1 : 0);
+  so.probabilities = o.probabilities != 0;
+  so.largest_component = o.largest_component < 0 ? -1 : (o.largest_component != 0 ? 1 : 0);
+  so.fill_holes = o.fill_holes < 0 ? -1 : (o.fill_holes != 0 ? 1 : 0);
+  if (o.progress != nullptr) {
+    so.progress = [fn = o.progress, user = o.progress_user](uint64_t done, uint64_t total) {
+      return fn(done, total, user) != 0;
+    };
+  }
+  *out = medvision::capi::make_segmentation_result(*model->model,
+                                                   model->model->segment(*image->image, so));
+  return MV_OK;
+  MV_CAPI_END
+}
+
+mv_task mv_result_task(const mv_result* r) MV_NOEXCEPT {
+  return r ? r->task : MV_TASK_CLASSIFICATION;
+}
+
+const mv_image* mv_result_mask(const mv_result* r) MV_NOEXCEPT {
+  return r && r->mask ? r->mask.get() : nullptr;
+}
+
+const mv_image* mv_result_probability_map(const mv_result* r) MV_NOEXCEPT {
+  return r && r->probabilities ? r->probabilities.get() : nullptr;
+}
+
+size_t mv_result_region_count(const mv_result* r) MV_NOEXCEPT {
+  return r ? r->segmentation.regions.size() : 0;
+}
+
+const char* mv_result_region_name(const mv_result* r, size_t i) MV_NOEXCEPT {
+  if (r == nullptr || i >= r->segmentation.regions.size()) return nullptr;
+  return r->segmentation.regions[i].name.c_str();
+}
+
+mv_status mv_result_region(const mv_result* r, size_t i, mv_region_stats* out) MV_NOEXCEPT {
+  MV_CAPI_BEGIN
+  MV_CHECK_ARG(r != nullptr, "mv_result_region: result is NULL");
+  MV_CHECK_ARG(out != nullptr, "mv_result_region: out is NULL");
+  MV_CHECK_ARG(i < r->segmentation.regions.size(),
+               ("mv_result_region: index " + std::to_string(i) + " is out of range (" +
+                std::to_string(r->segmentation.regions.size()) + " regions)")
+                   .c_str());
+  if (out->struct_size < kRegionStatsV1) {
+    return medvision::capi::fail(MV_ERR_ABI_MISMATCH,
+                                 "mv_result_region: mv_region_stats.struct_size is smaller than "
+                                 "any known version (set it to sizeof(mv_region_stats))");
+  }
+  const auto& st = r->segmentation.regions[i].stats;
+  mv_region_stats v;
+  std::memset(&v, 0, sizeof v);
+  v.struct_size = sizeof v;
+  v.voxels = static_cast<uint64_t>(st.voxels);
+  v.volume_ml = st.volume_ml;
+  v.area_mm2 = st.area_mm2;
+  for (size_t a = 0; a < 3; ++a) {
+    v.bbox_min[a] = st.bbox_min[a];
+    v.bbox_max[a] = st.bbox_max[a];
+    v.centroid[a] = st.centroid_lps[a];
+    v.centroid_index[a] = st.centroid_index[a];
+  }
+  v.components = static_cast<uint64_t>(st.components);
+  v.largest_component_voxels = static_cast<uint64_t>(st.largest_component_voxels);
+  const uint32_t keep = out->struct_size;
+  std::memcpy(out, &v, std::min<size_t>(keep, sizeof v));
+  out->struct_size = keep;
+  return MV_OK;
+  MV_CAPI_END
+}
+
+}  // extern "C"
