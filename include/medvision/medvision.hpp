@@ -111,6 +111,16 @@ class Image {
     return Image(h);
   }
 
+  /** Stacks images on one grid into the channels of one image (see mv_image_stack()). */
+  static Image stack(const std::vector<const Image*>& images) {
+    std::vector<const mv_image*> handles;
+    handles.reserve(images.size());
+    for (const Image* im : images) handles.push_back(im ? im->get() : nullptr);
+    mv_image* h = nullptr;
+    check(mv_image_stack(handles.data(), handles.size(), &h));
+    return Image(h);
+  }
+
   explicit operator bool() const noexcept { return handle_ != nullptr; }
   mv_image* get() const noexcept { return handle_.get(); }
   /** Gives up ownership; the caller must mv_image_free() the result. */
@@ -240,11 +250,45 @@ class Result {
   /** The whole result as a JSON object. */
   std::string json() const { return mv_result_json(get()); }
 
+  /** MV_TASK_SEGMENTATION for results of segmentation models. */
+  mv_task task() const noexcept { return mv_result_task(get()); }
+  /** Segmentation: the label map on the input grid (one channel of class values); borrowed,
+   *  valid while this result lives; null for classification results. */
+  const mv_image* mask() const noexcept { return mv_result_mask(get()); }
+  /** Segmentation: per-class probability maps (when asked for), else null. Borrowed. */
+  const mv_image* probability_map() const noexcept { return mv_result_probability_map(get()); }
+  /** Segmentation: the measured regions (every foreground class, then the manifest's unions). */
+  std::vector<std::pair<std::string, mv_region_stats>> regions() const {
+    std::vector<std::pair<std::string, mv_region_stats>> out;
+    const size_t n = mv_result_region_count(get());
+    for (size_t i = 0; i < n; ++i) {
+      mv_region_stats st{};
+      st.struct_size = sizeof st;
+      check(mv_result_region(get(), i, &st));
+      out.emplace_back(mv_result_region_name(get(), i), st);
+    }
+    return out;
+  }
+  // The writers declared in medvision.h (mv_result_write_nifti, _overlay_png, _dicom_seg) are
+  // not in libmedvision yet: wrappers follow when they are (issue 5).
+
  private:
   struct Free {
     void operator()(mv_result* p) const noexcept { mv_result_free(p); }
   };
   std::unique_ptr<mv_result, Free> handle_;
+};
+
+/** Options for Model::segment(); defaults (negative, 0) keep the manifest's settings. */
+struct SegmentOptions {
+  double overlap = -1.0;
+  int32_t batch_size = 0;
+  int32_t mirror = -1;
+  bool probabilities = false;
+  int32_t largest_component = -1;
+  int32_t fill_holes = -1;
+  mv_progress_fn progress = nullptr;  ///< called on the calling thread; return 0 to cancel
+  void* progress_user = nullptr;
 };
 
 /** A loaded model package. Thread-safe: share one Model between threads. */
@@ -284,6 +328,23 @@ class Model {
   Result run(const Image& image) const {
     mv_result* r = nullptr;
     check(mv_model_run(get(), image.get(), &r));
+    return Result(r);
+  }
+
+  /** Segments an image or volume (see mv_model_segment()). */
+  Result segment(const Image& image, const SegmentOptions& options = {}) const {
+    mv_segment_options o;
+    check(mv_segment_options_default(&o));
+    o.overlap = options.overlap;
+    o.batch_size = options.batch_size;
+    o.mirror = options.mirror;
+    o.probabilities = options.probabilities ? 1 : 0;
+    o.largest_component = options.largest_component;
+    o.fill_holes = options.fill_holes;
+    o.progress = options.progress;
+    o.progress_user = options.progress_user;
+    mv_result* r = nullptr;
+    check(mv_model_segment(get(), image.get(), &o, &r));
     return Result(r);
   }
 

@@ -41,7 +41,7 @@ from ._core import (
     Window,
     list_models,
 )
-from ._model import Model, calibrate, from_numpy, load_image, load_series
+from ._model import Model, calibrate, from_numpy, load_image, load_series, stack
 from ._results import (
     CalibrationReport,
     Classification,
@@ -49,6 +49,8 @@ from ._results import (
     DriftReport,
     Explanation,
     LabelScore,
+    Region,
+    Segmentation,
 )
 
 #: The linked libmedvision's version (the C library's mv_version_string()).
@@ -105,8 +107,8 @@ _atexit.register(_at_exit)
 
 __all__ = [
     "__version__", "Status", "Image", "Window", "Heatmap", "Model", "load_image", "load_series",
-    "from_numpy", "calibrate", "list_models", "enable_logging", "disable_logging",
-    "Classification", "LabelScore", "Explanation", "DriftReport", "DriftLabel",
+    "from_numpy", "stack", "calibrate", "list_models", "enable_logging", "disable_logging",
+    "Classification", "LabelScore", "Segmentation", "Region", "Explanation", "DriftReport", "DriftLabel",
     "CalibrationReport", "MedvisionError", "InvalidArgumentError", "MedvisionOutOfMemoryError",
     "MedvisionIOError", "MedvisionFileNotFoundError", "FileFormatError", "UnsupportedFormatError",
     "CorruptDataError", "ModelError", "DeviceError", "ShapeMismatchError", "AbiMismatchError",

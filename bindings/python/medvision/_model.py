@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
 from . import _core
 from ._core import Image
-from ._results import CalibrationReport, Classification, DriftReport, Explanation
+from ._results import (CalibrationReport, Classification, DriftReport, Explanation,
+                       Segmentation)
 
 PathLike = Union[str, "os.PathLike[str]"]
 #: Anything medvision can turn into an Image.
@@ -48,6 +49,12 @@ def from_numpy(pixels: np.ndarray, *, spacing: Optional[Sequence[float]] = None,
     """
     return Image.from_pixels(np.asarray(pixels), spacing=spacing, origin=origin,
                              direction=None if direction is None else np.ravel(direction))
+
+
+def stack(images: Sequence[ImageLike]) -> Image:
+    """Stacks images on one grid into the channels of one image, in the order the model's
+    manifest names them (e.g. the FLAIR and T1 volumes of one study)."""
+    return Image.stack([_as_image(x) for x in images])
 
 
 def _as_image(x: ImageLike) -> Image:
@@ -119,6 +126,9 @@ class Model:
         """Classifies one image (returns a Classification) or a list (returns a list, run in
         batches of ``batch_size``). Items may be Images, paths, encoded bytes or numpy arrays.
         """
+        if self.task != "classification":
+            raise _core.InvalidArgumentError(
+                f"model '{self.name}' is a {self.task} model: use Model.segment() or Model.run()")
         if isinstance(images, (list, tuple)):
             out: List[Classification] = []
             step = max(1, int(batch_size))
@@ -152,15 +162,34 @@ class Model:
         h = _core.explain(self._core, _as_image(image), method, index)
         return Explanation(h.label, h.probability, method, h.array, h)
 
-    def segment(self, image: ImageLike, **options: Any) -> Any:
-        """Segmentation (label map, probability maps, per-region volumes). Not available yet:
-        the C API for it (mv_model_segment, issue 5) is not in this libmedvision."""
-        err = _core.MedvisionNotImplementedError(
-            f"Model.segment: this libmedvision ({_core.version()}) has no segmentation API yet "
-            "(issue 5); model '" + self.name + "' cannot be run for a mask")
-        err.status = 11
-        err.status_name = _core.status_name(11)
-        raise err
+    def segment(self, image: ImageLike, *, overlap: Optional[float] = None,
+                batch_size: Optional[int] = None, mirror: Optional[bool] = None,
+                probabilities: bool = False, largest_component: Optional[bool] = None,
+                fill_holes: Optional[bool] = None,
+                progress: Optional[Callable[[int, int], Optional[bool]]] = None
+                ) -> Segmentation:
+        """Segments a 2D image or a 3D volume: sliding windows with Gaussian blending, the
+        probabilities mapped back onto the input grid, a label map, post-processing and
+        per-region measurements. None keeps the manifest's setting. ``progress(done, total)``
+        is called after each batch of windows; returning False cancels (CancelledError).
+        Multi-channel models take one image: see medvision.stack()."""
+        def tri(x: Optional[bool]) -> int:
+            return -1 if x is None else int(bool(x))
+
+        r = self._core.segment(
+            _as_image(image), overlap=-1.0 if overlap is None else float(overlap),
+            batch_size=0 if batch_size is None else int(batch_size), mirror=tri(mirror),
+            probabilities=probabilities, largest_component=tri(largest_component),
+            fill_holes=tri(fill_holes), progress=progress)
+        return Segmentation._from_core(r, _source(image))
+
+    def run(self, image: ImageLike) -> Union[Classification, Segmentation]:
+        """Runs the model's task with the manifest's settings: a Classification or a
+        Segmentation."""
+        r = self._core.run(_as_image(image))
+        if r.task == "segmentation":
+            return Segmentation._from_core(r, _source(image))
+        return Classification._from_core(r, _source(image))
 
     def drift_check(self, data: Union[np.ndarray, Sequence[ImageLike]], *,
                     batch_size: int = 16) -> DriftReport:

@@ -172,3 +172,95 @@ class CalibrationReport:
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
 
+
+
+@dataclass(frozen=True)
+class Region:
+    """Measurements of one region of a segmentation (a class, or a union the manifest names)."""
+
+    name: str
+    voxels: int
+    #: 3D: millilitres (0 for 2D images).
+    volume_ml: float
+    #: 2D: square millimetres (0 for volumes).
+    area_mm2: float
+    #: (column, row, slice), inclusive; -1 when the region is empty.
+    bbox_min: Tuple[int, int, int]
+    bbox_max: Tuple[int, int, int]
+    components: int
+    largest_component_voxels: int
+    #: LPS millimetres, of the largest component; NaN when empty.
+    centroid: Tuple[float, float, float]
+    centroid_index: Tuple[float, float, float]
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = dataclasses.asdict(self)
+        for key in ("centroid", "centroid_index"):  # NaN is not JSON
+            d[key] = None if any(v != v for v in d[key]) else list(d[key])
+        d["bbox_min"], d["bbox_max"] = list(self.bbox_min), list(self.bbox_max)
+        return d
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """The outcome of a segmentation model on one image or volume. Not for diagnostic use."""
+
+    model: str
+    model_version: str
+    notice: str
+    #: Class names by label-map value (0 is the background).
+    labels: Tuple[str, ...]
+    #: Read-only float32 [depth, height, width] label map on the input grid (class values):
+    #: a view of the library's buffer, no copy.
+    mask: np.ndarray = field(repr=False)
+    #: Read-only float32 [classes, depth, height, width], when asked for (probabilities=True).
+    probabilities: Optional[np.ndarray] = field(repr=False)
+    regions: Tuple[Region, ...] = ()
+    warnings: Tuple[str, ...] = ()
+    source: Optional[str] = None
+    _handle: "_core.Result" = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def _from_core(cls, r: "_core.Result", source: Optional[str] = None) -> "Segmentation":
+        regions = tuple(Region(*t) for t in r.regions)
+        return cls(r.model_name, r.model_version, r.notice, tuple(r.labels), r.mask,
+                   r.probability_map, regions, tuple(r.warnings), source, r)
+
+    def region(self, name: str) -> Region:
+        for reg in self.regions:
+            if reg.name == name:
+                return reg
+        raise KeyError(name)
+
+    def write_nifti(self, path: str) -> None:
+        """The label map as NIfTI-1 (not in this libmedvision yet: raises NotImplementedError)."""
+        _writers_missing("write_nifti")
+
+    def write_overlay_png(self, path: str, image: "_core.Image", slice: int = -1) -> None:
+        """``image`` with each class outlined (not in this libmedvision yet)."""
+        _writers_missing("write_overlay_png")
+
+    def write_dicom_seg(self, path: str, source: "_core.Image") -> None:
+        """A DICOM Segmentation object (not in this libmedvision yet)."""
+        _writers_missing("write_dicom_seg")
+
+    def to_dict(self) -> Dict[str, Any]:
+        d: Dict[str, Any] = {
+            "model": {"name": self.model, "version": self.model_version},
+            "notice": self.notice, "task": "segmentation", "classes": list(self.labels),
+            "shape": list(self.mask.shape), "regions": [r.to_dict() for r in self.regions],
+            "warnings": list(self.warnings)}
+        if self.source is not None:
+            d["file"] = self.source
+        return d
+
+
+def _writers_missing(name: str) -> None:
+    # mv_result_write_nifti/_overlay_png/_dicom_seg are declared in medvision.h but not yet
+    # implemented in libmedvision (issue 5); binding them would leave _core unloadable.
+    err = _core.MedvisionNotImplementedError(
+        f"Segmentation.{name}: the segmentation writers are not in libmedvision "
+        f"{_core.version()} yet (issue 5); save Segmentation.mask with nibabel or numpy meanwhile")
+    err.status = 11
+    err.status_name = _core.status_name(11)
+    raise err

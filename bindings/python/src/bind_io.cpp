@@ -197,6 +197,26 @@ library's buffer (no copy); the buffer lives as long as any view of it, even aft
                   py::arg("photometric") = static_cast<int>(MV_PHOTOMETRIC_UNKNOWN),
                   "Builds an image from a numpy array [H, W], [H, W, C] or [C, D, H, W]; the "
                   "library copies it into float32 (GIL released during the copy).")
+      .def_static(
+          "stack",
+          [](const std::vector<const ImageHolder*>& images) {
+            std::vector<std::shared_ptr<medvision::Image>> keep;
+            std::vector<const medvision::Image*> ptrs;
+            for (const ImageHolder* h : images) {
+              if (h == nullptr)
+                throw medvision::Exception(MV_ERR_INVALID_ARGUMENT, "an image is None");
+              keep.push_back(h->get());
+              ptrs.push_back(keep.back().get());
+            }
+            medvision::Image image;
+            {
+              py::gil_scoped_release release;
+              image = medvision::Image::stack(ptrs);
+            }
+            return ImageHolder(std::move(image), "Image");
+          },
+          py::arg("images"),
+          "Stacks images on one grid into the channels of one image (e.g. FLAIR + T1).")
       .def_property_readonly(
           "array",
           [](const ImageHolder& self) {

@@ -25,6 +25,49 @@ std::vector<std::shared_ptr<medvision::Image>> image_handles(
   return out;
 }
 
+// A Python progress callable for segmentation, called (with the GIL taken back) on the thread
+// that is segmenting. An exception in it cancels the run and is re-raised instead of
+// CancelledError.
+struct Progress {
+  py::object fn;
+  std::unique_ptr<py::error_already_set> error;
+
+  static int32_t call(uint64_t done, uint64_t total, void* user) {
+    auto* self = static_cast<Progress*>(user);
+    py::gil_scoped_acquire gil;
+    try {
+      py::object go_on = self->fn(done, total);
+      return go_on.is_none() || go_on.cast<bool>() ? 1 : 0;
+    } catch (py::error_already_set& e) {
+      self->error = std::make_unique<py::error_already_set>(std::move(e));
+      return 0;
+    }
+  }
+};
+
+py::tuple region_tuple(const std::string& name, const mv_region_stats& st) {
+  auto triple = [](const auto* v) { return py::make_tuple(v[0], v[1], v[2]); };
+  return py::make_tuple(name, st.voxels, st.volume_ml, st.area_mm2, triple(st.bbox_min),
+                        triple(st.bbox_max), st.components, st.largest_component_voxels,
+                        triple(st.centroid), triple(st.centroid_index));
+}
+
+// A read-only view of a borrowed image of `result` (mask, probability maps): the capsule owns
+// the result, which owns the image. `drop_channel` views a one-channel image as [D, H, W].
+py::object result_image_view(const std::shared_ptr<medvision::Result>& result,
+                             const mv_image* image, bool drop_channel) {
+  if (image == nullptr) return py::none();
+  int64_t s[4];
+  mv_image_shape(image, s);
+  std::vector<py::ssize_t> shape;
+  if (drop_channel) {
+    shape = {s[1], s[2], s[3]};
+  } else {
+    shape = {s[0], s[1], s[2], s[3]};
+  }
+  return readonly_float_view(result, mv_image_data(image), std::move(shape));
+}
+
 }  // namespace
 
 void bind_model(py::module_& m) {
@@ -62,7 +105,40 @@ void bind_model(py::module_& m) {
                              [](const ResultHolder& s) { return s.get()->model_version(); })
       .def_property_readonly("notice", [](const ResultHolder& s) { return s.get()->notice(); })
       .def_property_readonly("warnings", [](const ResultHolder& s) { return s.get()->warnings(); })
-      .def_property_readonly("json", [](const ResultHolder& s) { return s.get()->json(); });
+      .def_property_readonly("json", [](const ResultHolder& s) { return s.get()->json(); })
+      .def_property_readonly("task",
+                             [](const ResultHolder& s) {
+                               return s.get()->task() == MV_TASK_SEGMENTATION ? "segmentation"
+                                                                              : "classification";
+                             })
+      .def_property_readonly("labels",
+                             [](const ResultHolder& s) {
+                               auto r = s.get();
+                               std::vector<std::string> out;
+                               for (size_t i = 0; i < r->label_count(); ++i)
+                                 out.emplace_back(mv_result_label(r->get(), i));
+                               return out;
+                             })
+      .def_property_readonly(
+          "mask",
+          [](const ResultHolder& s) {
+            auto r = s.get();
+            return result_image_view(r, r->mask(), true);
+          },
+          "Segmentation: read-only float32 [D, H, W] label map on the input grid (no copy); "
+          "None for classification results.")
+      .def_property_readonly(
+          "probability_map",
+          [](const ResultHolder& s) {
+            auto r = s.get();
+            return result_image_view(r, r->probability_map(), false);
+          },
+          "Segmentation: read-only float32 [classes, D, H, W] (no copy), or None.")
+      .def_property_readonly("regions", [](const ResultHolder& s) {
+        py::list out;
+        for (const auto& [name, st] : s.get()->regions()) out.append(region_tuple(name, st));
+        return out;
+      });
 
   py::class_<ModelHolder> model(m, "Model", R"doc(
 A loaded model package. Thread-safe: share one Model between threads; every call releases the GIL.
@@ -112,6 +188,45 @@ A loaded model package. Thread-safe: share one Model between threads; every call
             return ResultHolder(std::move(r), "Result");
           },
           py::arg("image"), "Preprocess, infer, activate, calibrate (GIL released).")
+      .def(
+          "segment",
+          [](const ModelHolder& self, const ImageHolder& image, double overlap, int32_t batch_size,
+             int32_t mirror, bool probabilities, int32_t largest_component, int32_t fill_holes,
+             py::object progress) {
+            auto mdl = self.get();
+            auto img = image.get();
+            medvision::SegmentOptions o;
+            o.overlap = overlap;
+            o.batch_size = batch_size;
+            o.mirror = mirror;
+            o.probabilities = probabilities;
+            o.largest_component = largest_component;
+            o.fill_holes = fill_holes;
+            Progress state{progress, nullptr};
+            if (!progress.is_none()) {
+              o.progress = &Progress::call;
+              o.progress_user = &state;
+            }
+            medvision::Result r;
+            std::exception_ptr failure;
+            {
+              py::gil_scoped_release release;
+              try {
+                r = mdl->segment(*img, o);
+              } catch (...) {
+                failure = std::current_exception();
+              }
+            }
+            if (state.error) throw std::move(*state.error);
+            if (failure) std::rethrow_exception(failure);
+            return ResultHolder(std::move(r), "Result");
+          },
+          py::arg("image"), py::kw_only(), py::arg("overlap") = -1.0, py::arg("batch_size") = 0,
+          py::arg("mirror") = -1, py::arg("probabilities") = false,
+          py::arg("largest_component") = -1, py::arg("fill_holes") = -1,
+          py::arg("progress") = py::none(),
+          "Sliding-window segmentation (GIL released; progress(done, total) -> bool is called "
+          "with the GIL taken back).")
       .def(
           "run_batch",
           [](const ModelHolder& self, const std::vector<const ImageHolder*>& images) {

@@ -147,12 +147,6 @@ def test_calibrate_and_drift_argument_errors(mv, pneumonia, tmp_path):
             uncalibrated.drift_check(np.zeros((8, len(uncalibrated.labels)), np.float32))
 
 
-def test_segment_is_not_implemented_yet(mv, pneumonia, example_image):
-    with pytest.raises(NotImplementedError) as ei:
-        pneumonia.segment(example_image)
-    assert isinstance(ei.value, mv.MedvisionError) and ei.value.status == mv.Status.NOT_IMPLEMENTED
-
-
 def test_exceptions_pickle(mv, tmp_path):
     with pytest.raises(mv.MedvisionError) as ei:
         mv.load_image(tmp_path / "nope.png")
