@@ -87,3 +87,24 @@ def test_calibrate_and_drift_check(mv, tmp_path):
         shifted = recal.drift_check(logits + 8.0)
         assert shifted.shifted and shifted.labels[0].label == "Pneumonia"
         assert json.loads(json.dumps(shifted.to_dict()))["shifted"] is True
+
+
+def test_library_log_reaches_python_logging(mv, pneumonia, caplog):
+    """Warnings from inside a GIL-released call reach the `logging` logger "medvision"."""
+    import logging
+    import threading
+
+    blank = mv.from_numpy(np.zeros((64, 64, 3), np.uint8))
+    mv.enable_logging(logging.WARNING)
+    try:
+        with caplog.at_level(logging.WARNING, logger="medvision"):
+            t = threading.Thread(target=pneumonia.classify, args=(blank,))
+            t.start()
+            t.join()
+    finally:
+        mv.disable_logging()
+    messages = [r.getMessage() for r in caplog.records if r.name == "medvision"]
+    assert any("colour image" in m and "cxr-pneumonia" in m for m in messages), messages
+    caplog.clear()
+    pneumonia.classify(blank)  # removed: nothing more arrives
+    assert not [r for r in caplog.records if r.name == "medvision"]
