@@ -10,8 +10,9 @@ Results support clinicians and never replace them: **not for diagnostic use**.
     ...     result.top.label, result.top.probability
 
 Rules: numpy outputs are read-only views of the library's buffers (no copy); the GIL is
-released around decoding, inference, explanation and calibration; every failure raises a
-subclass of MedvisionError whose message names the file involved.
+released around decoding, inference, segmentation, explanation and calibration; every failure
+raises a subclass of MedvisionError whose message names the file involved. See
+bindings/README.md.
 """
 from __future__ import annotations
 

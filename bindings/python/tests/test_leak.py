@@ -5,7 +5,7 @@ import gc
 import numpy as np
 import pytest
 
-from conftest import EXAMPLE_DCM, png_bytes
+from conftest import png_bytes
 
 MB = 1024 * 1024
 
