@@ -2,7 +2,8 @@
 # medvision set-up on Debian 12: installs what is missing, builds, and runs a job.
 #
 #   scripts/setup.sh quickstart   install + build + decode/classify the bundled chest X-ray
-#   scripts/setup.sh test         install + build + the whole test suite (what CI runs)
+#   scripts/setup.sh test         install + build + the whole test suite (what CI runs):
+#                                 ctest, the Python bindings' pytest suite, ASan/UBSan, format
 #   scripts/setup.sh deps         install only
 #   scripts/setup.sh build        install + build (build/)
 #
@@ -29,6 +30,7 @@ PACKAGES=(
   python3 python3-dev python3-numpy python3-pytest python3-pydicom python3-gdcm python3-nibabel
   python3-pil python3-opencv python3-sklearn python3-torch python3-torchvision
   python3-jsonschema python3-setuptools python3-wheel python3-pip python3-venv
+  python3-distributed
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -58,7 +60,7 @@ configure_build() {  # dir, extra cmake args...
 
 build() {
   log "building (build/, Release)"
-  configure_build build -DCMAKE_BUILD_TYPE=Release -DMV_WARNINGS_AS_ERRORS=ON
+  configure_build build -DCMAKE_BUILD_TYPE=Release -DMV_WARNINGS_AS_ERRORS=ON -DMV_BUILD_PYTHON=ON
 }
 
 quickstart() {
@@ -77,6 +79,10 @@ quickstart() {
 run_tests() {
   log "unit, C API, conformance and install tests (build/)"
   (cd build && ctest --output-on-failure -j "$jobs")
+  log "Python bindings: pytest bindings/python/tests (build/python; wheel + fresh venv; Dask)"
+  # The package from the build tree; the wheel test reuses build/ (MV_WHEEL_BUILD_DIR).
+  PYTHONPATH="$here/build/python" MV_BUILD_DIR="$here/build" MV_TEST_WHEEL=1 MV_JOBS="$jobs" \
+    "$MV_PYTHON" -m pytest -q -p no:cacheprovider bindings/python/tests
   if [ "${MV_SKIP_ASAN:-0}" != 1 ]; then
     log "the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
     # -O1 and no examples/benchmarks keep this second build short on 2 cores; the tests that

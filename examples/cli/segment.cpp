@@ -97,9 +97,8 @@ void print_human(const std::string& name, const medvision::Result& r, const json
   const bool volume = mask.depth() > 1;
   std::printf("%s  (%lld x %lld x %lld)\n", name.c_str(), static_cast<long long>(mask.width()),
               static_cast<long long>(mask.height()), static_cast<long long>(mask.depth()));
-  for (size_t i = 0; i < r.region_count(); ++i) {
-    const mv_region_stats st = r.region(i);
-    std::printf("  %-22s %10llu %s  %10.2f %s", r.region_name(i).c_str(),
+  for (const auto& [region, st] : r.regions()) {
+    std::printf("  %-22s %10llu %s  %10.2f %s", region.c_str(),
                 static_cast<unsigned long long>(st.voxels), volume ? "voxels" : "pixels",
                 volume ? st.volume_ml : st.area_mm2, volume ? "mL " : "mm2");
     if (st.voxels > 0) {
@@ -171,14 +170,13 @@ int run_segment(const SegmentArgs& a) {
       return exit_code(MV_ERR_IO);
     }
   }
-  mv_segment_options so;
-  medvision::check(mv_segment_options_default(&so));
+  medvision::SegmentOptions so;
   so.overlap = a.overlap;
   so.batch_size = a.batch;
   so.mirror = a.mirror ? 1 : -1;
   so.largest_component = a.largest_component ? 1 : -1;
   so.fill_holes = a.fill_holes ? 1 : -1;
-  so.probabilities = a.probabilities ? 1 : 0;
+  so.probabilities = a.probabilities;
 
   const std::vector<Case> cases = collect_cases(a);
   int rc = 0;
@@ -189,7 +187,7 @@ int run_segment(const SegmentArgs& a) {
     const Case& c = cases[i];
     try {
       const auto image = load_case(c);
-      const auto result = model.segment(image, &so);
+      const auto result = model.segment(image, so);
       json outputs = json::object();
       if (!a.out.empty()) {
         const std::string stem = (fs::path(a.out) / unique_stem(c.name, used)).string();

@@ -271,11 +271,13 @@ class Result {
   /** The whole result as a JSON object. */
   std::string json() const { return mv_result_json(get()); }
 
+  /** MV_TASK_SEGMENTATION for results of segmentation models. */
   mv_task task() const noexcept { return mv_result_task(get()); }
-  /** Segmentation: the label map on the input grid (borrowed: valid while this Result lives;
-   *  empty for classification results). */
+  /** Segmentation: the label map on the input grid (one channel of class values). Borrowed:
+   *  valid while this Result lives; an empty Image for classification results. */
   Image mask() const noexcept { return Image::borrow(mv_result_mask(get())); }
-  /** Segmentation: per-class probability maps when they were asked for, else empty. */
+  /** Segmentation: per-class probability maps when they were asked for, else an empty Image.
+   *  Borrowed, like mask(). */
   Image probability_map() const noexcept { return Image::borrow(mv_result_probability_map(get())); }
   /** Segmentation: the class name of every label-map value (0 = background). */
   std::vector<std::string> classes() const {
@@ -284,24 +286,27 @@ class Result {
       out.emplace_back(mv_result_label(get(), i));
     return out;
   }
-  size_t region_count() const noexcept { return mv_result_region_count(get()); }
-  std::string region_name(size_t i) const {
-    const char* n = mv_result_region_name(get(), i);
-    if (n == nullptr) throw Exception(MV_ERR_INVALID_ARGUMENT, "region index out of range");
-    return n;
+  /** Segmentation: the measured regions (every foreground class, then the manifest's unions). */
+  std::vector<std::pair<std::string, mv_region_stats>> regions() const {
+    std::vector<std::pair<std::string, mv_region_stats>> out;
+    const size_t n = mv_result_region_count(get());
+    for (size_t i = 0; i < n; ++i) {
+      mv_region_stats st{};
+      st.struct_size = sizeof st;
+      check(mv_result_region(get(), i, &st));
+      out.emplace_back(mv_result_region_name(get(), i), st);
+    }
+    return out;
   }
-  mv_region_stats region(size_t i) const {
-    mv_region_stats st;
-    st.struct_size = sizeof st;
-    check(mv_result_region(get(), i, &st));
-    return st;
-  }
+  /** Segmentation: the label map as NIfTI (.nii / .nii.gz) with the input's affine. */
   void write_nifti(const std::string& path) const {
     check(mv_result_write_nifti(get(), path.c_str()));
   }
+  /** Segmentation: class outlines over `image` (a volume's `slice`; -1 = most foreground). */
   void write_overlay_png(const Image& image, const std::string& path, int64_t slice = -1) const {
     check(mv_result_write_overlay_png(get(), image.get(), slice, path.c_str()));
   }
+  /** Segmentation: a DICOM SEG in the source's study (the source must come from DICOM files). */
   void write_dicom_seg(const Image& source, const std::string& path) const {
     check(mv_result_write_dicom_seg(get(), source.get(), path.c_str()));
   }
@@ -311,6 +316,18 @@ class Result {
     void operator()(mv_result* p) const noexcept { mv_result_free(p); }
   };
   std::unique_ptr<mv_result, Free> handle_;
+};
+
+/** Options for Model::segment(); defaults (negative, 0) keep the manifest's settings. */
+struct SegmentOptions {
+  double overlap = -1.0;
+  int32_t batch_size = 0;
+  int32_t mirror = -1;
+  bool probabilities = false;
+  int32_t largest_component = -1;
+  int32_t fill_holes = -1;
+  mv_progress_fn progress = nullptr;  ///< called on the calling thread; return 0 to cancel
+  void* progress_user = nullptr;
 };
 
 /** A loaded model package. Thread-safe: share one Model between threads. */
@@ -353,10 +370,20 @@ class Model {
     return Result(r);
   }
 
-  /** Segments one image (see mv_model_segment()); `options` NULL keeps the manifest's. */
-  Result segment(const Image& image, const mv_segment_options* options = nullptr) const {
+  /** Segments an image or volume (see mv_model_segment()). */
+  Result segment(const Image& image, const SegmentOptions& options = {}) const {
+    mv_segment_options o;
+    check(mv_segment_options_default(&o));
+    o.overlap = options.overlap;
+    o.batch_size = options.batch_size;
+    o.mirror = options.mirror;
+    o.probabilities = options.probabilities ? 1 : 0;
+    o.largest_component = options.largest_component;
+    o.fill_holes = options.fill_holes;
+    o.progress = options.progress;
+    o.progress_user = options.progress_user;
     mv_result* r = nullptr;
-    check(mv_model_segment(get(), image.get(), options, &r));
+    check(mv_model_segment(get(), image.get(), &o, &r));
     return Result(r);
   }
 
@@ -431,6 +458,70 @@ inline Heatmap explain(const Model& model, const Image& image,
   mv_heatmap* h = nullptr;
   check(mv_explain(model.get(), image.get(), &o, &h));
   return Heatmap(h);
+}
+
+/** The model packages on the search path (see mv_model_list()), one folder each. */
+inline std::vector<std::string> list_models() {
+  size_t needed = 0;
+  check(mv_model_list(nullptr, 0, &needed));
+  std::string buf(needed, '\0');
+  check(mv_model_list(buf.data(), buf.size(), &needed));
+  std::vector<std::string> out;
+  size_t start = 0;
+  const std::string text(buf.c_str());
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start) out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+/** Options for calibrate(); defaults as mv_calibrate_options_init() sets them. */
+struct CalibrateOptions {
+  mv_calibration_method method = MV_CALIBRATION_TEMPERATURE;
+  mv_operating_rule rule = MV_OPERATING_YOUDEN;
+  double target = 0.9;
+  double refer_half_width = 0.1;
+  bool conformal = false;
+  double alpha = 0.1;
+  std::string data_description;  ///< provenance recorded in the new manifest ("" for none)
+  std::string version;           ///< version of the new package ("" for "<old>+cal")
+};
+
+/**
+ * Fits calibration and operating points and writes a new package version to `out_dir` (see
+ * mv_model_calibrate()). `logits` holds count x label_count raw outputs; `labels` count x
+ * label_count values in {0, 1} (sigmoid models) or count class indices (softmax models).
+ */
+inline void calibrate(const Model& model, const float* logits, const int32_t* labels, size_t count,
+                      const std::string& out_dir, const CalibrateOptions& options = {}) {
+  mv_calibrate_options o;
+  check(mv_calibrate_options_default(&o));
+  o.method = options.method;
+  o.rule = options.rule;
+  o.target = options.target;
+  o.refer_half_width = options.refer_half_width;
+  o.conformal = options.conformal ? 1 : 0;
+  o.alpha = options.alpha;
+  o.data_description =
+      options.data_description.empty() ? nullptr : options.data_description.c_str();
+  o.version = options.version.empty() ? nullptr : options.version.c_str();
+  check(mv_model_calibrate(model.get(), logits, labels, count, &o, out_dir.c_str()));
+}
+
+/**
+ * Compares count x label_count raw outputs with the score distribution recorded at calibration
+ * time (see mv_model_drift_check()); returns the report as JSON text.
+ */
+inline std::string drift_check(const Model& model, const float* logits, size_t count) {
+  size_t needed = 0;
+  check(mv_model_drift_check(model.get(), logits, count, nullptr, 0, &needed));
+  std::string buf(needed, '\0');
+  check(mv_model_drift_check(model.get(), logits, count, buf.data(), buf.size(), &needed));
+  buf.resize(needed > 0 ? needed - 1 : 0);
+  return buf;
 }
 
 /** Names for enum values, for printing. */

@@ -1,0 +1,246 @@
+"""The Pythonic surface over medvision._core: load_image, Model, calibrate."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from . import _core
+from ._core import Image
+from ._results import (CalibrationReport, Classification, DriftReport, Explanation,
+                       Segmentation)
+
+PathLike = Union[str, "os.PathLike[str]"]
+#: Anything medvision can turn into an Image.
+ImageLike = Union[Image, PathLike, bytes, bytearray, memoryview, np.ndarray]
+
+
+def load_image(source: Union[PathLike, bytes, bytearray, memoryview], *, frame: int = -1,
+               apply_voi: int = -1, max_values: int = 0, series_uid: str = "") -> Image:
+    """Decodes a DICOM, NIfTI, PNG, JPEG, TIFF or BMP image (the format is found from the
+    content), or a folder holding one DICOM series, or encoded bytes held in memory.
+
+    The GIL is released while decoding. ``Image.array`` is a read-only view of the decoded
+    float32 buffer (no copy).
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return Image.load_memory(source, frame=frame, apply_voi=apply_voi,
+                                 max_values=max_values)
+    if isinstance(source, (str, os.PathLike)):
+        return Image.load(os.fspath(source), frame=frame, apply_voi=apply_voi,
+                          max_values=max_values, series_uid=series_uid)
+    raise TypeError(f"load_image() takes a path or bytes, not {type(source).__name__}")
+
+
+def load_series(paths: Sequence[PathLike], *, series_uid: str = "") -> Image:
+    """Reads DICOM files as one volume sorted along the slice normal."""
+    return Image.load_series([os.fspath(p) for p in paths], series_uid=series_uid)
+
+
+def from_numpy(pixels: np.ndarray, *, spacing: Optional[Sequence[float]] = None,
+               origin: Optional[Sequence[float]] = None,
+               direction: Optional[Sequence[float]] = None) -> Image:
+    """An Image from a numpy array: [H, W] grey, [H, W, C] interleaved (C = 1, 3 or 4), or
+    [C, D, H, W] planar. The library copies it into float32 (its one image layout); any
+    strides are followed, so no copy is made on the Python side for the dtypes it reads
+    (float32/64, (u)int8/16/32), and one conversion for others (bool, float16, (u)int64).
+    """
+    return Image.from_pixels(np.asarray(pixels), spacing=spacing, origin=origin,
+                             direction=None if direction is None else np.ravel(direction))
+
+
+def stack(images: Sequence[ImageLike]) -> Image:
+    """Stacks images on one grid into the channels of one image, in the order the model's
+    manifest names them (e.g. the FLAIR and T1 volumes of one study)."""
+    return Image.stack([_as_image(x) for x in images])
+
+
+def _as_image(x: ImageLike) -> Image:
+    if isinstance(x, Image):
+        return x
+    if isinstance(x, np.ndarray):
+        return from_numpy(x)
+    return load_image(x)
+
+
+def _source(x: ImageLike) -> Optional[str]:
+    return os.fspath(x) if isinstance(x, (str, os.PathLike)) else None
+
+
+class Model:
+    """A model package, loaded once and shared: thread-safe, and every call releases the GIL.
+
+    ``Model("cxr-pneumonia")`` finds a package by name on the search path (MEDVISION_MODEL_PATH,
+    then the built-in folders); a folder path loads that package. ``device`` is "auto" (CUDA
+    when the linked LibTorch has it, else the CPU), "cpu", "cuda" or "cuda:N".
+    """
+
+    def __init__(self, name_or_path: PathLike, device: str = "auto", *, num_threads: int = 0,
+                 precision: str = "float32", warmup: bool = True, optimize: bool = True):
+        self._core = _core.Model(os.fspath(name_or_path), device=device,
+                                 num_threads=num_threads, precision=precision, warmup=warmup,
+                                 optimize=optimize)
+        self._manifest: Optional[Dict[str, Any]] = None
+
+    # -- description -------------------------------------------------------------------
+    name = property(lambda self: self._core.name)
+    version = property(lambda self: self._core.version)
+    notice = property(lambda self: self._core.notice)
+    device = property(lambda self: self._core.device)
+    task = property(lambda self: self._core.task)
+
+    @property
+    def labels(self) -> List[str]:
+        return self._core.labels
+
+    @property
+    def manifest(self) -> Dict[str, Any]:
+        """The package manifest (a parsed copy)."""
+        if self._manifest is None:
+            self._manifest = json.loads(self._core.manifest_json)
+        return self._manifest
+
+    # -- lifetime -------------------------------------------------------------------------
+    def close(self) -> None:
+        """Releases the model now (a call still running in another thread finishes first)."""
+        self._core.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._core.closed
+
+    def __enter__(self) -> "Model":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return repr(self._core)
+
+    # -- inference ------------------------------------------------------------------------
+    def classify(self, images: Union[ImageLike, Sequence[ImageLike]], *,
+                 batch_size: int = 16) -> Union[Classification, List[Classification]]:
+        """Classifies one image (returns a Classification) or a list (returns a list, run in
+        batches of ``batch_size``). Items may be Images, paths, encoded bytes or numpy arrays.
+        """
+        if self.task != "classification":
+            raise _core.InvalidArgumentError(
+                f"model '{self.name}' is a {self.task} model: use Model.segment() or Model.run()")
+        if isinstance(images, (list, tuple)):
+            out: List[Classification] = []
+            step = max(1, int(batch_size))
+            for start in range(0, len(images), step):
+                chunk = images[start:start + step]
+                decoded = [_as_image(x) for x in chunk]
+                for x, r in zip(chunk, self._core.run_batch(decoded)):
+                    out.append(Classification._from_core(r, _source(x)))
+            return out
+        return Classification._from_core(self._core.run(_as_image(images)), _source(images))
+
+    def logits(self, images: Sequence[ImageLike], *, batch_size: int = 16) -> np.ndarray:
+        """Raw outputs [len(images), len(labels)] (float32), e.g. for calibrate()."""
+        results = self.classify(list(images), batch_size=batch_size)
+        return np.stack([r.logits for r in results]) if results else np.zeros(
+            (0, len(self.labels)), np.float32)
+
+    def explain(self, image: ImageLike, *, method: str = "gradcam",
+                label: Union[None, int, str] = None) -> Explanation:
+        """A heat map (Grad-CAM, "gradcam++" or "cam") of where the model looked for ``label``
+        (a name or index; None: the most probable), on the original image's grid."""
+        if isinstance(label, str):
+            try:
+                index = self.labels.index(label)
+            except ValueError:
+                raise _core.InvalidArgumentError(
+                    f"'{label}' is not a label of model '{self.name}' "
+                    f"(labels: {', '.join(self.labels)})") from None
+        else:
+            index = -1 if label is None else int(label)
+        h = _core.explain(self._core, _as_image(image), method, index)
+        return Explanation(h.label, h.probability, method, h.array, h)
+
+    def segment(self, image: ImageLike, *, overlap: Optional[float] = None,
+                batch_size: Optional[int] = None, mirror: Optional[bool] = None,
+                probabilities: bool = False, largest_component: Optional[bool] = None,
+                fill_holes: Optional[bool] = None,
+                progress: Optional[Callable[[int, int], Optional[bool]]] = None
+                ) -> Segmentation:
+        """Segments a 2D image or a 3D volume: sliding windows with Gaussian blending, the
+        probabilities mapped back onto the input grid, a label map, post-processing and
+        per-region measurements. None keeps the manifest's setting. ``progress(done, total)``
+        is called after each batch of windows; returning False cancels (CancelledError).
+        Multi-channel models take one image: see medvision.stack()."""
+        def tri(x: Optional[bool]) -> int:
+            return -1 if x is None else int(bool(x))
+
+        r = self._core.segment(
+            _as_image(image), overlap=-1.0 if overlap is None else float(overlap),
+            batch_size=0 if batch_size is None else int(batch_size), mirror=tri(mirror),
+            probabilities=probabilities, largest_component=tri(largest_component),
+            fill_holes=tri(fill_holes), progress=progress)
+        return Segmentation._from_core(r, _source(image))
+
+    def run(self, image: ImageLike) -> Union[Classification, Segmentation]:
+        """Runs the model's task with the manifest's settings: a Classification or a
+        Segmentation."""
+        r = self._core.run(_as_image(image))
+        if r.task == "segmentation":
+            return Segmentation._from_core(r, _source(image))
+        return Classification._from_core(r, _source(image))
+
+    def drift_check(self, data: Union[np.ndarray, Sequence[ImageLike]], *,
+                    batch_size: int = 16) -> DriftReport:
+        """Compares a batch's raw outputs (logits [N, labels], or images to run) with the score
+        distribution recorded when the package was calibrated."""
+        logits = _logits_of(self, data, batch_size)
+        return DriftReport._from_json(json.loads(_core.drift_check(self._core, logits)))
+
+
+def _logits_of(model: Model, data: Union[np.ndarray, Sequence[ImageLike]],
+               batch_size: int) -> np.ndarray:
+    if isinstance(data, np.ndarray) and data.dtype.kind == "f":
+        return data
+    return model.logits(list(data), batch_size=batch_size)
+
+
+def calibrate(model: Model, data: Union[np.ndarray, Sequence[ImageLike]],
+              labels: Union[np.ndarray, Sequence[Any]], out_dir: PathLike, *,
+              method: str = "temperature", rule: str = "youden", target: float = 0.9,
+              refer_half_width: float = 0.1, conformal_alpha: Optional[float] = None,
+              description: str = "", version: str = "", batch_size: int = 16
+              ) -> CalibrationReport:
+    """Fits calibration (temperature, platt or isotonic) and operating points (youden,
+    sensitivity or specificity at ``target``) on a labelled validation set, and writes a new
+    package version to ``out_dir`` (load it with ``Model(out_dir)``).
+
+    ``data``: raw outputs [N, labels] (float), or N images/paths to run through the model.
+    ``labels``: for sigmoid models [N, labels] of 0/1 ([N] when the model has one label); for
+    softmax models [N] class indices or label names.
+    """
+    logits = _logits_of(model, data, batch_size)
+    softmax = model.manifest.get("output", {}).get("activation") == "softmax"
+    lab = list(labels) if not isinstance(labels, np.ndarray) else labels
+    if softmax and len(lab) and isinstance(lab[0], str):
+        names = model.labels
+        unknown = sorted({x for x in lab if x not in names})
+        if unknown:
+            raise _core.InvalidArgumentError(
+                f"calibrate: {unknown} are not labels of model '{model.name}'")
+        lab = [names.index(x) for x in lab]
+    arr = np.asarray(lab)
+    if not softmax and arr.ndim == 1 and len(model.labels) == 1:
+        arr = arr.reshape(-1, 1)
+    _core.calibrate(model._core, np.asarray(logits, np.float32), arr.astype(np.int32),
+                    os.fspath(out_dir), method=method, rule=rule, target=target,
+                    refer_half_width=refer_half_width, alpha=conformal_alpha or 0.0,
+                    description=description, version=version)
+    with open(os.path.join(os.fspath(out_dir), "calibration-report.json")) as f:
+        report = json.load(f)
+    with open(os.path.join(os.fspath(out_dir), "manifest.json")) as f:
+        manifest = json.load(f)
+    return CalibrationReport(os.fspath(out_dir), manifest["name"], manifest["version"],
+                             manifest.get("calibration", {}), manifest.get("thresholds", {}),
+                             report)

@@ -1,0 +1,257 @@
+"""Result types: small frozen dataclasses with ``to_dict()`` (JSON-ready)."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from . import _core
+
+
+@dataclass(frozen=True)
+class LabelScore:
+    """One label's scores in a classification."""
+
+    label: str
+    logit: float
+    probability: float
+    #: Calibrated probability; None when the package carries no calibration.
+    calibrated: Optional[float]
+    #: Positive/negative at the package's operating point; None when it has none.
+    decision: Optional[bool]
+    #: The calibrated probability lies in the "refer to a human" band.
+    refer: bool
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The outcome of a classification model on one image. Not for diagnostic use."""
+
+    model: str
+    model_version: str
+    notice: str
+    #: One score per label, in the manifest's label order.
+    scores: Tuple[LabelScore, ...]
+    #: Label indices, most probable first.
+    ranking: Tuple[int, ...]
+    warnings: Tuple[str, ...] = ()
+    #: The file the image came from, when a path was classified.
+    source: Optional[str] = None
+
+    @classmethod
+    def _from_core(cls, r: "_core.Result", source: Optional[str] = None) -> "Classification":
+        scores = tuple(
+            LabelScore(label, logit, prob, cal, None if dec < 0 else bool(dec), bool(refer))
+            for (label, logit, prob, cal, dec, refer) in r.scores
+        )
+        return cls(r.model_name, r.model_version, r.notice, scores, tuple(r.ranking),
+                   tuple(r.warnings), source)
+
+    @property
+    def labels(self) -> List[str]:
+        return [s.label for s in self.scores]
+
+    @property
+    def top(self) -> LabelScore:
+        """The most probable label."""
+        return self.scores[self.ranking[0]]
+
+    @property
+    def ranked(self) -> List[LabelScore]:
+        return [self.scores[i] for i in self.ranking]
+
+    @property
+    def probabilities(self) -> Dict[str, float]:
+        return {s.label: s.probability for s in self.scores}
+
+    @property
+    def logits(self) -> np.ndarray:
+        """Raw outputs in manifest order (float32), e.g. to calibrate or check drift."""
+        return np.array([s.logit for s in self.scores], dtype=np.float32)
+
+    def __getitem__(self, label: str) -> LabelScore:
+        for s in self.scores:
+            if s.label == label:
+                return s
+        raise KeyError(label)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The same object as the C API's mv_result_json() and the CLI's ``--json`` line."""
+        d: Dict[str, Any] = {
+            "model": {"name": self.model, "version": self.model_version},
+            "notice": self.notice,
+            "labels": [s.to_dict() for s in self.ranked],
+            "warnings": list(self.warnings),
+        }
+        if self.source is not None:
+            d["file"] = self.source
+        return d
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A heat map of where a model looked for one label, on the original image's grid."""
+
+    label: str
+    probability: float
+    method: str
+    #: Read-only float32 [height, width] in [0, 1]: a view of the library's buffer (no copy).
+    heatmap: np.ndarray = field(repr=False)
+    _handle: "_core.Heatmap" = field(repr=False, compare=False)
+
+    @property
+    def shape(self) -> Tuple[int, int]:
+        return tuple(self.heatmap.shape)  # type: ignore[return-value]
+
+    def overlay(self, image: "_core.Image", alpha: float = 0.5) -> np.ndarray:
+        """Interleaved RGB uint8 [height, width, 3]: the colour map blended over ``image``."""
+        return self._handle.overlay(image, alpha)
+
+    def save_png(self, path: str, image: Optional["_core.Image"] = None,
+                 alpha: float = 0.5) -> None:
+        """Writes the overlay over ``image`` (or the coloured map alone) as a PNG file."""
+        self._handle.write_png(str(path), image, alpha)
+
+    def to_dict(self, include_heatmap: bool = False) -> Dict[str, Any]:
+        d: Dict[str, Any] = {"label": self.label, "probability": self.probability,
+                             "method": self.method, "shape": list(self.shape)}
+        if include_heatmap:
+            d["heatmap"] = self.heatmap.tolist()
+        return d
+
+
+@dataclass(frozen=True)
+class DriftLabel:
+    label: str
+    ks: float
+    p_value: float
+    psi: float
+    shifted: bool
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """Has a batch's score distribution moved away from the calibration-time one?"""
+
+    batch_size: int
+    shifted: bool
+    labels: Tuple[DriftLabel, ...]
+
+    @classmethod
+    def _from_json(cls, d: Dict[str, Any]) -> "DriftReport":
+        labels = tuple(DriftLabel(x["label"], float(x["ks"]), float(x["p_value"]),
+                                  float(x["psi"]), bool(x["shifted"])) for x in d["labels"])
+        return cls(int(d["batch_size"]), bool(d["shifted"]), labels)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"batch_size": self.batch_size, "shifted": self.shifted,
+                "labels": [x.to_dict() for x in self.labels]}
+
+
+@dataclass(frozen=True)
+class CalibrationReport:
+    """What medvision.calibrate() wrote: a new package version and its report."""
+
+    out_dir: str
+    name: str
+    version: str
+    #: The new manifest's "calibration" (the fit) and "thresholds" (operating points).
+    calibration: Dict[str, Any] = field(repr=False)
+    thresholds: Dict[str, Any] = field(repr=False)
+    #: calibration-report.json: metrics before and after, warnings.
+    report: Dict[str, Any] = field(repr=False)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+
+@dataclass(frozen=True)
+class Region:
+    """Measurements of one region of a segmentation (a class, or a union the manifest names)."""
+
+    name: str
+    voxels: int
+    #: 3D: millilitres (0 for 2D images).
+    volume_ml: float
+    #: 2D: square millimetres (0 for volumes).
+    area_mm2: float
+    #: (column, row, slice), inclusive; -1 when the region is empty.
+    bbox_min: Tuple[int, int, int]
+    bbox_max: Tuple[int, int, int]
+    components: int
+    largest_component_voxels: int
+    #: LPS millimetres, of the largest component; NaN when empty.
+    centroid: Tuple[float, float, float]
+    centroid_index: Tuple[float, float, float]
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = dataclasses.asdict(self)
+        for key in ("centroid", "centroid_index"):  # NaN is not JSON
+            d[key] = None if any(v != v for v in d[key]) else list(d[key])
+        d["bbox_min"], d["bbox_max"] = list(self.bbox_min), list(self.bbox_max)
+        return d
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """The outcome of a segmentation model on one image or volume. Not for diagnostic use."""
+
+    model: str
+    model_version: str
+    notice: str
+    #: Class names by label-map value (0 is the background).
+    labels: Tuple[str, ...]
+    #: Read-only float32 [depth, height, width] label map on the input grid (class values):
+    #: a view of the library's buffer, no copy.
+    mask: np.ndarray = field(repr=False)
+    #: Read-only float32 [classes, depth, height, width], when asked for (probabilities=True).
+    probabilities: Optional[np.ndarray] = field(repr=False)
+    regions: Tuple[Region, ...] = ()
+    warnings: Tuple[str, ...] = ()
+    source: Optional[str] = None
+    _handle: "_core.Result" = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def _from_core(cls, r: "_core.Result", source: Optional[str] = None) -> "Segmentation":
+        regions = tuple(Region(*t) for t in r.regions)
+        return cls(r.model_name, r.model_version, r.notice, tuple(r.labels), r.mask,
+                   r.probability_map, regions, tuple(r.warnings), source, r)
+
+    def region(self, name: str) -> Region:
+        for reg in self.regions:
+            if reg.name == name:
+                return reg
+        raise KeyError(name)
+
+    def write_nifti(self, path: str) -> None:
+        """The label map as NIfTI-1 (.nii or .nii.gz) with the input image's affine."""
+        self._handle.write_nifti(str(path))
+
+    def write_overlay_png(self, path: str, image: "_core.Image", slice: int = -1) -> None:
+        """``image`` (the one segmented) with each class outlined; ``slice`` of a volume, -1 for
+        the slice with the most foreground."""
+        self._handle.write_overlay_png(str(path), image, slice)
+
+    def write_dicom_seg(self, path: str, source: "_core.Image") -> None:
+        """A DICOM Segmentation object in the source's study, referencing its instances
+        (``source``: the Image decoded from the DICOM files that were segmented)."""
+        self._handle.write_dicom_seg(str(path), source)
+
+    def to_dict(self) -> Dict[str, Any]:
+        d: Dict[str, Any] = {
+            "model": {"name": self.model, "version": self.model_version},
+            "notice": self.notice, "task": "segmentation", "classes": list(self.labels),
+            "shape": list(self.mask.shape), "regions": [r.to_dict() for r in self.regions],
+            "warnings": list(self.warnings)}
+        if self.source is not None:
+            d["file"] = self.source
+        return d

@@ -1,0 +1,93 @@
+// Calibration and the drift check over raw model outputs (GIL released).
+#include "bindings.hpp"
+
+namespace mvpy {
+namespace {
+
+using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+using IntArray = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
+
+// Checks that `logits` is [count, label_count] for `model`: the C API trusts the sizes it is given.
+size_t check_logits(const medvision::Model& model, const FloatArray& logits, const char* what) {
+  const auto labels = static_cast<py::ssize_t>(model.labels().size());
+  if (logits.ndim() != 2 || logits.shape(1) != labels || logits.shape(0) == 0) {
+    throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
+                               std::string(what) + ": logits must be [count > 0, " +
+                                   std::to_string(labels) + "] for model '" + model.name() + "'");
+  }
+  return static_cast<size_t>(logits.shape(0));
+}
+
+mv_calibration_method parse_method(const std::string& s) {
+  if (s == "temperature") return MV_CALIBRATION_TEMPERATURE;
+  if (s == "platt") return MV_CALIBRATION_PLATT;
+  if (s == "isotonic") return MV_CALIBRATION_ISOTONIC;
+  throw medvision::Exception(
+      MV_ERR_INVALID_ARGUMENT,
+      "method must be 'temperature', 'platt' or 'isotonic', not '" + s + "'");
+}
+
+mv_operating_rule parse_rule(const std::string& s) {
+  if (s == "youden") return MV_OPERATING_YOUDEN;
+  if (s == "sensitivity") return MV_OPERATING_SENSITIVITY;
+  if (s == "specificity") return MV_OPERATING_SPECIFICITY;
+  throw medvision::Exception(
+      MV_ERR_INVALID_ARGUMENT,
+      "rule must be 'youden', 'sensitivity' or 'specificity', not '" + s + "'");
+}
+
+}  // namespace
+
+void bind_calibrate(py::module_& m) {
+  m.def(
+      "calibrate",
+      [](const ModelHolder& model, const FloatArray& logits, const IntArray& labels,
+         const std::string& out_dir, const std::string& method, const std::string& rule,
+         double target, double refer_half_width, double alpha, const std::string& description,
+         const std::string& version) {
+        auto mdl = model.get();
+        const size_t count = check_logits(*mdl, logits, "calibrate");
+        const auto per_image = static_cast<py::ssize_t>(mdl->labels().size());
+        const bool by_index =
+            labels.ndim() == 1 && labels.shape(0) == static_cast<py::ssize_t>(count);
+        const bool by_column = labels.ndim() == 2 &&
+                               labels.shape(0) == static_cast<py::ssize_t>(count) &&
+                               labels.shape(1) == per_image;
+        if (!by_index && !by_column) {
+          throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
+                                     "calibrate: labels must be [" + std::to_string(count) + ", " +
+                                         std::to_string(per_image) +
+                                         "] of 0/1 (sigmoid models) or [" + std::to_string(count) +
+                                         "] class indices (softmax models)");
+        }
+        medvision::CalibrateOptions o;
+        o.method = parse_method(method);
+        o.rule = parse_rule(rule);
+        o.target = target;
+        o.refer_half_width = refer_half_width;
+        o.conformal = alpha > 0.0;
+        if (alpha > 0.0) o.alpha = alpha;
+        o.data_description = description;
+        o.version = version;
+        py::gil_scoped_release release;
+        medvision::calibrate(*mdl, logits.data(), labels.data(), count, out_dir, o);
+      },
+      py::arg("model"), py::arg("logits"), py::arg("labels"), py::arg("out_dir"), py::kw_only(),
+      py::arg("method") = "temperature", py::arg("rule") = "youden", py::arg("target") = 0.9,
+      py::arg("refer_half_width") = 0.1, py::arg("alpha") = 0.0, py::arg("description") = "",
+      py::arg("version") = "",
+      "Fits calibration on raw outputs and writes a new package version to out_dir.");
+
+  m.def(
+      "drift_check",
+      [](const ModelHolder& model, const FloatArray& logits) {
+        auto mdl = model.get();
+        const size_t count = check_logits(*mdl, logits, "drift_check");
+        py::gil_scoped_release release;
+        return medvision::drift_check(*mdl, logits.data(), count);
+      },
+      py::arg("model"), py::arg("logits"),
+      "Compares raw outputs with the calibration-time score distribution; JSON report.");
+}
+
+}  // namespace mvpy

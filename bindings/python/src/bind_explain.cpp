@@ -1,0 +1,84 @@
+// Explanations: heat maps as read-only numpy views of the library's buffer (no copy).
+#include "bindings.hpp"
+
+namespace mvpy {
+namespace {
+
+mv_cam_method parse_method(const std::string& name) {
+  if (name == "gradcam") return MV_CAM_GRADCAM;
+  if (name == "gradcam++" || name == "gradcampp") return MV_CAM_GRADCAM_PLUS_PLUS;
+  if (name == "cam") return MV_CAM_CAM;
+  throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
+                             "method must be 'gradcam', 'gradcam++' or 'cam', not '" + name + "'");
+}
+
+}  // namespace
+
+void bind_explain(py::module_& m) {
+  py::class_<HeatmapHolder> cls(m, "Heatmap",
+                                "A class activation map on the original image's grid.");
+  add_context_manager(cls);
+  cls.def_property_readonly(
+         "array",
+         [](const HeatmapHolder& self) {
+           auto h = self.get();
+           const auto s = h->shape();
+           return readonly_float_view(h, h->data(), {s[0], s[1]});
+         },
+         "Read-only float32 view [height, width] in [0, 1] of the library's buffer (no copy).")
+      .def_property_readonly("label", [](const HeatmapHolder& s) { return s.get()->label(); })
+      .def_property_readonly("probability",
+                             [](const HeatmapHolder& s) { return s.get()->probability(); })
+      .def_property_readonly("shape",
+                             [](const HeatmapHolder& s) {
+                               const auto v = s.get()->shape();
+                               return py::make_tuple(v[0], v[1]);
+                             })
+      .def(
+          "overlay",
+          [](const HeatmapHolder& self, const ImageHolder& image, float alpha) {
+            auto h = self.get();
+            auto img = image.get();
+            auto rgb = std::make_shared<std::vector<uint8_t>>();
+            {
+              py::gil_scoped_release release;
+              *rgb = h->overlay(*img, alpha);
+            }
+            const auto s = h->shape();
+            // The vector moves into the capsule: the array owns it, nothing is copied.
+            return py::array(py::dtype::of<uint8_t>(), {s[0], s[1], py::ssize_t{3}}, {},
+                             rgb->data(), owner_capsule(rgb));
+          },
+          py::arg("image"), py::arg("alpha") = 0.5f,
+          "Interleaved RGB uint8 [height, width, 3]: the map over `image`.")
+      .def(
+          "write_png",
+          [](const HeatmapHolder& self, const std::string& path, const ImageHolder* image,
+             float alpha) {
+            auto h = self.get();
+            std::shared_ptr<medvision::Image> img = image ? image->get() : nullptr;
+            py::gil_scoped_release release;
+            h->write_png(path, img.get(), alpha);
+          },
+          py::arg("path"), py::arg("image") = nullptr, py::arg("alpha") = 0.5f,
+          "Writes the overlay over `image` (or the coloured map alone) as PNG.");
+
+  m.def(
+      "explain",
+      [](const ModelHolder& model, const ImageHolder& image, const std::string& method, int label) {
+        auto mdl = model.get();
+        auto img = image.get();
+        const mv_cam_method cam = parse_method(method);
+        medvision::Heatmap h;
+        {
+          py::gil_scoped_release release;
+          h = medvision::explain(*mdl, *img, cam, label);
+        }
+        return HeatmapHolder(std::move(h), "Heatmap");
+      },
+      py::arg("model"), py::arg("image"), py::arg("method") = "gradcam", py::arg("label") = -1,
+      "Heat map of where `model` looked for label index `label` (-1: the most probable); GIL "
+      "released.");
+}
+
+}  // namespace mvpy

@@ -1,0 +1,287 @@
+// Models and classification results. Inference runs with the GIL released, so Python threads
+// sharing one Model run concurrently (the model is thread-safe, medvision.h).
+#include <cmath>
+
+#include "bindings.hpp"
+
+namespace mvpy {
+namespace {
+
+mv_precision parse_precision(const std::string& p) {
+  if (p == "float32") return MV_PRECISION_FLOAT32;
+  if (p == "reduced") return MV_PRECISION_REDUCED;
+  throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
+                             "precision must be 'float32' or 'reduced', not '" + p + "'");
+}
+
+std::vector<std::shared_ptr<medvision::Image>> image_handles(
+    const std::vector<const ImageHolder*>& images) {
+  std::vector<std::shared_ptr<medvision::Image>> out;
+  out.reserve(images.size());
+  for (const ImageHolder* h : images) {
+    if (h == nullptr) throw medvision::Exception(MV_ERR_INVALID_ARGUMENT, "an image is None");
+    out.push_back(h->get());
+  }
+  return out;
+}
+
+// A Python progress callable for segmentation, called (with the GIL taken back) on the thread
+// that is segmenting. An exception in it cancels the run and is re-raised instead of
+// CancelledError.
+struct Progress {
+  py::object fn;
+  std::unique_ptr<py::error_already_set> error;
+
+  static int32_t call(uint64_t done, uint64_t total, void* user) {
+    auto* self = static_cast<Progress*>(user);
+    py::gil_scoped_acquire gil;
+    try {
+      py::object go_on = self->fn(done, total);
+      return go_on.is_none() || go_on.cast<bool>() ? 1 : 0;
+    } catch (py::error_already_set& e) {
+      self->error = std::make_unique<py::error_already_set>(std::move(e));
+      return 0;
+    }
+  }
+};
+
+py::tuple region_tuple(const std::string& name, const mv_region_stats& st) {
+  auto triple = [](const auto* v) { return py::make_tuple(v[0], v[1], v[2]); };
+  return py::make_tuple(name, st.voxels, st.volume_ml, st.area_mm2, triple(st.bbox_min),
+                        triple(st.bbox_max), st.components, st.largest_component_voxels,
+                        triple(st.centroid), triple(st.centroid_index));
+}
+
+// A read-only view of a borrowed image of `result` (mask, probability maps): the capsule owns
+// the result, which owns the image. `drop_channel` views a one-channel image as [D, H, W].
+py::object result_image_view(const std::shared_ptr<medvision::Result>& result,
+                             const mv_image* image, bool drop_channel) {
+  if (image == nullptr) return py::none();
+  int64_t s[4];
+  mv_image_shape(image, s);
+  std::vector<py::ssize_t> shape;
+  if (drop_channel) {
+    shape = {s[1], s[2], s[3]};
+  } else {
+    shape = {s[0], s[1], s[2], s[3]};
+  }
+  return readonly_float_view(result, mv_image_data(image), std::move(shape));
+}
+
+}  // namespace
+
+void bind_model(py::module_& m) {
+  m.def("list_models", &medvision::list_models,
+        "Model package folders on the search path (MEDVISION_MODEL_PATH, then the built-in ones).");
+  py::class_<ResultHolder> result(m, "Result", "The outcome of running a model on one image.");
+  result
+      .def_property_readonly(
+          "scores",
+          [](const ResultHolder& self) {
+            auto r = self.get();
+            py::list out;
+            for (size_t i = 0; i < r->label_count(); ++i) {
+              const auto s = r->score(i);
+              out.append(py::make_tuple(
+                  s.label, s.logit, s.probability,
+                  std::isnan(s.calibrated) ? py::object(py::none()) : py::float_(s.calibrated),
+                  s.decision, s.refer));
+            }
+            return out;
+          },
+          "(label, logit, probability, calibrated|None, decision -1/0/1, refer) per label, "
+          "in manifest order.")
+      .def_property_readonly("ranking",
+                             [](const ResultHolder& self) {
+                               auto r = self.get();
+                               std::vector<size_t> order;
+                               for (size_t k = 0; k < r->label_count(); ++k)
+                                 order.push_back(mv_result_ranked(r->get(), k));
+                               return order;
+                             })
+      .def_property_readonly("model_name",
+                             [](const ResultHolder& s) { return s.get()->model_name(); })
+      .def_property_readonly("model_version",
+                             [](const ResultHolder& s) { return s.get()->model_version(); })
+      .def_property_readonly("notice", [](const ResultHolder& s) { return s.get()->notice(); })
+      .def_property_readonly("warnings", [](const ResultHolder& s) { return s.get()->warnings(); })
+      .def_property_readonly("json", [](const ResultHolder& s) { return s.get()->json(); })
+      .def_property_readonly("task",
+                             [](const ResultHolder& s) {
+                               return s.get()->task() == MV_TASK_SEGMENTATION ? "segmentation"
+                                                                              : "classification";
+                             })
+      .def_property_readonly("labels",
+                             [](const ResultHolder& s) {
+                               auto r = s.get();
+                               std::vector<std::string> out;
+                               for (size_t i = 0; i < r->label_count(); ++i)
+                                 out.emplace_back(mv_result_label(r->get(), i));
+                               return out;
+                             })
+      .def_property_readonly(
+          "mask",
+          [](const ResultHolder& s) {
+            auto r = s.get();
+            return result_image_view(r, r->mask().get(), true);
+          },
+          "Segmentation: read-only float32 [D, H, W] label map on the input grid (no copy); "
+          "None for classification results.")
+      .def_property_readonly(
+          "probability_map",
+          [](const ResultHolder& s) {
+            auto r = s.get();
+            return result_image_view(r, r->probability_map().get(), false);
+          },
+          "Segmentation: read-only float32 [classes, D, H, W] (no copy), or None.")
+      .def_property_readonly("regions",
+                             [](const ResultHolder& s) {
+                               py::list out;
+                               for (const auto& [name, st] : s.get()->regions())
+                                 out.append(region_tuple(name, st));
+                               return out;
+                             })
+      .def(
+          "write_nifti",
+          [](const ResultHolder& s, const std::string& path) {
+            auto r = s.get();
+            py::gil_scoped_release nogil;
+            r->write_nifti(path);
+          },
+          py::arg("path"), "Segmentation: the label map as NIfTI with the input's affine.")
+      .def(
+          "write_overlay_png",
+          [](const ResultHolder& s, const std::string& path, const ImageHolder& image,
+             int64_t slice) {
+            auto r = s.get();
+            auto img = image.get();
+            py::gil_scoped_release nogil;
+            r->write_overlay_png(*img, path, slice);
+          },
+          py::arg("path"), py::arg("image"), py::arg("slice") = -1,
+          "Segmentation: class outlines over the image (a volume's slice; -1 = most foreground).")
+      .def(
+          "write_dicom_seg",
+          [](const ResultHolder& s, const std::string& path, const ImageHolder& source) {
+            auto r = s.get();
+            auto img = source.get();
+            py::gil_scoped_release nogil;
+            r->write_dicom_seg(*img, path);
+          },
+          py::arg("path"), py::arg("source"),
+          "Segmentation: a DICOM SEG in the source's study (source decoded from DICOM files).");
+
+  py::class_<ModelHolder> model(m, "Model", R"doc(
+A loaded model package. Thread-safe: share one Model between threads; every call releases the GIL.
+)doc");
+  add_context_manager(model);
+  model
+      .def(py::init([](const std::string& name_or_path, const std::string& device, int num_threads,
+                       const std::string& precision, bool warmup, bool optimize) {
+             medvision::ModelOptions o;
+             o.device = device;
+             o.num_threads = num_threads;
+             o.precision = parse_precision(precision);
+             o.warmup = warmup;
+             o.optimize = optimize;
+             medvision::Model loaded;
+             {
+               py::gil_scoped_release release;
+               loaded = medvision::Model::load(name_or_path, o);
+             }
+             return ModelHolder(std::move(loaded), "Model");
+           }),
+           py::arg("name_or_path"), py::kw_only(), py::arg("device") = "auto",
+           py::arg("num_threads") = 0, py::arg("precision") = "float32", py::arg("warmup") = true,
+           py::arg("optimize") = true)
+      .def_property_readonly("name", [](const ModelHolder& s) { return s.get()->name(); })
+      .def_property_readonly("version", [](const ModelHolder& s) { return s.get()->version(); })
+      .def_property_readonly("notice", [](const ModelHolder& s) { return s.get()->notice(); })
+      .def_property_readonly("device", [](const ModelHolder& s) { return s.get()->device(); })
+      .def_property_readonly("manifest_json",
+                             [](const ModelHolder& s) { return s.get()->manifest_json(); })
+      .def_property_readonly("labels", [](const ModelHolder& s) { return s.get()->labels(); })
+      .def_property_readonly("task",
+                             [](const ModelHolder& s) {
+                               return s.get()->task() == MV_TASK_SEGMENTATION ? "segmentation"
+                                                                              : "classification";
+                             })
+      .def(
+          "run",
+          [](const ModelHolder& self, const ImageHolder& image) {
+            auto mdl = self.get();
+            auto img = image.get();
+            medvision::Result r;
+            {
+              py::gil_scoped_release release;
+              r = mdl->run(*img);
+            }
+            return ResultHolder(std::move(r), "Result");
+          },
+          py::arg("image"), "Preprocess, infer, activate, calibrate (GIL released).")
+      .def(
+          "segment",
+          [](const ModelHolder& self, const ImageHolder& image, double overlap, int32_t batch_size,
+             int32_t mirror, bool probabilities, int32_t largest_component, int32_t fill_holes,
+             py::object progress) {
+            auto mdl = self.get();
+            auto img = image.get();
+            medvision::SegmentOptions o;
+            o.overlap = overlap;
+            o.batch_size = batch_size;
+            o.mirror = mirror;
+            o.probabilities = probabilities;
+            o.largest_component = largest_component;
+            o.fill_holes = fill_holes;
+            Progress state{progress, nullptr};
+            if (!progress.is_none()) {
+              o.progress = &Progress::call;
+              o.progress_user = &state;
+            }
+            medvision::Result r;
+            std::exception_ptr failure;
+            {
+              py::gil_scoped_release release;
+              try {
+                r = mdl->segment(*img, o);
+              } catch (...) {
+                failure = std::current_exception();
+              }
+            }
+            if (state.error) throw std::move(*state.error);
+            if (failure) std::rethrow_exception(failure);
+            return ResultHolder(std::move(r), "Result");
+          },
+          py::arg("image"), py::kw_only(), py::arg("overlap") = -1.0, py::arg("batch_size") = 0,
+          py::arg("mirror") = -1, py::arg("probabilities") = false,
+          py::arg("largest_component") = -1, py::arg("fill_holes") = -1,
+          py::arg("progress") = py::none(),
+          "Sliding-window segmentation (GIL released; progress(done, total) -> bool is called "
+          "with the GIL taken back).")
+      .def(
+          "run_batch",
+          [](const ModelHolder& self, const std::vector<const ImageHolder*>& images) {
+            auto mdl = self.get();
+            const auto handles = image_handles(images);
+            std::vector<const medvision::Image*> ptrs;
+            for (const auto& h : handles) ptrs.push_back(h.get());
+            std::vector<medvision::Result> results;
+            {
+              py::gil_scoped_release release;
+              results = mdl->run_batch(ptrs);
+            }
+            std::vector<ResultHolder> out;
+            out.reserve(results.size());
+            for (auto& r : results) out.emplace_back(std::move(r), "Result");
+            return out;
+          },
+          py::arg("images"), "One batch through the model (GIL released).")
+      .def("__repr__", [](const ModelHolder& self) {
+        if (self.closed()) return std::string("<medvision.Model (closed)>");
+        auto mdl = self.get();
+        return "<medvision.Model " + mdl->name() + " " + mdl->version() + " on " + mdl->device() +
+               ">";
+      });
+}
+
+}  // namespace mvpy

@@ -1,0 +1,110 @@
+"""Models through the Pythonic surface: inputs of every kind, results as dataclasses, zero-copy
+heat maps, calibration and the drift check."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from conftest import EXAMPLE_DCM, kermany
+
+
+def test_model_description(mv, pneumonia):
+    assert pneumonia.name == "cxr-pneumonia" and pneumonia.task == "classification"
+    assert pneumonia.labels == ["Pneumonia"] and pneumonia.device == "cpu"
+    assert "diagnostic" in pneumonia.notice
+    assert pneumonia.manifest["name"] == "cxr-pneumonia"
+    assert any(p.endswith("cxr-pneumonia/package") for p in mv.list_models())
+
+
+def test_classify_accepts_every_input_kind(mv, pneumonia, example_image):
+    ref = pneumonia.classify(example_image)
+    assert ref.source is None
+    by_path = pneumonia.classify(EXAMPLE_DCM)
+    assert by_path.source == str(EXAMPLE_DCM)
+    by_bytes = pneumonia.classify(EXAMPLE_DCM.read_bytes())
+    by_array = pneumonia.classify(example_image.array[0, 0])
+    for r in (by_path, by_bytes, by_array):
+        assert r.scores == ref.scores
+    batch = pneumonia.classify([example_image, str(EXAMPLE_DCM)], batch_size=1)
+    assert [r.scores for r in batch] == [ref.scores, ref.scores]
+    assert pneumonia.classify([]) == []
+
+
+def test_result_dataclasses(mv, pneumonia, example_image):
+    r = pneumonia.classify(example_image)
+    assert dataclasses.is_dataclass(r) and isinstance(r, mv.Classification)
+    top = r.top
+    assert isinstance(top, mv.LabelScore) and top is r["Pneumonia"]
+    assert 0.0 <= top.probability <= 1.0 and top.calibrated is not None
+    assert top.decision in (True, False) and isinstance(top.refer, bool)
+    assert r.probabilities == {"Pneumonia": top.probability}
+    assert r.logits.dtype == np.float32 and r.logits.shape == (1,)
+    d = r.to_dict()
+    assert json.loads(json.dumps(d)) == d
+    assert d["model"] == {"name": "cxr-pneumonia", "version": pneumonia.version}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.model = "x"
+
+
+def test_explanation_heatmap_is_a_view(mv, pneumonia, example_image):
+    e = pneumonia.explain(example_image, label="Pneumonia")
+    assert isinstance(e, mv.Explanation)
+    assert e.heatmap.shape == (example_image.height, example_image.width)
+    assert e.heatmap.dtype == np.float32 and not e.heatmap.flags.writeable
+    assert np.shares_memory(e.heatmap, e._handle.array)
+    assert 0.0 <= e.heatmap.min() and e.heatmap.max() <= 1.0
+    rgb = e.overlay(example_image)
+    assert rgb.shape == (*e.shape, 3) and rgb.dtype == np.uint8 and rgb.flags.owndata is False
+    d = e.to_dict()
+    assert d["label"] == "Pneumonia" and d["shape"] == list(e.shape) and "heatmap" not in d
+    assert pneumonia.explain(example_image, method="gradcam++").method == "gradcam++"
+
+
+def test_calibrate_and_drift_check(mv, tmp_path):
+    files = kermany(12, "NORMAL") + kermany(12, "PNEUMONIA")
+    labels = [0] * 12 + [1] * 12
+    with mv.Model("cxr-pneumonia") as model:
+        logits = model.logits(files, batch_size=8)
+        assert logits.shape == (24, 1)
+        report = mv.calibrate(model, logits, labels, tmp_path / "recal", method="platt",
+                              version="9.9.9-test", description="pytest")
+        assert report.version == "9.9.9-test" and report.name == "cxr-pneumonia"
+        assert (tmp_path / "recal" / "manifest.json").exists()
+        # From images instead of logits: the same fit.
+        again = mv.calibrate(model, files, labels, tmp_path / "recal2", method="platt",
+                             version="9.9.9-test", description="pytest")
+        assert again.calibration["method"] == "platt"
+        assert again.calibration["labels"] == report.calibration["labels"]
+        assert again.thresholds == report.thresholds and report.report["after"]
+    with mv.Model(tmp_path / "recal") as recal:
+        assert recal.version == "9.9.9-test"
+        r = recal.classify(files[0])
+        assert r.top.calibrated is not None
+        drift = recal.drift_check(logits)
+        assert isinstance(drift, mv.DriftReport) and drift.batch_size == 24
+        assert not drift.shifted  # the very distribution it was calibrated on
+        shifted = recal.drift_check(logits + 8.0)
+        assert shifted.shifted and shifted.labels[0].label == "Pneumonia"
+        assert json.loads(json.dumps(shifted.to_dict()))["shifted"] is True
+
+
+def test_library_log_reaches_python_logging(mv, pneumonia, caplog):
+    """Warnings from inside a GIL-released call reach the `logging` logger "medvision"."""
+    import logging
+    import threading
+
+    blank = mv.from_numpy(np.zeros((64, 64, 3), np.uint8))
+    mv.enable_logging(logging.WARNING)
+    try:
+        with caplog.at_level(logging.WARNING, logger="medvision"):
+            t = threading.Thread(target=pneumonia.classify, args=(blank,))
+            t.start()
+            t.join()
+    finally:
+        mv.disable_logging()
+    messages = [r.getMessage() for r in caplog.records if r.name == "medvision"]
+    assert any("colour image" in m and "cxr-pneumonia" in m for m in messages), messages
+    caplog.clear()
+    pneumonia.classify(blank)  # removed: nothing more arrives
+    assert not [r for r in caplog.records if r.name == "medvision"]
