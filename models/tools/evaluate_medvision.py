@@ -5,6 +5,11 @@ AUROC with a bootstrap 95% CI, accuracy / sensitivity / specificity at the packa
 point (0.5 when it has none), Brier score, and ECE (15 equal-width bins) of the raw and of the
 calibrated probability.
 
+--reduced-precision is passed through to `medvision classify` (bf16 on CPU, fp16 on CUDA); --threads
+too. --predictions CSV writes the per-image probabilities and decisions; --compare CSV (such a file
+from another run, e.g. fp32) adds max / mean |delta probability| and the decisions that flip.
+The wall time of the classify run is recorded, and the CLI's warnings (e.g. a bf16 -> fp32 fallback).
+
   models/tools/evaluate_medvision.py --model cxr-pneumonia --labels .devdata/labels/cxr-pneumonia-evaluation.csv
 """
 import argparse
@@ -13,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -49,21 +55,36 @@ def main():
     ap.add_argument("--labels", required=True, help="CSV path,label (label name or normal)")
     ap.add_argument("--cli", default=str(REPO / "build" / "examples" / "medvision"))
     ap.add_argument("--out", help="write the metrics as JSON here")
+    ap.add_argument("--reduced-precision", action="store_true", help="pass --reduced-precision to medvision")
+    ap.add_argument("--threads", type=int, default=0, help="pass --threads to medvision (0: its default)")
+    ap.add_argument("--predictions", help="write per-image probabilities/decisions as CSV here")
+    ap.add_argument("--compare", help="a --predictions CSV of a reference run to compare with")
     args = ap.parse_args()
 
     with open(args.labels, newline="") as f:
         rows = list(csv.DictReader(f))
     paths = [r["path"] for r in rows]
     truth = {r["path"]: r["label"] for r in rows}
-    cmd = [args.cli, "classify", "--json", "--batch", "32", "--model", args.model] + paths
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    cmd = [args.cli, "classify", "--json", "--batch", "32", "--model", args.model]
+    if args.reduced_precision:
+        cmd.append("--reduced-precision")
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    t0 = time.time()
+    proc = subprocess.run(cmd + paths, capture_output=True, text=True)
+    wall = time.time() - t0
     if proc.returncode != 0:
         sys.exit(f"medvision classify failed ({proc.returncode}): {proc.stderr[-2000:]}")
     results = [json.loads(l) for l in proc.stdout.splitlines() if l.strip()]
     model = results[0]["model"]
     label_names = [e["label"] for e in results[0]["labels"]]
+    warn = sorted({w for r in results for w in (r.get("warnings") or [])} |
+                  {l.strip() for l in proc.stderr.splitlines() if l.strip()})
     metrics = {"model": model, "data": args.labels, "n": len(results), "via": "medvision classify --json",
-               "labels": {}}
+               "reduced_precision": bool(args.reduced_precision), "threads": args.threads or None,
+               "classify_wall_s": wall, "classify_ms_per_image": 1000.0 * wall / max(len(results), 1),
+               "cli_warnings": warn, "labels": {}}
+    pred_rows = []
     for name in label_names:
         y, p, pc, dec = [], [], [], []
         for r in results:
@@ -74,6 +95,8 @@ def main():
             pc.append(e["calibrated"] if e["calibrated"] is not None else np.nan)
             dec.append(e["decision"])
         y, p, pc = np.array(y), np.array(p, float), np.array(pc, float)
+        pred_rows += [{"file": r["file"], "label": name, "probability": repr(float(pp)),
+                       "decision": "" if dd is None else int(bool(dd))} for r, pp, dd in zip(results, p, dec)]
         if any(d is None for d in dec):
             d = (p >= 0.5).astype(int)
             rule = "probability >= 0.5 (no operating point in the package)"
@@ -94,7 +117,30 @@ def main():
         refer = [x for r in results for x in r["labels"] if x["label"] == name and x["refer"]]
         m["referred"] = len(refer)
         metrics["labels"][name] = m
-    print(f"{model['name']} {model['version']} on {args.labels} ({len(results)} images, via medvision)")
+    if args.predictions:
+        with open(args.predictions, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["file", "label", "probability", "decision"])
+            w.writeheader()
+            w.writerows(pred_rows)
+    if args.compare:
+        with open(args.compare, newline="") as f:
+            ref = {(r["file"], r["label"]): r for r in csv.DictReader(f)}
+        cmp = {"reference": args.compare, "labels": {}}
+        for name in metrics["labels"]:
+            mine = [r for r in pred_rows if r["label"] == name and (r["file"], name) in ref]
+            dp = np.array([abs(float(r["probability"]) - float(ref[(r["file"], name)]["probability"])) for r in mine])
+            flips = [r["file"] for r in mine if str(r["decision"]) != ref[(r["file"], name)]["decision"]]
+            cmp["labels"][name] = {"n": len(mine), "max_abs_dp": float(dp.max()), "mean_abs_dp": float(dp.mean()),
+                                   "p99_abs_dp": float(np.percentile(dp, 99)),
+                                   "decision_flips": len(flips), "flipped": flips}
+            print(f"{name}: vs {args.compare}: max |dp| {dp.max():.3g}, mean |dp| {dp.mean():.3g}, "
+                  f"{len(flips)} decision flips of {len(mine)}")
+        metrics["compare"] = cmp
+    print(f"{model['name']} {model['version']} on {args.labels} ({len(results)} images, via medvision"
+          f"{', --reduced-precision' if args.reduced_precision else ''}); classify {wall:.1f} s "
+          f"({metrics['classify_ms_per_image']:.1f} ms/image incl. decode and start-up)")
+    for w in warn:
+        print(f"medvision warning: {w}")
     print("| label | n | pos | AUROC (95% CI) | acc | sens | spec | ECE raw | ECE calibrated | referred |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name, m in metrics["labels"].items():
