@@ -9,8 +9,8 @@ used twice, written as one 4D NIfTI; the model is the brain-tumour UNet3D archit
 input channels and three sigmoid outputs (whole tumour / core / enhancing, as a four-sequence
 BraTS model has), seeded random weights: speed and memory do not depend on the weights.
 
-  benchmarks/segment_bench.py [--build build-bench] [--threads 2] [--batch 4] [--repeat 1]
-Writes benchmarks/results/segment.json.
+  benchmarks/segment_bench.py [--build build-bench] [--threads 2] [--batch 4] [--repeat 1] [--out F]
+Writes benchmarks/results/segment.json (or --out).
 """
 import argparse
 import json
@@ -68,6 +68,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--out", default=str(HERE / "results" / "segment.json"))
     a = ap.parse_args()
     data_dir = Path(os.environ.get("MEDVISION_DATA", ROOT.parent / "shared" / "data"))
     work = ROOT / a.build / "bench-data" / "segment"
@@ -106,8 +107,8 @@ def main():
         "torch": torch.__version__,
         "date": time.strftime("%Y-%m-%d"),
     }
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "segment.json").write_text(json.dumps(res, indent=2))
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))
 
 

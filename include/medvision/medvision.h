@@ -328,7 +328,7 @@ typedef struct mv_image_geometry {
   double spacing[3];    /**< column, row, slice spacing in mm (default 1, 1, 1) */
   double origin[3];     /**< LPS position of the first voxel's centre in mm (default 0) */
   double direction[9];  /**< row-major 3x3; column c is the LPS direction of index axis c */
-  uint32_t photometric; /**< an ::mv_photometric (default MONOCHROME2 for 1 channel, else RGB) */
+  uint32_t photometric; /**< an ::mv_photometric (default: see mv_image_from_pixels()) */
 } mv_image_geometry;
 
 /** @brief Fills `geom` with defaults (identity). @return MV_OK, MV_ERR_INVALID_ARGUMENT,
@@ -338,8 +338,10 @@ MV_API MV_NODISCARD mv_status mv_image_geometry_init(mv_image_geometry* geom,
 
 /**
  * @brief Builds an image from a caller's pixel buffer (copied and converted to float32).
- * @param[in] pixels a 2-D [H, W], 3-D [H, W, C] (C = 1, 3 or 4; interleaved, as viewers hold RGB),
- *            or 4-D [C, D, H, W] view of any ::mv_dtype.
+ * @param[in] pixels a 2-D [H, W], 3-D [H, W, C] (C = 1, 3 or 4; interleaved, as viewers hold RGB;
+ *            the alpha of RGBA is dropped), or 4-D [C, D, H, W] view (planar channels of any
+ *            meaning, all kept) of any ::mv_dtype. Default photometric: MONOCHROME2 for one
+ *            channel, RGB for three, else UNKNOWN.
  * @param[in] geom geometry, or NULL for identity.
  * @param[out] out the new image.
  * @return MV_OK; MV_ERR_INVALID_ARGUMENT (NULL, bad shape, bad strides, unknown dtype);

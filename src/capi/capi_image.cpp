@@ -231,9 +231,12 @@ mv_status mv_image_from_pixels(const mv_tensor_view* pixels, const mv_image_geom
   for (int i = 0; i < 3; ++i) {
     MV_CHECK_ARG(g.spacing[i] > 0.0, "mv_image_from_pixels: spacing must be positive");
   }
-  const bool rgb = ext[0] == 3 || ext[0] == 4;
-  // An alpha channel is dropped: transparency carries no diagnostic information.
-  const int64_t channels = ext[0] == 4 ? 3 : ext[0];
+  // Interleaved [H, W, C] pixels are a viewer's grey, RGB or RGBA; their alpha channel is dropped
+  // (transparency carries no diagnostic information). Planar [C, D, H, W] views are channels of
+  // any meaning (e.g. four MRI sequences) and are all kept.
+  const bool interleaved = nd == 3;
+  const bool rgb = ext[0] == 3 || (interleaved && ext[0] == 4);
+  const int64_t channels = interleaved && ext[0] == 4 ? 3 : ext[0];
   auto image = std::make_unique<Image>(channels, ext[1], ext[2], ext[3],
                                        medvision::kDefaultMaxValues, "mv_image_from_pixels");
   const auto* base = static_cast<const unsigned char*>(pixels->data);
@@ -255,7 +258,9 @@ mv_status mv_image_from_pixels(const mv_tensor_view* pixels, const mv_image_geom
   image->bits_stored = static_cast<int32_t>(mv_dtype_size(dtype) * 8);
   image->photometric = g.photometric != MV_PHOTOMETRIC_UNKNOWN
                            ? static_cast<mv_photometric>(g.photometric)
-                           : (rgb ? MV_PHOTOMETRIC_RGB : MV_PHOTOMETRIC_MONOCHROME2);
+                           : (rgb             ? MV_PHOTOMETRIC_RGB
+                              : channels == 1 ? MV_PHOTOMETRIC_MONOCHROME2
+                                              : MV_PHOTOMETRIC_UNKNOWN);
   *out = wrap(std::move(image), "mv_image_from_pixels");
   return MV_OK;
   MV_CAPI_END
