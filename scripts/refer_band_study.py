@@ -23,9 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 RULES = {
     "fixed 0.1 (old default)": ["--refer-band", "fixed", "--refer", "0.1"],
     "fixed 0.02": ["--refer-band", "fixed", "--refer", "0.02"],
-    "logit 0.4 (new default)": ["--refer-band", "logit", "--refer-logit", "0.4"],
+    "logit 0.4": ["--refer-band", "logit", "--refer-logit", "0.4"],
     "logit 0.2": ["--refer-band", "logit", "--refer-logit", "0.2"],
-    "predictive-value 0.95/0.9": ["--refer-band", "predictive-value"],
+    "predictive-value 0.95/0.9 (new default)": ["--refer-band", "predictive-value"],
 }
 
 

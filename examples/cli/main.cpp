@@ -665,7 +665,7 @@ struct CalibrateArgs {
   std::string method = "temperature";
   std::string rule = "youden";
   double target = 0.9;
-  std::string refer_band = "logit";
+  std::string refer_band = "predictive-value";
   double refer = 0.1;
   double refer_logit = 0.4;
   double refer_npv = 0.95;
@@ -890,9 +890,9 @@ int main(int argc, char** argv) {
   auto* refer_band =
       calibrate
           ->add_option("--refer-band", cal.refer_band,
-                       "Refer band: logit (odds within e^W of the threshold's) | fixed | "
-                       "predictive-value | none")
-          ->default_val("logit");
+                       "Refer band: predictive-value (NPV below, PPV above) | logit (odds within "
+                       "e^W of the threshold's) | fixed | none")
+          ->default_val("predictive-value");
   auto* refer_fixed =
       calibrate
           ->add_option("--refer", cal.refer,

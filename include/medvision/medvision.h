@@ -909,12 +909,13 @@ typedef enum mv_operating_rule {
 
 /** How the "refer to a human" band around each label's threshold is drawn. @since 0.1 */
 typedef enum mv_refer_mode {
-  /** [sigmoid(logit(t) - w), sigmoid(logit(t) + w)], w = refer_logit_half_width (default): the
-   *  band scales with the threshold, [0.40, 0.60] at t = 0.5 but [0.021, 0.045] at t = 0.03 */
+  /** [sigmoid(logit(t) - w), sigmoid(logit(t) + w)], w = refer_logit_half_width: the band
+   *  scales with the threshold, [0.40, 0.60] at t = 0.5 but [0.020, 0.044] at t = 0.03 */
   MV_REFER_LOGIT = 0,
   MV_REFER_FIXED = 1, /**< [t - refer_half_width, t + refer_half_width], clipped to [0, 1] */
-  /** below: the largest cut whose lower group reaches NPV refer_npv; above: the smallest cut
-   *  whose upper group reaches PPV refer_ppv (on the calibration data) */
+  /** (default) below: the largest cut whose lower group reaches NPV refer_npv; above: the
+   *  smallest cut whose upper group reaches PPV refer_ppv (on the calibration data; when a target
+   *  is out of reach the band runs to the lowest / highest score) */
   MV_REFER_PREDICTIVE_VALUE = 2,
   MV_REFER_NONE = 3 /**< no band */
 } mv_refer_mode;
@@ -933,7 +934,7 @@ typedef struct mv_calibrate_options {
   const char* data_description; /**< free text recorded as provenance (borrowed; may be NULL) */
   const char* version;          /**< version of the new package (NULL: "<old>+cal") */
   /* Appended in 0.1 (after `version`): */
-  int32_t refer_mode;            /**< an ::mv_refer_mode (default MV_REFER_LOGIT) */
+  int32_t refer_mode;            /**< an ::mv_refer_mode (default MV_REFER_PREDICTIVE_VALUE) */
   double refer_logit_half_width; /**< MV_REFER_LOGIT: half-width in log-odds (default 0.4) */
   double refer_npv;              /**< MV_REFER_PREDICTIVE_VALUE: NPV below the band (0.95) */
   double refer_ppv;              /**< MV_REFER_PREDICTIVE_VALUE: PPV above the band (0.9) */

@@ -33,7 +33,7 @@ mv_calibrate_options default_calibrate_options() {
   o.refer_half_width = 0.1;
   o.conformal = 0;
   o.alpha = 0.1;
-  o.refer_mode = MV_REFER_LOGIT;
+  o.refer_mode = MV_REFER_PREDICTIVE_VALUE;
   o.refer_logit_half_width = 0.4;
   o.refer_npv = 0.95;
   o.refer_ppv = 0.9;

@@ -351,8 +351,9 @@ TEST_CASE("model: calibrate writes a new package whose results are calibrated; d
   REQUIRE(mv_calibrate_options_default(&o) == MV_OK);
   o.version = "0.0.2";
   o.conformal = 1;
-  CHECK(o.refer_mode == MV_REFER_LOGIT);
+  CHECK(o.refer_mode == MV_REFER_PREDICTIVE_VALUE);
   CHECK(o.refer_logit_half_width == 0.4);
+  o.refer_mode = MV_REFER_LOGIT;
   const std::string out = (tmp.path() / "calibrated").string();
   const mv_status s = mv_model_calibrate(model, z.data(), y.data(), n, &o, out.c_str());
   INFO(mv_last_error());
@@ -385,7 +386,7 @@ TEST_CASE("model: calibrate writes a new package whose results are calibrated; d
   CHECK(std::string(mv_result_json(r)).find("\"conformal\":{\"alpha\":0.1,\"labels\"") !=
         std::string::npos);
   {
-    // The default refer band is the logit one around the threshold.
+    // The logit refer band around the threshold.
     const auto m = nlohmann::json::parse(manifest);
     const auto& op = m["thresholds"].begin().value();
     const double t = op["threshold"].get<double>();

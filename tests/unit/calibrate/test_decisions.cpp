@@ -73,10 +73,14 @@ TEST_CASE("operating points equal brute force", "[calibrate][thresholds]") {
     }
     const OperatingPoint op = choose_operating_point(y, p);
     CHECK(op.sensitivity + op.specificity - 1 == Approx(best_j).margin(1e-12));
-    // Default band: odds within e^0.4 of the threshold's.
-    REQUIRE(op.has_refer_band);
-    CHECK(op.refer_lo == Approx(sigmoid(logit(op.threshold) - 0.4)));
-    CHECK(op.refer_hi == Approx(sigmoid(logit(op.threshold) + 0.4)));
+    REQUIRE(op.has_refer_band);  // the default, predictive values: tested below
+    CHECK(op.refer_lo <= op.threshold);
+    CHECK(op.refer_hi >= op.threshold);
+    OperatingPointOptions logit_band;
+    logit_band.refer = ReferMode::kLogitWidth;
+    const OperatingPoint opl = choose_operating_point(y, p, logit_band);
+    CHECK(opl.refer_lo == Approx(sigmoid(logit(opl.threshold) - 0.4)));
+    CHECK(opl.refer_hi == Approx(sigmoid(logit(opl.threshold) + 0.4)));
     OperatingPointOptions fixed;
     fixed.refer = ReferMode::kFixedWidth;
     const OperatingPoint opf = choose_operating_point(y, p, fixed);
@@ -105,11 +109,17 @@ TEST_CASE("refer band from predictive values brackets the threshold", "[calibrat
   }
   CHECK(static_cast<double>(tn) / static_cast<double>(tn + fn) >= 0.97);
   CHECK(static_cast<double>(tp) / static_cast<double>(tp + fp) >= 0.85);
+  // It is the default band, at NPV 0.95 / PPV 0.9.
+  const OperatingPointOptions defaults;
+  CHECK(defaults.refer == ReferMode::kPredictiveValue);
+  CHECK(defaults.target_npv == 0.95);
+  CHECK(defaults.target_ppv == 0.9);
 }
 
 TEST_CASE("logit refer band scales with the threshold", "[calibrate][thresholds]") {
   // At 0.5 it is the old +-0.1 (to 1e-3); at a low-prevalence threshold it shrinks with t.
   OperatingPointOptions o;
+  o.refer = ReferMode::kLogitWidth;
   std::vector<int> y = {0, 0, 0, 1};
   std::vector<double> p = {0.1, 0.2, 0.3, 0.5};
   const OperatingPoint mid = choose_operating_point(y, p, o);
