@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -409,6 +410,12 @@ TEST_CASE("model: calibrate writes a new package whose results are calibrated; d
   bad_o.refer_mode = 42;
   CHECK(mv_model_calibrate(model, z.data(), y.data(), n, &bad_o,
                            (tmp.path() / "bad2").string().c_str()) == MV_ERR_INVALID_ARGUMENT);
+  // A caller built before refer_mode existed (struct ends after `version`) gets the defaults.
+  mv_calibrate_options v1 = o;
+  v1.struct_size = static_cast<uint32_t>(offsetof(mv_calibrate_options, refer_mode));
+  v1.refer_mode = 42;  // beyond its struct_size: never read
+  CHECK(mv_model_calibrate(model, z.data(), y.data(), n, &v1,
+                           (tmp.path() / "v1").string().c_str()) == MV_OK);
   bad_o.refer_mode = MV_REFER_LOGIT;
   bad_o.refer_logit_half_width = -1;
   CHECK(mv_model_calibrate(model, z.data(), y.data(), n, &bad_o,
