@@ -160,12 +160,43 @@ void print_result_human(const std::string& file, const medvision::Result& r, boo
                 r.notice().c_str());
   }
   std::printf("%s\n", file.c_str());
-  for (const auto& s : r.ranked()) {
+  const auto ranked = r.ranked();
+  const double alpha = r.conformal_alpha();
+  const bool softmax =
+      json::parse(r.json())["conformal"].value("set", json()).is_array();  // else per label
+  for (const auto& s : ranked) {
     std::printf("  %-28s %7s", s.label.c_str(), percent(s.probability).c_str());
     if (!std::isnan(s.calibrated)) std::printf("  calibrated %7s", percent(s.calibrated).c_str());
     if (s.decision >= 0) std::printf("  %s", s.decision ? "POSITIVE" : "negative");
     if (s.refer) std::printf("  REFER to a radiologist");
+    if (!softmax && s.conformal >= 0) {
+      // The label's conformal set at 1 - alpha: one answer, both (the model cannot tell) or
+      // none (neither answer is likely enough).
+      static const char* const kSets[] = {"set {} (neither answer: uncertain)", "set {negative}",
+                                          "set {positive}", "uncertain: {negative, positive}"};
+      std::printf("  %s", kSets[s.conformal & 3]);
+    }
     std::printf("\n");
+  }
+  if (!std::isnan(alpha)) {
+    if (softmax) {
+      std::string set;
+      for (const auto& s : ranked) {
+        if (s.conformal == MV_CONFORMAL_IN_SET) set += (set.empty() ? "" : ", ") + s.label;
+      }
+      const auto size = std::count_if(ranked.begin(), ranked.end(), [](const auto& s) {
+        return s.conformal == MV_CONFORMAL_IN_SET;
+      });
+      // One class: the model commits at 1 - alpha; several: it cannot choose among them; none:
+      // no class is likely enough (an unusual image).
+      std::printf("  %s {%s} at %.0f%% coverage\n",
+                  size == 1   ? "set"
+                  : size == 0 ? "no class likely enough: set"
+                              : "uncertain:",
+                  set.c_str(), 100.0 * (1.0 - alpha));
+    } else {
+      std::printf("  (conformal sets at %.0f%% coverage per label)\n", 100.0 * (1.0 - alpha));
+    }
   }
   for (const auto& w : r.warnings()) std::printf("  warning: %s\n", w.c_str());
 }
@@ -634,7 +665,11 @@ struct CalibrateArgs {
   std::string method = "temperature";
   std::string rule = "youden";
   double target = 0.9;
+  std::string refer_band = "predictive-value";
   double refer = 0.1;
+  double refer_logit = 0.4;
+  double refer_npv = 0.95;
+  double refer_ppv = 0.9;
   double alpha = 0.0;
   std::string device = "auto";
   int batch = 16;
@@ -724,7 +759,21 @@ int run_calibrate(const CalibrateArgs& a) {
     throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
                                "--rule: youden, sensitivity or specificity");
   o.target = a.target;
+  if (a.refer_band == "logit")
+    o.refer_mode = MV_REFER_LOGIT;
+  else if (a.refer_band == "fixed")
+    o.refer_mode = MV_REFER_FIXED;
+  else if (a.refer_band == "predictive-value")
+    o.refer_mode = MV_REFER_PREDICTIVE_VALUE;
+  else if (a.refer_band == "none")
+    o.refer_mode = MV_REFER_NONE;
+  else
+    throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
+                               "--refer-band: logit, fixed, predictive-value or none");
   o.refer_half_width = a.refer;
+  o.refer_logit_half_width = a.refer_logit;
+  o.refer_npv = a.refer_npv;
+  o.refer_ppv = a.refer_ppv;
   o.conformal = a.alpha > 0.0;
   if (a.alpha > 0.0) o.alpha = a.alpha;
   const std::string description = a.labels + " (" + std::to_string(set.paths.size()) + " images)";
@@ -751,6 +800,12 @@ int run_calibrate(const CalibrateArgs& a) {
     const auto& t = out_manifest["thresholds"];
     if (t.is_object() && t.contains(name))
       std::printf("  %-20s operating point %s\n", "", t[name].dump().c_str());
+  }
+  const auto& conformal = out_manifest["calibration"].value("conformal", json());
+  if (conformal.is_object()) {
+    std::printf("  conformal sets: alpha %s, score %s, %s held-out images, qhat %s\n",
+                conformal["alpha"].dump().c_str(), conformal.value("score", "lac").c_str(),
+                conformal.value("n", json()).dump().c_str(), conformal["qhat"].dump().c_str());
   }
   std::printf("  report: %s, reliability diagram: %s\n", report_path.string().c_str(),
               (std::filesystem::path(a.out) / "reliability.png").string().c_str());
@@ -832,9 +887,24 @@ int main(int argc, char** argv) {
       ->default_val("youden");
   calibrate->add_option("--target", cal.target, "Target sensitivity or specificity")
       ->default_val(0.9);
-  calibrate
-      ->add_option("--refer", cal.refer, "Refer band half-width around the threshold (0: none)")
-      ->default_val(0.1);
+  auto* refer_band =
+      calibrate
+          ->add_option("--refer-band", cal.refer_band,
+                       "Refer band: predictive-value (NPV below, PPV above) | logit (odds within "
+                       "e^W of the threshold's) | fixed | none")
+          ->default_val("predictive-value");
+  auto* refer_fixed =
+      calibrate
+          ->add_option("--refer", cal.refer,
+                       "Fixed band half-width around the threshold (implies --refer-band fixed "
+                       "unless that is given; 0: no band)")
+          ->default_val(0.1);
+  calibrate->add_option("--refer-logit", cal.refer_logit, "Logit band half-width W in log-odds")
+      ->default_val(0.4);
+  calibrate->add_option("--refer-npv", cal.refer_npv, "predictive-value band: NPV below it")
+      ->default_val(0.95);
+  calibrate->add_option("--refer-ppv", cal.refer_ppv, "predictive-value band: PPV above it")
+      ->default_val(0.9);
   calibrate->add_option("--conformal", cal.alpha, "Also fit conformal sets with this alpha")
       ->default_val(0.0);
   calibrate->add_option("--package-version", cal.version,
@@ -860,7 +930,10 @@ int main(int argc, char** argv) {
     if (models->parsed()) return run_models(models_json);
     if (bench->parsed()) return run_bench(ba);
     if (explain->parsed()) return run_explain(ea);
-    if (calibrate->parsed()) return run_calibrate(cal);
+    if (calibrate->parsed()) {
+      if (refer_fixed->count() > 0 && refer_band->count() == 0) cal.refer_band = "fixed";
+      return run_calibrate(cal);
+    }
     if (sa.command->parsed()) return mvcli::run_segment(sa);
   } catch (const medvision::Exception& e) {
     std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());

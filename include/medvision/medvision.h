@@ -582,6 +582,37 @@ MV_API float mv_result_calibrated(const mv_result* result, size_t index) MV_NOEX
 MV_API int32_t mv_result_decision(const mv_result* result, size_t index) MV_NOEXCEPT;
 /** @brief 1 when the calibrated probability is in the "refer to a human" band, else 0. */
 MV_API int32_t mv_result_refer(const mv_result* result, size_t index) MV_NOEXCEPT;
+
+/** Bits of mv_result_conformal(). @since 0.1 */
+typedef enum mv_conformal_set {
+  MV_CONFORMAL_EMPTY = 0,    /**< sigmoid: neither answer is in the label's set */
+  MV_CONFORMAL_NEGATIVE = 1, /**< sigmoid: "negative" is in the label's set */
+  MV_CONFORMAL_POSITIVE = 2, /**< sigmoid: "positive" is in the label's set */
+  MV_CONFORMAL_BOTH = 3,     /**< sigmoid: both answers are (the model cannot tell at alpha) */
+  MV_CONFORMAL_IN_SET = 1    /**< softmax: this class is in the image's prediction set */
+} mv_conformal_set;
+
+/**
+ * @brief The split-conformal prediction set of label `index` (docs/calibration.md), when the
+ * package was calibrated with conformal sets (manifest "calibration.conformal").
+ * Sigmoid (multi-label) models: a set within {negative, positive} per label, as ::mv_conformal_set
+ * bits; the true answer lies in it for at least 1 - alpha of images like the calibration data.
+ * An empty set (0) means neither answer is likely enough; both (3) means the model cannot decide.
+ * Softmax models: 1 when class `index` is in the image's prediction set, else 0; the set holds
+ * the true class for at least 1 - alpha of images.
+ * @return the bits (0..3), or -1 when the package has no conformal calibration, `index` is out
+ *         of range, `result` is NULL or a segmentation result.
+ * Thread-safety: safe. @since 0.1
+ */
+MV_API int32_t mv_result_conformal(const mv_result* result, size_t index) MV_NOEXCEPT;
+
+/**
+ * @brief The miscoverage level alpha of the result's conformal sets (e.g. 0.1 for 90% coverage),
+ * or NaN when the package has no conformal calibration (or `result` is NULL).
+ * Thread-safety: safe. @since 0.1
+ */
+MV_API double mv_result_conformal_alpha(const mv_result* result) MV_NOEXCEPT;
+
 /** @brief The label index at rank `rank` (0 = most probable), or SIZE_MAX out of range. */
 MV_API size_t mv_result_ranked(const mv_result* result, size_t rank) MV_NOEXCEPT;
 /** @brief Name, version and notice of the model that made the result. Borrowed. @since 0.1 */
@@ -591,7 +622,9 @@ MV_API const char* mv_result_notice(const mv_result* result) MV_NOEXCEPT;
 /** @brief Warnings: the input looked wrong for the model (modality, photometric, range...). */
 MV_API size_t mv_result_warning_count(const mv_result* result) MV_NOEXCEPT;
 MV_API const char* mv_result_warning(const mv_result* result, size_t index) MV_NOEXCEPT;
-/** @brief The whole result as one JSON object (model, notice, ranked labels, warnings).
+/** @brief The whole result as one JSON object (model, notice, ranked labels, warnings, and
+ *  "conformal": null or {"alpha", "set": [classes]} (softmax) / {"alpha", "labels": {label:
+ *  ["negative"|"positive", ...]}} (sigmoid)).
  *  Ownership: borrowed, valid while the result lives. @since 0.1 */
 MV_API const char* mv_result_json(const mv_result* result) MV_NOEXCEPT;
 
@@ -876,17 +909,37 @@ typedef enum mv_operating_rule {
   MV_OPERATING_SPECIFICITY = 2  /**< lowest threshold reaching `target` specificity */
 } mv_operating_rule;
 
+/** How the "refer to a human" band around each label's threshold is drawn. @since 0.1 */
+typedef enum mv_refer_mode {
+  /** [sigmoid(logit(t) - w), sigmoid(logit(t) + w)], w = refer_logit_half_width: the band
+   *  scales with the threshold, [0.40, 0.60] at t = 0.5 but [0.020, 0.044] at t = 0.03 */
+  MV_REFER_LOGIT = 0,
+  MV_REFER_FIXED = 1, /**< [t - refer_half_width, t + refer_half_width], clipped to [0, 1] */
+  /** (default) below: the largest cut whose lower group reaches NPV refer_npv; above: the
+   *  smallest cut whose upper group reaches PPV refer_ppv (on the calibration data; when a target
+   *  is out of reach the band runs to the lowest / highest score) */
+  MV_REFER_PREDICTIVE_VALUE = 2,
+  MV_REFER_NONE = 3 /**< no band */
+} mv_refer_mode;
+
 /** Options for mv_model_calibrate(). Initialise with mv_calibrate_options_init(). */
 typedef struct mv_calibrate_options {
   uint32_t struct_size;
-  int32_t method;               /**< an ::mv_calibration_method (default temperature) */
-  int32_t rule;                 /**< an ::mv_operating_rule (default Youden) */
-  double target;                /**< sensitivity or specificity target (default 0.9) */
-  double refer_half_width;      /**< refer band = threshold +/- this (default 0.1; 0 disables) */
+  int32_t method; /**< an ::mv_calibration_method (default temperature) */
+  int32_t rule;   /**< an ::mv_operating_rule (default Youden) */
+  double target;  /**< sensitivity or specificity target (default 0.9) */
+  /** MV_REFER_FIXED: the band is threshold +/- this (default 0.1). 0 disables the band in every
+   *  mode (as in the first layout of this struct). */
+  double refer_half_width;
   int32_t conformal;            /**< non-zero: also fit split conformal prediction sets */
   double alpha;                 /**< conformal miscoverage (default 0.1) */
   const char* data_description; /**< free text recorded as provenance (borrowed; may be NULL) */
   const char* version;          /**< version of the new package (NULL: "<old>+cal") */
+  /* Appended in 0.1 (after `version`): */
+  int32_t refer_mode;            /**< an ::mv_refer_mode (default MV_REFER_PREDICTIVE_VALUE) */
+  double refer_logit_half_width; /**< MV_REFER_LOGIT: half-width in log-odds (default 0.4) */
+  double refer_npv;              /**< MV_REFER_PREDICTIVE_VALUE: NPV below the band (0.95) */
+  double refer_ppv;              /**< MV_REFER_PREDICTIVE_VALUE: PPV above the band (0.9) */
 } mv_calibrate_options;
 
 /** @brief Fills `opts` with defaults. @return MV_OK, MV_ERR_INVALID_ARGUMENT,

@@ -230,6 +230,9 @@ struct LabelScore {
   float calibrated = 0.0f;  ///< NaN when the package carries no calibration
   int32_t decision = -1;    ///< 1 / 0 at the operating point, -1 when none is set
   bool refer = false;
+  /** Conformal set (mv_result_conformal()): ::mv_conformal_set bits, -1 without conformal
+   *  calibration. */
+  int32_t conformal = -1;
 };
 
 /** The result of running a model on one image (owning; movable). */
@@ -251,8 +254,11 @@ class Result {
     s.calibrated = mv_result_calibrated(get(), i);
     s.decision = mv_result_decision(get(), i);
     s.refer = mv_result_refer(get(), i) != 0;
+    s.conformal = mv_result_conformal(get(), i);
     return s;
   }
+  /** Miscoverage level of the conformal sets, NaN when the package has none. */
+  double conformal_alpha() const noexcept { return mv_result_conformal_alpha(get()); }
   /** Scores, most probable first. */
   std::vector<LabelScore> ranked() const {
     std::vector<LabelScore> out;

@@ -35,6 +35,10 @@ void check_probs(const Matrix& p, size_t cols) {
 
 }  // namespace
 
+const char* to_string(ConformalScore score) {
+  return score == ConformalScore::kLac ? "lac" : "aps";
+}
+
 double conformal_quantile(std::vector<double> scores, double alpha) {
   if (scores.empty() || !(alpha > 0 && alpha < 1)) {
     throw Error(MV_ERR_INVALID_ARGUMENT, "conformal: need scores and 0 < alpha < 1");
@@ -126,10 +130,7 @@ std::vector<std::vector<uint8_t>> Conformal::predict_label_sets(const Matrix& pr
 json Conformal::to_json() const {
   json q = json::array();
   for (double v : qhat_) q.push_back(std::isfinite(v) ? json(v) : json());  // null = +inf
-  return {{"score", score_ == ConformalScore::kLac ? "lac" : "aps"},
-          {"alpha", alpha_},
-          {"n", n_},
-          {"qhat", q}};
+  return {{"score", to_string(score_)}, {"alpha", alpha_}, {"n", n_}, {"qhat", q}};
 }
 
 Conformal Conformal::from_json(const json& j, Activation activation) {
@@ -145,11 +146,17 @@ Conformal Conformal::from_json(const json& j, Activation activation) {
   }
   c.score_ = score == "lac" ? ConformalScore::kLac : ConformalScore::kAps;
   c.alpha_ = j["alpha"].get<double>();
+  if (!(c.alpha_ > 0 && c.alpha_ < 1)) {
+    throw Error(MV_ERR_INVALID_ARGUMENT, "conformal: alpha must lie in (0, 1)");
+  }
+  if (c.score_ == ConformalScore::kAps && activation != Activation::kSoftmax) {
+    throw Error(MV_ERR_INVALID_ARGUMENT, "conformal: APS needs a softmax model");
+  }
   c.n_ = j.value("n", size_t{0});
   for (const auto& v : j["qhat"]) {
     if (v.is_null()) {
       c.qhat_.push_back(std::numeric_limits<double>::infinity());
-    } else if (v.is_number()) {
+    } else if (v.is_number() && !std::isnan(v.get<double>())) {
       c.qhat_.push_back(v.get<double>());
     } else {
       throw Error(MV_ERR_INVALID_ARGUMENT, "conformal: qhat must hold numbers");

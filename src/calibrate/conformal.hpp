@@ -33,6 +33,8 @@ class Conformal {
   std::vector<std::vector<uint8_t>> predict_label_sets(const Matrix& probs) const;
 
   double alpha() const { return alpha_; }
+  ConformalScore score() const { return score_; }
+  size_t n() const { return n_; }
   const std::vector<double>& qhat() const { return qhat_; }  // 1 (softmax) or L (sigmoid)
 
   nlohmann::json to_json() const;  // {"score": "lac", "alpha": a, "qhat": [...], "n": n}
@@ -45,6 +47,8 @@ class Conformal {
   size_t n_ = 0;
   std::vector<double> qhat_;
 };
+
+const char* to_string(ConformalScore score);  // "lac" | "aps"
 
 // The conformal quantile of `scores` at level alpha (see above); sorts a copy.
 double conformal_quantile(std::vector<double> scores, double alpha);

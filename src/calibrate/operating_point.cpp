@@ -56,6 +56,29 @@ const char* to_string(Rule rule) {
   return "?";
 }
 
+ReferMode refer_mode_from_string(const std::string& name) {
+  if (name == "none") return ReferMode::kNone;
+  if (name == "fixed") return ReferMode::kFixedWidth;
+  if (name == "predictive_value") return ReferMode::kPredictiveValue;
+  if (name == "logit") return ReferMode::kLogitWidth;
+  throw Error(MV_ERR_INVALID_ARGUMENT, "refer band: unknown mode '" + name +
+                                           "' (want logit, fixed, predictive_value or none)");
+}
+
+const char* to_string(ReferMode mode) {
+  switch (mode) {
+    case ReferMode::kNone:
+      return "none";
+    case ReferMode::kFixedWidth:
+      return "fixed";
+    case ReferMode::kPredictiveValue:
+      return "predictive_value";
+    case ReferMode::kLogitWidth:
+      return "logit";
+  }
+  return "?";
+}
+
 OperatingPoint choose_operating_point(const std::vector<int>& y, const std::vector<double>& p,
                                       const OperatingPointOptions& options) {
   const Rates all = rates_at(y, p, -std::numeric_limits<double>::infinity());  // validates
@@ -116,6 +139,17 @@ OperatingPoint choose_operating_point(const std::vector<int>& y, const std::vect
       op.refer_lo = std::max(0.0, t - options.half_width);
       op.refer_hi = std::min(1.0, t + options.half_width);
       break;
+    case ReferMode::kLogitWidth: {
+      if (!(options.logit_half_width >= 0 && std::isfinite(options.logit_half_width))) {
+        throw Error(MV_ERR_INVALID_ARGUMENT, "refer band: logit_half_width must be >= 0");
+      }
+      op.has_refer_band = true;
+      // A threshold at the "everything negative" cut may sit at 1; logit() clamps it.
+      const double z = logit(std::min(1.0, std::max(0.0, t)));
+      op.refer_lo = sigmoid(z - options.logit_half_width);
+      op.refer_hi = sigmoid(z + options.logit_half_width);
+      break;
+    }
     case ReferMode::kPredictiveValue: {
       op.has_refer_band = true;
       // lo: the largest cut c <= t such that the images below c (called negative without
@@ -206,6 +240,14 @@ ScoreCalibration::ScoreCalibration(const json& calibration, const json& threshol
                       to_string(calibrator_.activation()) + " labels, the model has " +
                       std::to_string(num_labels_) + " " + to_string(activation));
     }
+    if (calibration.contains("conformal") && !calibration["conformal"].is_null()) {
+      conformal_ = Conformal::from_json(calibration["conformal"], activation);
+      if (activation == Activation::kSigmoid && conformal_->qhat().size() != num_labels_) {
+        throw Error(MV_ERR_INVALID_ARGUMENT,
+                    "calibration.conformal: " + std::to_string(conformal_->qhat().size()) +
+                        " qhat values for " + std::to_string(num_labels_) + " labels");
+      }
+    }
   }
   has_point_.assign(num_labels_, false);
   points_.resize(num_labels_);
@@ -237,6 +279,20 @@ AppliedScores ScoreCalibration::apply(const float* logits, size_t count) const {
   out.calibrated.assign(count, std::numeric_limits<float>::quiet_NaN());
   out.decision.assign(count, -1);
   out.refer.assign(count, false);
+  out.conformal.assign(count, -1);
+  if (conformal_) {
+    Matrix pm = Matrix::from(p, 1, count);
+    // Calibrated probabilities are in [0, 1] up to rounding; the set rule needs them inside.
+    for (double& v : pm.values) v = std::min(1.0, std::max(0.0, v));
+    if (activation_ == Activation::kSigmoid) {
+      const std::vector<uint8_t> sets = conformal_->predict_label_sets(pm)[0];
+      for (size_t k = 0; k < count; ++k) out.conformal[k] = sets[k];
+    } else {
+      std::fill(out.conformal.begin(), out.conformal.end(), 0);
+      const std::vector<int> set = conformal_->predict_sets(pm)[0];  // a copy: [0] of a temporary
+      for (int k : set) out.conformal[static_cast<size_t>(k)] = 1;
+    }
+  }
   for (size_t k = 0; k < count; ++k) {
     if (has_calibrator_) out.calibrated[k] = static_cast<float>(p[k]);
     if (!has_point_[k]) continue;

@@ -7,7 +7,10 @@
 #include <string>
 #include <vector>
 
+#include <optional>
+
 #include "calibrate/calibrator.hpp"
+#include "calibrate/conformal.hpp"
 #include "calibrate/types.hpp"
 
 namespace medvision::calibrate {
@@ -25,12 +28,22 @@ enum class ReferMode {
   kFixedWidth,       // [t - half_width, t + half_width] clipped to [0, 1]
   kPredictiveValue,  // lo: largest cut c <= t whose "p < c" group has NPV >= target_npv;
                      // hi: smallest cut c >= t whose "p >= c" group has PPV >= target_ppv
+                     // (the default)
+  kLogitWidth,       // [sigmoid(logit(t) - w), sigmoid(logit(t) + w)], w = logit_half_width:
+                     // the odds within a factor e^w of the threshold's odds
 };
+ReferMode refer_mode_from_string(
+    const std::string& name);  // none | fixed | predictive_value | logit
+const char* to_string(ReferMode mode);
 
 struct OperatingPointOptions {
   Rule rule = Rule::kYouden;
   double target = 0.9;  // the sensitivity or specificity to reach
-  ReferMode refer = ReferMode::kFixedWidth;
+  // Predictive values, not a width: on cxr-findings' held-out half a fixed +-0.1 referred 96% of
+  // (image, label) pairs (thresholds 0.01-0.15), the predictive-value band 47% while holding 93%
+  // of the operating point's errors (docs/calibration.md, scripts/refer_band_study.py).
+  ReferMode refer = ReferMode::kPredictiveValue;
+  double logit_half_width = 0.4;
   double half_width = 0.1;
   double target_npv = 0.95;
   double target_ppv = 0.9;
@@ -60,11 +73,16 @@ OperatingPoint choose_operating_point(const std::vector<int>& y, const std::vect
 nlohmann::json thresholds_to_json(const std::vector<std::string>& labels,
                                   const std::vector<OperatingPoint>& points);
 
-// What the model module copies into LabelScore (calibrated, decision, refer), per label.
+// What the model module copies into LabelScore (calibrated, decision, refer, conformal), per
+// label.
 struct AppliedScores {
   std::vector<float> calibrated;  // NaN where the manifest has no calibration
   std::vector<int> decision;      // 1 / 0 at the label's threshold; -1 where none is set
   std::vector<bool> refer;        // calibrated probability inside the label's refer band
+  // Conformal prediction set, -1 everywhere when the calibration has no "conformal" object.
+  // sigmoid: LabelSet bits per label (1 = negative in the set, 2 = positive in the set);
+  // softmax: 1 when the class is in the image's set, else 0.
+  std::vector<int> conformal;
 };
 
 // A manifest's "calibration" and "thresholds" objects parsed once, applied per image.
@@ -82,12 +100,15 @@ class ScoreCalibration {
     return apply(logits.data(), logits.size());
   }
   bool calibrated() const { return has_calibrator_; }
+  // The calibration's "conformal" object, parsed (absent when it has none).
+  const std::optional<Conformal>& conformal() const { return conformal_; }
 
  private:
   Activation activation_;
   size_t num_labels_;
   bool has_calibrator_ = false;
   Calibrator calibrator_;
+  std::optional<Conformal> conformal_;
   std::vector<bool> has_point_;
   std::vector<OperatingPoint> points_;
 };

@@ -33,6 +33,10 @@ mv_calibrate_options default_calibrate_options() {
   o.refer_half_width = 0.1;
   o.conformal = 0;
   o.alpha = 0.1;
+  o.refer_mode = MV_REFER_PREDICTIVE_VALUE;
+  o.refer_logit_half_width = 0.4;
+  o.refer_npv = 0.95;
+  o.refer_ppv = 0.9;
   return o;
 }
 
@@ -116,10 +120,34 @@ mv_status mv_model_calibrate(const mv_model* model, const float* logits, const i
   MV_CHECK_ARG(o.refer_half_width >= 0.0 && o.refer_half_width < 0.5,
                "mv_model_calibrate: refer_half_width must be in [0, 0.5)");
   MV_CHECK_ARG(o.alpha > 0.0 && o.alpha < 1.0, "mv_model_calibrate: alpha must be in (0, 1)");
+  MV_CHECK_ARG(o.refer_logit_half_width >= 0.0 && o.refer_logit_half_width <= 10.0,
+               "mv_model_calibrate: refer_logit_half_width must be in [0, 10]");
+  MV_CHECK_ARG(o.refer_npv > 0.0 && o.refer_npv <= 1.0 && o.refer_ppv > 0.0 && o.refer_ppv <= 1.0,
+               "mv_model_calibrate: refer_npv and refer_ppv must be in (0, 1]");
   co.operating_point.target = o.target;
   co.operating_point.half_width = o.refer_half_width;
-  co.operating_point.refer =
-      o.refer_half_width > 0.0 ? cal::ReferMode::kFixedWidth : cal::ReferMode::kNone;
+  co.operating_point.logit_half_width = o.refer_logit_half_width;
+  co.operating_point.target_npv = o.refer_npv;
+  co.operating_point.target_ppv = o.refer_ppv;
+  switch (o.refer_mode) {
+    case MV_REFER_LOGIT:
+      co.operating_point.refer = cal::ReferMode::kLogitWidth;
+      break;
+    case MV_REFER_FIXED:
+      co.operating_point.refer = cal::ReferMode::kFixedWidth;
+      break;
+    case MV_REFER_PREDICTIVE_VALUE:
+      co.operating_point.refer = cal::ReferMode::kPredictiveValue;
+      break;
+    case MV_REFER_NONE:
+      co.operating_point.refer = cal::ReferMode::kNone;
+      break;
+    default:
+      return medvision::capi::fail(MV_ERR_INVALID_ARGUMENT,
+                                   "mv_model_calibrate: unknown refer_mode");
+  }
+  // The first layout disabled the band with refer_half_width = 0; that still holds.
+  if (o.refer_half_width == 0.0) co.operating_point.refer = cal::ReferMode::kNone;
   co.conformal = o.conformal != 0;
   co.alpha = o.alpha;
   co.fit.date = today_utc();

@@ -35,6 +35,33 @@ mv_model_options default_model_options() {
   return o;
 }
 
+// The result's conformal sets: null without conformal calibration; softmax {"alpha", "set":
+// [classes, most probable first]}; sigmoid {"alpha", "labels": {label: subset of
+// ["negative", "positive"]}}.
+nlohmann::json conformal_json(const Classification& c) {
+  if (std::isnan(c.conformal_alpha) || c.scores.empty() || c.scores[0].conformal < 0) {
+    return nullptr;
+  }
+  nlohmann::json j = {{"alpha", c.conformal_alpha}};
+  if (c.softmax) {
+    nlohmann::json set = nlohmann::json::array();
+    for (size_t idx : c.ranking) {
+      if (c.scores[idx].conformal == MV_CONFORMAL_IN_SET) set.push_back(c.scores[idx].label);
+    }
+    j["set"] = std::move(set);
+  } else {
+    nlohmann::json labels = nlohmann::json::object();
+    for (const auto& s : c.scores) {
+      nlohmann::json set = nlohmann::json::array();
+      if (s.conformal & MV_CONFORMAL_NEGATIVE) set.push_back("negative");
+      if (s.conformal & MV_CONFORMAL_POSITIVE) set.push_back("positive");
+      labels[s.label] = std::move(set);
+    }
+    j["labels"] = std::move(labels);
+  }
+  return j;
+}
+
 std::string result_json(const mv_result& r) {
   nlohmann::json j;
   j["model"] = {{"name", r.model_name}, {"version", r.model_version}};
@@ -49,6 +76,7 @@ std::string result_json(const mv_result& r) {
     labels.push_back(std::move(e));
   }
   j["labels"] = std::move(labels);
+  j["conformal"] = conformal_json(r.classification);
   j["warnings"] = r.classification.warnings;
   return j.dump();
 }
@@ -240,6 +268,16 @@ int32_t mv_result_decision(const mv_result* r, size_t i) MV_NOEXCEPT {
 int32_t mv_result_refer(const mv_result* r, size_t i) MV_NOEXCEPT {
   const auto* s = score(r, i);
   return s && s->refer ? 1 : 0;
+}
+int32_t mv_result_conformal(const mv_result* r, size_t i) MV_NOEXCEPT {
+  const auto* s = score(r, i);
+  return s && r->task == MV_TASK_CLASSIFICATION ? s->conformal : -1;
+}
+double mv_result_conformal_alpha(const mv_result* r) MV_NOEXCEPT {
+  if (r == nullptr || r->task != MV_TASK_CLASSIFICATION) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  return r->classification.conformal_alpha;
 }
 size_t mv_result_ranked(const mv_result* r, size_t rank) MV_NOEXCEPT {
   if (r == nullptr || rank >= r->classification.ranking.size()) return SIZE_MAX;

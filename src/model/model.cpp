@@ -138,7 +138,8 @@ std::vector<Classification> Model::interpret(const infer::Tensor& logits,
       }
     }
     c.scores.resize(static_cast<size_t>(labels));
-    if (manifest_.activation == Activation::kSoftmax) {
+    c.softmax = manifest_.activation == Activation::kSoftmax;
+    if (c.softmax) {
       const float mx = *std::max_element(z, z + labels);
       double sum = 0.0;
       for (int64_t k = 0; k < labels; ++k) sum += std::exp(static_cast<double>(z[k] - mx));
@@ -163,7 +164,9 @@ std::vector<Classification> Model::interpret(const infer::Tensor& logits,
         c.scores[k].calibrated = applied.calibrated[k];
         c.scores[k].decision = applied.decision[k];
         c.scores[k].refer = applied.refer[k];
+        c.scores[k].conformal = applied.conformal[k];
       }
+      if (calibration_->conformal()) c.conformal_alpha = calibration_->conformal()->alpha();
     }
     c.ranking.resize(static_cast<size_t>(labels));
     std::iota(c.ranking.begin(), c.ranking.end(), size_t{0});

@@ -25,11 +25,18 @@ struct LabelScore {
   float calibrated = std::numeric_limits<float>::quiet_NaN();  // NaN until calibrated
   int decision = -1;   // 1 positive / 0 negative at the operating point; -1 when none is set
   bool refer = false;  // calibrated probability inside the refer band
+  // Conformal prediction set (docs/calibration.md), -1 when the package has none. Sigmoid
+  // models: bit 0 = "negative" in the label's set, bit 1 = "positive" in it (0 = empty, 3 =
+  // both). Softmax models: 1 when this class is in the image's set, else 0.
+  int conformal = -1;
 };
 
 struct Classification {
-  std::vector<LabelScore> scores;     // in manifest label order
-  std::vector<size_t> ranking;        // label indices, most probable first
+  std::vector<LabelScore> scores;  // in manifest label order
+  std::vector<size_t> ranking;     // label indices, most probable first
+  bool softmax = false;            // the model's output activation (mutually exclusive classes)
+  // Miscoverage level of the conformal sets in `scores`; NaN when the package has none.
+  double conformal_alpha = std::numeric_limits<double>::quiet_NaN();
   std::vector<std::string> warnings;  // input looked wrong for the model, etc.
   preprocess::TransformChain chain;   // how the image became the model input
 };

@@ -27,6 +27,22 @@ static_assert(offsetof(mv_image_geometry, direction) == 56, "ABI");
 static_assert(offsetof(mv_image_geometry, photometric) == 128, "ABI");
 static_assert(sizeof(mv_image_geometry) == 136, "ABI");
 
+static_assert(offsetof(mv_calibrate_options, struct_size) == 0, "struct_size first");
+static_assert(offsetof(mv_calibrate_options, method) == 4, "ABI");
+static_assert(offsetof(mv_calibrate_options, rule) == 8, "ABI");
+static_assert(offsetof(mv_calibrate_options, target) == 16, "ABI");
+static_assert(offsetof(mv_calibrate_options, refer_half_width) == 24, "ABI");
+static_assert(offsetof(mv_calibrate_options, conformal) == 32, "ABI");
+static_assert(offsetof(mv_calibrate_options, alpha) == 40, "ABI");
+static_assert(offsetof(mv_calibrate_options, data_description) == 48, "ABI");
+static_assert(offsetof(mv_calibrate_options, version) == 56, "ABI");
+// Appended (refer-band rules): everything above keeps its offset.
+static_assert(offsetof(mv_calibrate_options, refer_mode) == 64, "ABI");
+static_assert(offsetof(mv_calibrate_options, refer_logit_half_width) == 72, "ABI");
+static_assert(offsetof(mv_calibrate_options, refer_npv) == 80, "ABI");
+static_assert(offsetof(mv_calibrate_options, refer_ppv) == 88, "ABI");
+static_assert(sizeof(mv_calibrate_options) == 96, "ABI");
+
 static_assert(sizeof(mv_status) == sizeof(int), "enums are int-sized");
 
 TEST_CASE("abi: public struct layouts are pinned (compile-time checks)", "[abi]") {

@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -355,6 +356,10 @@ TEST_CASE("model: calibrate writes a new package whose results are calibrated; d
   mv_calibrate_options o;
   REQUIRE(mv_calibrate_options_default(&o) == MV_OK);
   o.version = "0.0.2";
+  o.conformal = 1;
+  CHECK(o.refer_mode == MV_REFER_PREDICTIVE_VALUE);
+  CHECK(o.refer_logit_half_width == 0.4);
+  o.refer_mode = MV_REFER_LOGIT;
   const std::string out = (tmp.path() / "calibrated").string();
   const mv_status s = mv_model_calibrate(model, z.data(), y.data(), n, &o, out.c_str());
   INFO(mv_last_error());
@@ -379,7 +384,47 @@ TEST_CASE("model: calibrate writes a new package whose results are calibrated; d
   // The fitted temperature is about 3: calibrated probabilities move towards 0.5.
   CHECK(std::fabs(pc - 0.5f) <= std::fabs(p - 0.5f));
   CHECK((mv_result_decision(r, 0) == 0 || mv_result_decision(r, 0) == 1));
+  // Conformal sets: a subset of {negative, positive}, at the alpha it was fitted with.
+  CHECK(mv_result_conformal_alpha(r) == 0.1);
+  const int32_t set = mv_result_conformal(r, 0);
+  CHECK((set >= MV_CONFORMAL_EMPTY && set <= MV_CONFORMAL_BOTH));
+  CHECK(mv_result_conformal(r, 1) == -1);  // out of range
+  CHECK(std::string(mv_result_json(r)).find("\"conformal\":{\"alpha\":0.1,\"labels\"") !=
+        std::string::npos);
+  {
+    // The logit refer band around the threshold.
+    const auto m = nlohmann::json::parse(manifest);
+    const auto& op = m["thresholds"].begin().value();
+    const double t = op["threshold"].get<double>();
+    const double lo = op["refer_band"][0].get<double>(), hi = op["refer_band"][1].get<double>();
+    CHECK(std::log(lo / (1 - lo)) == Approx(std::log(t / (1 - t)) - 0.4).margin(1e-9));
+    CHECK(std::log(hi / (1 - hi)) == Approx(std::log(t / (1 - t)) + 0.4).margin(1e-9));
+    CHECK(m["calibration"]["conformal"]["alpha"] == 0.1);
+  }
   mv_result_free(r);
+  // The uncalibrated package has no conformal sets.
+  REQUIRE(mv_model_run(model, img, &r) == MV_OK);
+  CHECK(mv_result_conformal(r, 0) == -1);
+  CHECK(std::isnan(mv_result_conformal_alpha(r)));
+  CHECK(std::string(mv_result_json(r)).find("\"conformal\":null") != std::string::npos);
+  mv_result_free(r);
+  CHECK(mv_result_conformal(nullptr, 0) == -1);
+  CHECK(std::isnan(mv_result_conformal_alpha(nullptr)));
+  // Bad refer options are refused.
+  mv_calibrate_options bad_o = o;
+  bad_o.refer_mode = 42;
+  CHECK(mv_model_calibrate(model, z.data(), y.data(), n, &bad_o,
+                           (tmp.path() / "bad2").string().c_str()) == MV_ERR_INVALID_ARGUMENT);
+  // A caller built before refer_mode existed (struct ends after `version`) gets the defaults.
+  mv_calibrate_options v1 = o;
+  v1.struct_size = static_cast<uint32_t>(offsetof(mv_calibrate_options, refer_mode));
+  v1.refer_mode = 42;  // beyond its struct_size: never read
+  CHECK(mv_model_calibrate(model, z.data(), y.data(), n, &v1,
+                           (tmp.path() / "v1").string().c_str()) == MV_OK);
+  bad_o.refer_mode = MV_REFER_LOGIT;
+  bad_o.refer_logit_half_width = -1;
+  CHECK(mv_model_calibrate(model, z.data(), y.data(), n, &bad_o,
+                           (tmp.path() / "bad3").string().c_str()) == MV_ERR_INVALID_ARGUMENT);
   mv_image_free(img);
 
   // Drift: the same distribution is not a shift; the same shifted by +6 is.

@@ -73,8 +73,19 @@ TEST_CASE("operating points equal brute force", "[calibrate][thresholds]") {
     }
     const OperatingPoint op = choose_operating_point(y, p);
     CHECK(op.sensitivity + op.specificity - 1 == Approx(best_j).margin(1e-12));
-    CHECK(op.refer_lo == Approx(std::max(0.0, op.threshold - 0.1)));
-    CHECK(op.refer_hi == Approx(std::min(1.0, op.threshold + 0.1)));
+    REQUIRE(op.has_refer_band);  // the default, predictive values: tested below
+    CHECK(op.refer_lo <= op.threshold);
+    CHECK(op.refer_hi >= op.threshold);
+    OperatingPointOptions logit_band;
+    logit_band.refer = ReferMode::kLogitWidth;
+    const OperatingPoint opl = choose_operating_point(y, p, logit_band);
+    CHECK(opl.refer_lo == Approx(sigmoid(logit(opl.threshold) - 0.4)));
+    CHECK(opl.refer_hi == Approx(sigmoid(logit(opl.threshold) + 0.4)));
+    OperatingPointOptions fixed;
+    fixed.refer = ReferMode::kFixedWidth;
+    const OperatingPoint opf = choose_operating_point(y, p, fixed);
+    CHECK(opf.refer_lo == Approx(std::max(0.0, opf.threshold - 0.1)));
+    CHECK(opf.refer_hi == Approx(std::min(1.0, opf.threshold + 0.1)));
   }
 }
 
@@ -98,6 +109,94 @@ TEST_CASE("refer band from predictive values brackets the threshold", "[calibrat
   }
   CHECK(static_cast<double>(tn) / static_cast<double>(tn + fn) >= 0.97);
   CHECK(static_cast<double>(tp) / static_cast<double>(tp + fp) >= 0.85);
+  // It is the default band, at NPV 0.95 / PPV 0.9.
+  const OperatingPointOptions defaults;
+  CHECK(defaults.refer == ReferMode::kPredictiveValue);
+  CHECK(defaults.target_npv == 0.95);
+  CHECK(defaults.target_ppv == 0.9);
+}
+
+TEST_CASE("logit refer band scales with the threshold", "[calibrate][thresholds]") {
+  // At 0.5 it is the old +-0.1 (to 1e-3); at a low-prevalence threshold it shrinks with t.
+  OperatingPointOptions o;
+  o.refer = ReferMode::kLogitWidth;
+  std::vector<int> y = {0, 0, 0, 1};
+  std::vector<double> p = {0.1, 0.2, 0.3, 0.5};
+  const OperatingPoint mid = choose_operating_point(y, p, o);
+  REQUIRE(mid.threshold == 0.5);
+  CHECK(mid.refer_lo == Approx(0.4013).margin(1e-4));
+  CHECK(mid.refer_hi == Approx(0.5987).margin(1e-4));
+  p = {0.01, 0.015, 0.02, 0.03};
+  const OperatingPoint low = choose_operating_point(y, p, o);
+  REQUIRE(low.threshold == 0.03);
+  CHECK(low.refer_lo == Approx(0.0203).margin(1e-4));
+  CHECK(low.refer_hi == Approx(0.0441).margin(1e-4));
+  // The odds ratio across each half of the band is e^w.
+  auto odds = [](double v) { return v / (1 - v); };
+  CHECK(odds(low.refer_hi) / odds(low.threshold) == Approx(std::exp(0.4)));
+  o.logit_half_width = -1;
+  CHECK_THROWS_AS(choose_operating_point(y, p, o), Error);
+  CHECK(refer_mode_from_string(to_string(ReferMode::kPredictiveValue)) ==
+        ReferMode::kPredictiveValue);
+  CHECK_THROWS_AS(refer_mode_from_string("wide"), Error);
+}
+
+TEST_CASE("apply carries the manifest's conformal sets", "[calibrate][apply][conformal]") {
+  // Sigmoid: per label LAC on (1 - p, p), qhat 0.3 and 0.8 (the second label: both when
+  // 0.2 <= p <= 0.8).
+  json calibration = {
+      {"method", "temperature"},
+      {"activation", "sigmoid"},
+      {"labels", 2},
+      {"temperature", {1.0, 1.0}},
+      {"conformal", {{"score", "lac"}, {"alpha", 0.1}, {"n", 100}, {"qhat", {0.3, 0.8}}}}};
+  const std::vector<std::string> labels = {"Effusion", "Nodule"};
+  const ScoreCalibration sc(calibration, nullptr, labels, Activation::kSigmoid);
+  REQUIRE(sc.conformal());
+  CHECK(sc.conformal()->alpha() == 0.1);
+  auto sets = [&](float z0, float z1) { return sc.apply(std::vector<float>{z0, z1}).conformal; };
+  CHECK(sets(3.0f, 0.0f) == std::vector<int>{kSetPositive, kSetBoth});        // p 0.95, 0.5
+  CHECK(sets(-3.0f, -3.0f) == std::vector<int>{kSetNegative, kSetNegative});  // p 0.05
+  CHECK(sets(0.0f, 3.0f) == std::vector<int>{kSetEmpty, kSetPositive});       // p 0.5: neither
+  // The sets are Conformal::predict_label_sets of the calibrated probabilities.
+  const Conformal c = Conformal::from_json(calibration["conformal"], Activation::kSigmoid);
+  Matrix pm(1, 2);
+  pm.values = {sigmoid(1.2), sigmoid(-0.7)};
+  const auto want = c.predict_label_sets(pm)[0];
+  const auto got = sets(1.2f, -0.7f);
+  CHECK(got[0] == want[0]);
+  CHECK(got[1] == want[1]);
+  // A null qhat is +inf: the full set.
+  calibration["conformal"]["qhat"] = {nullptr, 0.8};
+  CHECK(ScoreCalibration(calibration, nullptr, labels, Activation::kSigmoid)
+            .apply(std::vector<float>{9.0f, 0.0f})
+            .conformal[0] == kSetBoth);
+  // Without "conformal": -1.
+  calibration.erase("conformal");
+  const ScoreCalibration none(calibration, nullptr, labels, Activation::kSigmoid);
+  CHECK_FALSE(none.conformal());
+  CHECK(none.apply(std::vector<float>{0, 0}).conformal == std::vector<int>{-1, -1});
+  // Malformed: wrong qhat count, alpha outside (0, 1), APS on a sigmoid model.
+  auto bad = [&](json conformal) {
+    json cal = calibration;
+    cal["conformal"] = std::move(conformal);
+    CHECK_THROWS_AS(ScoreCalibration(cal, nullptr, labels, Activation::kSigmoid), Error);
+  };
+  bad({{"alpha", 0.1}, {"qhat", {0.3}}});
+  bad({{"alpha", 1.5}, {"qhat", {0.3, 0.3}}});
+  bad({{"alpha", 0.1}, {"score", "aps"}, {"qhat", {0.3, 0.3}}});
+
+  // Softmax, APS: classes in decreasing probability while the running mass <= qhat.
+  const json soft = {{"method", "temperature"},
+                     {"activation", "softmax"},
+                     {"labels", 3},
+                     {"temperature", {1.0}},
+                     {"conformal", {{"score", "aps"}, {"alpha", 0.2}, {"qhat", {0.9}}}}};
+  const ScoreCalibration ss(soft, nullptr, {"a", "b", "c"}, Activation::kSoftmax);
+  // p = softmax(2, 1, -2) = (0.721, 0.265, 0.013): mass 0.721, 0.986 -> {a}.
+  CHECK(ss.apply(std::vector<float>{2, 1, -2}).conformal == std::vector<int>{1, 0, 0});
+  // p = softmax(0, 0.1, 0.2): masses 0.367, 0.699, 1.0 -> {c, b}.
+  CHECK(ss.apply(std::vector<float>{0, 0.1f, 0.2f}).conformal == std::vector<int>{0, 1, 1});
 }
 
 TEST_CASE("apply fills calibrated, decision and refer from the manifest objects",
