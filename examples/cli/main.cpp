@@ -162,8 +162,9 @@ void print_result_human(const std::string& file, const medvision::Result& r, boo
   std::printf("%s\n", file.c_str());
   const auto ranked = r.ranked();
   const double alpha = r.conformal_alpha();
-  const bool softmax =
-      json::parse(r.json())["conformal"].value("set", json()).is_array();  // else per label
+  // Softmax sets list classes ("set"); sigmoid ones are per label. No conformal calibration: null.
+  const json conformal = json::parse(r.json())["conformal"];
+  const bool softmax = conformal.is_object() && conformal.contains("set");
   for (const auto& s : ranked) {
     std::printf("  %-28s %7s", s.label.c_str(), percent(s.probability).c_str());
     if (!std::isnan(s.calibrated)) std::printf("  calibrated %7s", percent(s.calibrated).c_str());

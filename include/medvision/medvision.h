@@ -645,7 +645,7 @@ typedef struct mv_segment_options {
   uint32_t struct_size;
   /** Sliding-window overlap in [0, 1); < 0 (default) takes the manifest's (else 0.5). */
   double overlap;
-  /** Windows per forward pass; 0 (default) takes the manifest's (else 4). */
+  /** Windows per forward pass; 0 (default) takes the manifest's (else 1). */
   int32_t batch_size;
   /** Mirror test-time augmentation (each window also run flipped along every combination of
    *  spatial axes, outputs averaged): 1 on, 0 off, -1 (default) the manifest's (else off). */

@@ -153,6 +153,15 @@ void write_dicom_seg(const Image& label_map, const Image& source,
   // DCMTK's view of those modules; copy_patient_and_study below completes them verbatim).
   check(seg->importFromSourceImage(src), MV_ERR_INVALID_ARGUMENT,
         sources.front().path + ": cannot take over patient, study and frame of reference");
+  OFString for_uid;
+  seg->getFrameOfReference().getFrameOfReferenceUID(for_uid);
+  if (for_uid.empty()) {
+    // Projection images (CR, DX) have no Frame of Reference, but the Segmentation IOD needs one
+    // to carry plane positions: the SEG gets its own, with positions in the image's pixel grid
+    // as medvision describes it (an identity geometry for such images).
+    check(seg->getFrameOfReference().setFrameOfReferenceUID(dicom::new_uid().c_str()),
+          MV_ERR_INTERNAL, path + ": frame of reference");
+  }
   const std::string series_uid = dicom::new_uid();
   seg->getSeries().setSeriesInstanceUID(series_uid.c_str());
   seg->getSeries().setSeriesDescription(dicom::series_description(info).c_str());
@@ -242,8 +251,9 @@ void write_dicom_seg(const Image& label_map, const Image& source,
   seg->getCommonInstanceReference().addReferences(refs);
 
   DcmFileFormat out;
-  check(seg->writeDataset(*out.getDataset()), MV_ERR_INTERNAL,
-        path + ": the segmentation is not valid DICOM");
+  check(seg->writeDataset(*out.getDataset()), MV_ERR_INVALID_ARGUMENT,
+        path + ": the segmentation would not be valid DICOM (the source lacks an attribute "
+               "the Segmentation IOD needs)");
   DcmDataset& ds = *out.getDataset();
   dicom::copy_patient_and_study(src, ds);
   if (!info.notice.empty()) ds.putAndInsertString(DCM_ImageComments, info.notice.c_str());

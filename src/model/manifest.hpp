@@ -17,7 +17,7 @@ struct SegmentationSpec {
   double overlap = 0.5;        // sliding-window overlap in [0, 1)
   bool gaussian = true;        // blend: gaussian | constant
   double sigma_scale = 0.125;  // Gaussian sigma as a fraction of the window
-  int batch_size = 4;          // windows per forward pass
+  int batch_size = 1;          // windows per forward pass (memory: see docs/segmentation.md)
   bool mirror = false;         // mirror test-time augmentation
   double threshold = 0.5;      // sigmoid models: probability that makes a voxel foreground
   bool largest_component = false;

@@ -18,7 +18,7 @@ namespace medvision::segment {
 struct WindowOptions {
   std::vector<int64_t> roi;  // spatial window size, 2 or 3 values ([H, W] or [D, H, W])
   double overlap = 0.5;      // in [0, 1)
-  int batch_size = 4;        // windows per forward pass
+  int batch_size = 1;        // windows per forward pass
   bool gaussian = true;      // false: constant weights (plain average)
   double sigma_scale = 0.125;
   // Mirror test-time augmentation: every window is also run flipped along each non-empty subset

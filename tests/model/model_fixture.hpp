@@ -2,9 +2,9 @@
 // Builds tiny model packages at test time: a TorchScript module defined from source with
 // torch::jit::Module::define, saved next to a manifest.json with the right sha256.
 
-#include <catch2/catch.hpp>
 #include <torch/cuda.h>
 #include <torch/script.h>
+#include <catch2/catch.hpp>
 
 // glog, pulled in by LibTorch, defines CHECK as an assertion that aborts the process; give the
 // name back to Catch2 so that a failed CHECK is reported and the test goes on.

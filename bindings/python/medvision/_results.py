@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -42,6 +43,11 @@ class Classification:
     warnings: Tuple[str, ...] = ()
     #: The file the image came from, when a path was classified.
     source: Optional[str] = None
+    #: Split-conformal prediction sets, when the package was calibrated with them (else None):
+    #: softmax models {"alpha": a, "set": [labels]}, sigmoid models {"alpha": a, "labels":
+    #: {label: subset of ["negative", "positive"]}}; each set covers the truth with probability
+    #: >= 1 - alpha (docs/calibration.md).
+    conformal: Optional[Dict[str, Any]] = None
 
     @classmethod
     def _from_core(cls, r: "_core.Result", source: Optional[str] = None) -> "Classification":
@@ -49,8 +55,9 @@ class Classification:
             LabelScore(label, logit, prob, cal, None if dec < 0 else bool(dec), bool(refer))
             for (label, logit, prob, cal, dec, refer) in r.scores
         )
+        conformal = json.loads(r.json).get("conformal")
         return cls(r.model_name, r.model_version, r.notice, scores, tuple(r.ranking),
-                   tuple(r.warnings), source)
+                   tuple(r.warnings), source, conformal)
 
     @property
     def labels(self) -> List[str]:
@@ -86,6 +93,7 @@ class Classification:
             "model": {"name": self.model, "version": self.model_version},
             "notice": self.notice,
             "labels": [s.to_dict() for s in self.ranked],
+            "conformal": self.conformal,
             "warnings": list(self.warnings),
         }
         if self.source is not None:
