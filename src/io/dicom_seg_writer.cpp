@@ -252,8 +252,9 @@ void write_dicom_seg(const Image& label_map, const Image& source,
 
   DcmFileFormat out;
   check(seg->writeDataset(*out.getDataset()), MV_ERR_INVALID_ARGUMENT,
-        path + ": the segmentation would not be valid DICOM (the source lacks an attribute "
-               "the Segmentation IOD needs)");
+        path +
+            ": the segmentation would not be valid DICOM (the source lacks an attribute "
+            "the Segmentation IOD needs)");
   DcmDataset& ds = *out.getDataset();
   dicom::copy_patient_and_study(src, ds);
   if (!info.notice.empty()) ds.putAndInsertString(DCM_ImageComments, info.notice.c_str());
