@@ -66,11 +66,25 @@ def rows_findings(root: Path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("name", choices=["cxr-pneumonia", "cxr-findings"])
+    ap.add_argument("name", choices=["cxr-pneumonia", "cxr-findings", "cxr-edema"])
     ap.add_argument("--out", default=".devdata/labels")
     args = ap.parse_args()
     root = Path(os.environ.get("MEDVISION_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
     rows = rows_pneumonia(root) if args.name == "cxr-pneumonia" else rows_findings(root)
+    if args.name == "cxr-edema":
+        # The whole validation split with the one label, not halved: with ~4 positive images
+        # there is nothing to fit a calibration on (the model card says why it stays
+        # uncalibrated), and halving would leave two.
+        rows = [(p, "Edema" if "Edema" in lab.split("|") else "normal", g) for p, lab, g in rows]
+        path = Path(args.out) / "cxr-edema-evaluation.csv"
+        os.makedirs(args.out, exist_ok=True)
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["path", "label"])
+            w.writerows([p, lab] for p, lab, _ in rows)
+        pos = sum(1 for r in rows if r[1] != "normal")
+        print(f"wrote {path}: {len(rows)} images, {pos} positive, {len({r[2] for r in rows})} patients")
+        return
     strata = [0 if r[1] == "normal" else 1 for r in rows]
     in_eval = patient_split([r[2] for r in rows], 0.5, HALF_SEED, strata=strata)
     os.makedirs(args.out, exist_ok=True)
