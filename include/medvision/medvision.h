@@ -496,13 +496,16 @@ static inline mv_status mv_model_options_default(mv_model_options* opts) {
 }
 
 /**
- * @brief Loads a model package: a folder holding manifest.json and the TorchScript file, or a
- * package name looked up on the search path (MEDVISION_MODEL_PATH, then the models/ folders
- * medvision knows). The manifest is validated and the model file's SHA-256 checked.
- * @param[in] name_or_path package folder or name.
+ * @brief Loads a model package: a folder holding manifest.json and the TorchScript file, one
+ * archive file of it (.tar, .tar.gz, .tgz, .mvpkg; extracted into a private temporary folder
+ * that lives as long as the model), or a package name looked up on the search path
+ * (MEDVISION_MODEL_PATH, then the models/ folders medvision knows; <name>/ or <name>.mvpkg).
+ * The manifest is validated and the model file's SHA-256 checked.
+ * @param[in] name_or_path package folder, archive or name.
  * @param[in] opts options, or NULL for defaults.
  * @param[out] out the model.
- * @return MV_OK; MV_ERR_INVALID_ARGUMENT; MV_ERR_IO (not found); MV_ERR_MODEL (bad manifest,
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT; MV_ERR_IO (not found); MV_ERR_CORRUPT_DATA or
+ *         MV_ERR_UNSUPPORTED_FORMAT (a bad archive); MV_ERR_MODEL (bad manifest,
  *         checksum mismatch, not TorchScript, output shape not matching the labels);
  *         MV_ERR_DEVICE (CUDA requested but absent); MV_ERR_ABI_MISMATCH.
  * Ownership: the caller owns *out; release with mv_model_free().
