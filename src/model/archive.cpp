@@ -94,11 +94,23 @@ fs::path safe_name(const std::string& archive, const std::string& name) {
 
 }  // namespace
 
+std::string archive_stem(const std::string& file_name) {
+  // Longest first, so that "x.tar.gz" is "x" rather than "x.tar".
+  for (const char* ext : {".tar.gz", ".mvpkg", ".tgz", ".tar"}) {
+    const size_t n = std::strlen(ext);
+    if (file_name.size() > n && ends_with(file_name, ext))
+      return file_name.substr(0, file_name.size() - n);
+  }
+  return {};
+}
+
+std::vector<std::string> archive_names(const std::string& name) {
+  return {name + ".mvpkg", name + ".tar.gz"};
+}
+
 bool is_package_archive(const std::string& path) {
   std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) return false;
-  return ends_with(path, ".tar") || ends_with(path, ".tar.gz") || ends_with(path, ".tgz") ||
-         ends_with(path, ".mvpkg");
+  return !archive_stem(fs::path(path).filename().string()).empty() && fs::is_regular_file(path, ec);
 }
 
 std::shared_ptr<const ExtractedPackage> ExtractedPackage::extract(const std::string& archive) {

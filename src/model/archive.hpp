@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace medvision::model {
 
@@ -30,5 +31,12 @@ class ExtractedPackage {
 
 // True when `path` names a regular file whose name ends in .tar, .tar.gz, .tgz or .mvpkg.
 bool is_package_archive(const std::string& path);
+
+// `file_name` without its archive suffix (.tar, .tar.gz, .tgz, .mvpkg), or "" when it has none:
+// the package name an archive stands for on the search path.
+std::string archive_stem(const std::string& file_name);
+
+// The archive names a package `name` may have in a search-path folder, in the order looked up.
+std::vector<std::string> archive_names(const std::string& name);
 
 }  // namespace medvision::model

@@ -354,8 +354,8 @@ std::string resolve_package(const std::string& name_or_path) {
     for (const auto& dir : search_path()) {
       std::string p = package_in(fs::path(dir) / name_or_path);
       if (!p.empty()) return p;
-      for (const char* ext : {".mvpkg", ".tar.gz"}) {
-        const std::string a = (fs::path(dir) / (name_or_path + ext)).string();
+      for (const std::string& file : archive_names(name_or_path)) {
+        const std::string a = (fs::path(dir) / file).string();
         if (is_package_archive(a)) return a;
       }
     }
@@ -380,13 +380,7 @@ std::vector<std::string> list_packages() {
       std::string name = e.filename().string();
       if (p.empty() && is_package_archive(e.string())) {
         p = e.string();
-        for (const char* ext : {".mvpkg", ".tar.gz", ".tgz", ".tar"}) {
-          const std::string x = ext;
-          if (name.size() > x.size() && name.compare(name.size() - x.size(), x.size(), x) == 0) {
-            name.resize(name.size() - x.size());
-            break;
-          }
-        }
+        name = archive_stem(name);
       }
       if (!p.empty() && names.insert(name).second) out.push_back(p);
     }

@@ -95,6 +95,18 @@ inline std::string write_package(const fs::path& dir, torch::jit::Module& module
   return dir.string();
 }
 
+// Loads a package on the CPU, failing the test (with mv_last_error()) when it does not load.
+inline mv_model* load_ok(const std::string& path) {
+  mv_model* m = nullptr;
+  mv_model_options o;
+  REQUIRE(mv_model_options_default(&o) == MV_OK);
+  o.device = "cpu";
+  const mv_status s = mv_model_load(path.c_str(), &o, &m);
+  INFO(mv_last_error());
+  REQUIRE(s == MV_OK);
+  return m;
+}
+
 // An mv_image of h x w grey float pixels (or, with 3 values per pixel, interleaved RGB).
 inline mv_image* image_from_floats(int64_t h, int64_t w, const std::vector<float>& px) {
   const int64_t c = static_cast<int64_t>(px.size()) / (h * w);

@@ -21,6 +21,7 @@
 
 namespace {
 
+using mvtest::load_ok;
 using mvtest::TempDir;
 namespace fs = std::filesystem;
 
@@ -31,17 +32,6 @@ mv_image* grey_image(int64_t h, int64_t w, float v, bool ramp = false) {
   mv_image* img = mvtest::image_from_floats(h, w, px);
   REQUIRE(img != nullptr);
   return img;
-}
-
-mv_model* load_ok(const std::string& path) {
-  mv_model* m = nullptr;
-  mv_model_options o;
-  REQUIRE(mv_model_options_default(&o) == MV_OK);
-  o.device = "cpu";
-  const mv_status s = mv_model_load(path.c_str(), &o, &m);
-  INFO(mv_last_error());
-  REQUIRE(s == MV_OK);
-  return m;
 }
 
 mv_status load_status(const std::string& path, std::string* message) {

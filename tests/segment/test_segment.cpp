@@ -13,6 +13,7 @@
 
 namespace {
 
+using mvtest::load_ok;
 using mvtest::TempDir;
 
 // K x C pointwise convolution (3D): translation-equivariant with a 1-voxel receptive field, so
@@ -65,17 +66,6 @@ nlohmann::json seg_manifest(int64_t channels, std::vector<std::string> labels,
   j["segmentation"] = {{"overlap", 0.5}, {"blend", "gaussian"}};
   j["notice"] = "Test model. Not for diagnostic use.";
   return j;
-}
-
-mv_model* load_ok(const std::string& path) {
-  mv_model* m = nullptr;
-  mv_model_options o;
-  REQUIRE(mv_model_options_default(&o) == MV_OK);
-  o.device = "cpu";
-  const mv_status s = mv_model_load(path.c_str(), &o, &m);
-  INFO(mv_last_error());
-  REQUIRE(s == MV_OK);
-  return m;
 }
 
 struct Volume {
