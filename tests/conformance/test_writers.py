@@ -5,12 +5,15 @@ writes the outputs from the fixtures in tests/support/writer_fixtures.hpp, resta
 import math
 import os
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from synth_series import write_ct_series  # noqa: E402
 
 TOOL = os.environ.get("MV_WRITERS_TOOL", "")
 if not TOOL:
@@ -72,37 +75,8 @@ PATIENT = {"PatientName": "Doe^Jane", "PatientID": "PID-0042", "PatientBirthDate
 
 def write_series(folder, n=5):
     """A 32 x 32 CT series along an oblique-free axis, files named against position order."""
-    study, series, frame = generate_uid(), generate_uid(), generate_uid()
-    files = []
-    for k in range(n):
-        ds = Dataset()
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.file_meta.MediaStorageSOPClassUID = pydicom.uid.CTImageStorage
-        ds.SOPInstanceUID = generate_uid()
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        ds.SOPClassUID = pydicom.uid.CTImageStorage
-        ds.SpecificCharacterSet = "ISO_IR 100"
-        for key, value in PATIENT.items():
-            setattr(ds, key, value)
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
-        ds.StudyDate, ds.StudyTime, ds.AccessionNumber, ds.StudyID = "20240102", "101500", "A1", "S1"
-        ds.ReferringPhysicianName = "Ref^Doc"
-        ds.StudyDescription = "CT CHEST"
-        ds.Modality, ds.InstanceNumber = "CT", n - k
-        ds.ImagePositionPatient = [-16.0, -20.0, 5.0 + 3.0 * k]
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-        ds.PixelSpacing, ds.SliceThickness = [0.8, 0.6], 3.0
-        ds.Rows = ds.Columns = 32
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
-        ds.RescaleIntercept, ds.RescaleSlope = -1024, 1
-        ds.WindowCenter, ds.WindowWidth = 40, 400
-        ds.PixelData = (np.arange(32 * 32, dtype=np.int16) + 10 * k).tobytes()
-        path = folder / f"img{n - 1 - k:02d}.dcm"  # reverse order on disk
-        ds.save_as(str(path), write_like_original=False)
-        files.append(ds)
-    return files  # in position order
+    stored = [np.arange(32 * 32, dtype=np.int16).reshape(32, 32) + 10 * k for k in range(n)]
+    return write_ct_series(folder, stored, (-16.0, -20.0, 5.0), (0.6, 0.8, 3.0), PATIENT)
 
 
 def fixture_label(k, y, x):

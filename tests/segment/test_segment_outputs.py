@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -15,10 +16,11 @@ import pydicom
 import pytest
 import torch
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+from synth_series import write_ct_series  # noqa: E402
+
 CLI = os.environ.get("MV_CLI", str(ROOT / "build" / "examples" / "medvision"))
 N, ROWS, COLS = 6, 20, 24
 SPACING = (0.7, 0.8, 2.5)  # column, row, slice (mm)
@@ -33,33 +35,10 @@ def block(k, y, x):  # HU 500 inside, -1000 outside; two classes by intensity
 
 
 def write_series(folder):
-    study, series, frame = generate_uid(), generate_uid(), generate_uid()
-    out = []
-    for k in range(N):
-        ds = Dataset()
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.file_meta.MediaStorageSOPClassUID = pydicom.uid.CTImageStorage
-        ds.SOPInstanceUID = generate_uid()
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        ds.SOPClassUID = pydicom.uid.CTImageStorage
-        ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Doe^Jane", "P123", "19700101", "F"
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
-        ds.StudyDate, ds.StudyTime, ds.AccessionNumber, ds.StudyID = "20240102", "101500", "A1", "S1"
-        ds.ReferringPhysicianName = ""
-        ds.Modality, ds.InstanceNumber, ds.SeriesNumber = "CT", k + 1, 1
-        ds.ImagePositionPatient = [-10.0, 20.0, 30.0 + SPACING[2] * k]
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-        ds.PixelSpacing, ds.SliceThickness = [SPACING[1], SPACING[0]], SPACING[2]
-        ds.Rows, ds.Columns = ROWS, COLS
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
-        ds.RescaleIntercept, ds.RescaleSlope = -1024, 1
-        hu = np.array([[block(k, y, x) for x in range(COLS)] for y in range(ROWS)], np.int16)
-        ds.PixelData = (hu + 1024).astype(np.int16).tobytes()
-        ds.save_as(str(folder / f"slice{N - k:02d}.dcm"), write_like_original=False)
-        out.append(ds)
-    return out
+    hu = [np.array([[block(k, y, x) for x in range(COLS)] for y in range(ROWS)]) for k in range(N)]
+    patient = {"PatientName": "Doe^Jane", "PatientID": "P123", "PatientBirthDate": "19700101",
+               "PatientSex": "F"}
+    return write_ct_series(folder, [h + 1024 for h in hu], (-10.0, 20.0, 30.0), SPACING, patient)
 
 
 class Threshold(torch.nn.Module):
