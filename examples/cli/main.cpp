@@ -482,8 +482,9 @@ int run_models(bool as_json) {
 
 struct ExplainArgs {
   std::string npy;
+  std::string nifti;
   std::string dicom_sc;
-  std::string input;
+  std::vector<std::string> inputs;  // several: stacked into the channels of one image
   std::string model;
   std::string label;
   std::string out = "overlay.png";
@@ -519,25 +520,64 @@ int run_explain(const ExplainArgs& a) {
     }
     label = static_cast<int32_t>(it - labels.begin());
   }
-  const auto image = medvision::Image::load(a.input);
+  std::vector<medvision::Image> parts;
+  for (const auto& in : a.inputs) parts.push_back(medvision::Image::load(in));
+  std::vector<const medvision::Image*> ptrs;
+  for (const auto& p : parts) ptrs.push_back(&p);
+  const medvision::Image image =
+      parts.size() == 1 ? std::move(parts.front()) : medvision::Image::stack(ptrs);
+  std::string file;
+  for (const auto& in : a.inputs) file += (file.empty() ? "" : "+") + in;
   const auto heatmap = medvision::explain(model, image, method, label);
   heatmap.write_png(a.out, &image, a.alpha);
-  if (!a.npy.empty()) mvcli::write_npy(a.npy, heatmap.data(), {heatmap.height(), heatmap.width()});
+  const medvision::Image map = heatmap.image();
+  if (!a.npy.empty()) {
+    std::vector<int64_t> shape = {heatmap.height(), heatmap.width()};
+    if (map.depth() > 1) shape.insert(shape.begin(), map.depth());
+    mvcli::write_npy(a.npy, heatmap.data(), shape);
+  }
+  if (!a.nifti.empty()) map.write_nifti(a.nifti);
   if (!a.dicom_sc.empty()) heatmap.write_dicom_sc(a.dicom_sc, image, a.alpha);
-  const auto result = model.run(image);
-  if (a.json) {
-    json j = json::parse(result.json());
-    j["file"] = a.input;
-    j["heatmap"] = {{"label", heatmap.label()},
-                    {"method", a.method},
-                    {"png", a.out},
-                    {"probability", heatmap.probability()}};
-    if (!a.dicom_sc.empty()) j["heatmap"]["dicom_sc"] = a.dicom_sc;
-    std::cout << j.dump() << "\n";
+  const bool segmentation = model.task() == MV_TASK_SEGMENTATION;
+  const float p = heatmap.probability();
+  json h = {{"label", heatmap.label()},
+            {"method", a.method},
+            {"png", a.out},
+            {"probability", std::isfinite(p) ? json(p) : json(nullptr)},
+            {"slice", heatmap.slice()}};
+  if (segmentation) h["region_voxels"] = heatmap.region_voxels();
+  if (!a.dicom_sc.empty()) h["dicom_sc"] = a.dicom_sc;
+  if (!a.nifti.empty()) h["nifti"] = a.nifti;
+  if (!a.npy.empty()) h["npy"] = a.npy;
+  if (segmentation) {
+    // The segmentation itself is `medvision segment`; this reports the explained region only.
+    if (a.json) {
+      json j = {{"file", file},           {"model", model.name()},    {"version", model.version()},
+                {"task", "segmentation"}, {"notice", model.notice()}, {"heatmap", h}};
+      std::cout << j.dump() << "\n";
+    } else {
+      std::printf("%s\n  model %s %s (%s)\n", file.c_str(), model.name().c_str(),
+                  model.version().c_str(), model.notice().c_str());
+      std::printf("  '%s' region: %lld voxels, mean probability %.3f\n", heatmap.label().c_str(),
+                  static_cast<long long>(heatmap.region_voxels()), static_cast<double>(p));
+      std::printf("  heat map (%s) for '%s' written to %s (slice %lld)\n", a.method.c_str(),
+                  heatmap.label().c_str(), a.out.c_str(), static_cast<long long>(heatmap.slice()));
+    }
   } else {
-    print_result_human(a.input, result, true);
-    std::printf("  heat map (%s) for '%s' written to %s\n", a.method.c_str(),
-                heatmap.label().c_str(), a.out.c_str());
+    const auto result = model.run(image);
+    if (a.json) {
+      json j = json::parse(result.json());
+      j["file"] = file;
+      j["heatmap"] = h;
+      std::cout << j.dump() << "\n";
+    } else {
+      print_result_human(file, result, true);
+      std::printf("  heat map (%s) for '%s' written to %s\n", a.method.c_str(),
+                  heatmap.label().c_str(), a.out.c_str());
+    }
+  }
+  if (!a.json) {
+    if (!a.nifti.empty()) std::printf("  heat map volume written to %s\n", a.nifti.c_str());
     if (!a.dicom_sc.empty()) {
       std::printf("  DICOM Secondary Capture written to %s\n", a.dicom_sc.c_str());
     }
@@ -847,9 +887,15 @@ int main(int argc, char** argv) {
 
   ExplainArgs ea;
   auto* explain = app.add_subcommand("explain", "Write a heat map of where a model looked");
-  explain->add_option("FILE", ea.input, "An image")->required();
+  explain
+      ->add_option("FILE", ea.inputs,
+                   "An image (several: stacked into the channels of one image, e.g. MRI "
+                   "sequences)")
+      ->required();
   explain->add_option("-m,--model", ea.model, "Model package name or folder")->required();
-  explain->add_option("--label", ea.label, "Label to explain (default: the most probable)");
+  explain->add_option("--label", ea.label,
+                      "Label (segmentation: class) to explain (default: the most probable "
+                      "label; the only foreground class)");
   explain->add_option("-o,--out", ea.out, "Output PNG (overlay)")->default_val("overlay.png");
   explain->add_option("--method", ea.method, "gradcam | gradcam++ | cam")->default_val("gradcam");
   explain->add_option("--alpha", ea.alpha, "Overlay opacity at the warmest point")
@@ -859,7 +905,11 @@ int main(int argc, char** argv) {
   explain->add_option("--dicom-sc", ea.dicom_sc,
                       "Also write the overlay as a DICOM Secondary Capture in FILE's study "
                       "(FILE must be DICOM)");
-  explain->add_option("--npy", ea.npy, "Also write the heat map (float32, image size) as .npy");
+  explain->add_option("--npy", ea.npy,
+                      "Also write the heat map (float32, image size; 3D: depth x height x "
+                      "width) as .npy");
+  explain->add_option("--nifti", ea.nifti,
+                      "Also write the heat map as NIfTI (.nii/.nii.gz) on the image's grid");
 
   BenchArgs ba;
   auto* bench = app.add_subcommand("bench", "Time decode and model runs (p50/p95 per stage)");

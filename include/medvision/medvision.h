@@ -813,7 +813,9 @@ typedef enum mv_cam_method {
 typedef struct mv_explain_options {
   uint32_t struct_size;
   int32_t method; /**< an ::mv_cam_method (default MV_CAM_GRADCAM) */
-  int32_t label;  /**< label index to explain; -1 (default) for the most probable label */
+  /** label index to explain; -1 (default): the most probable label (classification), the only
+   *  foreground class (segmentation; an error when there are several) */
+  int32_t label;
 } mv_explain_options;
 
 /** @brief Fills `opts` with defaults. @return MV_OK, MV_ERR_INVALID_ARGUMENT,
@@ -827,11 +829,20 @@ static inline mv_status mv_explain_options_default(mv_explain_options* opts) {
 }
 
 /**
- * @brief Computes a heat map of where a classification model looked for a label, mapped back
- * onto the original image (the preprocessing's resize, crop and letterbox undone).
- * @return MV_OK; MV_ERR_INVALID_ARGUMENT (NULL, label out of range, not a classification model);
+ * @brief Computes a heat map of where a model looked for a label, mapped back onto the original
+ * image (the preprocessing's resize, crop, letterbox, resampling and reorientation undone).
+ *
+ * Classification models (2D images): Grad-CAM, Grad-CAM++ or CAM of the label's logit.
+ * Segmentation models (2D or 3D): Grad-CAM or Grad-CAM++ of the class's logits
+ * summed over the region where the model predicts the class, window by window over the sliding
+ * window, blended as the segmentation is; the map has the input's depth
+ * (mv_heatmap_image()), mv_heatmap_probability() is the class's mean probability over the region
+ * and mv_heatmap_region_voxels() its size. docs/explain.md has the details.
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT (NULL, label out of range, CAM on a segmentation model,
+ *         no label for a segmentation model with several classes);
  *         MV_ERR_MODEL (the package declares no explain methods, or the model failed);
- *         MV_ERR_SHAPE_MISMATCH (not a 2D image); MV_ERR_DEVICE; MV_ERR_ABI_MISMATCH.
+ *         MV_ERR_SHAPE_MISMATCH (classification: not a 2D image); MV_ERR_DEVICE;
+ *         MV_ERR_ABI_MISMATCH.
  * Ownership: the caller owns *out; release with mv_heatmap_free().
  * Thread-safety: safe; many threads may explain with one model. @since 0.1
  */
@@ -843,16 +854,37 @@ MV_API MV_NODISCARD mv_status mv_explain(const mv_model* model, const mv_image* 
 MV_API void mv_heatmap_free(mv_heatmap* heatmap) MV_NOEXCEPT;
 /** @brief {height, width} of the map (the original image's). @since 0.1 */
 MV_API void mv_heatmap_shape(const mv_heatmap* heatmap, int64_t out_shape[2]) MV_NOEXCEPT;
-/** @brief The map, height*width floats in [0, 1], row-major. Borrowed. @since 0.1 */
+/** @brief The map, depth*height*width floats in [0, 1], row-major (depth is 1 except for 3D
+ *  segmentation maps; see mv_heatmap_image()). Borrowed. @since 0.1 */
 MV_API const float* mv_heatmap_data(const mv_heatmap* heatmap) MV_NOEXCEPT;
 /** @brief The explained label. Borrowed. @since 0.1 */
 MV_API const char* mv_heatmap_label(const mv_heatmap* heatmap) MV_NOEXCEPT;
-/** @brief The model's probability for the explained label. @since 0.1 */
+/** @brief Classification: the model's probability for the explained label. Segmentation: the
+ *  class's mean probability over the explained region (NaN when the region is empty). @since 0.1 */
 MV_API float mv_heatmap_probability(const mv_heatmap* heatmap) MV_NOEXCEPT;
 
 /**
- * @brief Renders the heat map over the image as interleaved RGB (height x width x 3 bytes), using
- * the size-query pattern: pass buf = NULL to learn *out_needed.
+ * @brief The map as an image: one float32 channel, the source image's depth, size and geometry
+ * (spacing, origin, direction), so that mv_image_write_nifti() writes it in register with the
+ * source. Made on first call.
+ * @return the image, or NULL for a NULL heat map or when memory runs out.
+ * Ownership: borrowed; valid until mv_heatmap_free(). Thread-safety: safe. @since 0.1
+ */
+MV_API const mv_image* mv_heatmap_image(const mv_heatmap* heatmap) MV_NOEXCEPT;
+
+/** @brief The slice that overlays, PNGs and Secondary Captures show: the one with the most heat
+ *  (0 for 2D maps). Thread-safety: safe. @since 0.1 */
+MV_API int64_t mv_heatmap_slice(const mv_heatmap* heatmap) MV_NOEXCEPT;
+
+/** @brief Segmentation maps: voxels of the explained region (where the model predicts the
+ *  class) on the source grid; 0 means the map is empty. -1 for classification maps.
+ *  Thread-safety: safe. @since 0.1 */
+MV_API int64_t mv_heatmap_region_voxels(const mv_heatmap* heatmap) MV_NOEXCEPT;
+
+/**
+ * @brief Renders the heat map over the image as interleaved RGB (height x width x 3 bytes; 3D
+ * maps: the slice mv_heatmap_slice()), using the size-query pattern: pass buf = NULL to learn
+ * *out_needed.
  * @param[in] image the image the map was computed for.
  * @param[in] alpha opacity of the colour map at its warmest, in [0, 1] (0.5 is a good default).
  * @return MV_OK; MV_ERR_INVALID_ARGUMENT; MV_ERR_SHAPE_MISMATCH (another image's size).
@@ -878,7 +910,7 @@ MV_API MV_NODISCARD mv_status mv_heatmap_write_png(const mv_heatmap* heatmap, co
  * itself never holds patient data), and nothing else about the patient is added. SeriesDescription
  * names the model, its version, the method and the label; ImageComments and DerivationDescription
  * carry the model's notice (e.g. "not for diagnostic use"); Source Image Sequence references the
- * source instance.
+ * source instance (3D maps: the instance of the slice shown, mv_heatmap_slice()).
  * @param[in] heatmap a heat map from mv_explain().
  * @param[in] source the image the map was computed for, loaded from a DICOM file (mv_image_load()
  *            or mv_image_load_series(); not mv_image_load_memory()).

@@ -425,10 +425,24 @@ class Heatmap {
     mv_heatmap_shape(get(), s.data());
     return s;
   }
-  /** height*width values in [0, 1]; borrowed. */
+  /** depth*height*width values in [0, 1] (depth 1 but for 3D segmentation maps); borrowed. */
   const float* data() const noexcept { return mv_heatmap_data(get()); }
   std::string label() const { return mv_heatmap_label(get()); }
+  /** Classification: the label's probability; segmentation: the class's mean probability over
+   *  the explained region (NaN if empty). */
   float probability() const noexcept { return mv_heatmap_probability(get()); }
+  /** The map as a float32 image with the source's depth and geometry (borrowed from this heat
+   *  map; e.g. `heatmap.image().write_nifti(path)`). Throws when memory runs out. */
+  Image image() const {
+    const mv_image* im = mv_heatmap_image(get());
+    if (im == nullptr) throw Exception(MV_ERR_OUT_OF_MEMORY, "mv_heatmap_image failed");
+    return Image::borrow(im);
+  }
+  int64_t depth() const { return image().depth(); }
+  /** The slice overlays show (the one with the most heat; 0 for 2D). */
+  int64_t slice() const noexcept { return mv_heatmap_slice(get()); }
+  /** Segmentation: voxels of the explained region; -1 for classification. */
+  int64_t region_voxels() const noexcept { return mv_heatmap_region_voxels(get()); }
   /** Interleaved RGB overlay over `image`. */
   std::vector<uint8_t> overlay(const Image& image, float alpha = 0.5f) const {
     size_t needed = 0;
@@ -454,7 +468,8 @@ class Heatmap {
   std::unique_ptr<mv_heatmap, Free> handle_;
 };
 
-/** Computes a heat map (see mv_explain()). label -1 explains the most probable label. */
+/** Computes a heat map (see mv_explain()). label -1 explains the most probable label
+ *  (classification) or the only foreground class (segmentation). */
 inline Heatmap explain(const Model& model, const Image& image,
                        mv_cam_method method = MV_CAM_GRADCAM, int32_t label = -1) {
   mv_explain_options o;

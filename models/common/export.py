@@ -1,8 +1,9 @@
 """TorchScript export + manifest writer (runs on the workstation with the runtime's torch 1.13).
 
 export_package(spec) reads a weights .npz written by train.py, rebuilds the eager network,
-scripts it (classification: forward + @torch.jit.export features/head for Grad-CAM), checks the
-scripted module against eager (forward, features, head; before and after save/load) to 1e-5,
+scripts it (classification: forward + @torch.jit.export features/head for Grad-CAM;
+segmentation: explain_forward -> (logits, bottleneck) for the segmentation Grad-CAM), checks the
+scripted module against eager (forward, features, head or explain_forward; before and after save/load) to 1e-5,
 saves model.pt (CPU, float32), writes manifest.json (docs/model-package.md, format 1) with the
 sha256 of model.pt, calibration/thresholds null, and copies the model card README.md.
 """
@@ -61,6 +62,10 @@ def verify(eager, scripted, example, classification: bool) -> dict:
             res["features"] = _max_diff(fe, fs)
             res["head"] = _max_diff(eager.head(fe), scripted.head(fe))
             res["head_of_features_vs_forward"] = _max_diff(scripted.head(scripted.features(example)), scripted(example))
+        else:
+            out, act = scripted.explain_forward(example)
+            res["explain_forward_vs_forward"] = _max_diff(out, scripted(example))
+            res["explain_activations"] = _max_diff(eager.explain_forward(example)[1], act)
     return res
 
 
@@ -159,7 +164,8 @@ def export_package(spec: dict):
         "output": {"activation": cfg["activation"]},
         "calibration": None,
         "thresholds": None,
-        "explain": {"features": "features", "head": "head"} if classification else None,
+        "explain": ({"features": "features", "head": "head"} if classification else
+                    {"activations": "explain_forward", "target_layer": "bottleneck (deepest encoder block, 1/16)"}),
         "segmentation": spec.get("segmentation") if not classification else None,
         "intended_use": spec.get("intended_use", INTENDED),
         "notice": NOTICE,

@@ -16,10 +16,15 @@ CXRNet -- the classifier for cxr-pneumonia / cxr-findings / cxr-edema.
 
 UNet2D -- cxr-lungs: 5-level U-Net (16-32-64-128-256), BN + ReLU, transposed-conv upsampling.
 UNet3D -- brain-tumour: 5-level 3D U-Net (16-32-64-128-192), InstanceNorm + LeakyReLU.
+  Both U-Nets export explain_forward(x) -> (logits, bottleneck activations): the segmentation
+  Grad-CAM of medvision differentiates a class's logits summed over its predicted region with
+  respect to the bottleneck (the deepest encoder block, 1/16 of the input), as Vinogradova et al.
+  (AAAI 2020, "Towards interpretable semantic segmentation via gradient-weighted class
+  activation mapping") do; skip connections make any later layer a mix of resolutions.
 """
 from __future__ import annotations
 
-from typing import List
+from typing import List, Tuple
 
 import torch
 import torch.nn as nn
@@ -114,17 +119,23 @@ class UNet2D(nn.Module):
         self.depth = len(widths)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.explain_forward(x)[0]
+
+    @torch.jit.export
+    def explain_forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(logits, bottleneck activations); forward() is its first element."""
         skips: List[torch.Tensor] = []
         for i, blk in enumerate(self.enc):
             if i > 0:
                 x = F.max_pool2d(x, 2)
             x = blk(x)
             skips.append(x)
+        bottleneck = x
         n = len(skips)
         for i, (up, dec) in enumerate(zip(self.up, self.dec)):
             x = up(x)
             x = dec(torch.cat([x, skips[n - 2 - i]], dim=1))
-        return self.out(x)
+        return self.out(x), bottleneck
 
 
 class UNet3D(nn.Module):
@@ -144,17 +155,23 @@ class UNet3D(nn.Module):
         self.depth = len(widths)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.explain_forward(x)[0]
+
+    @torch.jit.export
+    def explain_forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(logits, bottleneck activations); forward() is its first element."""
         skips: List[torch.Tensor] = []
         for i, blk in enumerate(self.enc):
             if i > 0:
                 x = F.max_pool3d(x, 2)
             x = blk(x)
             skips.append(x)
+        bottleneck = x
         n = len(skips)
         for i, (up, dec) in enumerate(zip(self.up, self.dec)):
             x = up(x)
             x = dec(torch.cat([x, skips[n - 2 - i]], dim=1))
-        return self.out(x)
+        return self.out(x), bottleneck
 
 
 def build(config: dict) -> nn.Module:

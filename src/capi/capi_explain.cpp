@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include "capi/capi_guard.hpp"
@@ -24,7 +26,7 @@ mv_explain_options default_explain_options() {
 
 // A blank image of the map's size, for rendering the coloured map alone.
 medvision::Image blank_like(const medvision::explain::Heatmap& h) {
-  medvision::Image im(1, 1, h.height, h.width, medvision::kDefaultMaxValues, "heat map");
+  medvision::Image im(1, h.depth, h.height, h.width, medvision::kDefaultMaxValues, "heat map");
   std::fill(im.data(), im.data() + im.size(), 0.0f);
   im.photometric = MV_PHOTOMETRIC_MONOCHROME2;
   return im;
@@ -69,7 +71,12 @@ mv_status mv_explain(const mv_model* model, const mv_image* image, const mv_expl
   eo.label = o.label;
   auto h = medvision::explain::compute(*model->model, *image->image, eo);
   const auto& manifest = model->model->manifest();
-  *out = new mv_heatmap{std::move(h), manifest.name, manifest.version, manifest.notice};
+  auto handle = std::make_unique<mv_heatmap>();
+  handle->heatmap = std::move(h);
+  handle->model_name = manifest.name;
+  handle->model_version = manifest.version;
+  handle->notice = manifest.notice;
+  *out = handle.release();
   return MV_OK;
   MV_CAPI_END
 }
@@ -89,6 +96,33 @@ const char* mv_heatmap_label(const mv_heatmap* h) MV_NOEXCEPT {
 }
 float mv_heatmap_probability(const mv_heatmap* h) MV_NOEXCEPT {
   return h ? h->heatmap.probability : 0.0f;
+}
+
+const mv_image* mv_heatmap_image(const mv_heatmap* h) MV_NOEXCEPT {
+  if (h == nullptr) return nullptr;
+  try {
+    std::call_once(h->image_once, [h] {
+      const auto& hm = h->heatmap;
+      auto im = std::make_unique<medvision::Image>(1, hm.depth, hm.height, hm.width,
+                                                   medvision::kDefaultMaxValues, "heat map");
+      std::copy(hm.map.begin(), hm.map.end(), im->data());
+      im->geometry = hm.geometry;
+      im->format = MV_FORMAT_PIXELS;
+      im->photometric = MV_PHOTOMETRIC_MONOCHROME2;
+      im->set_meta("SeriesDescription",
+                   h->model_name + " " + h->model_version + " heat map " + hm.label);
+      h->image = std::make_unique<mv_image>(mv_image{std::move(im)});
+    });
+  } catch (...) {
+    return nullptr;
+  }
+  return h->image.get();
+}
+
+int64_t mv_heatmap_slice(const mv_heatmap* h) MV_NOEXCEPT { return h ? h->heatmap.slice : 0; }
+
+int64_t mv_heatmap_region_voxels(const mv_heatmap* h) MV_NOEXCEPT {
+  return h ? h->heatmap.region_voxels : -1;
 }
 
 mv_status mv_heatmap_overlay(const mv_heatmap* h, const mv_image* image, float alpha, uint8_t* buf,
@@ -143,7 +177,7 @@ mv_status mv_heatmap_write_dicom_sc(const mv_heatmap* h, const mv_image* source,
   info.series_description = h->model_name + " " + h->model_version + " " +
                             kMethod[static_cast<int>(h->heatmap.method)] + " " + h->heatmap.label;
   medvision::io::write_dicom_secondary_capture(rgb.data(), h->heatmap.height, h->heatmap.width,
-                                               *source->image, info, path);
+                                               *source->image, info, path, h->heatmap.slice);
   return MV_OK;
   MV_CAPI_END
 }

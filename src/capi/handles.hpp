@@ -2,6 +2,7 @@
 // The opaque C handles: each wraps the C++ object it stands for.
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "common/image.hpp"
@@ -35,6 +36,9 @@ struct mv_result {
 
 struct mv_heatmap {
   medvision::explain::Heatmap heatmap;
+  // mv_heatmap_image(): made on first use (std::call_once), then lent out.
+  mutable std::once_flag image_once;
+  mutable std::unique_ptr<mv_image> image;
   // Of the model that made the map, for the derived objects written from it (DICOM SC).
   std::string model_name;
   std::string model_version;

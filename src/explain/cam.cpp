@@ -92,10 +92,7 @@ std::vector<float> gradcam_plus_plus(const float* features, const float* gradien
 
 Heatmap compute(const model::Model& model, const Image& image, const Options& options) {
   const model::Manifest& m = model.manifest();
-  if (m.task != model::Task::kClassification) {
-    throw Error(MV_ERR_INVALID_ARGUMENT,
-                m.path + ": heat maps are computed for classification models");
-  }
+  if (m.task == model::Task::kSegmentation) return compute_segmentation(model, image, options);
   if (m.explain_features.empty()) {
     throw Error(MV_ERR_MODEL, m.path +
                                   ": the package declares no explain methods "
@@ -183,23 +180,29 @@ Heatmap compute(const model::Model& model, const Image& image, const Options& op
                                         /*nearest=*/false, /*fill=*/0.0f);
   out.height = image.height();
   out.width = image.width();
+  out.geometry = image.geometry;
   for (float& v : out.map) v = std::clamp(v, 0.0f, 1.0f);
   return out;
 }
 
 std::vector<uint8_t> overlay(const Image& image, const Heatmap& heatmap, float alpha) {
   const int64_t h = image.height(), w = image.width();
-  if (heatmap.height != h || heatmap.width != w) {
-    throw Error(MV_ERR_SHAPE_MISMATCH, "heat map and image sizes differ");
+  if (heatmap.height != h || heatmap.width != w || heatmap.depth != image.depth()) {
+    throw Error(MV_ERR_SHAPE_MISMATCH,
+                "heat map (" + std::to_string(heatmap.depth) + " x " +
+                    std::to_string(heatmap.height) + " x " + std::to_string(heatmap.width) +
+                    ") and image (" + std::to_string(image.depth()) + " x " + std::to_string(h) +
+                    " x " + std::to_string(w) + ") sizes differ");
   }
   const size_t n = static_cast<size_t>(h * w);
-  // Grey base: first channel (or luma for RGB), first slice, windowed to 0.5-99.5 percentiles.
-  const std::vector<float> grey = io::grey_slice(image, 0, io::GreyWindow::kPercentile);
+  const float* map = heatmap.map.data() + static_cast<size_t>(heatmap.slice) * n;
+  // Grey base: first channel (or luma for RGB) at the map's slice, windowed to 0.5-99.5
+  // percentiles.
+  const std::vector<float> grey = io::grey_slice(image, heatmap.slice, io::GreyWindow::kPercentile);
 
   cv::Mat heat8(static_cast<int>(h), static_cast<int>(w), CV_8U);
   for (size_t i = 0; i < n; ++i) {
-    heat8.data[i] =
-        static_cast<uint8_t>(std::lround(255.0f * std::clamp(heatmap.map[i], 0.0f, 1.0f)));
+    heat8.data[i] = static_cast<uint8_t>(std::lround(255.0f * std::clamp(map[i], 0.0f, 1.0f)));
   }
   cv::Mat colour;  // BGR
   cv::applyColorMap(heat8, colour, cv::COLORMAP_INFERNO);
@@ -207,7 +210,7 @@ std::vector<uint8_t> overlay(const Image& image, const Heatmap& heatmap, float a
   for (size_t i = 0; i < n; ++i) {
     const float g = grey[i];
     // Blend only where the map is warm, so that cold regions keep the radiograph readable.
-    const float a = alpha * std::clamp(heatmap.map[i], 0.0f, 1.0f);
+    const float a = alpha * std::clamp(map[i], 0.0f, 1.0f);
     const uint8_t* c = colour.data + 3 * i;
     for (int ch = 0; ch < 3; ++ch) {
       const float heat = c[2 - ch] / 255.0f;  // BGR -> RGB

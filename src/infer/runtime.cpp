@@ -244,6 +244,50 @@ Runtime::CamTensors Runtime::features_and_gradients(const float* data,
   }
 }
 
+Runtime::CamTensors Runtime::region_gradients(const float* data, const std::vector<int64_t>& shape,
+                                              const std::string& method, int64_t cls, bool softmax,
+                                              double logit_threshold) const {
+  try {
+    // Frozen parameters are constants, so the input carries the graph: with x requiring a
+    // gradient every activation downstream does, and autograd computes only the path from the
+    // output back to the requested activations.
+    torch::AutoGradMode grad(true);
+    auto fn = impl_->module.find_method(method);
+    if (!fn) throw Error(MV_ERR_MODEL, impl_->path + ": no method '" + method + "'");
+    torch::Tensor x = impl_->input(data, shape).detach().requires_grad_(true);
+    const c10::IValue res = (*fn)({x});
+    if (!res.isTuple() || res.toTupleRef().elements().size() != 2 ||
+        !res.toTupleRef().elements()[0].isTensor() || !res.toTupleRef().elements()[1].isTensor()) {
+      throw Error(MV_ERR_MODEL, impl_->path + ": method '" + method +
+                                    "' must return (output, activations), two tensors");
+    }
+    torch::Tensor y = res.toTupleRef().elements()[0].toTensor();
+    torch::Tensor act = res.toTupleRef().elements()[1].toTensor();
+    if (y.dim() < 3 || cls < 0 || cls >= y.size(1) || act.dim() != y.dim() ||
+        act.size(0) != y.size(0)) {
+      throw Error(MV_ERR_SHAPE_MISMATCH,
+                  impl_->path + ": '" + method + "' returned output " + c10::str(y.sizes()) +
+                      " and activations " + c10::str(act.sizes()) + "; class " +
+                      std::to_string(cls) + " is out of range or the shapes do not match");
+    }
+    if (!act.requires_grad()) {
+      throw Error(MV_ERR_MODEL, impl_->path + ": the activations '" + method +
+                                    "' returns do not depend on the input");
+    }
+    torch::Tensor score = y.select(1, cls);
+    torch::Tensor region = softmax ? (y.argmax(1) == cls) : (score > logit_threshold);
+    torch::Tensor target = (score * region.to(score.scalar_type())).sum();
+    auto grads = torch::autograd::grad({target}, {act});
+    CamTensors out;
+    out.features = to_host(act);
+    out.gradients = to_host(grads[0]);
+    out.logits = to_host(y);
+    return out;
+  } catch (const c10::Error& e) {
+    rethrow_torch(e, impl_->path + ": segmentation CAM failed");
+  }
+}
+
 std::string Runtime::device() const { return impl_->device.str(); }
 
 std::string Runtime::precision() const {

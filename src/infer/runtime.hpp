@@ -54,6 +54,15 @@ class Runtime {
   CamTensors features_and_gradients(const float* data, const std::vector<int64_t>& shape,
                                     int64_t label) const;
 
+  // Segmentation Grad-CAM support: runs `method` (x -> (output [N, K, *s], activations
+  // [N, A, *a])) and differentiates the target sum over n of output[n, cls] over the region where
+  // class `cls` is predicted in that output (softmax: argmax over K == cls; sigmoid: the logit >
+  // `logit_threshold`) with respect to the activations. Returns the activations, that gradient
+  // and the output (as `logits`).
+  CamTensors region_gradients(const float* data, const std::vector<int64_t>& shape,
+                              const std::string& method, int64_t cls, bool softmax,
+                              double logit_threshold) const;
+
   std::string device() const;                 // "cpu" or "cuda:N"
   std::string precision() const;              // "float32", "bfloat16", "float16"
   std::vector<std::string> warnings() const;  // e.g. a fall-back from reduced precision

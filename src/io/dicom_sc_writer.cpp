@@ -27,12 +27,21 @@ void put(DcmItem& item, const DcmTagKey& tag, const std::string& value, const st
 
 void write_dicom_secondary_capture(const uint8_t* rgb, int64_t height, int64_t width,
                                    const Image& source, const DerivedInfo& info,
-                                   const std::string& path) {
+                                   const std::string& path, int64_t slice) {
   const auto& sources = dicom::require_file_sources(source, "write_dicom_secondary_capture");
   if (rgb == nullptr || height <= 0 || width <= 0 || height > 65535 || width > 65535) {
     throw Error(MV_ERR_INVALID_ARGUMENT, path + ": the RGB buffer is empty or too large");
   }
-  const DicomSource& ref = sources.front();
+  if (slice < 0 || slice >= source.depth()) {
+    throw Error(MV_ERR_INVALID_ARGUMENT, path + ": slice " + std::to_string(slice) +
+                                             " is outside the source's " +
+                                             std::to_string(source.depth()) + " slices");
+  }
+  // One source per slice (a series, or the frames of a multi-frame instance): reference the
+  // slice shown; otherwise the one instance all slices came from.
+  const DicomSource& ref = sources.size() == static_cast<size_t>(source.depth())
+                               ? sources[static_cast<size_t>(slice)]
+                               : sources.front();
   auto file = dicom::reload_source(ref);
   DcmDataset& src = *file->getDataset();
 

@@ -71,11 +71,12 @@ void write_dicom_seg(const Image& label_map, const Image& source,
 
 // Writes an RGB image (interleaved, height x width x 3 bytes, e.g. a heat-map overlay) as a DICOM
 // Secondary Capture: a new series in the source's study, the Patient and Study modules copied
-// from the source file, referencing the source's first slice; the notice goes to ImageComments
-// and DerivationDescription. Throws as write_dicom_seg().
+// from the source file, referencing the source instance (and frame) of `slice`, the slice the
+// rendering shows; the notice goes to ImageComments and DerivationDescription. Throws as
+// write_dicom_seg().
 void write_dicom_secondary_capture(const uint8_t* rgb, int64_t height, int64_t width,
                                    const Image& source, const DerivedInfo& info,
-                                   const std::string& path);
+                                   const std::string& path, int64_t slice = 0);
 
 // ---- renderings -------------------------------------------------------------------------------
 

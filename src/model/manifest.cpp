@@ -248,11 +248,16 @@ Manifest parse_manifest(const json& j, const std::string& dir, const std::string
 
   if (auto it = j.find("explain"); it != j.end() && !it->is_null()) {
     if (!it->is_object()) bad(where, "explain", "must be an object or null");
-    check_keys(*it, {"features", "head", "target_layer"}, where, "explain.");
+    check_keys(*it, {"features", "head", "activations", "target_layer"}, where, "explain.");
     m.explain_features = optional_string(*it, "features", where + ": explain");
     m.explain_head = optional_string(*it, "head", where + ": explain");
+    m.explain_activations = optional_string(*it, "activations", where + ": explain");
     if (m.explain_features.empty() != m.explain_head.empty()) {
       bad(where, "explain", "'features' and 'head' go together");
+    }
+    if (!m.explain_activations.empty() && m.task != Task::kSegmentation) {
+      bad(where, "explain.activations",
+          "is for segmentation models (classification: features, head)");
     }
   }
   m.segmentation = j.value("segmentation", json());

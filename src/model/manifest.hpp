@@ -42,6 +42,8 @@ struct Manifest {
   nlohmann::json thresholds;     // null until then
   std::string explain_features;  // TorchScript method names for CAM, or empty
   std::string explain_head;
+  // Segmentation CAM: a TorchScript method x -> (output, activations), or empty.
+  std::string explain_activations;
   nlohmann::json segmentation;  // as written
   SegmentationSpec segment;     // parsed (defaults when "segmentation" is null)
   std::string intended_use;

@@ -43,6 +43,9 @@ std::shared_ptr<const Model> Model::load(const std::string& name_or_path,
     ro.methods.push_back(m->manifest_.explain_features);
     ro.methods.push_back(m->manifest_.explain_head);
   }
+  if (!m->manifest_.explain_activations.empty()) {
+    ro.methods.push_back(m->manifest_.explain_activations);
+  }
   m->runtime_ = infer::Runtime::load((fs::path(dir) / m->manifest_.model_file).string(), ro);
   m->load_warnings_ = m->runtime_->warnings();
   if (!m->manifest_.calibration.is_null() || !m->manifest_.thresholds.is_null()) {

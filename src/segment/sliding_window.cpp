@@ -99,6 +99,15 @@ std::vector<float> importance_map(const std::vector<int64_t>& roi, bool gaussian
 
 infer::Tensor sliding_window(const infer::Runtime& runtime, const float* input,
                              const std::vector<int64_t>& shape, const WindowOptions& o) {
+  return sliding_window(
+      [&runtime](const float* windows, const std::vector<int64_t>& bshape) {
+        return runtime.run(windows, bshape);
+      },
+      input, shape, o);
+}
+
+infer::Tensor sliding_window(const WindowFn& fn, const float* input,
+                             const std::vector<int64_t>& shape, const WindowOptions& o) {
   const size_t nd = o.roi.size();
   if (nd != 2 && nd != 3) {
     throw Error(MV_ERR_INVALID_ARGUMENT, "sliding window: the window must have 2 or 3 axes");
@@ -207,7 +216,7 @@ infer::Tensor sliding_window(const infer::Runtime& runtime, const float* input,
         flip(batch.data(), flipped.data(), nb * channels, roi, f);
         src = flipped.data();
       }
-      y = runtime.run(src, bshape);
+      y = fn(src, bshape);
       std::vector<int64_t> want = {nb,
                                    classes < 0 ? (y.shape.size() > 1 ? y.shape[1] : -1) : classes};
       want.insert(want.end(), o.roi.begin(), o.roi.end());

@@ -42,4 +42,11 @@ std::vector<float> importance_map(const std::vector<int64_t>& roi, bool gaussian
 infer::Tensor sliding_window(const infer::Runtime& runtime, const float* input,
                              const std::vector<int64_t>& shape, const WindowOptions& options);
 
+// The same with any per-batch function in place of the model's forward: it gets windows
+// [B, C, *roi] and returns [B, K, *roi] (e.g. a Grad-CAM map per window, K = 1).
+using WindowFn =
+    std::function<infer::Tensor(const float* windows, const std::vector<int64_t>& shape)>;
+infer::Tensor sliding_window(const WindowFn& fn, const float* input,
+                             const std::vector<int64_t>& shape, const WindowOptions& options);
+
 }  // namespace medvision::segment
