@@ -149,7 +149,11 @@ class Model:
     def explain(self, image: ImageLike, *, method: str = "gradcam",
                 label: Union[None, int, str] = None) -> Explanation:
         """A heat map (Grad-CAM, "gradcam++" or "cam") of where the model looked for ``label``
-        (a name or index; None: the most probable), on the original image's grid."""
+        (a name or index; None: the most probable), on the original image's grid.
+
+        Segmentation models (2D or 3D): Grad-CAM or Grad-CAM++ of the class's logits summed
+        over the region where the model predicts it; ``label`` names the class (None: the only
+        foreground class)."""
         if isinstance(label, str):
             try:
                 index = self.labels.index(label)
@@ -160,7 +164,9 @@ class Model:
         else:
             index = -1 if label is None else int(label)
         h = _core.explain(self._core, _as_image(image), method, index)
-        return Explanation(h.label, h.probability, method, h.array, h)
+        region = h.region_voxels
+        return Explanation(h.label, h.probability, method, h.array, h,
+                           None if region < 0 else region, h.slice)
 
     def segment(self, image: ImageLike, *, overlap: Optional[float] = None,
                 batch_size: Optional[int] = None, mirror: Optional[bool] = None,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
@@ -103,18 +104,30 @@ class Classification:
 
 @dataclass(frozen=True)
 class Explanation:
-    """A heat map of where a model looked for one label, on the original image's grid."""
+    """A heat map of where a model looked for one label (classification) or one class over its
+    predicted region (segmentation), on the original image's grid."""
 
     label: str
+    #: Classification: the label's probability. Segmentation: the class's mean probability over
+    #: the explained region (NaN when the model predicts no such region).
     probability: float
     method: str
-    #: Read-only float32 [height, width] in [0, 1]: a view of the library's buffer (no copy).
+    #: Read-only float32 [height, width] ([depth, height, width] for 3D segmentation maps) in
+    #: [0, 1]: a view of the library's buffer (no copy).
     heatmap: np.ndarray = field(repr=False)
     _handle: "_core.Heatmap" = field(repr=False, compare=False)
+    #: Segmentation: voxels of the explained region on the input grid; None for classification.
+    region_voxels: Optional[int] = None
+    #: The slice overlays show (the one with the most heat; 0 for 2D maps).
+    slice: int = 0
 
     @property
-    def shape(self) -> Tuple[int, int]:
-        return tuple(self.heatmap.shape)  # type: ignore[return-value]
+    def shape(self) -> Tuple[int, ...]:
+        return tuple(self.heatmap.shape)
+
+    def save_nifti(self, path: str) -> None:
+        """Writes the map as NIfTI (.nii/.nii.gz) on the source image's grid and geometry."""
+        self._handle.write_nifti(str(path))
 
     def overlay(self, image: "_core.Image", alpha: float = 0.5) -> np.ndarray:
         """Interleaved RGB uint8 [height, width, 3]: the colour map blended over ``image``."""
@@ -126,8 +139,11 @@ class Explanation:
         self._handle.write_png(str(path), image, alpha)
 
     def to_dict(self, include_heatmap: bool = False) -> Dict[str, Any]:
-        d: Dict[str, Any] = {"label": self.label, "probability": self.probability,
-                             "method": self.method, "shape": list(self.shape)}
+        d: Dict[str, Any] = {"label": self.label,
+                             "probability": None if math.isnan(self.probability) else self.probability,
+                             "method": self.method, "shape": list(self.shape), "slice": self.slice}
+        if self.region_voxels is not None:
+            d["region_voxels"] = self.region_voxels
         if include_heatmap:
             d["heatmap"] = self.heatmap.tolist()
         return d

@@ -23,17 +23,35 @@ void bind_explain(py::module_& m) {
          [](const HeatmapHolder& self) {
            auto h = self.get();
            const auto s = h->shape();
+           const int64_t depth = h->depth();
+           if (depth > 1) return readonly_float_view(h, h->data(), {depth, s[0], s[1]});
            return readonly_float_view(h, h->data(), {s[0], s[1]});
          },
-         "Read-only float32 view [height, width] in [0, 1] of the library's buffer (no copy).")
+         "Read-only float32 view [height, width] ([depth, height, width] for 3D segmentation "
+         "maps) in [0, 1] of the library's buffer (no copy).")
       .def_property_readonly("label", [](const HeatmapHolder& s) { return s.get()->label(); })
       .def_property_readonly("probability",
                              [](const HeatmapHolder& s) { return s.get()->probability(); })
       .def_property_readonly("shape",
                              [](const HeatmapHolder& s) {
-                               const auto v = s.get()->shape();
-                               return py::make_tuple(v[0], v[1]);
+                               const auto h = s.get();
+                               const auto v = h->shape();
+                               const int64_t depth = h->depth();
+                               return depth > 1 ? py::make_tuple(depth, v[0], v[1])
+                                                : py::make_tuple(v[0], v[1]);
                              })
+      .def_property_readonly("slice", [](const HeatmapHolder& s) { return s.get()->slice(); })
+      .def_property_readonly("region_voxels",
+                             [](const HeatmapHolder& s) { return s.get()->region_voxels(); })
+      .def(
+          "write_nifti",
+          [](const HeatmapHolder& self, const std::string& path) {
+            auto h = self.get();
+            py::gil_scoped_release release;
+            h->image().write_nifti(path);
+          },
+          py::arg("path"),
+          "Writes the map as NIfTI (.nii/.nii.gz) on the source image's grid and geometry.")
       .def(
           "overlay",
           [](const HeatmapHolder& self, const ImageHolder& image, float alpha) {
@@ -77,8 +95,8 @@ void bind_explain(py::module_& m) {
         return HeatmapHolder(std::move(h), "Heatmap");
       },
       py::arg("model"), py::arg("image"), py::arg("method") = "gradcam", py::arg("label") = -1,
-      "Heat map of where `model` looked for label index `label` (-1: the most probable); GIL "
-      "released.");
+      "Heat map of where `model` looked for label index `label` (-1: the most probable label; "
+      "segmentation: the only foreground class); GIL released.");
 }
 
 }  // namespace mvpy
