@@ -125,6 +125,12 @@ class Explanation:
     def shape(self) -> Tuple[int, ...]:
         return tuple(self.heatmap.shape)
 
+    def save_dicom_sc(self, path: str, source: "_core.Image", alpha: float = 0.5) -> None:
+        """Writes the overlay as a DICOM Secondary Capture in the study of ``source`` (an image
+        read from DICOM): a new series naming the model and the label, the model's notice in
+        ImageComments, referencing the source instance of the slice shown (``slice``)."""
+        self._handle.write_dicom_sc(str(path), source, alpha)
+
     def save_nifti(self, path: str) -> None:
         """Writes the map as NIfTI (.nii/.nii.gz) on the source image's grid and geometry."""
         self._handle.write_nifti(str(path))

@@ -79,7 +79,19 @@ void bind_explain(py::module_& m) {
             h->write_png(path, img.get(), alpha);
           },
           py::arg("path"), py::arg("image") = nullptr, py::arg("alpha") = 0.5f,
-          "Writes the overlay over `image` (or the coloured map alone) as PNG.");
+          "Writes the overlay over `image` (or the coloured map alone) as PNG.")
+      .def(
+          "write_dicom_sc",
+          [](const HeatmapHolder& self, const std::string& path, const ImageHolder& source,
+             float alpha) {
+            auto h = self.get();
+            auto src = source.get();
+            py::gil_scoped_release release;
+            h->write_dicom_sc(path, *src, alpha);
+          },
+          py::arg("path"), py::arg("source"), py::arg("alpha") = 0.5f,
+          "Writes the overlay as a DICOM Secondary Capture in the study of `source` (an image "
+          "read from DICOM); 3D maps: the slice `slice`, referencing its instance.");
 
   m.def(
       "explain",

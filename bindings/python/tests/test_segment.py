@@ -1,6 +1,9 @@
 """Segmentation through Python: label maps and probability maps as views without copies,
 region measurements, writers, progress and cancellation, the GIL released; checked against the
 ground truth of the public data sets (JSRT lungs and heart, BraTS whole tumour)."""
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -177,8 +180,29 @@ def test_explain_segmentation_3d_keeps_the_volume(mv, tmp_path):
     vol[6:12, 8:14, 4:10] = 1.0
     with mv.Model(str(pkg)) as model:
         e = model.explain(mv.from_numpy(vol[None], spacing=(0.7, 0.7, 3.0)))
-    assert e.label == "cube" and e.heatmap.shape == (20, 24, 16)
-    assert e.region_voxels == 6 * 6 * 6 and 6 <= e.slice < 12
-    z, y, x = np.unravel_index(int(e.heatmap.argmax()), e.heatmap.shape)
-    assert 6 <= z < 12 and 8 <= y < 14 and 4 <= x < 10
-    assert e.heatmap[0:3, 0:3, 12:].max() < 0.02
+        assert e.label == "cube" and e.heatmap.shape == (20, 24, 16)
+        assert e.region_voxels == 6 * 6 * 6 and 6 <= e.slice < 12
+        z, y, x = np.unravel_index(int(e.heatmap.argmax()), e.heatmap.shape)
+        assert 6 <= z < 12 and 8 <= y < 14 and 4 <= x < 10
+        assert e.heatmap[0:3, 0:3, 12:].max() < 0.02
+
+        # From a DICOM series (the cube at 1000 HU): the Secondary Capture shows the hottest
+        # slice and references that slice's instance; the patient module is the source's.
+        import pydicom
+        sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "support"))
+        from synth_series import write_ct_series
+
+        folder = tmp_path / "ct"
+        folder.mkdir()
+        stored = [(s * 1000 + 1024).astype(np.int16) for s in vol]
+        datasets = write_ct_series(folder, stored, (0.0, 0.0, 0.0), (0.7, 0.7, 3.0),
+                                   {"PatientName": "Test^Cube", "PatientID": "T1"})
+        series = mv.load_series(sorted(folder.iterdir()))
+        e = model.explain(series)  # 1000 HU inside the cube, 0 outside: the same region
+        assert e.region_voxels == 6 * 6 * 6 and 6 <= e.slice < 12
+        e.save_dicom_sc(tmp_path / "sc.dcm", series)
+        sc = pydicom.dcmread(str(tmp_path / "sc.dcm"))
+        ref = sc.SourceImageSequence[0].ReferencedSOPInstanceUID
+        assert ref == datasets[e.slice].SOPInstanceUID
+        assert sc.StudyInstanceUID == datasets[0].StudyInstanceUID and sc.PatientID == "T1"
+        assert (sc.Rows, sc.Columns) == (24, 16) and "cube" in sc.SeriesDescription
