@@ -816,6 +816,11 @@ typedef struct mv_explain_options {
   /** label index to explain; -1 (default): the most probable label (classification), the only
    *  foreground class (segmentation; an error when there are several) */
   int32_t label;
+  /** Segmentation models: called after every sliding window (a 3D volume takes minutes); may be
+   *  NULL (default). Returning 0 cancels (MV_ERR_CANCELLED). Classification maps ignore it. */
+  mv_progress_fn progress;
+  /** Passed to `progress`. */
+  void* progress_user;
 } mv_explain_options;
 
 /** @brief Fills `opts` with defaults. @return MV_OK, MV_ERR_INVALID_ARGUMENT,
@@ -839,7 +844,8 @@ static inline mv_status mv_explain_options_default(mv_explain_options* opts) {
  * (mv_heatmap_image()), mv_heatmap_probability() is the class's mean probability over the region
  * and mv_heatmap_region_voxels() its size. docs/explain.md has the details.
  * @return MV_OK; MV_ERR_INVALID_ARGUMENT (NULL, label out of range, CAM on a segmentation model,
- *         no label for a segmentation model with several classes);
+ *         no label for a segmentation model with several classes); MV_ERR_CANCELLED (by the
+ *         progress callback);
  *         MV_ERR_MODEL (the package declares no explain methods, or the model failed);
  *         MV_ERR_SHAPE_MISMATCH (classification: not a 2D image); MV_ERR_DEVICE;
  *         MV_ERR_ABI_MISMATCH.

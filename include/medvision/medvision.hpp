@@ -471,11 +471,14 @@ class Heatmap {
 /** Computes a heat map (see mv_explain()). label -1 explains the most probable label
  *  (classification) or the only foreground class (segmentation). */
 inline Heatmap explain(const Model& model, const Image& image,
-                       mv_cam_method method = MV_CAM_GRADCAM, int32_t label = -1) {
+                       mv_cam_method method = MV_CAM_GRADCAM, int32_t label = -1,
+                       mv_progress_fn progress = nullptr, void* progress_user = nullptr) {
   mv_explain_options o;
   check(mv_explain_options_default(&o));
   o.method = method;
   o.label = label;
+  o.progress = progress;
+  o.progress_user = progress_user;
   mv_heatmap* h = nullptr;
   check(mv_explain(model.get(), image.get(), &o, &h));
   return Heatmap(h);

@@ -21,6 +21,8 @@ mv_explain_options default_explain_options() {
   o.struct_size = sizeof o;
   o.method = MV_CAM_GRADCAM;
   o.label = -1;
+  o.progress = nullptr;
+  o.progress_user = nullptr;
   return o;
 }
 
@@ -69,6 +71,11 @@ mv_status mv_explain(const mv_model* model, const mv_image* image, const mv_expl
       return medvision::capi::fail(MV_ERR_INVALID_ARGUMENT, "mv_explain: unknown method");
   }
   eo.label = o.label;
+  if (o.progress != nullptr) {
+    eo.progress = [fn = o.progress, user = o.progress_user](uint64_t done, uint64_t total) {
+      return fn(done, total, user) != 0;
+    };
+  }
   auto h = medvision::explain::compute(*model->model, *image->image, eo);
   const auto& manifest = model->model->manifest();
   auto handle = std::make_unique<mv_heatmap>();

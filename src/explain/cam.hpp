@@ -3,6 +3,7 @@
 // in C++ with LibTorch autograd (through infer::Runtime), brought back onto the original image.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,8 @@ enum class Method { kGradCam, kGradCamPlusPlus, kCam };
 struct Options {
   Method method = Method::kGradCam;
   int64_t label = -1;  // label index; -1 = the most probable label
+  // Segmentation: after every window, (done, total); returning false cancels (MV_ERR_CANCELLED).
+  std::function<bool(uint64_t, uint64_t)> progress;
 };
 
 struct Heatmap {

@@ -196,6 +196,7 @@ Heatmap compute_segmentation(const model::Model& model, const Image& image,
   w.batch_size = 1;  // autograd keeps every activation of the batch alive
   w.gaussian = m.segment.gaussian;
   w.sigma_scale = m.segment.sigma_scale;
+  w.progress = options.progress;
   infer::Tensor blended =
       segment::sliding_window(per_window, prepared.data.data(), prepared.shape, w);
   std::vector<float>().swap(prepared.data);

@@ -5,8 +5,10 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "medvision/medvision.h"
@@ -163,6 +165,27 @@ TEST_CASE("segment explain: 3D sliding-window Grad-CAM lies in the cube, not the
     mv_heatmap_free(hm);
   }
 
+  SECTION("progress is reported per window, and cancelling stops the map") {
+    mv_explain_options o;
+    REQUIRE(mv_explain_options_default(&o) == MV_OK);
+    std::vector<std::pair<uint64_t, uint64_t>> seen;
+    o.progress = [](uint64_t done, uint64_t total, void* user) -> int32_t {
+      auto* s = static_cast<std::vector<std::pair<uint64_t, uint64_t>>*>(user);
+      s->emplace_back(done, total);
+      return done < 3 ? 1 : 0;
+    };
+    o.progress_user = &seen;
+    mv_heatmap* hm = nullptr;
+    CHECK(mv_explain(model, img, &o, &hm) == MV_ERR_CANCELLED);
+    CHECK(hm == nullptr);
+    REQUIRE(seen.size() == 3);
+    CHECK(seen.back().first == 3);
+    CHECK(seen.back().second == 5 * 6 * 7);  // windows of 8 at stride 4 over 24 x 28 x 32
+    // The first version of the struct (no callback fields) is still accepted.
+    o.struct_size = offsetof(mv_explain_options, label) + sizeof(int32_t);
+    CHECK(mv_explain(model, img, &o, &hm) == MV_OK);
+    mv_heatmap_free(hm);
+  }
   SECTION("an image without the class gives an empty map, no error") {
     Volume e = v;
     std::fill(e.px.begin(), e.px.begin() + v.d * v.h * v.w, 0.0f);
