@@ -147,13 +147,15 @@ class Model:
             (0, len(self.labels)), np.float32)
 
     def explain(self, image: ImageLike, *, method: str = "gradcam",
-                label: Union[None, int, str] = None) -> Explanation:
+                label: Union[None, int, str] = None,
+                progress: Optional[Callable[[int, int], Optional[bool]]] = None) -> Explanation:
         """A heat map (Grad-CAM, "gradcam++" or "cam") of where the model looked for ``label``
         (a name or index; None: the most probable), on the original image's grid.
 
         Segmentation models (2D or 3D): Grad-CAM or Grad-CAM++ of the class's logits summed
         over the region where the model predicts it; ``label`` names the class (None: the only
-        foreground class)."""
+        foreground class); ``progress(done, total)`` is called after each window, and
+        returning False cancels (CancelledError)."""
         if isinstance(label, str):
             try:
                 index = self.labels.index(label)
@@ -163,7 +165,7 @@ class Model:
                     f"(labels: {', '.join(self.labels)})") from None
         else:
             index = -1 if label is None else int(label)
-        h = _core.explain(self._core, _as_image(image), method, index)
+        h = _core.explain(self._core, _as_image(image), method, index, progress)
         region = h.region_voxels
         return Explanation(h.label, h.probability, method, h.array, h,
                            None if region < 0 else region, h.slice)

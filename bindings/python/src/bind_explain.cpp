@@ -95,18 +95,30 @@ void bind_explain(py::module_& m) {
 
   m.def(
       "explain",
-      [](const ModelHolder& model, const ImageHolder& image, const std::string& method, int label) {
+      [](const ModelHolder& model, const ImageHolder& image, const std::string& method, int label,
+         py::object progress) {
         auto mdl = model.get();
         auto img = image.get();
         const mv_cam_method cam = parse_method(method);
+        Progress state{progress, nullptr};
+        const bool report = !progress.is_none();
         medvision::Heatmap h;
+        std::exception_ptr failure;
         {
           py::gil_scoped_release release;
-          h = medvision::explain(*mdl, *img, cam, label);
+          try {
+            h = medvision::explain(*mdl, *img, cam, label, report ? &Progress::call : nullptr,
+                                   report ? &state : nullptr);
+          } catch (...) {
+            failure = std::current_exception();
+          }
         }
+        if (state.error) throw std::move(*state.error);
+        if (failure) std::rethrow_exception(failure);
         return HeatmapHolder(std::move(h), "Heatmap");
       },
       py::arg("model"), py::arg("image"), py::arg("method") = "gradcam", py::arg("label") = -1,
+      py::arg("progress") = py::none(),
       "Heat map of where `model` looked for label index `label` (-1: the most probable label; "
       "segmentation: the only foreground class); GIL released.");
 }

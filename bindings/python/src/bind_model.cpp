@@ -25,26 +25,6 @@ std::vector<std::shared_ptr<medvision::Image>> image_handles(
   return out;
 }
 
-// A Python progress callable for segmentation, called (with the GIL taken back) on the thread
-// that is segmenting. An exception in it cancels the run and is re-raised instead of
-// CancelledError.
-struct Progress {
-  py::object fn;
-  std::unique_ptr<py::error_already_set> error;
-
-  static int32_t call(uint64_t done, uint64_t total, void* user) {
-    auto* self = static_cast<Progress*>(user);
-    py::gil_scoped_acquire gil;
-    try {
-      py::object go_on = self->fn(done, total);
-      return go_on.is_none() || go_on.cast<bool>() ? 1 : 0;
-    } catch (py::error_already_set& e) {
-      self->error = std::make_unique<py::error_already_set>(std::move(e));
-      return 0;
-    }
-  }
-};
-
 py::tuple region_tuple(const std::string& name, const mv_region_stats& st) {
   auto triple = [](const auto* v) { return py::make_tuple(v[0], v[1], v[2]); };
   return py::make_tuple(name, st.voxels, st.volume_ml, st.area_mm2, triple(st.bbox_min),

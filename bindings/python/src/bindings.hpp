@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <exception>
 #include <memory>
 #include <string>
 #include <utility>
@@ -75,5 +76,25 @@ void add_context_manager(Cls& cls) {
       .def(
           "__exit__", [](H& self, py::args) { self.close(); }, "Closes the handle.");
 }
+
+// A Python progress callable for segmentation and segmentation heat maps, called (with the GIL
+// taken back) on the thread that is segmenting. An exception in it cancels the run and is re-raised
+// instead of CancelledError.
+struct Progress {
+  py::object fn;
+  std::unique_ptr<py::error_already_set> error;
+
+  static int32_t call(uint64_t done, uint64_t total, void* user) {
+    auto* self = static_cast<Progress*>(user);
+    py::gil_scoped_acquire gil;
+    try {
+      py::object go_on = self->fn(done, total);
+      return go_on.is_none() || go_on.cast<bool>() ? 1 : 0;
+    } catch (py::error_already_set& e) {
+      self->error = std::make_unique<py::error_already_set>(std::move(e));
+      return 0;
+    }
+  }
+};
 
 }  // namespace mvpy

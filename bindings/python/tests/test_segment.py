@@ -185,6 +185,11 @@ def test_explain_segmentation_3d_keeps_the_volume(mv, tmp_path):
         z, y, x = np.unravel_index(int(e.heatmap.argmax()), e.heatmap.shape)
         assert 6 <= z < 12 and 8 <= y < 14 and 4 <= x < 10
         assert e.heatmap[0:3, 0:3, 12:].max() < 0.02
+        seen = []
+        model.explain(mv.from_numpy(vol[None]), progress=lambda d, t: seen.append((d, t)))
+        assert seen and seen[-1][0] == seen[-1][1] == len(seen)
+        with pytest.raises(mv.CancelledError):
+            model.explain(mv.from_numpy(vol[None]), progress=lambda d, t: d < 2)
 
         # From a DICOM series (the cube at 1000 HU): the Secondary Capture shows the hottest
         # slice and references that slice's instance; the patient module is the source's.
