@@ -423,6 +423,16 @@ MV_API MV_NODISCARD mv_status mv_image_window(const mv_image* image, size_t inde
  */
 MV_API const char* mv_image_meta(const mv_image* image, const char* key) MV_NOEXCEPT;
 
+/**
+ * @brief The keys mv_image_meta() knows, one by one, so that callers need not copy the list:
+ * `for (size_t i = 0; (key = mv_image_meta_key(i)) != NULL; ++i)`. The order is fixed within a
+ * release; keys are only ever added.
+ * @param[in] index 0, 1, ...
+ * @return the key (a DICOM keyword), or NULL when `index` is past the last one.
+ * Ownership: static storage. Thread-safety: safe. @since 0.1
+ */
+MV_API const char* mv_image_meta_key(size_t index) MV_NOEXCEPT;
+
 /** @brief Number of warnings raised while decoding (slice gaps, ignored elements...). */
 MV_API size_t mv_image_warning_count(const mv_image* image) MV_NOEXCEPT;
 /** @brief Warning `index` as UTF-8, or NULL when out of range. Ownership: borrowed. */
