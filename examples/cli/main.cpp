@@ -712,6 +712,7 @@ struct CalibrateArgs {
   double refer_npv = 0.95;
   double refer_ppv = 0.9;
   double alpha = 0.0;
+  std::string conformal_score = "lac";
   std::string device = "auto";
   int batch = 16;
   std::string version;
@@ -778,6 +779,21 @@ int run_calibrate(const CalibrateArgs& a) {
   const auto labels = model.labels();
   const json manifest = json::parse(model.manifest_json());
   const bool softmax = manifest["output"]["activation"] == "softmax";
+  // Checked before any image is read: a bad choice should not cost a pass over the data.
+  if (a.conformal_score != "lac" && a.conformal_score != "aps") {
+    throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
+                               "--conformal-score: lac or aps, not '" + a.conformal_score + "'");
+  }
+  if (a.conformal_score == "aps" && a.alpha <= 0.0) {
+    throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
+                               "--conformal-score aps needs --conformal ALPHA (conformal sets)");
+  }
+  if (a.conformal_score == "aps" && !softmax) {
+    throw medvision::Exception(
+        MV_ERR_INVALID_ARGUMENT,
+        "--conformal-score aps needs a softmax (single-label) model; " + model.name() +
+            " is sigmoid (multi-label), whose conformal sets are per label: use lac");
+  }
   const LabelledSet set = read_labels_csv(a.labels, labels, softmax);
 
   mv_calibrate_options o;
@@ -817,6 +833,7 @@ int run_calibrate(const CalibrateArgs& a) {
   o.refer_ppv = a.refer_ppv;
   o.conformal = a.alpha > 0.0;
   if (a.alpha > 0.0) o.alpha = a.alpha;
+  o.conformal_score = a.conformal_score == "aps" ? MV_CONFORMAL_SCORE_APS : MV_CONFORMAL_SCORE_LAC;
   const std::string description = a.labels + " (" + std::to_string(set.paths.size()) + " images)";
   o.data_description = description.c_str();
   if (!a.version.empty()) o.version = a.version.c_str();
@@ -958,6 +975,11 @@ int main(int argc, char** argv) {
       ->default_val(0.9);
   calibrate->add_option("--conformal", cal.alpha, "Also fit conformal sets with this alpha")
       ->default_val(0.0);
+  calibrate
+      ->add_option("--conformal-score", cal.conformal_score,
+                   "Conformal score: lac (1 - p of the true class; smallest sets) | aps (mass of "
+                   "the classes ranked at or above it; adaptive sets, softmax models only)")
+      ->default_val("lac");
   calibrate->add_option("--package-version", cal.version,
                         "Version of the new package (default: <version>+cal)");
   calibrate->add_option("--device", cal.device, "auto | cpu | cuda | cuda:N")->default_val("auto");

@@ -423,6 +423,16 @@ MV_API MV_NODISCARD mv_status mv_image_window(const mv_image* image, size_t inde
  */
 MV_API const char* mv_image_meta(const mv_image* image, const char* key) MV_NOEXCEPT;
 
+/**
+ * @brief The keys mv_image_meta() knows, one by one, so that callers need not copy the list:
+ * `for (size_t i = 0; (key = mv_image_meta_key(i)) != NULL; ++i)`. The order is fixed within a
+ * release; keys are only ever added.
+ * @param[in] index 0, 1, ...
+ * @return the key (a DICOM keyword), or NULL when `index` is past the last one.
+ * Ownership: static storage. Thread-safety: safe. @since 0.1
+ */
+MV_API const char* mv_image_meta_key(size_t index) MV_NOEXCEPT;
+
 /** @brief Number of warnings raised while decoding (slice gaps, ignored elements...). */
 MV_API size_t mv_image_warning_count(const mv_image* image) MV_NOEXCEPT;
 /** @brief Warning `index` as UTF-8, or NULL when out of range. Ownership: borrowed. */
@@ -963,6 +973,15 @@ typedef enum mv_refer_mode {
   MV_REFER_NONE = 3 /**< no band */
 } mv_refer_mode;
 
+/** The nonconformity score of split-conformal sets (docs/calibration.md). @since 0.1 */
+typedef enum mv_conformal_score {
+  /** (default) LAC, 1 - p(true class): the smallest sets on average; sigmoid models: per label */
+  MV_CONFORMAL_SCORE_LAC = 0,
+  /** APS (non-randomised): the probability mass of the classes ranked at or above the true one;
+   *  sets adapt to how sure the model is about each image. Softmax (single-label) models only. */
+  MV_CONFORMAL_SCORE_APS = 1
+} mv_conformal_score;
+
 /** Options for mv_model_calibrate(). Initialise with mv_calibrate_options_init(). */
 typedef struct mv_calibrate_options {
   uint32_t struct_size;
@@ -981,6 +1000,10 @@ typedef struct mv_calibrate_options {
   double refer_logit_half_width; /**< MV_REFER_LOGIT: half-width in log-odds (default 0.4) */
   double refer_npv;              /**< MV_REFER_PREDICTIVE_VALUE: NPV below the band (0.95) */
   double refer_ppv;              /**< MV_REFER_PREDICTIVE_VALUE: PPV above the band (0.9) */
+  /* Appended in 0.1 (after `refer_ppv`): */
+  /** an ::mv_conformal_score (default MV_CONFORMAL_SCORE_LAC); used when `conformal` is set.
+   *  MV_CONFORMAL_SCORE_APS on a sigmoid model is MV_ERR_INVALID_ARGUMENT. @since 0.1 */
+  int32_t conformal_score;
 } mv_calibrate_options;
 
 /** @brief Fills `opts` with defaults. @return MV_OK, MV_ERR_INVALID_ARGUMENT,
@@ -1003,7 +1026,8 @@ static inline mv_status mv_calibrate_options_default(mv_calibrate_options* opts)
  *            models `count` class indices.
  * @param[in] out_dir a folder to create (must not hold a manifest already).
  * @return MV_OK; MV_ERR_INVALID_ARGUMENT (sizes, label values, a label with one class only for
- *         the operating point); MV_ERR_IO; MV_ERR_ABI_MISMATCH.
+ *         the operating point, an unknown option value, APS conformal sets on a sigmoid model);
+ *         MV_ERR_IO; MV_ERR_ABI_MISMATCH.
  * Thread-safety: safe. @since 0.1
  */
 MV_API MV_NODISCARD mv_status mv_model_calibrate(const mv_model* model, const float* logits,

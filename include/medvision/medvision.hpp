@@ -512,6 +512,8 @@ struct CalibrateOptions {
   double alpha = 0.1;
   std::string data_description;  ///< provenance recorded in the new manifest ("" for none)
   std::string version;           ///< version of the new package ("" for "<old>+cal")
+  /// Conformal score when `conformal` is set; APS needs a softmax model.
+  mv_conformal_score conformal_score = MV_CONFORMAL_SCORE_LAC;
 };
 
 /**
@@ -529,6 +531,7 @@ inline void calibrate(const Model& model, const float* logits, const int32_t* la
   o.refer_half_width = options.refer_half_width;
   o.conformal = options.conformal ? 1 : 0;
   o.alpha = options.alpha;
+  o.conformal_score = options.conformal_score;
   o.data_description =
       options.data_description.empty() ? nullptr : options.data_description.c_str();
   o.version = options.version.empty() ? nullptr : options.version.c_str();

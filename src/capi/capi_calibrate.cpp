@@ -37,6 +37,7 @@ mv_calibrate_options default_calibrate_options() {
   o.refer_logit_half_width = 0.4;
   o.refer_npv = 0.95;
   o.refer_ppv = 0.9;
+  o.conformal_score = MV_CONFORMAL_SCORE_LAC;
   return o;
 }
 
@@ -150,6 +151,26 @@ mv_status mv_model_calibrate(const mv_model* model, const float* logits, const i
   if (o.refer_half_width == 0.0) co.operating_point.refer = cal::ReferMode::kNone;
   co.conformal = o.conformal != 0;
   co.alpha = o.alpha;
+  switch (o.conformal_score) {
+    case MV_CONFORMAL_SCORE_LAC:
+      co.conformal_score = cal::ConformalScore::kLac;
+      break;
+    case MV_CONFORMAL_SCORE_APS:
+      co.conformal_score = cal::ConformalScore::kAps;
+      break;
+    default:
+      return medvision::capi::fail(MV_ERR_INVALID_ARGUMENT,
+                                   "mv_model_calibrate: unknown conformal_score");
+  }
+  // APS ranks mutually exclusive classes; a sigmoid model's labels are independent, so its sets
+  // are per label (LAC on the negative/positive pair).
+  if (co.conformal && co.conformal_score == cal::ConformalScore::kAps && !softmax) {
+    return medvision::capi::fail(
+        MV_ERR_INVALID_ARGUMENT,
+        ("mv_model_calibrate: conformal_score APS needs a softmax (single-label) model; '" +
+         m.name + "' is sigmoid (multi-label), whose conformal sets are per label: use LAC")
+            .c_str());
+  }
   co.fit.date = today_utc();
   co.fit.data = o.data_description ? o.data_description : "";
 

@@ -381,6 +381,10 @@ const char* mv_image_meta(const mv_image* image, const char* key) MV_NOEXCEPT {
   }
 }
 
+const char* mv_image_meta_key(size_t index) MV_NOEXCEPT {
+  return medvision::allowed_meta_key(index);
+}
+
 mv_status mv_image_stack(const mv_image* const* images, size_t count, mv_image** out) MV_NOEXCEPT {
   MV_CAPI_BEGIN
   MV_CHECK_ARG(images != nullptr, "mv_image_stack: images is NULL");

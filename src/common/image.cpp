@@ -33,6 +33,10 @@ bool is_allowed_meta_key(const std::string& key) {
   return std::find(kAllowedMetaKeys.begin(), kAllowedMetaKeys.end(), key) != kAllowedMetaKeys.end();
 }
 
+const char* allowed_meta_key(size_t index) {
+  return index < kAllowedMetaKeys.size() ? kAllowedMetaKeys[index] : nullptr;
+}
+
 Image::Image(int64_t channels, int64_t depth, int64_t height, int64_t width, uint64_t max_values,
              const std::string& what) {
   if (channels <= 0 || depth <= 0 || height <= 0 || width <= 0) {

@@ -93,6 +93,8 @@ std::unique_ptr<Image> stack_channels(const std::vector<const Image*>& images);
 
 // The keys mv_image_meta() may return. PHI (names, IDs, dates of birth) is never among them.
 bool is_allowed_meta_key(const std::string& key);
+// Allow-listed key `index` in a fixed order (static storage), or nullptr past the end.
+const char* allowed_meta_key(size_t index);
 
 // Default for mv_image_load_options.max_values.
 constexpr uint64_t kDefaultMaxValues = uint64_t{1} << 30;

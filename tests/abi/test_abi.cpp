@@ -41,7 +41,9 @@ static_assert(offsetof(mv_calibrate_options, refer_mode) == 64, "ABI");
 static_assert(offsetof(mv_calibrate_options, refer_logit_half_width) == 72, "ABI");
 static_assert(offsetof(mv_calibrate_options, refer_npv) == 80, "ABI");
 static_assert(offsetof(mv_calibrate_options, refer_ppv) == 88, "ABI");
-static_assert(sizeof(mv_calibrate_options) == 96, "ABI");
+// Appended (conformal score): everything above keeps its offset.
+static_assert(offsetof(mv_calibrate_options, conformal_score) == 96, "ABI");
+static_assert(sizeof(mv_calibrate_options) == 104, "ABI");
 
 static_assert(sizeof(mv_status) == sizeof(int), "enums are int-sized");
 

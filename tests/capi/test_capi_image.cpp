@@ -1,4 +1,5 @@
 // mv_image through the C ABI: argument checks, options struct sizes, from_pixels, NULL-safety.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <cstdio>
@@ -30,6 +31,35 @@ TEST_CASE("capi image: free functions and getters accept NULL", "[capi]") {
   REQUIRE(mv_image_meta(nullptr, "Modality") == nullptr);
   REQUIRE(mv_image_warning(nullptr, 0) == nullptr);
   REQUIRE(mv_image_window_count(nullptr) == 0);
+}
+
+TEST_CASE("capi image: mv_image_meta_key lists the allow-list, without PHI", "[capi]") {
+  std::vector<std::string> keys;
+  for (size_t i = 0; const char* k = mv_image_meta_key(i); ++i) {
+    REQUIRE(keys.size() < 1000);
+    keys.emplace_back(k);
+  }
+  REQUIRE(keys.size() == 14);
+  CHECK(keys.front() == "Modality");
+  CHECK(mv_image_meta_key(keys.size()) == nullptr);
+  CHECK(mv_image_meta_key(static_cast<size_t>(-1)) == nullptr);
+  for (const auto& k : keys) {
+    CHECK(k.find("Patient") == std::string::npos);
+    CHECK(std::count(keys.begin(), keys.end(), k) == 1);
+  }
+  CHECK(std::find(keys.begin(), keys.end(), "NumberOfFrames") != keys.end());
+  // A DICOM file: the values mv_image_meta() returns are under listed keys.
+  const char* src = std::getenv("MV_SOURCE_DIR");
+  if (src == nullptr) return;
+  mv_image* img = nullptr;
+  const std::string path = std::string(src) + "/examples/data/cxr-example.dcm";
+  REQUIRE(mv_image_load(path.c_str(), nullptr, &img) == MV_OK);
+  CHECK(mv_image_meta(img, "Modality") != nullptr);
+  CHECK(mv_image_meta(img, "PatientName") == nullptr);
+  size_t present = 0;
+  for (const auto& k : keys) present += mv_image_meta(img, k.c_str()) != nullptr;
+  CHECK(present >= 5);
+  mv_image_free(img);
 }
 
 TEST_CASE("capi image: options struct_size too small is refused, larger is accepted", "[capi]") {

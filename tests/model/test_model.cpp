@@ -439,6 +439,105 @@ TEST_CASE("model: calibrate writes a new package whose results are calibrated; d
   mv_model_free(model);
 }
 
+TEST_CASE("model: calibrate fits APS conformal sets on a softmax model; sigmoid models refuse APS",
+          "[model][calibrate][conformal]") {
+  TempDir tmp;
+  auto module = mvtest::make_linear_module(1, 3);
+  const auto pkg = mvtest::write_package(tmp.path() / "p", module, mvtest::base_manifest(1, 3, 8));
+  mv_model* model = load_ok(pkg);
+
+  // Overconfident synthetic outputs: the class drawn from softmax(z / 2), logits z.
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0.0f, 3.0f);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  const size_t n = 600;
+  std::vector<float> z(n * 3);
+  std::vector<int32_t> y(n);
+  for (size_t i = 0; i < n; ++i) {
+    double w[3], sum = 0;
+    for (size_t k = 0; k < 3; ++k) {
+      z[i * 3 + k] = nd(rng);
+      w[k] = std::exp(z[i * 3 + k] / 2.0);
+      sum += w[k];
+    }
+    const double r = u(rng) * sum;
+    y[i] = r < w[0] ? 0 : (r < w[0] + w[1] ? 1 : 2);
+  }
+  mv_calibrate_options o;
+  REQUIRE(mv_calibrate_options_default(&o) == MV_OK);
+  CHECK(o.conformal_score == MV_CONFORMAL_SCORE_LAC);
+  o.conformal = 1;
+  o.alpha = 0.2;
+  o.conformal_score = MV_CONFORMAL_SCORE_APS;
+  const std::string out = (tmp.path() / "aps").string();
+  const mv_status s = mv_model_calibrate(model, z.data(), y.data(), n, &o, out.c_str());
+  INFO(mv_last_error());
+  REQUIRE(s == MV_OK);
+  mv_model* cal = load_ok(out);
+  const auto m = nlohmann::json::parse(mv_model_manifest_json(cal));
+  CHECK(m["calibration"]["conformal"]["score"] == "aps");
+  CHECK(m["calibration"]["conformal"]["alpha"] == 0.2);
+  mv_image* img = grey_image(8, 8, 120.0f, true);
+  mv_result* r = nullptr;
+  REQUIRE(mv_model_run(cal, img, &r) == MV_OK);
+  CHECK(mv_result_conformal_alpha(r) == 0.2);
+  for (size_t k = 0; k < 3; ++k) {
+    const int32_t bit = mv_result_conformal(r, k);
+    CHECK((bit == 0 || bit == MV_CONFORMAL_IN_SET));
+  }
+  CHECK(std::string(mv_result_json(r)).find("\"conformal\":{\"alpha\":0.2,\"set\"") !=
+        std::string::npos);
+  mv_result_free(r);
+  mv_image_free(img);
+  mv_model_free(cal);
+
+  // A caller built before conformal_score existed (struct ends after refer_ppv) gets LAC.
+  mv_calibrate_options old = o;
+  old.struct_size = static_cast<uint32_t>(offsetof(mv_calibrate_options, conformal_score));
+  REQUIRE(mv_model_calibrate(model, z.data(), y.data(), n, &old,
+                             (tmp.path() / "old").string().c_str()) == MV_OK);
+  mv_model* lac = load_ok((tmp.path() / "old").string());
+  CHECK(nlohmann::json::parse(mv_model_manifest_json(lac))["calibration"]["conformal"]["score"] ==
+        "lac");
+  mv_model_free(lac);
+  // An unknown score is refused, and nothing is written.
+  mv_calibrate_options bad = o;
+  bad.conformal_score = 7;
+  CHECK(mv_model_calibrate(model, z.data(), y.data(), n, &bad,
+                           (tmp.path() / "bad").string().c_str()) == MV_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(mv_last_error()).find("conformal_score") != std::string::npos);
+  CHECK_FALSE(fs::exists(tmp.path() / "bad"));
+  mv_model_free(model);
+
+  // APS ranks exclusive classes: a sigmoid model is refused with a message that says so.
+  auto sig_module = mvtest::make_linear_module(1, 2);
+  auto sig_manifest = mvtest::base_manifest(1, 2, 8);
+  sig_manifest["output"]["activation"] = "sigmoid";
+  mv_model* sig =
+      load_ok(mvtest::write_package(tmp.path() / "sig", sig_module, std::move(sig_manifest)));
+  std::vector<int32_t> y2(n * 2);
+  for (size_t i = 0; i < n; ++i) {
+    y2[i * 2] = y[i] == 0;
+    y2[i * 2 + 1] = y[i] == 1;
+  }
+  std::vector<float> z2(n * 2);
+  for (size_t i = 0; i < n; ++i) {
+    z2[i * 2] = z[i * 3];
+    z2[i * 2 + 1] = z[i * 3 + 1];
+  }
+  CHECK(mv_model_calibrate(sig, z2.data(), y2.data(), n, &o,
+                           (tmp.path() / "sig-aps").string().c_str()) == MV_ERR_INVALID_ARGUMENT);
+  const std::string msg = mv_last_error();
+  CHECK(msg.find("softmax") != std::string::npos);
+  CHECK(msg.find("sigmoid") != std::string::npos);
+  CHECK_FALSE(fs::exists(tmp.path() / "sig-aps"));
+  // Without conformal sets the score is not used.
+  o.conformal = 0;
+  CHECK(mv_model_calibrate(sig, z2.data(), y2.data(), n, &o,
+                           (tmp.path() / "sig-none").string().c_str()) == MV_OK);
+  mv_model_free(sig);
+}
+
 namespace {
 struct Captured {
   std::vector<std::string> messages;

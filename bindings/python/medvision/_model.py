@@ -218,8 +218,8 @@ def calibrate(model: Model, data: Union[np.ndarray, Sequence[ImageLike]],
               labels: Union[np.ndarray, Sequence[Any]], out_dir: PathLike, *,
               method: str = "temperature", rule: str = "youden", target: float = 0.9,
               refer_half_width: float = 0.1, conformal_alpha: Optional[float] = None,
-              description: str = "", version: str = "", batch_size: int = 16
-              ) -> CalibrationReport:
+              conformal_score: str = "lac", description: str = "", version: str = "",
+              batch_size: int = 16) -> CalibrationReport:
     """Fits calibration (temperature, platt or isotonic) and operating points (youden,
     sensitivity or specificity at ``target``) on a labelled validation set, and writes a new
     package version to ``out_dir`` (load it with ``Model(out_dir)``).
@@ -227,6 +227,10 @@ def calibrate(model: Model, data: Union[np.ndarray, Sequence[ImageLike]],
     ``data``: raw outputs [N, labels] (float), or N images/paths to run through the model.
     ``labels``: for sigmoid models [N, labels] of 0/1 ([N] when the model has one label); for
     softmax models [N] class indices or label names.
+    ``conformal_alpha``: also fit split-conformal prediction sets at this miscoverage, scored by
+    ``conformal_score``: ``"lac"`` (1 - p of the true class; the smallest sets) or ``"aps"``
+    (the probability mass of the classes ranked at or above it; sets adapt to each image's
+    uncertainty; softmax models only, InvalidArgumentError on a sigmoid model).
     """
     logits = _logits_of(model, data, batch_size)
     softmax = model.manifest.get("output", {}).get("activation") == "softmax"
@@ -244,7 +248,7 @@ def calibrate(model: Model, data: Union[np.ndarray, Sequence[ImageLike]],
     _core.calibrate(model._core, np.asarray(logits, np.float32), arr.astype(np.int32),
                     os.fspath(out_dir), method=method, rule=rule, target=target,
                     refer_half_width=refer_half_width, alpha=conformal_alpha or 0.0,
-                    description=description, version=version)
+                    description=description, version=version, conformal_score=conformal_score)
     with open(os.path.join(os.fspath(out_dir), "calibration-report.json")) as f:
         report = json.load(f)
     with open(os.path.join(os.fspath(out_dir), "manifest.json")) as f:

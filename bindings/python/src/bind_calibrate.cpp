@@ -36,6 +36,13 @@ mv_operating_rule parse_rule(const std::string& s) {
       "rule must be 'youden', 'sensitivity' or 'specificity', not '" + s + "'");
 }
 
+mv_conformal_score parse_conformal_score(const std::string& s) {
+  if (s == "lac") return MV_CONFORMAL_SCORE_LAC;
+  if (s == "aps") return MV_CONFORMAL_SCORE_APS;
+  throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
+                             "conformal_score must be 'lac' or 'aps', not '" + s + "'");
+}
+
 }  // namespace
 
 void bind_calibrate(py::module_& m) {
@@ -44,7 +51,7 @@ void bind_calibrate(py::module_& m) {
       [](const ModelHolder& model, const FloatArray& logits, const IntArray& labels,
          const std::string& out_dir, const std::string& method, const std::string& rule,
          double target, double refer_half_width, double alpha, const std::string& description,
-         const std::string& version) {
+         const std::string& version, const std::string& conformal_score) {
         auto mdl = model.get();
         const size_t count = check_logits(*mdl, logits, "calibrate");
         const auto per_image = static_cast<py::ssize_t>(mdl->labels().size());
@@ -67,6 +74,7 @@ void bind_calibrate(py::module_& m) {
         o.refer_half_width = refer_half_width;
         o.conformal = alpha > 0.0;
         if (alpha > 0.0) o.alpha = alpha;
+        o.conformal_score = parse_conformal_score(conformal_score);
         o.data_description = description;
         o.version = version;
         py::gil_scoped_release release;
@@ -75,7 +83,7 @@ void bind_calibrate(py::module_& m) {
       py::arg("model"), py::arg("logits"), py::arg("labels"), py::arg("out_dir"), py::kw_only(),
       py::arg("method") = "temperature", py::arg("rule") = "youden", py::arg("target") = 0.9,
       py::arg("refer_half_width") = 0.1, py::arg("alpha") = 0.0, py::arg("description") = "",
-      py::arg("version") = "",
+      py::arg("version") = "", py::arg("conformal_score") = "lac",
       "Fits calibration on raw outputs and writes a new package version to out_dir.");
 
   m.def(

@@ -1,26 +1,15 @@
 // Images: decoding (GIL released), numpy views without copies, geometry and safe metadata.
-#include <array>
-
 #include "bindings.hpp"
 
 namespace mvpy {
 namespace {
 
-// The non-identifying keys mv_image_meta() knows (medvision.h).
-constexpr std::array<const char*, 14> kMetaKeys = {"Modality",
-                                                   "BodyPartExamined",
-                                                   "ViewPosition",
-                                                   "Manufacturer",
-                                                   "ManufacturerModelName",
-                                                   "StudyInstanceUID",
-                                                   "SeriesInstanceUID",
-                                                   "SOPInstanceUID",
-                                                   "SOPClassUID",
-                                                   "TransferSyntaxUID",
-                                                   "PhotometricInterpretation",
-                                                   "ImageLaterality",
-                                                   "SeriesDescription",
-                                                   "NumberOfFrames"};
+// The non-identifying keys mv_image_meta() knows, from the library itself.
+std::vector<std::string> meta_keys() {
+  std::vector<std::string> keys;
+  for (size_t i = 0; const char* k = mv_image_meta_key(i); ++i) keys.emplace_back(k);
+  return keys;
+}
 
 const char* voi_name(mv_voi_function f) {
   switch (f) {
@@ -289,8 +278,8 @@ library's buffer (no copy); the buffer lives as long as any view of it, even aft
           [](const ImageHolder& s) {
             py::dict d;
             auto img = s.get();
-            for (const char* key : kMetaKeys) {
-              if (auto v = img->meta(key)) d[key] = *v;
+            for (const std::string& key : meta_keys()) {
+              if (auto v = img->meta(key)) d[key.c_str()] = *v;
             }
             return d;
           },
@@ -310,7 +299,7 @@ library's buffer (no copy); the buffer lives as long as any view of it, even aft
                       sp[2]);
         return std::string(buf);
       });
-  m.attr("META_KEYS") = py::cast(std::vector<std::string>(kMetaKeys.begin(), kMetaKeys.end()));
+  m.attr("META_KEYS") = py::cast(meta_keys());
 }
 
 }  // namespace mvpy

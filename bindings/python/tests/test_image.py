@@ -27,6 +27,10 @@ def test_load_path_pathlike_and_bytes_agree(mv):
     assert a.meta("Modality") == "CR"
     assert a.meta("PatientName") is None  # PHI is never read, so never returned
     assert "PatientName" not in a.metadata and set(a.metadata) <= set(mv._core.META_KEYS)
+    # META_KEYS comes from the library (mv_image_meta_key), not from a copy in the binding.
+    keys = mv._core.META_KEYS
+    assert keys[0] == "Modality" and "NumberOfFrames" in keys and len(set(keys)) == len(keys)
+    assert not any(k.startswith("Patient") for k in keys)
 
 
 def test_geometry(mv):

@@ -89,6 +89,58 @@ def test_calibrate_and_drift_check(mv, tmp_path):
         assert json.loads(json.dumps(shifted.to_dict()))["shifted"] is True
 
 
+def _softmax_package(folder):
+    """A tiny softmax package (3 classes scored from the mean grey level), made with torch."""
+    import hashlib
+
+    torch = pytest.importorskip("torch")
+
+    class Intensity(torch.nn.Module):
+        def forward(self, x):
+            m = x.mean(dim=[2, 3])
+            return -20.0 * (m - torch.tensor([0.2, 0.5, 0.8]).view(1, -1)) ** 2
+
+    folder.mkdir()
+    torch.jit.script(Intensity()).save(str(folder / "model.pt"))
+    manifest = {"format_version": 1, "name": "tiny-intensity", "version": "0.1.0",
+                "task": "classification", "labels": ["dark", "mid", "bright"],
+                "input": {"channels": 1, "size": [8, 8]},
+                "preprocess": [{"op": "scale", "mode": "fixed", "min": 0.0, "max": 255.0},
+                               {"op": "resize", "mode": "stretch", "size": [8, 8]},
+                               {"op": "channels", "channels": 1}],
+                "output": {"activation": "softmax"},
+                "notice": "Test model. Not for diagnostic use.",
+                "sha256": hashlib.sha256((folder / "model.pt").read_bytes()).hexdigest()}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def test_calibrate_conformal_score_aps(mv, pneumonia, tmp_path):
+    """conformal_score="aps" reaches the manifest and the results; sigmoid models refuse it."""
+    package = _softmax_package(tmp_path / "pkg")
+    rng = np.random.default_rng(1)
+    logits = rng.normal(0.0, 3.0, (300, 3)).astype(np.float32)
+    p = np.exp(logits / 2.0)
+    labels = [["dark", "mid", "bright"][rng.choice(3, p=row / row.sum())] for row in p]
+    with mv.Model(package) as model:
+        report = mv.calibrate(model, logits, labels, tmp_path / "aps", conformal_alpha=0.2,
+                              conformal_score="aps", version="0.1.0-aps")
+        assert report.calibration["conformal"]["score"] == "aps"
+        assert report.calibration["conformal"]["alpha"] == 0.2
+        lac = mv.calibrate(model, logits, labels, tmp_path / "lac", conformal_alpha=0.2)
+        assert lac.calibration["conformal"]["score"] == "lac"  # the default
+        with pytest.raises(mv.InvalidArgumentError, match="'lac' or 'aps'"):
+            mv.calibrate(model, logits, labels, tmp_path / "x", conformal_alpha=0.2,
+                         conformal_score="raps")
+    with mv.Model(tmp_path / "aps") as aps:
+        r = aps.classify(np.full((8, 8), 90, np.uint8))
+        assert r.conformal["alpha"] == 0.2 and set(r.conformal["set"]) <= {"dark", "mid", "bright"}
+    with pytest.raises(mv.InvalidArgumentError, match="softmax"):
+        mv.calibrate(pneumonia, np.zeros((4, 1), np.float32), [0, 1, 0, 1], tmp_path / "y",
+                     conformal_alpha=0.2, conformal_score="aps")
+    assert not (tmp_path / "y").exists()
+
+
 def test_library_log_reaches_python_logging(mv, pneumonia, caplog):
     """Warnings from inside a GIL-released call reach the `logging` logger "medvision"."""
     import logging
