@@ -883,7 +883,8 @@ MV_API float mv_heatmap_probability(const mv_heatmap* heatmap) MV_NOEXCEPT;
  * @brief The map as an image: one float32 channel, the source image's depth, size and geometry
  * (spacing, origin, direction), so that mv_image_write_nifti() writes it in register with the
  * source. Made on first call.
- * @return the image, or NULL for a NULL heat map or when memory runs out.
+ * @return the image, or NULL for a NULL heat map or when memory runs out (mv_last_error() says
+ *         so).
  * Ownership: borrowed; valid until mv_heatmap_free(). Thread-safety: safe. @since 0.1
  */
 MV_API const mv_image* mv_heatmap_image(const mv_heatmap* heatmap) MV_NOEXCEPT;

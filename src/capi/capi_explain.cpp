@@ -121,6 +121,7 @@ const mv_image* mv_heatmap_image(const mv_heatmap* h) MV_NOEXCEPT {
       h->image = std::make_unique<mv_image>(mv_image{std::move(im)});
     });
   } catch (...) {
+    medvision::set_last_error("mv_heatmap_image: out of memory");
     return nullptr;
   }
   return h->image.get();
