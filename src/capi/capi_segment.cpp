@@ -72,7 +72,8 @@ std::string segmentation_json(const mv_result& r) {
   return j.dump();
 }
 
-// One description per foreground class, coloured from a palette that tells neighbours apart.
+// One description per foreground class, coloured from a palette that tells neighbours apart,
+// coded as the manifest's segmentation.codes say (else the writer's generic "Tissue").
 std::vector<medvision::io::SegmentDescription> segments_of(const mv_result& r) {
   static constexpr std::array<std::array<uint8_t, 3>, 8> kPalette = {{{{230, 25, 75}},
                                                                       {{60, 180, 75}},
@@ -89,6 +90,11 @@ std::vector<medvision::io::SegmentDescription> segments_of(const mv_result& r) {
     d.label = classes[v];
     d.value = static_cast<int>(v);
     d.rgb = kPalette[(v - 1) % kPalette.size()];
+    if (auto c = r.segmentation.codes.find(classes[v]); c != r.segmentation.codes.end()) {
+      d.category = {c->second.category.value, c->second.category.scheme,
+                    c->second.category.meaning};
+      d.type = {c->second.type.value, c->second.type.scheme, c->second.type.meaning};
+    }
     out.push_back(std::move(d));
   }
   return out;

@@ -96,7 +96,7 @@ SegmentationSpec parse_segmentation(const json& s, const std::vector<std::string
   if (!s.is_object()) bad(where, "segmentation", "must be an object or null");
   check_keys(s,
              {"overlap", "blend", "sigma_scale", "batch_size", "mirror", "threshold",
-              "largest_component", "fill_holes", "regions"},
+              "largest_component", "fill_holes", "regions", "codes"},
              where, "segmentation.");
   SegmentationSpec spec;
   spec.overlap = number_in(s, "overlap", 0.0, 1.0, true, spec.overlap, where);
@@ -132,6 +132,37 @@ SegmentationSpec parse_segmentation(const json& s, const std::vector<std::string
         idx.push_back(static_cast<size_t>(found - labels.begin()));
       }
       spec.regions.emplace_back(name, std::move(idx));
+    }
+  }
+  if (auto it = s.find("codes"); it != s.end() && !it->is_null()) {
+    if (!it->is_object()) bad(where, "segmentation.codes", "must be an object");
+    const auto concept_code = [&](const json& c, const std::string& k) {
+      if (!c.is_object()) bad(where, k, "must be an object {value, scheme, meaning}");
+      check_keys(c, {"value", "scheme", "meaning"}, where, k + ".");
+      ConceptCode out;
+      for (auto [field, dst] : {std::pair{"value", &out.value}, std::pair{"scheme", &out.scheme},
+                                std::pair{"meaning", &out.meaning}}) {
+        auto f = c.find(field);
+        if (f == c.end() || !f->is_string() || f->get<std::string>().empty() ||
+            f->get<std::string>().size() > 64) {
+          bad(where, k + "." + field, "must be a non-empty string of at most 64 characters");
+        }
+        *dst = f->get<std::string>();
+      }
+      return out;
+    };
+    for (const auto& [label, c] : it->items()) {
+      const std::string k = "segmentation.codes." + label;
+      if (std::find(labels.begin(), labels.end(), label) == labels.end()) {
+        bad(where, k, "'" + label + "' is not one of the manifest's labels");
+      }
+      if (!c.is_object()) bad(where, k, "must be an object {category, type}");
+      check_keys(c, {"category", "type"}, where, k + ".");
+      if (!c.contains("category") || !c.contains("type")) {
+        bad(where, k, "needs both 'category' and 'type'");
+      }
+      spec.codes[label] = {concept_code(c.at("category"), k + ".category"),
+                           concept_code(c.at("type"), k + ".type")};
     }
   }
   return spec;

@@ -1,6 +1,7 @@
 #pragma once
 // The model package manifest (docs/model-package.md): parsed, validated, and kept whole.
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -13,6 +14,17 @@ enum class Task { kClassification, kSegmentation };
 enum class Activation { kSigmoid, kSoftmax };
 
 // The manifest's "segmentation" object (docs/model-package.md, "Segmentation"), validated.
+// A coded concept for DICOM SEG (Segmented Property Category / Type, CID 7150 / 7151).
+struct ConceptCode {
+  std::string value;    // e.g. "80891009"
+  std::string scheme;   // e.g. "SCT"
+  std::string meaning;  // e.g. "Heart"
+};
+struct SegmentCodes {
+  ConceptCode category;
+  ConceptCode type;
+};
+
 struct SegmentationSpec {
   double overlap = 0.5;        // sliding-window overlap in [0, 1)
   bool gaussian = true;        // blend: gaussian | constant
@@ -24,6 +36,8 @@ struct SegmentationSpec {
   bool fill_holes = false;
   // Named regions as unions of labels, sorted by name (JSON objects are unordered).
   std::vector<std::pair<std::string, std::vector<size_t>>> regions;
+  // Label name -> its codes for DICOM SEG (manifest "codes"); labels without one are "Tissue".
+  std::map<std::string, SegmentCodes> codes;
 };
 
 struct Manifest {

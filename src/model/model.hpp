@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,6 +70,7 @@ struct Segmentation {
   std::vector<Region> regions;  // every foreground class, then the manifest's unions
   std::vector<std::string> warnings;
   preprocess::TransformChain chain;
+  std::map<std::string, SegmentCodes> codes;  // the manifest's DICOM SEG codes per class name
 };
 
 struct LoadOptions {

@@ -85,6 +85,7 @@ Segmentation Model::segment(const Image& image, const SegmentOptions& opt) const
   Segmentation s;
   s.warnings = std::move(prepared.warnings);
   s.chain = std::move(prepared.chain);
+  s.codes = spec.codes;
   s.classes = softmax ? m.labels : std::vector<std::string>{"background"};
   if (!softmax) s.classes.insert(s.classes.end(), m.labels.begin(), m.labels.end());
   if (s.classes.size() > 65535) throw Error(MV_ERR_MODEL, m.path + ": too many classes");

@@ -494,3 +494,40 @@ TEST_CASE("segment: mv_image_stack builds a multi-channel input", "[segment][ima
   mv_image_free(ib);
   mv_image_free(ic);
 }
+
+TEST_CASE("segment: the manifest's DICOM SEG codes are validated", "[segment][errors]") {
+  TempDir tmp;
+  auto module = pointwise3d(2, 2);
+  const nlohmann::json ok = {
+      {"category",
+       {{"value", "123037004"}, {"scheme", "SCT"}, {"meaning", "Anatomical Structure"}}},
+      {"type", {{"value", "80891009"}, {"scheme", "SCT"}, {"meaning", "Heart"}}}};
+  int n = 0;
+  const auto status = [&](const nlohmann::json& codes, std::string* msg) {
+    auto j = seg_manifest(2, {"bg", "fg"}, {4, 4, 4}, "softmax");
+    j["segmentation"]["codes"] = codes;
+    const std::string pkg =
+        mvtest::write_package(tmp.path() / ("p" + std::to_string(n++)), module, j);
+    mv_model* m = nullptr;
+    const mv_status s = mv_model_load(pkg.c_str(), nullptr, &m);
+    *msg = mv_last_error();
+    mv_model_free(m);
+    return s;
+  };
+  std::string msg;
+  CHECK(status({{"fg", ok}}, &msg) == MV_OK);
+  CHECK(status({{"nope", ok}}, &msg) == MV_ERR_MODEL);
+  CHECK(msg.find("segmentation.codes.nope") != std::string::npos);
+  auto no_type = ok;
+  no_type.erase("type");
+  CHECK(status({{"fg", no_type}}, &msg) == MV_ERR_MODEL);
+  CHECK(msg.find("'category' and 'type'") != std::string::npos);
+  auto empty = ok;
+  empty["type"]["value"] = "";
+  CHECK(status({{"fg", empty}}, &msg) == MV_ERR_MODEL);
+  CHECK(msg.find("segmentation.codes.fg.type.value") != std::string::npos);
+  auto extra = ok;
+  extra["type"]["colour"] = "red";
+  CHECK(status({{"fg", extra}}, &msg) == MV_ERR_MODEL);
+  CHECK(msg.find("colour") != std::string::npos);
+}

@@ -57,7 +57,11 @@ def make_package(folder):
          "labels": ["background", "dense", "soft"],
          "input": {"channels": 1, "size": [4, 16, 16], "ndim": 3, "spacing": None},
          "preprocess": [], "output": {"activation": "softmax"},
-         "segmentation": {"overlap": 0.5, "regions": {"all": ["dense", "soft"]}},
+         "segmentation": {"overlap": 0.5, "regions": {"all": ["dense", "soft"]},
+                          "codes": {"dense": {
+                              "category": {"value": "123037004", "scheme": "SCT",
+                                           "meaning": "Anatomical Structure"},
+                              "type": {"value": "5713008", "scheme": "SCT", "meaning": "Bone"}}}},
          "notice": "Test model. Not for diagnostic use.",
          "sha256": hashlib.sha256((folder / "model.pt").read_bytes()).hexdigest()}
     (folder / "manifest.json").write_text(json.dumps(m))
@@ -117,6 +121,12 @@ def test_segment_writes_nifti_png_and_dicom_seg(tmp_path):
     assert seg.PatientID == sources[0].PatientID
     assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == sources[0].SeriesInstanceUID
     assert [s.SegmentLabel for s in seg.SegmentSequence] == ["dense", "soft"]
+    # Codes: the manifest's for "dense", the generic "Tissue" for "soft".
+    codes = [(s.SegmentedPropertyCategoryCodeSequence[0].CodeValue,
+              s.SegmentedPropertyTypeCodeSequence[0].CodeValue,
+              s.SegmentedPropertyTypeCodeSequence[0].CodingSchemeDesignator,
+              s.SegmentedPropertyTypeCodeSequence[0].CodeMeaning) for s in seg.SegmentSequence]
+    assert codes == [("123037004", "5713008", "SCT", "Bone"), ("85756007", "85756007", "SCT", "Tissue")]
     frames = seg.pixel_array.reshape(-1, ROWS, COLS)
     by_uid = {ds.SOPInstanceUID: k for k, ds in enumerate(sources)}
     seen = set()
