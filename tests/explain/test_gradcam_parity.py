@@ -20,24 +20,17 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+from testdata import data_or_skip  # noqa: E402
+from cam_reference import cam_weights  # noqa: E402
 sys.path.insert(0, str(ROOT / "models"))
 from common.preprocess import apply_steps  # noqa: E402
 
 PACKAGE = ROOT / "models" / "cxr-pneumonia" / "package"
-DATA = Path(os.environ.get("MEDVISION_DATA", ROOT.parent / "shared" / "data"))
 CLI = os.environ.get("MV_CLI", str(ROOT / "build" / "examples" / "medvision"))
 IMAGES = ["nih14/images/00000075_000.png", "nih14/images/00000100_000.png",
           "jsrt/images/JPCLN001.png", "jsrt/images/JPCNN010.png",
           "nih14/images/00000211_000.png", "jsrt/images/JPCLN050.png"]
-
-
-def data_or_skip(rel):
-    p = DATA / rel
-    if not p.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"test data missing in CI: {p}")
-        pytest.skip(f"test data not found: {p} (set MEDVISION_DATA)")
-    return p
 
 
 def python_cam(image: np.ndarray, method: str) -> np.ndarray:
@@ -55,13 +48,7 @@ def python_cam(image: np.ndarray, method: str) -> np.ndarray:
     score = model.head(feats)[:, label].sum()
     (grads,) = torch.autograd.grad(score, feats)
     a, g = feats.detach()[0].double().numpy(), grads[0].double().numpy()
-    if method == "gradcam":
-        w = g.mean(axis=(1, 2))
-    else:
-        g2, g3 = g ** 2, g ** 3
-        aij = g2 / (2 * g2 + a.sum(axis=(1, 2))[:, None, None] * g3 + 1e-7)
-        aij = np.where(g != 0, aij, 0)
-        w = (np.maximum(g, 0) * aij).sum(axis=(1, 2))
+    w = cam_weights(a, g, method)
     cam = np.maximum((w[:, None, None] * a).sum(0), 0)
     cam = (cam - cam.min()) / (cam.max() - cam.min() + 1e-7)
     h, w_ = x.shape[-2:]

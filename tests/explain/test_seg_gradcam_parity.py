@@ -23,22 +23,15 @@ import torch
 import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+from testdata import data_or_skip  # noqa: E402
+from cam_reference import cam_weights  # noqa: E402
 sys.path.insert(0, str(ROOT / "models"))
 from common.preprocess import apply_steps  # noqa: E402
 
 PACKAGE = ROOT / "models" / "cxr-lungs" / "package"
-DATA = Path(os.environ.get("MEDVISION_DATA", ROOT.parent / "shared" / "data"))
 CLI = os.environ.get("MV_CLI", str(ROOT / "build" / "examples" / "medvision"))
 IMAGES = ["jsrt/images/JPCLN001.png", "jsrt/images/JPCNN010.png"]
-
-
-def data_or_skip(rel):
-    p = DATA / rel
-    if not p.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"test data missing in CI: {p}")
-        pytest.skip(f"test data not found: {p} (set MEDVISION_DATA)")
-    return p
 
 
 def python_seg_cam(image: np.ndarray, label: str, method: str):
@@ -52,13 +45,7 @@ def python_seg_cam(image: np.ndarray, label: str, method: str):
     target = (out[:, cls] * region).sum()
     (grads,) = torch.autograd.grad(target, act)
     a, g = act.detach()[0].double().numpy(), grads[0].double().numpy()
-    if method == "gradcam":
-        w = g.mean(axis=(1, 2))
-    else:
-        g2, g3 = g ** 2, g ** 3
-        aij = g2 / (2 * g2 + a.sum(axis=(1, 2))[:, None, None] * g3 + 1e-7)
-        aij = np.where(g != 0, aij, 0)
-        w = (np.maximum(g, 0) * aij).sum(axis=(1, 2))
+    w = cam_weights(a, g, method)
     cam = np.maximum((w[:, None, None] * a).sum(0), 0)
     cam = F.interpolate(torch.from_numpy(cam)[None, None].float(), size=tuple(x.shape[-2:]),
                         mode="bilinear", align_corners=False)[0, 0].numpy()

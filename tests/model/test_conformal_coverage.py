@@ -27,23 +27,14 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import pytest
 from scipy.stats import betabinom
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+from testdata import data_or_skip  # noqa: E402
 PACKAGE = ROOT / "models" / "cxr-pneumonia" / "package"
-DATA = Path(os.environ.get("MEDVISION_DATA", ROOT.parent / "shared" / "data"))
 CLI = os.environ.get("MV_CLI", str(ROOT / "build" / "examples" / "medvision"))
 ALPHA = 0.1
-
-
-def data_or_skip(rel):
-    p = DATA / rel
-    if not p.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"test data missing in CI: {p}")
-        pytest.skip(f"test data not found: {p} (set MEDVISION_DATA)")
-    return p
 
 
 def run(cmd):

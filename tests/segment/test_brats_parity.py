@@ -14,22 +14,14 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+from testdata import data_or_skip  # noqa: E402
 sys.path.insert(0, str(HERE))
 from sliding_window_reference import segment_files  # noqa: E402
 
 PACKAGE = ROOT / "models" / "brain-tumour" / "package"
-DATA = Path(os.environ.get("MEDVISION_DATA", ROOT.parent / "shared" / "data"))
 CLI = os.environ.get("MV_CLI", str(ROOT / "build" / "examples" / "medvision"))
 CASE = "brats/bratsreg2018-flair-t1/case_5"  # a validation case of the model
-
-
-def data_or_skip(rel):
-    p = DATA / rel
-    if not p.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"test data missing in CI: {p}")
-        pytest.skip(f"test data not found: {p} (set MEDVISION_DATA)")
-    return p
 
 
 def test_sliding_window_matches_python_reference(tmp_path):
