@@ -889,6 +889,10 @@ MV_API float mv_heatmap_probability(const mv_heatmap* heatmap) MV_NOEXCEPT;
  */
 MV_API const mv_image* mv_heatmap_image(const mv_heatmap* heatmap) MV_NOEXCEPT;
 
+/** @brief Slices of the map: 1 except for maps of 3D segmentation inputs. Thread-safety: safe.
+ *  @since 0.1 */
+MV_API int64_t mv_heatmap_depth(const mv_heatmap* heatmap) MV_NOEXCEPT;
+
 /** @brief The slice that overlays, PNGs and Secondary Captures show: the one with the most heat
  *  (0 for 2D maps). Thread-safety: safe. @since 0.1 */
 MV_API int64_t mv_heatmap_slice(const mv_heatmap* heatmap) MV_NOEXCEPT;

@@ -438,7 +438,7 @@ class Heatmap {
     if (im == nullptr) throw Exception(MV_ERR_OUT_OF_MEMORY, "mv_heatmap_image failed");
     return Image::borrow(im);
   }
-  int64_t depth() const { return image().depth(); }
+  int64_t depth() const noexcept { return mv_heatmap_depth(get()); }
   /** The slice overlays show (the one with the most heat; 0 for 2D). */
   int64_t slice() const noexcept { return mv_heatmap_slice(get()); }
   /** Segmentation: voxels of the explained region; -1 for classification. */

@@ -127,6 +127,8 @@ const mv_image* mv_heatmap_image(const mv_heatmap* h) MV_NOEXCEPT {
   return h->image.get();
 }
 
+int64_t mv_heatmap_depth(const mv_heatmap* h) MV_NOEXCEPT { return h ? h->heatmap.depth : 0; }
+
 int64_t mv_heatmap_slice(const mv_heatmap* h) MV_NOEXCEPT { return h ? h->heatmap.slice : 0; }
 
 int64_t mv_heatmap_region_voxels(const mv_heatmap* h) MV_NOEXCEPT {

@@ -112,6 +112,7 @@ TEST_CASE("segment explain: 3D sliding-window Grad-CAM lies in the cube, not the
     mv_heatmap* hm = explain_ok(model, img, -1, method);  // -1: the only class
     CHECK(std::string(mv_heatmap_label(hm)) == "cube");
     CHECK(mv_heatmap_region_voxels(hm) == 8 * 8 * 8);
+    CHECK(mv_heatmap_depth(hm) == v.d);
     CHECK(mv_heatmap_probability(hm) > 0.99f);
 
     const mv_image* map_img = mv_heatmap_image(hm);
@@ -226,6 +227,7 @@ TEST_CASE("segment explain: 2D through a resize; the class must be named", "[seg
   CHECK(shape[0] == h);
   CHECK(shape[1] == w);
   CHECK(mv_heatmap_slice(hm) == 0);
+  CHECK(mv_heatmap_depth(hm) == 1);
   CHECK(std::string(mv_heatmap_label(hm)) == "square");
   // The region as the model sees it (32 x 32, then back): about the square's 24 x 30 pixels.
   CHECK(std::abs(mv_heatmap_region_voxels(hm) - 24 * 30) < 24 * 30 / 5);
