@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -25,10 +26,10 @@ using mvtest::kThreads;
 using mvtest::on_threads;
 using mvtest::TempDir;
 
-// Loads a package on the CPU for sharing between the threads.
-mv_model* load_shared(const std::string& path) {
+// CPU options for the models of these tests.
+mv_model_options cpu_options() {
   mv_model_options o;
-  REQUIRE(mv_model_options_default(&o) == MV_OK);
+  mv_model_options_default(&o);
   o.device = "cpu";
   if (mvtest::kUnderTsan) {
     // LibTorch's intra-op pool is libgomp, which is not built with ThreadSanitizer: the
@@ -38,6 +39,12 @@ mv_model* load_shared(const std::string& path) {
     // normal and ASan builds keep LibTorch's default pool).
     o.num_threads = 1;
   }
+  return o;
+}
+
+// Loads a package on the CPU for sharing between the threads.
+mv_model* load_shared(const std::string& path) {
+  const mv_model_options o = cpu_options();
   mv_model* m = nullptr;
   const mv_status s = mv_model_load(path.c_str(), &o, &m);
   INFO(mv_last_error());
@@ -513,4 +520,38 @@ TEST_CASE("threads: drift checks and calibrated results of one calibrated model;
   mv_image_free(img);
   mv_model_free(cal);
   mv_model_free(model);
+}
+
+TEST_CASE("threads: 8 threads load the same package (folder and archive) at once",
+          "[threads][model]") {
+  TempDir tmp;
+  auto module = mvtest::make_linear_module(3, 2);
+  const std::string pkg =
+      mvtest::write_package(tmp.path() / "pkg", module, mvtest::base_manifest(3, 2));
+  const std::string archive = (tmp.path() / "pkg.tar.gz").string();
+  REQUIRE(std::system(("tar -C '" + pkg + "' -czf '" + archive + "' .").c_str()) == 0);
+  mv_image* img = noise_image(20, 18, 3, 4);
+  mv_model* model = load_shared(pkg);
+  std::string serial;
+  REQUIRE(classify(model, img, &serial) == "");
+  mv_model_free(model);
+
+  const auto faults = on_threads([&](int t, Faults& f) {
+    for (int rep = 0; rep < 2; ++rep) {
+      const std::string& path = (t + rep) % 2 ? archive : pkg;
+      const mv_model_options o = cpu_options();
+      mv_model* m = nullptr;
+      if (mv_model_load(path.c_str(), &o, &m) != MV_OK) {
+        f.add(path + ": " + mv_last_error());
+        continue;
+      }
+      std::string got;
+      const std::string err = classify(m, img, &got);
+      expect_same(f, path, err, got, serial);
+      if (std::string(mv_model_name(m)) != "tiny-linear") f.add(path + ": name");
+      mv_model_free(m);
+    }
+  });
+  MV_CHECK_NO_FAULTS(faults);
+  mv_image_free(img);
 }
