@@ -3,7 +3,7 @@
 #
 #   scripts/setup.sh quickstart   install + build + decode/classify the bundled chest X-ray
 #   scripts/setup.sh test         install + build + the whole test suite (what CI runs):
-#                                 ctest, the Python bindings' pytest suite, ASan/UBSan, format
+#                                 ctest, the Python bindings' pytest suite, ASan/UBSan, TSan, format
 #   scripts/setup.sh deps         install only
 #   scripts/setup.sh build        install + build (build/)
 #
@@ -12,6 +12,7 @@
 #   MEDVISION_DATA  public test data (default: ../shared/data beside the checkout)
 #   MV_JOBS         parallel build jobs (default: number of cores)
 #   MV_SKIP_ASAN=1  skip the AddressSanitizer/UBSan build in `test`
+#   MV_SKIP_TSAN=1  skip the ThreadSanitizer build of the thread-stress tests in `test`
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -95,6 +96,18 @@ run_tests() {
       UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       ctest --output-on-failure -j "$jobs" -LE 'no-sanitizer')
   fi
+  if [ "${MV_SKIP_TSAN:-0}" != 1 ]; then
+    log "the thread-stress tests (label threads) under ThreadSanitizer (build-tsan/)"
+    # Only the stress tests' targets, -O1, no examples/benchmarks/Python (docs/testing.md); they
+    # run one after the other, each with 8 threads of its own.
+    cmake -S . -B build-tsan -G Ninja -DPython3_EXECUTABLE="$MV_PYTHON" -DCMAKE_BUILD_TYPE=None \
+      "-DCMAKE_CXX_FLAGS=-O1 -g1" "-DCMAKE_C_FLAGS=-O1 -g1" -DMV_SANITIZE_THREAD=ON \
+      -DMV_BUILD_EXAMPLES=OFF -DMV_BUILD_BENCHMARKS=OFF >/dev/null
+    cmake --build build-tsan -j "$jobs" --target threads_model threads_io
+    (cd build-tsan && \
+      TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$here/tests/tsan.supp \
+      ctest --output-on-failure -L threads)
+  fi
   log "clang-format check"
   scripts/check_format.sh
 }
@@ -105,5 +118,5 @@ case "$cmd" in
   build) install_deps; build ;;
   quickstart) install_deps; build; quickstart ;;
   test) install_deps; build; run_tests ;;
-  *) sed -n '2,14p' "$0"; exit 1 ;;
+  *) sed -n '2,15p' "$0"; exit 1 ;;
 esac

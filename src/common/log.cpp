@@ -9,6 +9,7 @@ namespace {
 struct Sink {
   mv_log_fn fn = nullptr;
   void* user = nullptr;
+  int min_level = MV_LOG_OFF;
 };
 
 std::mutex g_mutex;
@@ -22,6 +23,7 @@ void set_log_callback(mv_log_fn fn, void* user, mv_log_level min_level) noexcept
   std::lock_guard<std::mutex> lock(g_mutex);
   g_sink.fn = fn;
   g_sink.user = user;
+  g_sink.min_level = fn ? static_cast<int>(min_level) : MV_LOG_OFF;
   g_min_level.store(fn ? static_cast<int>(min_level) : MV_LOG_OFF, std::memory_order_release);
 }
 
@@ -37,7 +39,12 @@ void log(mv_log_level level, const std::string& message) noexcept {
     std::lock_guard<std::mutex> lock(g_mutex);
     sink = g_sink;
   }
-  if (sink.fn != nullptr) sink.fn(level, message.c_str(), sink.user);
+  // The level is checked again against the callback that was copied: another thread may have
+  // installed a callback with a higher min_level since log_enabled() passed, and that callback
+  // must not get messages below the level it asked for.
+  if (sink.fn != nullptr && static_cast<int>(level) >= sink.min_level) {
+    sink.fn(level, message.c_str(), sink.user);
+  }
 }
 
 void log_warnings(const std::string& context, const std::vector<std::string>& warnings) noexcept {
