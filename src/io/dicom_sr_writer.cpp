@@ -21,11 +21,13 @@
 #include <dcmtk/dcmsr/codes/dcm.h>
 #include <dcmtk/dcmsr/dsrdoc.h>
 
+#include <algorithm>
 #include <cmath>
 #include <ctime>
 #include <map>
 #include <memory>
 #include <set>
+#include <vector>
 
 #include "common/error.hpp"
 #include "common/sha256.hpp"
@@ -169,7 +171,10 @@ void add_classification_group(TID1500_MeasurementReport& report, const SrFinding
                               const SrContent& c, const std::string& path) {
   using Group = CMR_TID1501_in_TID1500;
   using Units = CID7181_AbstractMultiDimensionalImageModelComponentUnits;
-  check(report.addIndividualMeasurements(), MV_ERR_INTERNAL, path + ": measurement group");
+  // A new TID 1501 instance for each group (the report starts with one, empty).
+  if (!report.getIndividualMeasurements().isEmpty()) {
+    check(report.addIndividualMeasurements(), MV_ERR_INTERNAL, path + ": measurement group");
+  }
   Group& g = report.getIndividualMeasurements();
   const std::string where = path + ": measurement group '" + f.label + "'";
   check(g.setTrackingIdentifier(f.label.substr(0, 64).c_str()), MV_ERR_INTERNAL, where);
@@ -224,7 +229,9 @@ void add_region_group(TID1500_MeasurementReport& report, const SrFinding& f, con
   const DSRCodedEntryValue finding = finding_code(f);
   if (seg != nullptr && segment > 0) {
     using Units = CID7181_AbstractMultiDimensionalImageModelComponentUnits;
-    check(report.addVolumetricROIMeasurements(), MV_ERR_INTERNAL, where);
+    if (!report.getVolumetricROIMeasurements().isEmpty()) {
+      check(report.addVolumetricROIMeasurements(), MV_ERR_INTERNAL, where);
+    }
     CMR_TID1411_in_TID1500& g = report.getVolumetricROIMeasurements();
     check(g.setTrackingIdentifier(f.label.substr(0, 64).c_str()), MV_ERR_INTERNAL, where);
     check(g.setTrackingUniqueIdentifier(dicom::new_uid().c_str()), MV_ERR_INTERNAL, where);
@@ -242,7 +249,9 @@ void add_region_group(TID1500_MeasurementReport& report, const SrFinding& f, con
     return;
   }
   using Units = CID7181_AbstractMultiDimensionalImageModelComponentUnits;
-  check(report.addIndividualMeasurements(), MV_ERR_INTERNAL, where);
+  if (!report.getIndividualMeasurements().isEmpty()) {
+    check(report.addIndividualMeasurements(), MV_ERR_INTERNAL, where);
+  }
   CMR_TID1501_in_TID1500& g = report.getIndividualMeasurements();
   check(g.setTrackingIdentifier(f.label.substr(0, 64).c_str()), MV_ERR_INTERNAL, where);
   check(g.setTrackingUniqueIdentifier(dicom::new_uid().c_str()), MV_ERR_INTERNAL, where);
@@ -322,6 +331,7 @@ void write_dicom_sr(const SrContent& content, const Image& source, const std::st
   }
   auto first = dicom::reload_source(sources.front());
   DcmDataset& src = *first->getDataset();
+  dicom::drop_invalid_optional_values(src);
   const std::string study_uid = get(src, DCM_StudyInstanceUID);
   const std::string source_series = get(src, DCM_SeriesInstanceUID);
   const bool spacing = has_pixel_spacing(src);
@@ -367,6 +377,7 @@ void write_dicom_sr(const SrContent& content, const Image& source, const std::st
         MV_ERR_INTERNAL, path + ": procedure reported");
 
   TID1600_ImageLibrary& library = report.getImageLibrary();
+  check(library.createNewImageLibrary(), MV_ERR_INTERNAL, path + ": image library");
   check(library.addImageGroup(), MV_ERR_INTERNAL, path + ": image library");
   std::set<std::string> seen;
   DSRDocument doc(DSRTypes::DT_Comprehensive3DSR);
@@ -404,8 +415,12 @@ void write_dicom_sr(const SrContent& content, const Image& source, const std::st
   }
 
   // ---- the document ----
-  check(doc.setTreeFromRootTemplate(report, OFFalse), MV_ERR_INTERNAL,
+  check(doc.setTreeFromRootTemplate(report, OFTrue /*expand included templates*/), MV_ERR_INTERNAL,
         path + ": cannot build the SR document");
+  // DCMTK's TID 1500 class makes an Enhanced SR; IHE AIR asks for Comprehensive 3D SR (which
+  // also allows SCOORD3D regions later). The tree satisfies both IODs' constraints.
+  check(doc.changeDocumentType(DSRTypes::DT_Comprehensive3DSR), MV_ERR_INTERNAL,
+        path + ": Comprehensive 3D SR");
   check(doc.createNewSeriesInStudy(study_uid.c_str()), MV_ERR_INTERNAL, path + ": new series");
   std::string description = dicom::series_description(info);
   const std::string kNotice = " NOT FOR DIAGNOSTIC USE";
@@ -431,12 +446,10 @@ void write_dicom_sr(const SrContent& content, const Image& source, const std::st
   DcmDataset& ds = *out.getDataset();
   check(doc.write(ds), MV_ERR_INTERNAL, path + ": the SR document would not be valid DICOM");
   dicom::copy_patient_and_study(src, ds);
-  // Frame of Reference: the source's, when it has one (projection images have none).
-  const std::string for_uid = get(src, DCM_FrameOfReferenceUID);
-  if (!for_uid.empty()) {
-    put(ds, DCM_FrameOfReferenceUID, for_uid, path);
-    put(ds, DCM_PositionReferenceIndicator, get(src, DCM_PositionReferenceIndicator), path);
-  }
+  // No Frame of Reference module: the Comprehensive 3D SR IOD includes it only when the tree
+  // holds SCOORD3D coordinates (PS3.3 A.35.13), which these reports do not (regions are
+  // referenced as SEG segments, whose frame of reference the SEG carries); dciodvfy flags it
+  // otherwise.
   char now[32];
   const std::time_t t = std::time(nullptr);
   std::tm local{};
