@@ -133,3 +133,43 @@ TEST_CASE("dicom sr: a DICOM source gives a report; SEG and output problems are 
   mv_result_free(r);
   mv_image_free(source);
 }
+
+TEST_CASE("dicom sr: the manifest's codes are validated at load", "[sr][manifest]") {
+  TempDir dir;
+  auto module = mvtest::make_linear_module(1, 1);
+  const auto load = [&](const nlohmann::json& codes, const std::string& name) {
+    auto manifest = mvtest::base_manifest(1, 1);
+    manifest["codes"] = codes;
+    const std::string pkg = mvtest::write_package(dir.path() / name, module, manifest);
+    mv_model* m = nullptr;
+    const mv_status st = mv_model_load(pkg.c_str(), nullptr, &m);
+    mv_model_free(m);
+    return std::make_pair(st, std::string(mv_last_error()));
+  };
+  const nlohmann::json good = {{"value", "233604007"}, {"scheme", "SCT"}, {"meaning", "Pneumonia"}};
+  CHECK(load({{"L0", good}}, "ok").first == MV_OK);
+  CHECK(load(nullptr, "null").first == MV_OK);
+
+  auto [st, msg] = load({{"Nope", good}}, "unknown-label");
+  CHECK(st == MV_ERR_MODEL);
+  CHECK(msg.find("codes.Nope") != std::string::npos);
+  CHECK(msg.find("manifest.json") != std::string::npos);
+
+  std::tie(st, msg) = load({{"L0", {{"value", "1"}, {"scheme", "SCT"}}}}, "no-meaning");
+  CHECK(st == MV_ERR_MODEL);
+  CHECK(msg.find("codes.L0.meaning") != std::string::npos);
+
+  std::tie(st, msg) = load(
+      {{"L0", {{"value", "1"}, {"scheme", "SCT"}, {"meaning", "x"}, {"extra", "y"}}}}, "extra-key");
+  CHECK(st == MV_ERR_MODEL);
+  CHECK(msg.find("codes.L0.extra") != std::string::npos);
+
+  std::tie(st, msg) = load(
+      {{"L0", {{"value", std::string(65, '9')}, {"scheme", "SCT"}, {"meaning", "x"}}}}, "too-long");
+  CHECK(st == MV_ERR_MODEL);
+  CHECK(msg.find("at most 64") != std::string::npos);
+
+  std::tie(st, msg) = load(nlohmann::json::array(), "not-object");
+  CHECK(st == MV_ERR_MODEL);
+  CHECK(msg.find("codes") != std::string::npos);
+}
