@@ -90,6 +90,11 @@ class Classification:
                 return s
         raise KeyError(label)
 
+    def __reduce__(self):
+        # Pickles (e.g. to another process) without the library result, as before it was kept.
+        values = tuple(getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "_handle")
+        return (type(self), values)
+
     def write_dicom_sr(self, path: str, source: "_core.Image",
                        seg_path: Optional[str] = None) -> None:
         """A DICOM SR (Comprehensive 3D SR, TID 1500 measurement report) of this result in the
