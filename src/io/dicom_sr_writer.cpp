@@ -17,6 +17,7 @@
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmsr/cmr/init.h>
 #include <dcmtk/dcmsr/cmr/tid1500.h>
 #include <dcmtk/dcmsr/codes/dcm.h>
 #include <dcmtk/dcmsr/dsrdoc.h>
@@ -26,6 +27,7 @@
 #include <ctime>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <vector>
 
@@ -46,6 +48,13 @@ constexpr const char* kWhat = "write_dicom_sr";
 // declared in the Coding Scheme Identification Sequence.
 constexpr const char* kLocal = "99MEDVISION";
 
+// A code as plain text: the constants below need no static initialisation of DCMTK objects.
+struct CodeText {
+  const char* value;
+  const char* scheme;
+  const char* meaning;
+};
+
 DSRCodedEntryValue code(const std::string& value, const std::string& scheme,
                         const std::string& meaning) {
   return DSRCodedEntryValue(value.c_str(), scheme.c_str(), meaning.substr(0, 64).c_str());
@@ -55,24 +64,25 @@ DSRCodedEntryValue code(const std::string& value, const std::string& scheme,
 // (CID 240 / 241 style presence values); SCT 373066001 / 373067005 "Yes" / "No"; SCT 118565006
 // "Volume" and 42798000 "Area" (CID 7469); DCM 126000 "Imaging Measurement Report"; SCT
 // 363679005 "Imaging procedure" (CID 100).
-const DSRCodedEntryValue kProbability = code("122157", "DCM", "Probability");
-const DSRCodedEntryValue kPresent = code("52101004", "SCT", "Present");
-const DSRCodedEntryValue kAbsent = code("272519000", "SCT", "Absent");
-const DSRCodedEntryValue kYes = code("373066001", "SCT", "Yes");
-const DSRCodedEntryValue kNo = code("373067005", "SCT", "No");
-const DSRCodedEntryValue kVolume = code("118565006", "SCT", "Volume");
-const DSRCodedEntryValue kArea = code("42798000", "SCT", "Area");
-const DSRCodedEntryValue kImagingProcedure = code("363679005", "SCT", "Imaging procedure");
-const DSRCodedEntryValue kUnitOne = code("1", "UCUM", "no units");
-const DSRCodedEntryValue kUnitMl = code("ml", "UCUM", "milliliter");
-const DSRCodedEntryValue kUnitMm2 = code("mm2", "UCUM", "square millimeter");
-const DSRCodedEntryValue kUnitPixels = code("{pixels}", "UCUM", "pixels");
-const DSRCodedEntryValue kCalibrated = code("CALIBRATED", kLocal, "Calibrated probability");
-const DSRCodedEntryValue kRefer = code("REFER", kLocal, "Refer to a human reader");
-const DSRCodedEntryValue kConformalSet = code("CONFORMALSET", kLocal, "Conformal prediction set");
-const DSRCodedEntryValue kConformalAlpha =
-    code("CONFORMALALPHA", kLocal, "Conformal miscoverage level");
-const DSRCodedEntryValue kPixelCount = code("PIXELCOUNT", kLocal, "Pixel count");
+constexpr CodeText kProbability{"122157", "DCM", "Probability"};
+constexpr CodeText kPresent{"52101004", "SCT", "Present"};
+constexpr CodeText kAbsent{"272519000", "SCT", "Absent"};
+constexpr CodeText kYes{"373066001", "SCT", "Yes"};
+constexpr CodeText kNo{"373067005", "SCT", "No"};
+constexpr CodeText kVolume{"118565006", "SCT", "Volume"};
+constexpr CodeText kArea{"42798000", "SCT", "Area"};
+constexpr CodeText kImagingProcedure{"363679005", "SCT", "Imaging procedure"};
+constexpr CodeText kUnitOne{"1", "UCUM", "no units"};
+constexpr CodeText kUnitMl{"ml", "UCUM", "milliliter"};
+constexpr CodeText kUnitMm2{"mm2", "UCUM", "square millimeter"};
+constexpr CodeText kUnitPixels{"{pixels}", "UCUM", "pixels"};
+constexpr CodeText kCalibrated{"CALIBRATED", kLocal, "Calibrated probability"};
+constexpr CodeText kRefer{"REFER", kLocal, "Refer to a human reader"};
+constexpr CodeText kConformalSet{"CONFORMALSET", kLocal, "Conformal prediction set"};
+constexpr CodeText kConformalAlpha{"CONFORMALALPHA", kLocal, "Conformal miscoverage level"};
+constexpr CodeText kPixelCount{"PIXELCOUNT", kLocal, "Pixel count"};
+
+DSRCodedEntryValue code(const CodeText& c) { return code(c.value, c.scheme, c.meaning); }
 
 std::string get(DcmItem& item, const DcmTagKey& tag) {
   OFString s;
@@ -181,29 +191,32 @@ void add_classification_group(TID1500_MeasurementReport& report, const SrFinding
   check(g.setTrackingUniqueIdentifier(dicom::new_uid().c_str()), MV_ERR_INTERNAL, where);
   const DSRCodedEntryValue finding = finding_code(f);
   check(g.setFinding(finding, OFFalse), MV_ERR_INTERNAL, where + ": finding");
-  check(g.addMeasurement(CID7469_GenericIntensityAndSizeMeasurements(kProbability),
-                         number<Units>(f.probability, kUnitOne, path), OFTrue, OFFalse),
+  check(g.addMeasurement(CID7469_GenericIntensityAndSizeMeasurements(code(kProbability)),
+                         number<Units>(f.probability, code(kUnitOne), path), OFTrue, OFFalse),
         MV_ERR_INTERNAL, where + ": probability");
   add_algorithm(g.getMeasurement(), c.info, where);
   if (!std::isnan(f.calibrated)) {
-    check(g.addMeasurement(CID7469_GenericIntensityAndSizeMeasurements(kProbability),
-                           number<Units>(f.calibrated, kUnitOne, path), OFFalse, OFFalse),
+    check(g.addMeasurement(CID7469_GenericIntensityAndSizeMeasurements(code(kProbability)),
+                           number<Units>(f.calibrated, code(kUnitOne), path), OFFalse, OFFalse),
           MV_ERR_INTERNAL, where + ": calibrated probability");
-    check(g.getMeasurement().setMeasurementMethod(CID6147_ResponseCriteria(kCalibrated), OFFalse),
+    check(g.getMeasurement().setMeasurementMethod(CID6147_ResponseCriteria(code(kCalibrated)),
+                                                  OFFalse),
           MV_ERR_INTERNAL, where + ": calibrated probability");
     add_algorithm(g.getMeasurement(), c.info, where);
   }
   if (f.decision >= 0) {
-    check(g.addQualitativeEvaluation(finding, f.decision == 1 ? kPresent : kAbsent, OFFalse),
+    check(g.addQualitativeEvaluation(finding, f.decision == 1 ? code(kPresent) : code(kAbsent),
+                                     OFFalse),
           MV_ERR_INTERNAL, where + ": evaluation");
   }
-  check(g.addQualitativeEvaluation(kRefer, f.refer ? kYes : kNo, OFFalse), MV_ERR_INTERNAL,
-        where + ": refer");
+  check(g.addQualitativeEvaluation(code(kRefer), f.refer ? code(kYes) : code(kNo), OFFalse),
+        MV_ERR_INTERNAL, where + ": refer");
   if (f.conformal >= 0) {
-    check(g.addQualitativeEvaluation(kConformalSet, conformal_text(f, c.softmax).c_str(), OFFalse),
-          MV_ERR_INTERNAL, where + ": conformal set");
-    check(g.addQualitativeEvaluation(kConformalAlpha, decimal_string(c.conformal_alpha).c_str(),
+    check(g.addQualitativeEvaluation(code(kConformalSet), conformal_text(f, c.softmax).c_str(),
                                      OFFalse),
+          MV_ERR_INTERNAL, where + ": conformal set");
+    check(g.addQualitativeEvaluation(code(kConformalAlpha),
+                                     decimal_string(c.conformal_alpha).c_str(), OFFalse),
           MV_ERR_INTERNAL, where + ": conformal alpha");
   }
 }
@@ -215,9 +228,9 @@ struct RegionSize {
 };
 
 RegionSize region_size(const SrFinding& f, bool volume, bool spacing) {
-  if (!spacing) return {kPixelCount, kUnitPixels, static_cast<double>(f.voxels)};
-  if (volume) return {kVolume, kUnitMl, f.volume_ml};
-  return {kArea, kUnitMm2, f.area_mm2};
+  if (!spacing) return {code(kPixelCount), code(kUnitPixels), static_cast<double>(f.voxels)};
+  if (volume) return {code(kVolume), code(kUnitMl), f.volume_ml};
+  return {code(kArea), code(kUnitMm2), f.area_mm2};
 }
 
 // TID 1411 (with the SEG's segment) or TID 1501 (without): a segmentation region.
@@ -325,6 +338,11 @@ void add_contributing_equipment(DcmItem& ds, const DerivedInfo& info, const std:
 
 void write_dicom_sr(const SrContent& content, const Image& source, const std::string& seg_path,
                     const std::string& path) {
+  // DCMTK's context groups fill their code lists lazily, which is not thread-safe (cmr/init.h):
+  // fill them once before any writer uses them.
+  static std::once_flag context_groups;
+  std::call_once(context_groups, [] { CMR_ContentMappingResource::initializeAllContextGroups(); });
+  dicom::ensure_dcmtk_ready();
   const auto& sources = dicom::require_file_sources(source, kWhat);
   if (content.findings.empty()) {
     throw Error(MV_ERR_INVALID_ARGUMENT, path + ": the result has nothing to report");
@@ -363,7 +381,7 @@ void write_dicom_sr(const SrContent& content, const Image& source, const std::st
   check(report.getObservationContext().addDeviceObserver(device_uid(info).c_str(), "medvision",
                                                          "medvision", model.substr(0, 64).c_str()),
         MV_ERR_INTERNAL, path + ": observer");
-  DSRCodedEntryValue procedure = kImagingProcedure;
+  DSRCodedEntryValue procedure = code(kImagingProcedure);
   DcmItem* proc = nullptr;
   if (src.findAndGetSequenceItem(DCM_ProcedureCodeSequence, proc, 0).good() && proc != nullptr) {
     DSRCodedEntryValue from_source;
