@@ -2,6 +2,8 @@
 // content of the report is checked against independent readers (pydicom, DCMTK's dsrdump and
 // DSRDocument, dciodvfy) in bindings/python/tests/test_dicom_sr.py.
 
+#include <thread>
+
 #include "model_fixture.hpp"
 #include "test_data.hpp"
 
@@ -129,6 +131,19 @@ TEST_CASE("dicom sr: a DICOM source gives a report; SEG and output problems are 
   CHECK(std::string(mv_last_error()).find(unwritable) != std::string::npos);
   // No patient value ever reaches a message.
   CHECK(std::string(mv_last_error()).find("Covid0000") == std::string::npos);
+
+  // Many threads writing reports at once (a DICOM node's workers) all succeed.
+  std::vector<std::thread> threads;
+  std::vector<mv_status> status(4, MV_ERR_UNKNOWN);
+  for (size_t t = 0; t < status.size(); ++t) {
+    threads.emplace_back([&, t] {
+      const std::string p = (f.dir.path() / ("t" + std::to_string(t) + ".dcm")).string();
+      for (int k = 0; k < 3; ++k)
+        status[t] = mv_result_write_dicom_sr(r, source, nullptr, p.c_str());
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (mv_status st2 : status) CHECK(st2 == MV_OK);
 
   mv_result_free(r);
   mv_image_free(source);
