@@ -32,6 +32,7 @@ PACKAGES=(
   python3-pil python3-opencv python3-sklearn python3-torch python3-torchvision
   python3-jsonschema python3-setuptools python3-wheel python3-pip python3-venv
   python3-distributed
+  dicom3tools
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
