@@ -143,17 +143,23 @@ def test_page_end_to_end(browser: Any, tmp_path: Path) -> None:
         wait_for(lambda: drv.find_element(By.ID, "heat-canvas").get_attribute("data-drawn")
                  == "0", 10, "the overlay hidden")
         drv.find_element(By.ID, "heat-toggle").send_keys(Keys.SPACE)
-        slider.send_keys(Keys.END)
+        slider.send_keys(*[Keys.RIGHT] * 50)
         wait_for(lambda: drv.find_element(By.ID, "heat-canvas").get_attribute("data-drawn")
-                 == "1", 10, "the overlay back")
+                 == "1" and drv.execute_script(
+                     "return document.querySelector('#heat-opacity').value") == "50", 10,
+                 "the overlay back at 50 %")
+        shot(drv, "4-heatmap")
         drv.find_element(By.ID, "outline-toggle").send_keys(Keys.SPACE)
-        shot(drv, "4-result")
+        wait_for(lambda: drv.find_element(By.ID, "heat-canvas").get_attribute("data-drawn")
+                 == "1" and "blob:" in drv.find_element(By.ID, "base-img").get_attribute("src"),
+                 10, "the outlines")
+        shot(drv, "5-outlines")
         # The PDF.
         drv.find_element(By.ID, "pdf-download").send_keys(Keys.ENTER)
         pdf = wait_for(lambda: [p for p in drv.downloads.glob("*.pdf")
                                 if p.stat().st_size > 0], 60, "the PDF download")[0]
         assert pdf.read_bytes()[:5] == b"%PDF-"
-        shot(drv, "5-pdf")
+        shot(drv, "6-pdf")
         assert "Not for diagnostic use." in drv.find_element(By.ID, "global-notice").text
     finally:
         srv.stop()

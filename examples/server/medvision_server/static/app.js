@@ -204,31 +204,40 @@ async function openStudy(id) {
   state.outline = outline;
   $("#outline-toggle").disabled = !outline;
   $("#pdf-download").disabled = !s.links.report;
-  if (s.links.image) {
-    $("#base-img").src = await blobUrl(s.links.image);
-    await drawHeat();
-  }
+  state.heatImg = null;
+  delete $("#base-img").dataset.src;
+  if (s.links.image) await drawHeat();
   renderReviews(s);
 }
 
 async function drawHeat() {
+  // Each call supersedes the ones still loading (slider moves quickly).
+  const gen = state.drawGen = (state.drawGen || 0) + 1;
   const c = $("#heat-canvas");
   const base = $("#base-img");
   const key = $("#heat-select").value;
   c.dataset.drawn = "0";
-  if ($("#outline-toggle").checked && state.outline) {
-    base.src = await blobUrl(state.outline);
-  } else if (state.study && state.study.links.image) {
-    base.src = await blobUrl(state.study.links.image);
+  const want = ($("#outline-toggle").checked && state.outline) ? state.outline
+    : (state.study && state.study.links.image);
+  if (want && base.dataset.src !== want) {
+    const u = await blobUrl(want);
+    if (gen !== state.drawGen) return;
+    base.dataset.src = want;
+    base.src = u;
   }
   await (base.decode ? base.decode().catch(() => {}) : Promise.resolve());
+  if (gen !== state.drawGen) return;
   c.width = base.naturalWidth || 1; c.height = base.naturalHeight || 1;
   const ctx = c.getContext("2d");
   ctx.clearRect(0, 0, c.width, c.height);
   if (!key || !state.heat[key] || !$("#heat-toggle").checked) return;
-  const img = await loadImage(await blobUrl(state.heat[key]));
+  if (!state.heatImg || state.heatImg.key !== key) {
+    const img = await loadImage(await blobUrl(state.heat[key]));
+    if (gen !== state.drawGen) return;
+    state.heatImg = { key, img };
+  }
   ctx.globalAlpha = Number($("#heat-opacity").value) / 100;
-  ctx.drawImage(img, 0, 0, c.width, c.height);
+  ctx.drawImage(state.heatImg.img, 0, 0, c.width, c.height);
   c.dataset.drawn = "1";
 }
 for (const id of ["#heat-select", "#heat-toggle", "#outline-toggle"]) $(id).addEventListener("change", drawHeat);
