@@ -177,3 +177,12 @@ class ServeProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(30)
+
+
+@pytest.fixture
+def sqlite_api(tmp_path: Path, models: ModelCache) -> Iterator[Api]:
+    """The app on SQLite only (for the slow cases that need not run twice)."""
+    app = create_app(make_settings(tmp_path / "data"), models=models)
+    add_users(app)
+    with TestClient(app) as client:
+        yield Api(client, app)

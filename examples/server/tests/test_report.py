@@ -85,3 +85,28 @@ def test_pdf_carries_every_number(api: Api, tmp_path: Path) -> None:
     images = sum(count_images(p.get("/Resources")) for p in PdfReader(io.BytesIO(pdf)).pages)
     positives = sum(1 for res in s["results"] for x in res["labels"] if x["overlay"])
     assert images == positives + 1
+
+
+def test_patient_identity_on_the_pdf_only_when_opted_in(tmp_path: Path, models: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from conftest import add_users, make_settings
+    from images import PHI, cxr_with_phi
+    from medvision_server import create_app
+
+    src = cxr_with_phi(tmp_path / "phi.dcm")
+    for opt_in in (False, True):
+        app = create_app(make_settings(tmp_path / f"data-{opt_in}", pdf_patient_identity=opt_in),
+                         models=models)
+        add_users(app)
+        with TestClient(app) as c:
+            api = Api(c, app)
+            r = api.upload("alice", src, models="cxr-pneumonia")
+            assert api.wait("alice", r.json()["job_id"])["state"] == "succeeded"
+            sid = r.json()["study_id"]
+            text = texts_of(c.get(f"/api/v1/studies/{sid}/report.pdf",
+                                  headers=api.h("alice")).content, tmp_path)[0]
+            assert (PHI["PatientID"] in text) == opt_in
+            assert ("Doe" in text) == opt_in
+            assert PHI["PatientID"] not in c.get(f"/api/v1/studies/{sid}",
+                                                 headers=api.h("alice")).text

@@ -214,3 +214,84 @@ def test_study_list_and_review(api: Api) -> None:
     assert s["reviews"][0]["reviewer"] == "rad" and s["reviews"][0]["comment"] == "second read"
     assert s["reviews"][0]["findings"][0]["agree"] is False
     assert api.c.get("/api/v1/studies", headers=api.h("alice")).json()[0]["reviewed"] is True
+
+
+def test_dicom_series_and_routing(api: Api, tmp_path: Path) -> None:
+    from synth_series import write_ct_series
+
+    folder = tmp_path / "ct"
+    folder.mkdir()
+    slices = [np.full((32, 32), 40 + 10 * k, np.int16) for k in range(4)]
+    write_ct_series(folder, slices, (0.0, 0.0, 0.0), (1.0, 1.0, 2.0), dict(PHI))
+    files = sorted(folder.iterdir())
+    assert len(files) == 4
+    # A CT volume: no default rule takes it; the refusal says why and what to do.
+    r = api.upload("alice", *files)
+    assert r.status_code == 422, r.text
+    d = r.json()["detail"]
+    assert "no routing rule" in d and "'CT'" in d and "3D" in d and "models" in d
+    # Named models: accepted as one series; a 2D chest model on a volume fails at once with
+    # the library's message.
+    r = api.upload("alice", *files, models="cxr-pneumonia")
+    assert r.status_code == 202, r.text
+    sid = r.json()["study_id"]
+    j = api.wait("alice", r.json()["job_id"])
+    assert j["state"] == "failed" and j["attempts"] == 1 and j["error"]
+    s = api.c.get(f"/api/v1/studies/{sid}", headers=api.h("alice")).json()
+    assert s["kind"] == "dicom-series" and s["modality"] == "CT"
+    # Two series in one upload are refused.
+    other = tmp_path / "ct2"
+    other.mkdir()
+    write_ct_series(other, slices[:2], (0.0, 0.0, 0.0), (1.0, 1.0, 2.0), {})
+    r = api.upload("alice", files[0], sorted(other.iterdir())[0], models="cxr-pneumonia")
+    assert r.status_code == 422 and "2 series" in r.json()["detail"]
+
+
+def test_routing_rules() -> None:
+    from medvision_server.settings import DEFAULT_ROUTING
+    from medvision_server.store import route
+
+    chest = {"modality": "DX", "channels": 1, "ndim": 2, "body_part": "CHEST"}
+    assert route(DEFAULT_ROUTING, chest)["models"] == ["cxr-pneumonia", "cxr-findings",
+                                                      "cxr-lungs"]
+    assert route(DEFAULT_ROUTING, dict(chest, body_part="HAND")) is None
+    assert route(DEFAULT_ROUTING, dict(chest, modality="CT")) is None
+    mr = {"modality": "", "channels": 2, "ndim": 3, "body_part": ""}
+    assert route(DEFAULT_ROUTING, mr)["models"] == ["brain-tumour"]
+    assert route(DEFAULT_ROUTING, dict(mr, channels=1)) is None
+
+
+def test_brain_mr_flair_t1(sqlite_api: Api, tmp_path: Path) -> None:
+    """FLAIR + T1 -> brain-tumour, on a 96 mm cube around the tumour of one BraTS case (the
+    model's window: the whole volume takes ~6 min per segmentation on a shared 2-core CPU)."""
+    import nibabel as nib
+    from testdata import data_or_skip
+
+    api = sqlite_api
+    case = data_or_skip("brats/bratsreg2018-flair-t1/case_0")
+    gt = np.asarray(nib.load(str(case / "GT_W.nii.gz")).dataobj) > 0
+    centre = [int(round(float(c.mean()))) for c in np.nonzero(gt)]
+    lo = [min(max(c - 48, 0), n - 96) for c, n in zip(centre, gt.shape)]
+    paths = []
+    for name in ("FLAIR", "T1"):
+        vol = nib.load(str(case / f"{name}.nii.gz"))
+        crop = vol.slicer[lo[0]:lo[0] + 96, lo[1]:lo[1] + 96, lo[2]:lo[2] + 96]
+        p = tmp_path / f"{name}.nii.gz"
+        nib.save(nib.Nifti1Image(np.asarray(crop.dataobj, np.float32), crop.affine), str(p))
+        paths.append(p)
+    flair, t1 = paths
+    r = api.upload("rad", flair, t1)
+    assert r.status_code == 202, r.text
+    assert r.json()["models"] == ["brain-tumour"]
+    sid = r.json()["study_id"]
+    assert api.wait("rad", r.json()["job_id"], timeout=600)["state"] == "succeeded"
+    s = api.c.get(f"/api/v1/studies/{sid}", headers=api.h("rad")).json()
+    assert s["kind"].endswith("-stack")
+    res = s["results"][0]
+    with medvision.Model("brain-tumour") as m:
+        ref = m.segment(medvision.stack([str(flair), str(t1)])).to_dict()
+    assert [(g["name"], g["voxels"], g["volume_ml"]) for g in res["regions"]] == \
+        [(g["name"], g["voxels"], g["volume_ml"]) for g in ref["regions"]]
+    assert res["regions"][0]["voxels"] > 0  # the crop holds the tumour
+    mask = api.c.get(res["links"]["mask"], headers=api.h("rad"))
+    assert mask.status_code == 200 and mask.content[:2] == b"\x1f\x8b"  # gzip
