@@ -9,7 +9,8 @@ Makes two inputs in OUT (default build-bench/server-load, git-ignored):
   cxr_224.png   the bundled examples/data/cxr-example.dcm as an 8-bit 224 x 224 PNG
 then starts `python3 -m medvision_server serve` on 127.0.0.1 and a free port (--model-threads
 THREADS), and for each input runs CLIENTS concurrent clients x REQUESTS requests of
-POST /api/v1/predict (after WARMUP requests): p50/p95/mean latency, throughput, errors, the
+POST /api/v1/predict with the image as the raw body (after WARMUP requests; also 1 client
+alone, and 1 client sending the multipart form): p50/p95/mean latency, throughput, errors, the
 server's peak RSS (VmHWM). Then `medvision classify --threads THREADS` on REQUESTS x CLIENTS
 copies of the same path (one process, model loaded once; --batch 1 and the default 8).
 Writes JSON to --out (default benchmarks/results/server_load.json).
@@ -87,15 +88,21 @@ def pct(xs: List[float], q: float) -> float:
 
 
 def load(url: str, token: str, path: Path, clients: int, requests: int,
-         warmup: int) -> Dict[str, Any]:
+         warmup: int, form: bool = False) -> Dict[str, Any]:
     import httpx
 
     body = path.read_bytes()
     h = {"Authorization": f"Bearer {token}"}
+
+    def send(c: Any) -> Any:
+        if form:
+            return c.post(url + "/api/v1/predict", headers=h, files={"file": (path.name, body)})
+        return c.post(url + "/api/v1/predict", content=body,
+                      headers={**h, "Content-Type": "application/octet-stream"})
+
     with httpx.Client(timeout=120) as c:
         for _ in range(warmup):
-            c.post(url + "/api/v1/predict", headers=h,
-                   files={"file": (path.name, body)}).raise_for_status()
+            send(c).raise_for_status()
     lat: List[float] = []
     errors: List[str] = []
     lock = threading.Lock()
@@ -105,8 +112,7 @@ def load(url: str, token: str, path: Path, clients: int, requests: int,
             for _ in range(requests):
                 t0 = time.perf_counter()
                 try:
-                    r = c.post(url + "/api/v1/predict", headers=h,
-                               files={"file": (path.name, body)})
+                    r = send(c)
                     ok = r.status_code == 200 and r.json().get("notice")
                     err = None if ok else f"HTTP {r.status_code}: {r.text[:200]}"
                 except Exception as e:  # counted, reported
@@ -130,7 +136,7 @@ def load(url: str, token: str, path: Path, clients: int, requests: int,
             "throughput_per_s": len(lat) / wall, "wall_s": wall}
 
 
-def cli_rate(cli: Path, path: Path, n: int, threads: int, batch: int) -> Dict[str, Any]:
+def cli_wall(cli: Path, path: Path, n: int, threads: int, batch: int) -> float:
     t0 = time.perf_counter()
     r = subprocess.run([str(cli), "classify", "--model", "cxr-pneumonia", "--threads",
                         str(threads), "--batch", str(batch), "--json", *[str(path)] * n],
@@ -140,8 +146,17 @@ def cli_rate(cli: Path, path: Path, n: int, threads: int, batch: int) -> Dict[st
         raise RuntimeError(f"medvision classify failed: {r.stderr[-500:]}")
     lines = [x for x in r.stdout.splitlines() if x.strip()]
     assert len(lines) == n, (len(lines), n)
+    return wall
+
+
+def cli_rate(cli: Path, path: Path, n: int, threads: int, batch: int) -> Dict[str, Any]:
+    """One process classifying n copies; steady state = (n - 1) / (t(n) - t(1)), which takes
+    out the process start and the model load that a server pays once."""
+    one = cli_wall(cli, path, 1, threads, batch)
+    wall = cli_wall(cli, path, n, threads, batch)
     return {"images": n, "batch": batch, "threads": threads, "wall_s": wall,
-            "throughput_per_s": n / wall}
+            "startup_and_one_image_s": one, "throughput_per_s": n / wall,
+            "steady_throughput_per_s": (n - 1) / max(wall - one, 1e-9)}
 
 
 def main() -> int:
@@ -156,6 +171,7 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2, help="torch threads of the model")
     ap.add_argument("--workers", type=int, default=1, help="server job workers (idle here)")
+    ap.add_argument("--predict-concurrency", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "server_load.json"))
     a = ap.parse_args()
     build = Path(a.build)
@@ -170,7 +186,8 @@ def main() -> int:
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen([sys.executable, "-m", "medvision_server", "serve", "--data",
                              str(data), "--port", str(port), "--model-threads", str(a.threads),
-                             "--workers", str(a.workers)], env=env,
+                             "--workers", str(a.workers), "--predict-concurrency",
+                             str(a.predict_concurrency)], env=env,
                             stdout=subprocess.DEVNULL, stderr=open(tmp / "serve.log", "wb"))
     import httpx
     try:
@@ -184,7 +201,10 @@ def main() -> int:
                            data={"username": "bench", "password": PASSWORD}).json()["access_token"]
         results: Dict[str, Any] = {}
         for name, path in inputs.items():
-            results[name] = {"server": load(url, token, path, a.clients, a.requests, a.warmup)}
+            results[name] = {
+                "server_1_client": load(url, token, path, 1, a.requests, a.warmup),
+                "server": load(url, token, path, a.clients, a.requests, 0),
+                "server_1_client_multipart": load(url, token, path, 1, a.requests, 0, True)}
         rss = peak_rss_mib(proc.pid)
     finally:
         proc.terminate()
@@ -196,26 +216,31 @@ def main() -> int:
         r = results[name]
         r["cli_batch1"] = cli_rate(cli, path, n, a.threads, 1)
         r["cli_batch8"] = cli_rate(cli, path, n, a.threads, 8)
-        r["server_vs_cli_batch1"] = (r["server"]["throughput_per_s"] /
-                                     r["cli_batch1"]["throughput_per_s"])
+        r["server_vs_cli_batch1_steady"] = (r["server"]["throughput_per_s"] /
+                                            r["cli_batch1"]["steady_throughput_per_s"])
     out = {"benchmark": "server_load", "model": "cxr-pneumonia", "route": "/api/v1/predict",
            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                        "python": platform.python_version()},
-           "threads": a.threads, "clients": a.clients, "requests_per_client": a.requests,
+           "threads": a.threads, "predict_concurrency": a.predict_concurrency,
+           "clients": a.clients, "requests_per_client": a.requests,
            "server_peak_rss_mib": rss, "inputs": results,
            "note": "loopback; shared 2-core machine; the CLI is one process classifying the "
                    "same path n times with the model loaded once"}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(out, indent=2) + "\n")
     for name, r in results.items():
-        s = r["server"]
-        print(f"{name}: p50 {s['p50_ms']:.1f} ms  p95 {s['p95_ms']:.1f} ms  "
-              f"{s['throughput_per_s']:.2f}/s  errors {s['errors']}  | CLI batch 1 "
-              f"{r['cli_batch1']['throughput_per_s']:.2f}/s, batch 8 "
-              f"{r['cli_batch8']['throughput_per_s']:.2f}/s  (server/CLI-1 "
-              f"{r['server_vs_cli_batch1']:.2f})")
+        s1, s = r["server_1_client"], r["server"]
+        print(f"{name}: 1 client p50 {s1['p50_ms']:.1f} ms p95 {s1['p95_ms']:.1f} ms "
+              f"{s1['throughput_per_s']:.2f}/s | {a.clients} clients p50 {s['p50_ms']:.1f} ms "
+              f"p95 {s['p95_ms']:.1f} ms {s['throughput_per_s']:.2f}/s errors "
+              f"{s1['errors'] + s['errors']} | CLI steady batch 1 "
+              f"{r['cli_batch1']['steady_throughput_per_s']:.2f}/s, batch 8 "
+              f"{r['cli_batch8']['steady_throughput_per_s']:.2f}/s (server/CLI-1 "
+              f"{r['server_vs_cli_batch1_steady']:.2f}) | multipart 1 client p50 "
+              f"{r['server_1_client_multipart']['p50_ms']:.1f} ms")
     print(f"server peak RSS {rss:.0f} MiB -> {a.out}")
-    return 0 if all(r["server"]["errors"] == 0 for r in results.values()) else 1
+    return 0 if all(v["errors"] == 0 for r in results.values() for k, v in r.items()
+                    if k.startswith("server_") and isinstance(v, dict)) else 1
 
 
 if __name__ == "__main__":

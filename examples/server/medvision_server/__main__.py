@@ -18,7 +18,8 @@ def _settings(a: argparse.Namespace) -> Settings:
                         model_threads=a.model_threads, max_upload_bytes=a.max_upload_mb * 2**20,
                         lease_s=a.lease_seconds, backoff_s=a.backoff_seconds,
                         max_attempts=a.max_attempts, routing=load_routing(a.routing),
-                        pdf_patient_identity=a.pdf_patient_identity)))
+                        pdf_patient_identity=a.pdf_patient_identity,
+                        predict_concurrency=a.predict_concurrency)))
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
@@ -104,6 +105,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--lease-seconds", type=float, default=60.0)
     p.add_argument("--backoff-seconds", type=float, default=2.0)
     p.add_argument("--max-attempts", type=int, default=3)
+    p.add_argument("--predict-concurrency", type=int, default=1,
+                   help="/predict inferences at once (others wait)")
     p.add_argument("--routing", default=None, help="JSON file of routing rules")
     p.add_argument("--pdf-patient-identity", action="store_true",
                    help="print the patient's name and ID on PDF reports (only there)")

@@ -3,6 +3,7 @@ the job runner and the routers; everything mutable lives on app.state."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Optional
@@ -47,6 +48,7 @@ def create_app(settings: Settings, start_jobs: bool = True,
     st.queue = JobQueue(st.sessions, settings)
     st.metrics = Metrics(lambda: float(st.queue.depth()))
     st.models = models or ModelCache(settings.model_threads)
+    st.predict_slots = threading.BoundedSemaphore(max(1, settings.predict_concurrency))
     own_models = models is None
     executor = (DaskExecutor(settings.dask, settings.model_threads) if settings.dask
                 else ThreadExecutor(st.models))

@@ -50,6 +50,9 @@ class Settings:
     routing: Tuple[Dict[str, Any], ...] = field(default=DEFAULT_ROUTING)
     #: Opt-in: print the patient's name and ID on the PDF report (nowhere else, ever).
     pdf_patient_identity: bool = False
+    #: /api/v1/predict inferences at once (each uses model_threads): more than the cores can
+    #: run only adds thread oversubscription; the other requests wait their turn.
+    predict_concurrency: int = 1
     #: The model used by /api/v1/predict when the request names none.
     predict_model: str = "cxr-pneumonia"
 

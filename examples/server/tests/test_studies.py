@@ -101,6 +101,15 @@ def test_png_needs_models_and_predict(api: Api, tmp_path: Path) -> None:
     r = api.c.post("/api/v1/predict", headers=api.h("alice"), data={"model": "cxr-lungs"},
                    files={"file": ("x.dcm", CXR_DCM.read_bytes())})
     assert r.status_code == 422 and "segmentation" in r.json()["detail"]
+    # The raw body (any other Content-Type) gives the same answer as the form.
+    form = api.c.post("/api/v1/predict", headers=api.h("alice"),
+                      files={"file": ("x.dcm", CXR_DCM.read_bytes())}).json()
+    raw = api.c.post("/api/v1/predict?model=cxr-pneumonia", content=CXR_DCM.read_bytes(),
+                     headers={**api.h("alice"), "Content-Type": "application/dicom"})
+    assert raw.status_code == 200 and raw.json() == form
+    r = api.c.post("/api/v1/predict", content=b"", headers={
+        **api.h("alice"), "Content-Type": "application/octet-stream"})
+    assert r.status_code == 400 and "is empty" in r.json()["detail"]
 
 
 def test_bad_uploads_4xx_and_server_keeps_serving(api: Api, tmp_path: Path) -> None:
