@@ -46,7 +46,13 @@ def create_app(settings: Settings, start_jobs: bool = True,
     st.limiter = LoginLimiter(settings.login_max_failures, settings.login_window_s)
     st.audit = AuditLog(st.sessions)
     st.queue = JobQueue(st.sessions, settings)
-    st.metrics = Metrics(lambda: float(st.queue.depth()))
+    def queue_depth() -> float:
+        try:
+            return float(st.queue.depth())
+        except Exception:  # the database is away: /healthz says so; /metrics keeps answering
+            return float("nan")
+
+    st.metrics = Metrics(queue_depth)
     st.models = models or ModelCache(settings.model_threads)
     st.predict_slots = threading.BoundedSemaphore(max(1, settings.predict_concurrency))
     own_models = models is None
