@@ -33,6 +33,9 @@ PACKAGES=(
   python3-jsonschema python3-setuptools python3-wheel python3-pip python3-venv
   python3-distributed
   dicom3tools
+  python3-fastapi python3-uvicorn python3-sqlalchemy python3-jwt python3-argon2 python3-reportlab
+  python3-multipart python3-httpx python3-pypdf python3-prometheus-client python3-psycopg2
+  python3-selenium chromium chromium-driver postgresql poppler-utils
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -85,6 +88,9 @@ run_tests() {
   # The package from the build tree; the wheel test reuses build/ (MV_WHEEL_BUILD_DIR).
   PYTHONPATH="$here/build/python" MV_BUILD_DIR="$here/build" MV_TEST_WHEEL=1 MV_JOBS="$jobs" \
     "$MV_PYTHON" -m pytest -q -p no:cacheprovider bindings/python/tests
+  log "reference service: pytest examples/server/tests (SQLite + PostgreSQL, kill -9, Chromium, Dask)"
+  PYTHONPATH="$here/build/python:$here/examples/server" MV_BUILD_DIR="$here/build" MV_JOBS="$jobs" \
+    "$MV_PYTHON" -m pytest -q -p no:cacheprovider examples/server/tests
   if [ "${MV_SKIP_ASAN:-0}" != 1 ]; then
     log "the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
     # -O1 and no examples/benchmarks keep this second build short on 2 cores; the tests that
