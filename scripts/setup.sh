@@ -31,6 +31,7 @@ PACKAGES=(
   python3-pil python3-opencv python3-sklearn python3-torch python3-torchvision
   python3-jsonschema python3-setuptools python3-wheel python3-pip python3-venv
   python3-distributed
+  orthanc
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -83,6 +84,9 @@ run_tests() {
   # The package from the build tree; the wheel test reuses build/ (MV_WHEEL_BUILD_DIR).
   PYTHONPATH="$here/build/python" MV_BUILD_DIR="$here/build" MV_TEST_WHEEL=1 MV_JOBS="$jobs" \
     "$MV_PYTHON" -m pytest -q -p no:cacheprovider bindings/python/tests
+  log "DICOM node: examples/dicom-node/tests (a real Orthanc and medvision-node)"
+  PYTHONPATH="$here/build/python" MV_BUILD_DIR="$here/build" \
+    "$MV_PYTHON" -m pytest -q -p no:cacheprovider examples/dicom-node/tests
   if [ "${MV_SKIP_ASAN:-0}" != 1 ]; then
     log "the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
     # -O1 and no examples/benchmarks keep this second build short on 2 cores; the tests that
