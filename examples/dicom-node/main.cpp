@@ -64,7 +64,7 @@ int run_node(const mvnode::Config& config, mvnode::Log& log) {
 int main(int argc, char** argv) {
   CLI::App app{"medvision-node: a DICOM node that analyses the studies a PACS sends it"};
   std::string config_path;
-  app.add_option("-c,--config", config_path, "The node's JSON config file")->required();
+  app.add_option("-c,--config", config_path, "The node's JSON config file (required)");
   app.set_version_flag("--version", "medvision-node " + medvision::version());
   auto* status = app.add_subcommand("status", "Print the queue and the last jobs, then exit");
   size_t last_jobs = 10;
@@ -72,6 +72,10 @@ int main(int argc, char** argv) {
   status->add_option("-c,--config", config_path, "The node's JSON config file");
   CLI11_PARSE(app, argc, argv);
 
+  if (config_path.empty()) {
+    std::fprintf(stderr, "medvision-node: --config is required\n%s", app.help().c_str());
+    return 2;
+  }
   mvnode::Log log;
   OFLog::configure(OFLogger::WARN_LOG_LEVEL);
   try {

@@ -64,9 +64,11 @@ class Receiver::Scp : public DcmSCP {
     echo_xfers.push_back(UID_LittleEndianExplicitTransferSyntax);
     echo_xfers.push_back(UID_LittleEndianImplicitTransferSyntax);
     check(addPresentationContext(UID_VerificationSOPClass, echo_xfers), "Verification");
-    for (int i = 0; i < numberOfDcmAllStorageSOPClassUIDs; ++i) {
-      check(addPresentationContext(dcmAllStorageSOPClassUIDs[i], xfers),
-            dcmAllStorageSOPClassUIDs[i]);
+    // DcmSCP takes at most 128 presentation contexts: DCMTK's list of the 120 common storage
+    // SOP classes (every image class the library reads is in it).
+    for (int i = 0; i < numberOfDcmLongSCUStorageSOPClassUIDs; ++i) {
+      check(addPresentationContext(dcmLongSCUStorageSOPClassUIDs[i], xfers),
+            dcmLongSCUStorageSOPClassUIDs[i]);
     }
   }
 
