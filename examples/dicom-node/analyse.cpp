@@ -15,8 +15,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-medvision::Image load_input(const Job& job) {
-  std::vector<medvision::Image> parts;
+// The model's input: one image, a series volume, or named series stacked as channels. `parts`
+// keeps each channel's image: a stacked image has no DICOM source of its own, so the derived
+// objects reference the first channel (e.g. the FLAIR series), which is on the same grid.
+medvision::Image load_input(const Job& job, std::vector<medvision::Image>& parts) {
   for (const auto& channel : job.channels) {
     if (channel.size() == 1) {
       parts.push_back(medvision::Image::load(channel.front().file.string()));
@@ -26,7 +28,7 @@ medvision::Image load_input(const Job& job) {
       parts.push_back(medvision::Image::load_series(paths));
     }
   }
-  if (parts.size() == 1) return std::move(parts.front());
+  if (parts.size() == 1) return medvision::Image::borrow(parts.front().get());
   std::vector<const medvision::Image*> ptrs;
   for (const auto& p : parts) ptrs.push_back(&p);
   return medvision::Image::stack(ptrs);
@@ -147,7 +149,9 @@ void Analyser::analyse(const AnalysisWork& work) {
 
 std::vector<Output> Analyser::run_job(const Job& job, const AnalysisWork& work) {
   const medvision::Model& m = model(job.model);
-  const medvision::Image image = load_input(job);
+  std::vector<medvision::Image> parts;
+  const medvision::Image image = load_input(job, parts);
+  const medvision::Image& source = parts.front();  // what derived objects reference
   std::vector<Output> out;
   auto record = [&](const std::string& name) {
     const fs::path p = work.out_dir / name;
@@ -156,7 +160,7 @@ std::vector<Output> Analyser::run_job(const Job& job, const AnalysisWork& work) 
   if (m.task() == MV_TASK_SEGMENTATION) {
     const auto result = m.segment(image);
     const std::string seg = next_name(work, m.name(), "seg");
-    result.write_dicom_seg(image, (work.out_dir / seg).string());
+    result.write_dicom_seg(source, (work.out_dir / seg).string());
     record(seg);
     return out;
   }
@@ -167,7 +171,7 @@ std::vector<Output> Analyser::run_job(const Job& job, const AnalysisWork& work) 
       if (config_.heatmaps == HeatmapPolicy::kPositive && !positive(s)) continue;
       const auto heatmap = medvision::explain(m, image, MV_CAM_GRADCAM, static_cast<int32_t>(i));
       const std::string sc = next_name(work, m.name(), "sc");
-      heatmap.write_dicom_sc((work.out_dir / sc).string(), image);
+      heatmap.write_dicom_sc((work.out_dir / sc).string(), source);
       record(sc);
     }
   }
