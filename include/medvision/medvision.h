@@ -806,6 +806,65 @@ MV_API MV_NODISCARD mv_status mv_result_write_dicom_seg(const mv_result* result,
                                                         const char* path) MV_NOEXCEPT;
 
 /* ---------------------------------------------------------------------------------------------- */
+/* DICOM Structured Reports */
+/* ---------------------------------------------------------------------------------------------- */
+
+/** Options for mv_result_write_dicom_sr(). Initialise with mv_dicom_sr_options_init().
+ *  @since 0.1 */
+typedef struct mv_dicom_sr_options {
+  uint32_t struct_size; /**< sizeof(mv_dicom_sr_options) as the caller compiled it */
+  /** NULL (default), or the DICOM SEG file written for the same result
+   *  (mv_result_write_dicom_seg()): each region's measurement group then references that SEG's
+   *  instance and segment number. Borrowed for the call. */
+  const char* seg_path;
+} mv_dicom_sr_options;
+
+/** @brief Fills `opts` with defaults. @return MV_OK, MV_ERR_INVALID_ARGUMENT (NULL),
+ *  MV_ERR_ABI_MISMATCH (struct_size smaller than the first version). Thread-safety: safe.
+ *  @since 0.1 */
+MV_API MV_NODISCARD mv_status mv_dicom_sr_options_init(mv_dicom_sr_options* opts,
+                                                       size_t struct_size) MV_NOEXCEPT;
+
+/** @brief mv_dicom_sr_options_init() with the size this header was compiled with. */
+static inline mv_status mv_dicom_sr_options_default(mv_dicom_sr_options* o) {
+  return mv_dicom_sr_options_init(o, sizeof *o);
+}
+
+/**
+ * @brief Writes a result as a DICOM Comprehensive 3D SR following TID 1500 (Measurement Report),
+ * as IHE AI Results (AIR) describes it, in the source's study.
+ *
+ * The report is a new series (new Series and SOP Instance UIDs) in the source's study: the
+ * Patient and Study modules (and the Frame of Reference, when the source has one) are copied
+ * from the source's DICOM file, re-read from disk. The observer is a device (medvision, the
+ * model's name and version); the image library lists the source instances. Classification
+ * results get one measurement group per label: the finding, coded as the package's manifest
+ * "codes" say; a qualitative evaluation (present / absent) from the decision at the package's
+ * operating point (absent when it has none); the probability and the calibrated probability as
+ * numeric measurements (UCUM "1"), each with the algorithm's name and version; the refer flag and
+ * the conformal prediction set. Segmentation results get one group per region: the volume (mL,
+ * 3D), the area (mm2, 2D) or, when the source gives no pixel spacing, the pixel count; with
+ * `opts->seg_path`, each class's group references its segment in that SEG. The report is
+ * PRELIMINARY, PARTIAL and UNVERIFIED; the series description says "NOT FOR DIAGNOSTIC USE"; the
+ * Contributing Equipment Sequence names medvision and the model. docs/writers.md has the tree.
+ * @param[in] result a classification or segmentation result.
+ * @param[in] source the DICOM image or series the result was computed from, loaded from files
+ *            (mv_image_load() or mv_image_load_series(); not mv_image_load_memory()).
+ * @param[in] opts options, or NULL for defaults.
+ * @param[in] path UTF-8 output path; an existing file is replaced.
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT (NULL, a source that was not read from DICOM files or
+ *         whose files no longer hold the same instances, a seg_path that is not a DICOM SEG of
+ *         the source's study or lacks a segment of the result); MV_ERR_SHAPE_MISMATCH (a
+ *         segmentation result of another image's grid); MV_ERR_ABI_MISMATCH; MV_ERR_IO (a file
+ *         cannot be read or the output written; the message names the path).
+ * Ownership: the caller keeps every handle. Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_result_write_dicom_sr(const mv_result* result,
+                                                       const mv_image* source,
+                                                       const mv_dicom_sr_options* opts,
+                                                       const char* path) MV_NOEXCEPT;
+
+/* ---------------------------------------------------------------------------------------------- */
 /* Explanations */
 /* ---------------------------------------------------------------------------------------------- */
 

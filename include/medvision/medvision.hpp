@@ -316,6 +316,15 @@ class Result {
   void write_dicom_seg(const Image& source, const std::string& path) const {
     check(mv_result_write_dicom_seg(get(), source.get(), path.c_str()));
   }
+  /** A DICOM SR (TID 1500 measurement report) of the result in the source's study; `seg_path`:
+   *  "" or the DICOM SEG written for this result, whose segments the region groups reference. */
+  void write_dicom_sr(const Image& source, const std::string& path,
+                      const std::string& seg_path = "") const {
+    mv_dicom_sr_options o;
+    check(mv_dicom_sr_options_default(&o));
+    o.seg_path = seg_path.empty() ? nullptr : seg_path.c_str();
+    check(mv_result_write_dicom_sr(get(), source.get(), &o, path.c_str()));
+  }
 
  private:
   struct Free {

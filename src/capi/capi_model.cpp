@@ -87,6 +87,7 @@ mv_result* make_result(const Model& m, Classification&& c) {
   r->model_name = m.manifest().name;
   r->model_version = m.manifest().version;
   r->notice = m.manifest().notice;
+  r->codes = m.manifest().codes;
   r->classification = std::move(c);
   r->json = result_json(*r);
   return r;

@@ -143,6 +143,7 @@ mv_result* make_segmentation_result(const model::Model& m, model::Segmentation&&
   r->model_version = m.manifest().version;
   r->notice = m.manifest().notice;
   r->task = MV_TASK_SEGMENTATION;
+  r->codes = m.manifest().codes;
   r->mask = std::make_unique<mv_image>();
   r->mask->image = std::move(s.mask);
   if (s.probabilities) {

@@ -1,6 +1,7 @@
 #pragma once
 // The opaque C handles: each wraps the C++ object it stands for.
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -30,6 +31,8 @@ struct mv_result {
   std::unique_ptr<mv_image> mask;
   std::unique_ptr<mv_image> probabilities;
   std::string json;  // serialised once when the result is made
+  // The manifest's "codes" (label -> the finding it reports), for DICOM SR.
+  std::map<std::string, medvision::model::ConceptCode> codes;
 };
 
 #include "explain/cam.hpp"

@@ -78,6 +78,46 @@ void write_dicom_secondary_capture(const uint8_t* rgb, int64_t height, int64_t w
                                    const Image& source, const DerivedInfo& info,
                                    const std::string& path, int64_t slice = 0);
 
+// One measurement group of a DICOM SR (TID 1500): a classification label or a segmentation
+// region.
+struct SrFinding {
+  std::string label;  // the tracking identifier
+  Code finding;       // the finding, coded; empty value: a local code (99MEDVISION) of the label
+  // Classification (has_scores): the numbers of mv_result_*; NaN / -1 when absent.
+  bool has_scores = false;
+  double probability = 0.0;
+  double calibrated = 0.0;  // NaN when the package has no calibration
+  int decision = -1;        // 1 present, 0 absent, -1 no operating point (no evaluation written)
+  bool refer = false;
+  int conformal = -1;  // mv_conformal_set bits, -1 without conformal sets
+  // Segmentation (has_region): the region's size.
+  bool has_region = false;
+  uint64_t voxels = 0;
+  double volume_ml = 0.0;  // written for volumes (depth > 1)
+  double area_mm2 = 0.0;   // written for 2D images whose source gives a pixel spacing
+  // The segment's label in the referenced DICOM SEG; empty for regions without a segment (unions).
+  std::string segment_label;
+};
+
+// What a DICOM SR of a result says besides its measurement groups.
+struct SrContent {
+  DerivedInfo info;
+  std::vector<SrFinding> findings;
+  bool softmax = false;          // classification: conformal sets are over the classes
+  double conformal_alpha = 0.0;  // NaN without conformal sets
+};
+
+// Writes a Comprehensive 3D SR following TID 1500 (Measurement Report; IHE AI Results) of
+// `content` as a new series in the source's study: Patient and Study modules (and the Frame of
+// Reference, when there is one) copied from the source file, a device observer, the procedure
+// reported, an image library of the source instances, one measurement group per finding. With a
+// `seg_path` (a DICOM SEG of the same source), findings with a segment_label reference that
+// segment (TID 1411). PRELIMINARY, UNVERIFIED, "NOT FOR DIAGNOSTIC USE" in the series
+// description. Throws MV_ERR_INVALID_ARGUMENT (source not from DICOM files, a SEG of another
+// study or without the segment), MV_ERR_IO.
+void write_dicom_sr(const SrContent& content, const Image& source, const std::string& seg_path,
+                    const std::string& path);
+
 // ---- renderings -------------------------------------------------------------------------------
 
 enum class GreyWindow {

@@ -91,6 +91,42 @@ bool flag(const json& s, const char* key, bool fallback, const std::string& wher
   return it->get<bool>();
 }
 
+// {value, scheme, meaning}: a DICOM Code Sequence Macro (value, scheme and meaning 1 to 64
+// characters each).
+ConceptCode parse_concept_code(const json& c, const std::string& where, const std::string& k) {
+  if (!c.is_object()) bad(where, k, "must be an object {value, scheme, meaning}");
+  check_keys(c, {"value", "scheme", "meaning"}, where, k + ".");
+  ConceptCode out;
+  for (auto [field, dst] : {std::pair{"value", &out.value}, std::pair{"scheme", &out.scheme},
+                            std::pair{"meaning", &out.meaning}}) {
+    auto f = c.find(field);
+    if (f == c.end() || !f->is_string() || f->get<std::string>().empty() ||
+        f->get<std::string>().size() > 64) {
+      bad(where, k + "." + field, "must be a non-empty string of at most 64 characters");
+    }
+    *dst = f->get<std::string>();
+  }
+  return out;
+}
+
+// The manifest's "codes": label -> the finding it reports, coded (DICOM SR).
+std::map<std::string, ConceptCode> parse_codes(const json& j,
+                                               const std::vector<std::string>& labels,
+                                               const std::string& where) {
+  std::map<std::string, ConceptCode> out;
+  auto it = j.find("codes");
+  if (it == j.end() || it->is_null()) return out;
+  if (!it->is_object()) bad(where, "codes", "must be an object {label: {value, scheme, meaning}}");
+  for (const auto& [label, c] : it->items()) {
+    const std::string k = "codes." + label;
+    if (std::find(labels.begin(), labels.end(), label) == labels.end()) {
+      bad(where, k, "'" + label + "' is not one of the manifest's labels");
+    }
+    out[label] = parse_concept_code(c, where, k);
+  }
+  return out;
+}
+
 SegmentationSpec parse_segmentation(const json& s, const std::vector<std::string>& labels,
                                     const std::string& where) {
   if (!s.is_object()) bad(where, "segmentation", "must be an object or null");
@@ -137,19 +173,7 @@ SegmentationSpec parse_segmentation(const json& s, const std::vector<std::string
   if (auto it = s.find("codes"); it != s.end() && !it->is_null()) {
     if (!it->is_object()) bad(where, "segmentation.codes", "must be an object");
     const auto concept_code = [&](const json& c, const std::string& k) {
-      if (!c.is_object()) bad(where, k, "must be an object {value, scheme, meaning}");
-      check_keys(c, {"value", "scheme", "meaning"}, where, k + ".");
-      ConceptCode out;
-      for (auto [field, dst] : {std::pair{"value", &out.value}, std::pair{"scheme", &out.scheme},
-                                std::pair{"meaning", &out.meaning}}) {
-        auto f = c.find(field);
-        if (f == c.end() || !f->is_string() || f->get<std::string>().empty() ||
-            f->get<std::string>().size() > 64) {
-          bad(where, k + "." + field, "must be a non-empty string of at most 64 characters");
-        }
-        *dst = f->get<std::string>();
-      }
-      return out;
+      return parse_concept_code(c, where, k);
     };
     for (const auto& [label, c] : it->items()) {
       const std::string k = "segmentation.codes." + label;
@@ -172,10 +196,10 @@ SegmentationSpec parse_segmentation(const json& s, const std::vector<std::string
 
 Manifest parse_manifest(const json& j, const std::string& dir, const std::string& where) {
   if (!j.is_object()) throw Error(MV_ERR_MODEL, where + ": the manifest must be a JSON object");
-  check_keys(j,
-             {"format_version", "name", "version", "task", "labels", "input", "preprocess",
-              "output", "calibration", "thresholds", "explain", "segmentation", "intended_use",
-              "notice", "provenance", "metrics", "model_file", "sha256", "description"},
+  check_keys(j, {"format_version", "name",         "version",      "task",        "labels",
+                 "input",          "preprocess",   "output",       "calibration", "thresholds",
+                 "explain",        "segmentation", "intended_use", "notice",      "provenance",
+                 "metrics",        "model_file",   "sha256",       "description", "codes"},
              where, "");
   Manifest m;
   m.dir = dir;
@@ -213,6 +237,7 @@ Manifest parse_manifest(const json& j, const std::string& dir, const std::string
     }
     m.labels.push_back(l.get<std::string>());
   }
+  m.codes = parse_codes(j, m.labels, where);
 
   const json& input = require(j, "input", where);
   if (!input.is_object()) bad(where, "input", "must be an object");

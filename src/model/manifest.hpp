@@ -59,7 +59,9 @@ struct Manifest {
   // Segmentation CAM: a TorchScript method x -> (output, activations), or empty.
   std::string explain_activations;
   nlohmann::json segmentation;  // as written
-  SegmentationSpec segment;     // parsed (defaults when "segmentation" is null)
+  // Label name -> the finding it reports, coded (manifest "codes"; DICOM SR measurement groups).
+  std::map<std::string, ConceptCode> codes;
+  SegmentationSpec segment;  // parsed (defaults when "segmentation" is null)
   std::string intended_use;
   std::string notice;
   nlohmann::json provenance;

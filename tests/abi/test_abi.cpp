@@ -45,6 +45,10 @@ static_assert(offsetof(mv_calibrate_options, refer_ppv) == 88, "ABI");
 static_assert(offsetof(mv_calibrate_options, conformal_score) == 96, "ABI");
 static_assert(sizeof(mv_calibrate_options) == 104, "ABI");
 
+static_assert(offsetof(mv_dicom_sr_options, struct_size) == 0, "struct_size first");
+static_assert(offsetof(mv_dicom_sr_options, seg_path) == 8, "ABI");
+static_assert(sizeof(mv_dicom_sr_options) == 16, "ABI");
+
 static_assert(sizeof(mv_status) == sizeof(int), "enums are int-sized");
 
 TEST_CASE("abi: public struct layouts are pinned (compile-time checks)", "[abi]") {
