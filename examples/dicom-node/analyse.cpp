@@ -162,9 +162,16 @@ std::vector<Output> Analyser::run_job(const Job& job, const AnalysisWork& work) 
     const std::string seg = next_name(work, m.name(), "seg");
     result.write_dicom_seg(source, (work.out_dir / seg).string());
     record(seg);
+    // The SR's region groups (volumes or areas) reference the SEG's segments.
+    const std::string sr = next_name(work, m.name(), "sr");
+    result.write_dicom_sr(source, (work.out_dir / sr).string(), (work.out_dir / seg).string());
+    record(sr);
     return out;
   }
   const auto result = m.run(image);
+  const std::string sr = next_name(work, m.name(), "sr");
+  result.write_dicom_sr(source, (work.out_dir / sr).string());
+  record(sr);
   if (config_.heatmaps != HeatmapPolicy::kNone) {
     for (size_t i = 0; i < result.label_count(); ++i) {
       const auto s = result.score(i);

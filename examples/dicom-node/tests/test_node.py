@@ -190,7 +190,7 @@ def cxr_study(env):
     ds = new_study(CXR, src)
     storescu(orthanc, [src])
     orthanc.send_to_node(ds.StudyInstanceUID)
-    got = wait_results(env, ds.StudyInstanceUID, {"seg": 1, "sc": 1})
+    got = wait_results(env, ds.StudyInstanceUID, {"seg": 1, "sc": 1, "sr": 2})
     return ds, src, got
 
 
@@ -229,30 +229,76 @@ def test_cxr_results_come_back_into_the_same_study(env, cxr_study):
     assert src_refs == [ds.SOPInstanceUID]
 
 
-def test_cxr_sr_probabilities_equal_the_cli(env, cxr_study):
-    ds, src, got = cxr_study
-    if not got["sr"]:
-        pytest.skip("mv_result_write_dicom_sr is not merged into this branch yet (issue 14)")
-    expected = cli_json("classify", str(src), "--model", "cxr-pneumonia", "--threads", "2")[0]
-    numbers = sr_numbers(got["sr"])
-    for label in expected["labels"] if "labels" in expected else []:
-        assert any(abs(v - label["probability"]) < 1e-6 for v in numbers), (label, numbers)
-
-
-def sr_numbers(srs):
-    """Every NUM value of the SRs' content trees."""
+def sr_measurements(sr):
+    """[(tracking identifier, concept meaning, unit code, value, referenced SOP UIDs)] of every
+    NUM in the SR's measurement groups."""
     out = []
 
-    def walk(items):
-        for it in items:
-            if it.get("ValueType") == "NUM":
-                out.append(float(it.MeasuredValueSequence[0].NumericValue))
-            if "ContentSequence" in it:
-                walk(it.ContentSequence)
+    def meaning(item):
+        return str(item.ConceptNameCodeSequence[0].CodeMeaning)
 
-    for sr in srs:
-        walk(sr.ContentSequence)
+    def walk(items, label, refs):
+        group = [it for it in items]
+        for it in group:
+            if it.ValueType == "TEXT" and meaning(it) == "Tracking Identifier":
+                label = str(it.TextValue)
+            if it.ValueType == "IMAGE" and "ReferencedSOPSequence" in it:
+                refs = refs + [str(r.ReferencedSOPInstanceUID) for r in it.ReferencedSOPSequence]
+        for it in group:
+            if it.ValueType == "NUM":
+                mv = it.MeasuredValueSequence[0]
+                out.append((label, meaning(it), str(mv.MeasurementUnitsCodeSequence[0].CodeValue),
+                            float(mv.NumericValue), refs))
+            if "ContentSequence" in it:
+                walk(it.ContentSequence, label, refs)
+
+    walk(sr.ContentSequence, None, [])
     return out
+
+
+def sr_of(srs, model):
+    found = [sr for sr in srs if str(sr.ManufacturerModelName).startswith(model)]
+    assert len(found) == 1, [str(sr.ManufacturerModelName) for sr in srs]
+    return found[0]
+
+
+def test_cxr_sr_probabilities_equal_the_cli(env, cxr_study):
+    ds, src, got = cxr_study
+    sr = sr_of(got["sr"], "cxr-pneumonia")
+    assert sr.StudyInstanceUID == ds.StudyInstanceUID
+    assert sr.VerificationFlag == "UNVERIFIED"
+    assert "NOT FOR DIAGNOSTIC USE" in str(sr.SeriesDescription).upper()
+    evidence = [i.ReferencedSOPInstanceUID
+                for s in sr.CurrentRequestedProcedureEvidenceSequence
+                for r in s.ReferencedSeriesSequence for i in r.ReferencedSOPSequence]
+    assert ds.SOPInstanceUID in evidence
+    expected = cli_json("classify", str(src), "--model", "cxr-pneumonia", "--threads", "2")[0]
+    numbers = sr_measurements(sr)
+    for label in expected["labels"]:
+        values = [v for (lab, _, unit, v, _) in numbers if lab == label["label"] and unit == "1"]
+        wanted = [label["probability"]] + ([label["calibrated"]] if label["calibrated"] else [])
+        assert len(values) == len(wanted), (label, numbers)
+        for w in wanted:
+            assert any(abs(v - w) < 1e-9 for v in values), (label, values)
+
+
+def test_cxr_lungs_sr_references_the_seg_and_its_areas(env, cxr_study):
+    ds, src, got = cxr_study
+    sr = sr_of(got["sr"], "cxr-lungs")
+    seg = got["seg"][0]
+    frames = seg_frames(seg)
+    pixel_mm2 = float(np.prod([float(v) for v in ds.PixelSpacing])) if "PixelSpacing" in ds \
+        else None
+    by_label = {lab: (meaning, unit, v, refs) for (lab, meaning, unit, v, refs)
+                in sr_measurements(sr)}
+    for label in ("left_lung", "right_lung"):
+        meaning, unit, value, refs = by_label[label]
+        assert seg.SOPInstanceUID in refs, f"{label}: the SR does not reference the SEG"
+        count = int(frames[label][0][0].astype(bool).sum())
+        if pixel_mm2 is None:
+            assert unit == "{pixels}" and value == count, (label, unit, value, count)
+        else:
+            assert unit == "mm2" and abs(value - count * pixel_mm2) < 1e-6 * value
 
 
 def test_same_study_twice_and_own_output_are_not_analysed_again(env, cxr_study):
@@ -292,7 +338,7 @@ def test_results_arrive_after_the_destination_comes_back(env):
     time.sleep(max(0.0, 20 - (time.monotonic() - stopped)))
     assert (node.study_state(ds.StudyInstanceUID) or {}).get("state") == "sending"
     orthanc.start()
-    got = wait_results(env, ds.StudyInstanceUID, {"seg": 1, "sc": 1})
+    got = wait_results(env, ds.StudyInstanceUID, {"seg": 1, "sc": 1, "sr": 2})
     assert len(got["seg"]) == 1 and got["seg"][0].StudyInstanceUID == ds.StudyInstanceUID
 
 
@@ -307,7 +353,7 @@ def test_results_arrive_after_kill_9_mid_analysis(env):
     node.kill9()
     assert not results(orthanc, ds.StudyInstanceUID)
     node.start()
-    got = wait_results(env, ds.StudyInstanceUID, {"seg": 1, "sc": 1})
+    got = wait_results(env, ds.StudyInstanceUID, {"seg": 1, "sc": 1, "sr": 2})
     time.sleep(3)  # a duplicate from the interrupted run would show up by now
     got = by_class(results(orthanc, ds.StudyInstanceUID))
     assert len(got["seg"]) == 1, "the interrupted analysis left a duplicate SEG"
@@ -378,7 +424,7 @@ def test_brain_mr_flair_t1_gives_a_seg_of_the_tumour(env):
     storescu(orthanc, sorted(folders["FLAIR"].glob("*.dcm")) + sorted(folders["T1"].glob("*.dcm")))
     orthanc.send_to_node(study)
     t0 = time.monotonic()
-    got = wait_results(env, study, {"seg": 1})
+    got = wait_results(env, study, {"seg": 1, "sr": 1})
     print(f"brain MR 96^3 FLAIR+T1: results in Orthanc {time.monotonic() - t0:.0f} s after the "
           "send (idle_seconds 2 included)")
     seg = got["seg"][0]
@@ -397,8 +443,13 @@ def test_brain_mr_flair_t1_gives_a_seg_of_the_tumour(env):
     dice = 2 * np.logical_and(mask, gt).sum() / (mask.sum() + gt.sum())
     print(f"whole-tumour Dice {dice:.3f} against BraTS GT_W (96^3 block)")
     assert dice > 0.6, f"whole-tumour Dice {dice:.3f} against BraTS GT_W"
-    if got["sr"]:
-        voxel_ml = abs(np.linalg.det(lps[:, :3])) / 1000.0
-        volume = mask.sum() * voxel_ml
-        assert any(abs(v - volume) / volume < 0.01 for v in sr_numbers(got["sr"]))
+    # The SR: the tumour volume of the SEG's segment, in ml.
+    sr = sr_of(got["sr"], "brain-tumour")
+    assert sr.StudyInstanceUID == study
+    [(label, meaning, unit, value, refs)] = sr_measurements(sr)
+    voxel_ml = abs(np.linalg.det(lps[:, :3])) / 1000.0
+    assert (label, unit) == ("whole_tumour", "ml")
+    assert seg.SOPInstanceUID in refs
+    assert abs(value - mask.sum() * voxel_ml) <= 1e-6 * value, (value, mask.sum() * voxel_ml)
+    print(f"tumour volume {value:.2f} ml (SR) = {mask.sum()} voxels of the SEG")
     assert_no_phi(node)
