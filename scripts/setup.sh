@@ -32,6 +32,7 @@ PACKAGES=(
   python3-jsonschema python3-setuptools python3-wheel python3-pip python3-venv
   python3-distributed
   orthanc
+  dicom3tools
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*"; }

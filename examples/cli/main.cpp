@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -210,6 +211,7 @@ struct ClassifyArgs {
   int batch = 8;
   bool json = false;
   bool reduced = false;
+  std::string dicom_sr;  // folder for <stem>.sr.dcm (DICOM SR per image), or empty
 };
 
 int run_classify(const ClassifyArgs& a) {
@@ -229,6 +231,24 @@ int run_classify(const ClassifyArgs& a) {
     std::fprintf(stderr, "medvision: no input files\n");
     return kUsageError;
   }
+  if (!a.dicom_sr.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(a.dicom_sr, ec);
+    if (ec) {
+      std::fprintf(stderr, "medvision: cannot create %s: %s\n", a.dicom_sr.c_str(),
+                   ec.message().c_str());
+      return exit_code(MV_ERR_IO);
+    }
+  }
+  // Output stems that never collide: "image", then "image-2" for a second image.dcm.
+  std::set<std::string> used;
+  const auto sr_path = [&](const std::string& file) {
+    const std::string base = std::filesystem::path(file).stem().string();
+    std::string stem = base;
+    for (int i = 2; used.count(stem); ++i) stem = base + "-" + std::to_string(i);
+    used.insert(stem);
+    return (std::filesystem::path(a.dicom_sr) / (stem + ".sr.dcm")).string();
+  };
   int rc = 0;
   bool first = true;
   Progress progress(files.size());
@@ -258,12 +278,25 @@ int run_classify(const ClassifyArgs& a) {
       try {
         const auto results = model.run_batch(ptrs);
         for (size_t i = 0; i < results.size(); ++i) {
+          std::string sr;
+          if (!a.dicom_sr.empty()) {
+            sr = sr_path(names[i]);
+            try {
+              results[i].write_dicom_sr(images[i], sr);
+            } catch (const medvision::Exception& e) {
+              rc = exit_code(e.status());
+              std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
+              sr.clear();
+            }
+          }
           if (a.json) {
             json j = json::parse(results[i].json());
             j["file"] = names[i];
+            if (!sr.empty()) j["dicom_sr"] = sr;
             std::cout << j.dump() << "\n";
           } else {
             print_result_human(names[i], results[i], first);
+            if (!sr.empty()) std::printf("  DICOM SR written to %s\n", sr.c_str());
             first = false;
           }
         }
@@ -901,6 +934,9 @@ int main(int argc, char** argv) {
   classify->add_flag("--reduced-precision", ca.reduced,
                      "bf16 on CPU (where supported), fp16 on CUDA");
   classify->add_flag("--json", ca.json, "One JSON object per line (JSON Lines)");
+  classify->add_option("--dicom-sr", ca.dicom_sr,
+                       "DICOM inputs: write a DICOM SR (TID 1500 measurement report) per image "
+                       "as <stem>.sr.dcm into this folder, in the source's study");
 
   ExplainArgs ea;
   auto* explain = app.add_subcommand("explain", "Write a heat map of where a model looked");

@@ -132,6 +132,9 @@ void add_segment_command(CLI::App& app, SegmentArgs& a) {
       ->default_val(-1);
   c->add_flag("--dicom-seg", a.dicom_seg,
               "DICOM inputs: write a DICOM Segmentation <stem>.seg.dcm in the source's study");
+  c->add_option("--dicom-sr", a.dicom_sr,
+                "DICOM inputs: write a DICOM SR (TID 1500: region volumes / areas) <stem>.sr.dcm "
+                "into this folder, in the source's study; with --dicom-seg it references the SEG");
   c->add_flag("--probabilities", a.probabilities,
               "Write the probability maps as <stem>.prob.npy (float32 [classes, D, H, W])");
   c->add_flag("--npy", a.npy, "Write the label map as <stem>.mask.npy (float32 [D, H, W])");
@@ -161,12 +164,12 @@ int run_segment(const SegmentArgs& a) {
                  model.name().c_str());
     return kUsageError;
   }
-  if (!a.out.empty()) {
+  for (const std::string* dir : {&a.out, &a.dicom_sr}) {
+    if (dir->empty()) continue;
     std::error_code ec;
-    fs::create_directories(a.out, ec);
+    fs::create_directories(*dir, ec);
     if (ec) {
-      std::fprintf(stderr, "medvision: cannot create %s: %s\n", a.out.c_str(),
-                   ec.message().c_str());
+      std::fprintf(stderr, "medvision: cannot create %s: %s\n", dir->c_str(), ec.message().c_str());
       return exit_code(MV_ERR_IO);
     }
   }
@@ -181,7 +184,7 @@ int run_segment(const SegmentArgs& a) {
   const std::vector<Case> cases = collect_cases(a);
   int rc = 0;
   bool first = true;
-  std::set<std::string> used;
+  std::set<std::string> used, used_sr;
   Progress progress(cases.size());
   for (size_t i = 0; i < cases.size(); ++i) {
     const Case& c = cases[i];
@@ -213,6 +216,13 @@ int run_segment(const SegmentArgs& a) {
           outputs["probabilities"] = stem + ".prob.npy";
           write_npy(stem + ".prob.npy", p.data(), {p.channels(), p.depth(), p.height(), p.width()});
         }
+      }
+      if (!a.dicom_sr.empty()) {
+        const std::string sr = (fs::path(a.dicom_sr) / unique_stem(c.name, used_sr)).string();
+        const std::string seg =
+            outputs.contains("dicom_seg") ? outputs["dicom_seg"].get<std::string>() : "";
+        outputs["dicom_sr"] = sr + ".sr.dcm";
+        result.write_dicom_sr(image, sr + ".sr.dcm", seg);
       }
       if (a.json) {
         json j = json::parse(result.json());

@@ -21,6 +21,7 @@ struct SegmentArgs {
   bool png = false;
   int64_t slice = -1;
   bool dicom_seg = false;
+  std::string dicom_sr;  // folder for <stem>.sr.dcm (DICOM SR), or empty
   bool probabilities = false;
   bool npy = false;
   bool mirror = false;

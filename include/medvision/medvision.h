@@ -835,9 +835,10 @@ static inline mv_status mv_dicom_sr_options_default(mv_dicom_sr_options* o) {
  * as IHE AI Results (AIR) describes it, in the source's study.
  *
  * The report is a new series (new Series and SOP Instance UIDs) in the source's study: the
- * Patient and Study modules (and the Frame of Reference, when the source has one) are copied
- * from the source's DICOM file, re-read from disk. The observer is a device (medvision, the
- * model's name and version); the image library lists the source instances. Classification
+ * Patient and Study modules are copied from the source's DICOM file, re-read from disk (optional
+ * values invalid for their VR are left out); there is no Frame of Reference module (the IOD has
+ * it only with SCOORD3D content; a referenced SEG carries it). The observer is a device (medvision,
+ * the model's name and version); the image library lists the source instances. Classification
  * results get one measurement group per label: the finding, coded as the package's manifest
  * "codes" say; a qualitative evaluation (present / absent) from the decision at the package's
  * operating point (absent when it has none); the probability and the calibrated probability as

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <mutex>
 #include <random>
+#include <vector>
 
 #include "common/error.hpp"
 #include "io/dicom_codecs.hpp"
@@ -98,6 +99,25 @@ void copy_patient_and_study(DcmItem& from, DcmItem& to) {
       throw Error(MV_ERR_INTERNAL, "DICOM writer: cannot insert a copied element");
     }
   }
+}
+
+void drop_invalid_optional_values(DcmItem& ds) {
+  static const DcmTagKey kKeep[] = {DCM_PatientName,         DCM_PatientID,
+                                    DCM_PatientBirthDate,    DCM_PatientSex,
+                                    DCM_StudyDate,           DCM_StudyTime,
+                                    DCM_AccessionNumber,     DCM_StudyID,
+                                    DCM_StudyInstanceUID,    DCM_ReferringPhysicianName,
+                                    DCM_SpecificCharacterSet};
+  std::vector<DcmTagKey> bad;
+  for (unsigned long i = 0; i < ds.card(); ++i) {
+    DcmElement* e = ds.getElement(i);
+    if (e == nullptr || e->isLeaf() == OFFalse) continue;  // sequences: left as they are
+    const DcmTagKey tag = e->getTag();
+    if (std::find(std::begin(kKeep), std::end(kKeep), tag) != std::end(kKeep)) continue;
+    if (tag.getGroup() != 0x0010 && tag.getGroup() != 0x0008 && tag.getGroup() != 0x0020) continue;
+    if (e->getLength() > 0 && e->checkValue().bad()) bad.push_back(tag);
+  }
+  for (const auto& tag : bad) ds.findAndDeleteElement(tag);
 }
 
 std::string new_uid() {

@@ -28,6 +28,14 @@ std::unique_ptr<DcmFileFormat> reload_source(const DicomSource& source);
 // Character Set into `to`, replacing what `to` held. Nothing else about the patient is copied.
 void copy_patient_and_study(DcmItem& from, DcmItem& to);
 
+// Removes the source's Patient / Study values (groups 0008, 0010, 0020; sequences untouched) that
+// are not valid for their VR, e.g. a PatientAge of "81" where AS needs "081Y" (the NIH
+// ChestX-ray14 files as Google's DICOM conversion has them; 2026-12, cxr-dicom/nccid-nhsx and
+// torchxrayvision in the test data), when the attribute is optional: DCMTK's IOD classes refuse
+// such a source and dciodvfy flags the copy, while the Type 1 and 2 attributes that identify the
+// patient and study stay exactly as the source has them. Call it on the re-read source.
+void drop_invalid_optional_values(DcmItem& ds);
+
 // A new UID under the 2.25 root: a random (version 4) UUID as a decimal integer (PS3.5 B.2).
 std::string new_uid();
 

@@ -44,6 +44,7 @@ void write_dicom_secondary_capture(const uint8_t* rgb, int64_t height, int64_t w
                                : sources.front();
   auto file = dicom::reload_source(ref);
   DcmDataset& src = *file->getDataset();
+  dicom::drop_invalid_optional_values(src);
 
   DcmFileFormat out;
   DcmDataset& ds = *out.getDataset();

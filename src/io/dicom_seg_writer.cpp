@@ -137,6 +137,7 @@ void write_dicom_seg(const Image& label_map, const Image& source,
   }
   auto first = dicom::reload_source(sources.front());
   DcmDataset& src = *first->getDataset();
+  dicom::drop_invalid_optional_values(src);
 
   const std::string model = info.model_name.empty() ? "medvision" : info.model_name;
   IODGeneralEquipmentModule::EquipmentInfo equipment("medvision", model.substr(0, 64).c_str(),

@@ -17,15 +17,19 @@
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmsr/cmr/init.h>
 #include <dcmtk/dcmsr/cmr/tid1500.h>
 #include <dcmtk/dcmsr/codes/dcm.h>
 #include <dcmtk/dcmsr/dsrdoc.h>
 
+#include <algorithm>
 #include <cmath>
 #include <ctime>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
+#include <vector>
 
 #include "common/error.hpp"
 #include "common/sha256.hpp"
@@ -44,6 +48,13 @@ constexpr const char* kWhat = "write_dicom_sr";
 // declared in the Coding Scheme Identification Sequence.
 constexpr const char* kLocal = "99MEDVISION";
 
+// A code as plain text: the constants below need no static initialisation of DCMTK objects.
+struct CodeText {
+  const char* value;
+  const char* scheme;
+  const char* meaning;
+};
+
 DSRCodedEntryValue code(const std::string& value, const std::string& scheme,
                         const std::string& meaning) {
   return DSRCodedEntryValue(value.c_str(), scheme.c_str(), meaning.substr(0, 64).c_str());
@@ -53,24 +64,25 @@ DSRCodedEntryValue code(const std::string& value, const std::string& scheme,
 // (CID 240 / 241 style presence values); SCT 373066001 / 373067005 "Yes" / "No"; SCT 118565006
 // "Volume" and 42798000 "Area" (CID 7469); DCM 126000 "Imaging Measurement Report"; SCT
 // 363679005 "Imaging procedure" (CID 100).
-const DSRCodedEntryValue kProbability = code("122157", "DCM", "Probability");
-const DSRCodedEntryValue kPresent = code("52101004", "SCT", "Present");
-const DSRCodedEntryValue kAbsent = code("272519000", "SCT", "Absent");
-const DSRCodedEntryValue kYes = code("373066001", "SCT", "Yes");
-const DSRCodedEntryValue kNo = code("373067005", "SCT", "No");
-const DSRCodedEntryValue kVolume = code("118565006", "SCT", "Volume");
-const DSRCodedEntryValue kArea = code("42798000", "SCT", "Area");
-const DSRCodedEntryValue kImagingProcedure = code("363679005", "SCT", "Imaging procedure");
-const DSRCodedEntryValue kUnitOne = code("1", "UCUM", "no units");
-const DSRCodedEntryValue kUnitMl = code("ml", "UCUM", "milliliter");
-const DSRCodedEntryValue kUnitMm2 = code("mm2", "UCUM", "square millimeter");
-const DSRCodedEntryValue kUnitPixels = code("{pixels}", "UCUM", "pixels");
-const DSRCodedEntryValue kCalibrated = code("CALIBRATED", kLocal, "Calibrated probability");
-const DSRCodedEntryValue kRefer = code("REFER", kLocal, "Refer to a human reader");
-const DSRCodedEntryValue kConformalSet = code("CONFORMALSET", kLocal, "Conformal prediction set");
-const DSRCodedEntryValue kConformalAlpha =
-    code("CONFORMALALPHA", kLocal, "Conformal miscoverage level");
-const DSRCodedEntryValue kPixelCount = code("PIXELCOUNT", kLocal, "Pixel count");
+constexpr CodeText kProbability{"122157", "DCM", "Probability"};
+constexpr CodeText kPresent{"52101004", "SCT", "Present"};
+constexpr CodeText kAbsent{"272519000", "SCT", "Absent"};
+constexpr CodeText kYes{"373066001", "SCT", "Yes"};
+constexpr CodeText kNo{"373067005", "SCT", "No"};
+constexpr CodeText kVolume{"118565006", "SCT", "Volume"};
+constexpr CodeText kArea{"42798000", "SCT", "Area"};
+constexpr CodeText kImagingProcedure{"363679005", "SCT", "Imaging procedure"};
+constexpr CodeText kUnitOne{"1", "UCUM", "no units"};
+constexpr CodeText kUnitMl{"ml", "UCUM", "milliliter"};
+constexpr CodeText kUnitMm2{"mm2", "UCUM", "square millimeter"};
+constexpr CodeText kUnitPixels{"{pixels}", "UCUM", "pixels"};
+constexpr CodeText kCalibrated{"CALIBRATED", kLocal, "Calibrated probability"};
+constexpr CodeText kRefer{"REFER", kLocal, "Refer to a human reader"};
+constexpr CodeText kConformalSet{"CONFORMALSET", kLocal, "Conformal prediction set"};
+constexpr CodeText kConformalAlpha{"CONFORMALALPHA", kLocal, "Conformal miscoverage level"};
+constexpr CodeText kPixelCount{"PIXELCOUNT", kLocal, "Pixel count"};
+
+DSRCodedEntryValue code(const CodeText& c) { return code(c.value, c.scheme, c.meaning); }
 
 std::string get(DcmItem& item, const DcmTagKey& tag) {
   OFString s;
@@ -169,36 +181,42 @@ void add_classification_group(TID1500_MeasurementReport& report, const SrFinding
                               const SrContent& c, const std::string& path) {
   using Group = CMR_TID1501_in_TID1500;
   using Units = CID7181_AbstractMultiDimensionalImageModelComponentUnits;
-  check(report.addIndividualMeasurements(), MV_ERR_INTERNAL, path + ": measurement group");
+  // A new TID 1501 instance for each group (the report starts with one, empty).
+  if (!report.getIndividualMeasurements().isEmpty()) {
+    check(report.addIndividualMeasurements(), MV_ERR_INTERNAL, path + ": measurement group");
+  }
   Group& g = report.getIndividualMeasurements();
   const std::string where = path + ": measurement group '" + f.label + "'";
   check(g.setTrackingIdentifier(f.label.substr(0, 64).c_str()), MV_ERR_INTERNAL, where);
   check(g.setTrackingUniqueIdentifier(dicom::new_uid().c_str()), MV_ERR_INTERNAL, where);
   const DSRCodedEntryValue finding = finding_code(f);
   check(g.setFinding(finding, OFFalse), MV_ERR_INTERNAL, where + ": finding");
-  check(g.addMeasurement(CID7469_GenericIntensityAndSizeMeasurements(kProbability),
-                         number<Units>(f.probability, kUnitOne, path), OFTrue, OFFalse),
+  check(g.addMeasurement(CID7469_GenericIntensityAndSizeMeasurements(code(kProbability)),
+                         number<Units>(f.probability, code(kUnitOne), path), OFTrue, OFFalse),
         MV_ERR_INTERNAL, where + ": probability");
   add_algorithm(g.getMeasurement(), c.info, where);
   if (!std::isnan(f.calibrated)) {
-    check(g.addMeasurement(CID7469_GenericIntensityAndSizeMeasurements(kProbability),
-                           number<Units>(f.calibrated, kUnitOne, path), OFFalse, OFFalse),
+    check(g.addMeasurement(CID7469_GenericIntensityAndSizeMeasurements(code(kProbability)),
+                           number<Units>(f.calibrated, code(kUnitOne), path), OFFalse, OFFalse),
           MV_ERR_INTERNAL, where + ": calibrated probability");
-    check(g.getMeasurement().setMeasurementMethod(CID6147_ResponseCriteria(kCalibrated), OFFalse),
+    check(g.getMeasurement().setMeasurementMethod(CID6147_ResponseCriteria(code(kCalibrated)),
+                                                  OFFalse),
           MV_ERR_INTERNAL, where + ": calibrated probability");
     add_algorithm(g.getMeasurement(), c.info, where);
   }
   if (f.decision >= 0) {
-    check(g.addQualitativeEvaluation(finding, f.decision == 1 ? kPresent : kAbsent, OFFalse),
+    check(g.addQualitativeEvaluation(finding, f.decision == 1 ? code(kPresent) : code(kAbsent),
+                                     OFFalse),
           MV_ERR_INTERNAL, where + ": evaluation");
   }
-  check(g.addQualitativeEvaluation(kRefer, f.refer ? kYes : kNo, OFFalse), MV_ERR_INTERNAL,
-        where + ": refer");
+  check(g.addQualitativeEvaluation(code(kRefer), f.refer ? code(kYes) : code(kNo), OFFalse),
+        MV_ERR_INTERNAL, where + ": refer");
   if (f.conformal >= 0) {
-    check(g.addQualitativeEvaluation(kConformalSet, conformal_text(f, c.softmax).c_str(), OFFalse),
-          MV_ERR_INTERNAL, where + ": conformal set");
-    check(g.addQualitativeEvaluation(kConformalAlpha, decimal_string(c.conformal_alpha).c_str(),
+    check(g.addQualitativeEvaluation(code(kConformalSet), conformal_text(f, c.softmax).c_str(),
                                      OFFalse),
+          MV_ERR_INTERNAL, where + ": conformal set");
+    check(g.addQualitativeEvaluation(code(kConformalAlpha),
+                                     decimal_string(c.conformal_alpha).c_str(), OFFalse),
           MV_ERR_INTERNAL, where + ": conformal alpha");
   }
 }
@@ -210,9 +228,9 @@ struct RegionSize {
 };
 
 RegionSize region_size(const SrFinding& f, bool volume, bool spacing) {
-  if (!spacing) return {kPixelCount, kUnitPixels, static_cast<double>(f.voxels)};
-  if (volume) return {kVolume, kUnitMl, f.volume_ml};
-  return {kArea, kUnitMm2, f.area_mm2};
+  if (!spacing) return {code(kPixelCount), code(kUnitPixels), static_cast<double>(f.voxels)};
+  if (volume) return {code(kVolume), code(kUnitMl), f.volume_ml};
+  return {code(kArea), code(kUnitMm2), f.area_mm2};
 }
 
 // TID 1411 (with the SEG's segment) or TID 1501 (without): a segmentation region.
@@ -224,7 +242,9 @@ void add_region_group(TID1500_MeasurementReport& report, const SrFinding& f, con
   const DSRCodedEntryValue finding = finding_code(f);
   if (seg != nullptr && segment > 0) {
     using Units = CID7181_AbstractMultiDimensionalImageModelComponentUnits;
-    check(report.addVolumetricROIMeasurements(), MV_ERR_INTERNAL, where);
+    if (!report.getVolumetricROIMeasurements().isEmpty()) {
+      check(report.addVolumetricROIMeasurements(), MV_ERR_INTERNAL, where);
+    }
     CMR_TID1411_in_TID1500& g = report.getVolumetricROIMeasurements();
     check(g.setTrackingIdentifier(f.label.substr(0, 64).c_str()), MV_ERR_INTERNAL, where);
     check(g.setTrackingUniqueIdentifier(dicom::new_uid().c_str()), MV_ERR_INTERNAL, where);
@@ -242,7 +262,9 @@ void add_region_group(TID1500_MeasurementReport& report, const SrFinding& f, con
     return;
   }
   using Units = CID7181_AbstractMultiDimensionalImageModelComponentUnits;
-  check(report.addIndividualMeasurements(), MV_ERR_INTERNAL, where);
+  if (!report.getIndividualMeasurements().isEmpty()) {
+    check(report.addIndividualMeasurements(), MV_ERR_INTERNAL, where);
+  }
   CMR_TID1501_in_TID1500& g = report.getIndividualMeasurements();
   check(g.setTrackingIdentifier(f.label.substr(0, 64).c_str()), MV_ERR_INTERNAL, where);
   check(g.setTrackingUniqueIdentifier(dicom::new_uid().c_str()), MV_ERR_INTERNAL, where);
@@ -316,12 +338,18 @@ void add_contributing_equipment(DcmItem& ds, const DerivedInfo& info, const std:
 
 void write_dicom_sr(const SrContent& content, const Image& source, const std::string& seg_path,
                     const std::string& path) {
+  // DCMTK's context groups fill their code lists lazily, which is not thread-safe (cmr/init.h):
+  // fill them once before any writer uses them.
+  static std::once_flag context_groups;
+  std::call_once(context_groups, [] { CMR_ContentMappingResource::initializeAllContextGroups(); });
+  dicom::ensure_dcmtk_ready();
   const auto& sources = dicom::require_file_sources(source, kWhat);
   if (content.findings.empty()) {
     throw Error(MV_ERR_INVALID_ARGUMENT, path + ": the result has nothing to report");
   }
   auto first = dicom::reload_source(sources.front());
   DcmDataset& src = *first->getDataset();
+  dicom::drop_invalid_optional_values(src);
   const std::string study_uid = get(src, DCM_StudyInstanceUID);
   const std::string source_series = get(src, DCM_SeriesInstanceUID);
   const bool spacing = has_pixel_spacing(src);
@@ -353,7 +381,7 @@ void write_dicom_sr(const SrContent& content, const Image& source, const std::st
   check(report.getObservationContext().addDeviceObserver(device_uid(info).c_str(), "medvision",
                                                          "medvision", model.substr(0, 64).c_str()),
         MV_ERR_INTERNAL, path + ": observer");
-  DSRCodedEntryValue procedure = kImagingProcedure;
+  DSRCodedEntryValue procedure = code(kImagingProcedure);
   DcmItem* proc = nullptr;
   if (src.findAndGetSequenceItem(DCM_ProcedureCodeSequence, proc, 0).good() && proc != nullptr) {
     DSRCodedEntryValue from_source;
@@ -367,6 +395,7 @@ void write_dicom_sr(const SrContent& content, const Image& source, const std::st
         MV_ERR_INTERNAL, path + ": procedure reported");
 
   TID1600_ImageLibrary& library = report.getImageLibrary();
+  check(library.createNewImageLibrary(), MV_ERR_INTERNAL, path + ": image library");
   check(library.addImageGroup(), MV_ERR_INTERNAL, path + ": image library");
   std::set<std::string> seen;
   DSRDocument doc(DSRTypes::DT_Comprehensive3DSR);
@@ -404,8 +433,12 @@ void write_dicom_sr(const SrContent& content, const Image& source, const std::st
   }
 
   // ---- the document ----
-  check(doc.setTreeFromRootTemplate(report, OFFalse), MV_ERR_INTERNAL,
+  check(doc.setTreeFromRootTemplate(report, OFTrue /*expand included templates*/), MV_ERR_INTERNAL,
         path + ": cannot build the SR document");
+  // DCMTK's TID 1500 class makes an Enhanced SR; IHE AIR asks for Comprehensive 3D SR (which
+  // also allows SCOORD3D regions later). The tree satisfies both IODs' constraints.
+  check(doc.changeDocumentType(DSRTypes::DT_Comprehensive3DSR), MV_ERR_INTERNAL,
+        path + ": Comprehensive 3D SR");
   check(doc.createNewSeriesInStudy(study_uid.c_str()), MV_ERR_INTERNAL, path + ": new series");
   std::string description = dicom::series_description(info);
   const std::string kNotice = " NOT FOR DIAGNOSTIC USE";
@@ -431,12 +464,10 @@ void write_dicom_sr(const SrContent& content, const Image& source, const std::st
   DcmDataset& ds = *out.getDataset();
   check(doc.write(ds), MV_ERR_INTERNAL, path + ": the SR document would not be valid DICOM");
   dicom::copy_patient_and_study(src, ds);
-  // Frame of Reference: the source's, when it has one (projection images have none).
-  const std::string for_uid = get(src, DCM_FrameOfReferenceUID);
-  if (!for_uid.empty()) {
-    put(ds, DCM_FrameOfReferenceUID, for_uid, path);
-    put(ds, DCM_PositionReferenceIndicator, get(src, DCM_PositionReferenceIndicator), path);
-  }
+  // No Frame of Reference module: the Comprehensive 3D SR IOD includes it only when the tree
+  // holds SCOORD3D coordinates (PS3.3 A.35.13), which these reports do not (regions are
+  // referenced as SEG segments, whose frame of reference the SEG carries); dciodvfy flags it
+  // otherwise.
   char now[32];
   const std::time_t t = std::time(nullptr);
   std::tm local{};

@@ -49,6 +49,8 @@ class Classification:
     #: {label: subset of ["negative", "positive"]}}; each set covers the truth with probability
     #: >= 1 - alpha (docs/calibration.md).
     conformal: Optional[Dict[str, Any]] = None
+    #: The library's result (for the writers); not part of equality.
+    _handle: Optional["_core.Result"] = field(default=None, repr=False, compare=False)
 
     @classmethod
     def _from_core(cls, r: "_core.Result", source: Optional[str] = None) -> "Classification":
@@ -58,7 +60,7 @@ class Classification:
         )
         conformal = json.loads(r.json).get("conformal")
         return cls(r.model_name, r.model_version, r.notice, scores, tuple(r.ranking),
-                   tuple(r.warnings), source, conformal)
+                   tuple(r.warnings), source, conformal, r)
 
     @property
     def labels(self) -> List[str]:
@@ -87,6 +89,21 @@ class Classification:
             if s.label == label:
                 return s
         raise KeyError(label)
+
+    def __reduce__(self):
+        # Pickles (e.g. to another process) without the library result, as before it was kept.
+        values = tuple(getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "_handle")
+        return (type(self), values)
+
+    def write_dicom_sr(self, path: str, source: "_core.Image",
+                       seg_path: Optional[str] = None) -> None:
+        """A DICOM SR (Comprehensive 3D SR, TID 1500 measurement report) of this result in the
+        source's study: per label the coded finding, present / absent, the probability and the
+        calibrated probability, the refer flag and the conformal set (``source``: the Image
+        decoded from the DICOM file(s) that were classified). docs/writers.md."""
+        if self._handle is None:
+            raise ValueError("this Classification was not made by a Model (no library result)")
+        self._handle.write_dicom_sr(str(path), source, "" if seg_path is None else str(seg_path))
 
     def to_dict(self) -> Dict[str, Any]:
         """The same object as the C API's mv_result_json() and the CLI's ``--json`` line."""
@@ -275,6 +292,14 @@ class Segmentation:
         """A DICOM Segmentation object in the source's study, referencing its instances
         (``source``: the Image decoded from the DICOM files that were segmented)."""
         self._handle.write_dicom_seg(str(path), source)
+
+    def write_dicom_sr(self, path: str, source: "_core.Image",
+                       seg_path: Optional[str] = None) -> None:
+        """A DICOM SR (TID 1500 measurement report) of this result in the source's study: per
+        region its volume (mL), area (mm2) or, without a pixel spacing, pixel count. With
+        ``seg_path`` (the file write_dicom_seg wrote for this result) each class's group
+        references its segment. docs/writers.md."""
+        self._handle.write_dicom_sr(str(path), source, "" if seg_path is None else str(seg_path))
 
     def to_dict(self) -> Dict[str, Any]:
         d: Dict[str, Any] = {

@@ -149,7 +149,19 @@ void bind_model(py::module_& m) {
             r->write_dicom_seg(*img, path);
           },
           py::arg("path"), py::arg("source"),
-          "Segmentation: a DICOM SEG in the source's study (source decoded from DICOM files).");
+          "Segmentation: a DICOM SEG in the source's study (source decoded from DICOM files).")
+      .def(
+          "write_dicom_sr",
+          [](const ResultHolder& s, const std::string& path, const ImageHolder& source,
+             const std::string& seg_path) {
+            auto r = s.get();
+            auto img = source.get();
+            py::gil_scoped_release nogil;
+            r->write_dicom_sr(*img, path, seg_path);
+          },
+          py::arg("path"), py::arg("source"), py::arg("seg_path") = "",
+          "A DICOM SR (TID 1500) of the result in the source's study; seg_path: the DICOM SEG "
+          "written for this result (\"\" for none).");
 
   py::class_<ModelHolder> model(m, "Model", R"doc(
 A loaded model package. Thread-safe: share one Model between threads; every call releases the GIL.
