@@ -80,9 +80,10 @@ def new_study(src: Path, dest: Path, **tags):
 
 
 def storescu(orthanc, files, aet="TESTSCU"):
-    subprocess.run(["storescu", "-aet", aet, "-aec", orthanc.AET, "127.0.0.1",
-                    str(orthanc.dicom_port), *map(str, files)], check=True, capture_output=True,
-                   timeout=120)
+    r = subprocess.run(["storescu", "-aet", aet, "-aec", orthanc.AET, "127.0.0.1",
+                        str(orthanc.dicom_port), *map(str, files)], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, f"storescu of {len(files)} file(s) failed:\n{r.stderr[-2000:]}"
 
 
 def results(orthanc, study_uid):
@@ -331,13 +332,15 @@ def test_results_arrive_after_the_destination_comes_back(env):
     storescu(orthanc, [src])
     orthanc.send_to_node(ds.StudyInstanceUID)
     orthanc.stop()
-    stopped = time.monotonic()
-    failed = f"study {ds.StudyInstanceUID}: sending failed"
-    wait_for(lambda: failed in node.log(), RESULT_TIMEOUT,
-             "the node to fail sending to the stopped destination")
-    time.sleep(max(0.0, 20 - (time.monotonic() - stopped)))
-    assert (node.study_state(ds.StudyInstanceUID) or {}).get("state") == "sending"
-    orthanc.start()
+    try:
+        stopped = time.monotonic()
+        failed = f"study {ds.StudyInstanceUID}: sending failed"
+        wait_for(lambda: failed in node.log(), RESULT_TIMEOUT,
+                 "the node to fail sending to the stopped destination")
+        time.sleep(max(0.0, 20 - (time.monotonic() - stopped)))
+        assert (node.study_state(ds.StudyInstanceUID) or {}).get("state") == "sending"
+    finally:
+        orthanc.start()  # the later tests need it, whatever happened here
     got = wait_results(env, ds.StudyInstanceUID, {"seg": 1, "sc": 1, "sr": 2})
     assert len(got["seg"]) == 1 and got["seg"][0].StudyInstanceUID == ds.StudyInstanceUID
 
@@ -351,8 +354,10 @@ def test_results_arrive_after_kill_9_mid_analysis(env):
     wait_for(lambda: (node.study_state(ds.StudyInstanceUID) or {}).get("state") == "analysing",
              60, "the node to start analysing", interval=0.05)
     node.kill9()
-    assert not results(orthanc, ds.StudyInstanceUID)
-    node.start()
+    try:
+        assert not results(orthanc, ds.StudyInstanceUID)
+    finally:
+        node.start()
     got = wait_results(env, ds.StudyInstanceUID, {"seg": 1, "sc": 1, "sr": 2})
     time.sleep(3)  # a duplicate from the interrupted run would show up by now
     got = by_class(results(orthanc, ds.StudyInstanceUID))
