@@ -78,8 +78,7 @@ const medvision::Model& Analyser::model(const std::string& name) {
   return it->second;
 }
 
-std::string Analyser::next_name(const AnalysisWork& work, const std::string& model,
-                                const std::string& kind) {
+std::string Analyser::next_name(const std::string& model, const std::string& kind) {
   // Unique in out/ across analyses and restarts: a time stamp and a counter.
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::system_clock::now().time_since_epoch())
@@ -88,7 +87,6 @@ std::string Analyser::next_name(const AnalysisWork& work, const std::string& mod
   for (char& c : safe) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '_';
   }
-  (void)work;
   return safe + "-" + std::to_string(ms) + "-" + std::to_string(counter_.fetch_add(1)) + "." +
          kind + ".dcm";
 }
@@ -159,17 +157,17 @@ std::vector<Output> Analyser::run_job(const Job& job, const AnalysisWork& work) 
   };
   if (m.task() == MV_TASK_SEGMENTATION) {
     const auto result = m.segment(image);
-    const std::string seg = next_name(work, m.name(), "seg");
+    const std::string seg = next_name(m.name(), "seg");
     result.write_dicom_seg(source, (work.out_dir / seg).string());
     record(seg);
     // The SR's region groups (volumes or areas) reference the SEG's segments.
-    const std::string sr = next_name(work, m.name(), "sr");
+    const std::string sr = next_name(m.name(), "sr");
     result.write_dicom_sr(source, (work.out_dir / sr).string(), (work.out_dir / seg).string());
     record(sr);
     return out;
   }
   const auto result = m.run(image);
-  const std::string sr = next_name(work, m.name(), "sr");
+  const std::string sr = next_name(m.name(), "sr");
   result.write_dicom_sr(source, (work.out_dir / sr).string());
   record(sr);
   if (config_.heatmaps != HeatmapPolicy::kNone) {
@@ -177,7 +175,7 @@ std::vector<Output> Analyser::run_job(const Job& job, const AnalysisWork& work) 
       const auto s = result.score(i);
       if (config_.heatmaps == HeatmapPolicy::kPositive && !positive(s)) continue;
       const auto heatmap = medvision::explain(m, image, MV_CAM_GRADCAM, static_cast<int32_t>(i));
-      const std::string sc = next_name(work, m.name(), "sc");
+      const std::string sc = next_name(m.name(), "sc");
       heatmap.write_dicom_sc((work.out_dir / sc).string(), source);
       record(sc);
     }

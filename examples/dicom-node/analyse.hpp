@@ -33,8 +33,8 @@ class Analyser {
   std::vector<Output> run_job(const Job& job, const AnalysisWork& work);
   /** The loaded model (shared: medvision models are thread-safe), loading it on first use. */
   const medvision::Model& model(const std::string& name);
-  std::string next_name(const AnalysisWork& work, const std::string& model,
-                        const std::string& kind);
+  /** A result file name unique in out/: model, time stamp, counter, kind. */
+  std::string next_name(const std::string& model, const std::string& kind);
 
   const Config& config_;
   StudyQueue& queue_;

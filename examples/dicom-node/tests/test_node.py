@@ -325,6 +325,29 @@ def test_same_study_twice_and_own_output_are_not_analysed_again(env, cxr_study):
     assert_no_phi(node)
 
 
+def test_a_bad_file_fails_only_its_study(env):
+    """A CR whose pixel data is cut short: the job fails with the file and the problem named,
+    `status` shows it, nothing is sent, and the node goes on (the tests below use it)."""
+    orthanc, node = env["orthanc"], env["node"]
+    src = env["tmp"] / "cxr-bad.dcm"
+    ds = new_study(CXR, src)
+    ds.PixelData = ds.PixelData[:1000]
+    ds.save_as(src)
+    storescu(orthanc, [src])
+    orthanc.send_to_node(ds.StudyInstanceUID)
+    failed = wait_for(lambda: [j for j in node.jobs()
+                               if j["study_uid"] == ds.StudyInstanceUID and not j["ok"]],
+                      RESULT_TIMEOUT, "the failed job of the bad study")
+    assert {j["model"] for j in failed} == {"cxr-pneumonia", "cxr-lungs"}
+    for j in failed:
+        assert ds.SOPInstanceUID in j["error"] and j["error"].startswith("MV_ERR_"), j
+    wait_for(lambda: node.study_state(ds.StudyInstanceUID)["state"] == "done", 60,
+             "the bad study to be done")
+    assert node.study_state(ds.StudyInstanceUID)["outputs"] == []
+    assert "FAILED  cxr-" in node.status()
+    assert not results(orthanc, ds.StudyInstanceUID)
+
+
 def test_results_arrive_after_the_destination_comes_back(env):
     orthanc, node = env["orthanc"], env["node"]
     src = env["tmp"] / "cxr-down.dcm"
