@@ -484,3 +484,31 @@ def test_brain_mr_flair_t1_gives_a_seg_of_the_tumour(env):
         assert abs(value - mask.sum() * voxel_ml) <= 1e-6 * value, (value, mask.sum() * voxel_ml)
     print(f"tumour volume {volumes[0][0]:.2f} ml (SR) = {mask.sum()} voxels of the SEG")
     assert_no_phi(node)
+
+
+def test_sending_gives_up_after_the_limit_with_the_reason(tmp_path):
+    """A second node whose destination never answers: after give_up_seconds it stops retrying,
+    logs why, and `status` shows the study as send-failed. (accept_from empty: any caller.)"""
+    port = free_port()
+    node = Node(NODE_BIN, tmp_path, port,
+                {"ae_title": "NOBODY", "host": "127.0.0.1", "port": free_port(),
+                 "retry_initial_seconds": 0.5, "retry_max_seconds": 1, "give_up_seconds": 3},
+                accept_from=[], heatmaps="none",
+                rules=[{"modality": ["CR"], "models": ["cxr-pneumonia"]}])
+    node.start()
+    try:
+        src = tmp_path / "cxr.dcm"
+        ds = new_study(CXR, src)
+        r = subprocess.run(["storescu", "-aet", "ANYONE", "-aec", Node.AET, "127.0.0.1",
+                            str(port), str(src)], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        wait_for(lambda: (node.study_state(ds.StudyInstanceUID) or {}).get("state")
+                 == "send-failed", RESULT_TIMEOUT, "the node to give up sending")
+        log = node.log()
+        assert f"study {ds.StudyInstanceUID}: giving up sending results" in log
+        assert "Connection refused" in log
+        status = node.status()
+        assert f"send-failed  study {ds.StudyInstanceUID}" in status, status
+        assert "failed send attempts" in status
+    finally:
+        node.stop()
