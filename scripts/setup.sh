@@ -32,6 +32,7 @@ PACKAGES=(
   python3-pil python3-opencv python3-sklearn python3-torch python3-torchvision
   python3-jsonschema python3-setuptools python3-wheel python3-pip python3-venv
   python3-distributed
+  orthanc
   dicom3tools
   python3-fastapi python3-uvicorn python3-sqlalchemy python3-jwt python3-argon2 python3-reportlab
   python3-multipart python3-httpx python3-pypdf python3-prometheus-client python3-psycopg2
@@ -91,6 +92,9 @@ run_tests() {
   log "reference service: pytest examples/server/tests (SQLite + PostgreSQL, kill -9, Chromium, Dask)"
   PYTHONPATH="$here/build/python:$here/examples/server" MV_BUILD_DIR="$here/build" MV_JOBS="$jobs" \
     "$MV_PYTHON" -m pytest -q -p no:cacheprovider examples/server/tests
+  log "DICOM node: examples/dicom-node/tests (a real Orthanc and medvision-node)"
+  PYTHONPATH="$here/build/python" MV_BUILD_DIR="$here/build" \
+    "$MV_PYTHON" -m pytest -q -p no:cacheprovider examples/dicom-node/tests
   if [ "${MV_SKIP_ASAN:-0}" != 1 ]; then
     log "the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
     # -O1 and no examples/benchmarks keep this second build short on 2 cores; the tests that

@@ -1,0 +1,186 @@
+// Model runs and result files (see analyse.hpp).
+
+#include "analyse.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "dicom_header.hpp"
+
+namespace mvnode {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The model's input: one image, a series volume, or named series stacked as channels. `parts`
+// keeps each channel's image: a stacked image has no DICOM source of its own, so the derived
+// objects reference the first channel (e.g. the FLAIR series), which is on the same grid.
+medvision::Image load_input(const Job& job, std::vector<medvision::Image>& parts) {
+  for (const auto& channel : job.channels) {
+    if (channel.size() == 1) {
+      parts.push_back(medvision::Image::load(channel.front().file.string()));
+    } else {
+      std::vector<std::string> paths;
+      for (const auto& i : channel) paths.push_back(i.file.string());
+      parts.push_back(medvision::Image::load_series(paths));
+    }
+  }
+  if (parts.size() == 1) return medvision::Image::borrow(parts.front().get());
+  std::vector<const medvision::Image*> ptrs;
+  for (const auto& p : parts) ptrs.push_back(&p);
+  return medvision::Image::stack(ptrs);
+}
+
+bool positive(const medvision::LabelScore& s) {
+  return s.decision == 1 || (s.decision < 0 && s.probability >= 0.5f);
+}
+
+}  // namespace
+
+Analyser::Analyser(const Config& config, StudyQueue& queue, Log& log)
+    : config_(config), queue_(queue), log_(log) {
+  for (int i = 0; i < config.workers; ++i) threads_.emplace_back([this] { run(); });
+}
+
+Analyser::~Analyser() {
+  stop_ = true;
+  queue_.wake_all();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+void Analyser::run() {
+  while (!stop_) {
+    auto work = queue_.claim_analysis(config_.idle_seconds);
+    if (!work) {
+      queue_.wait(0.5);
+      continue;
+    }
+    analyse(*work);
+  }
+}
+
+const medvision::Model& Analyser::model(const std::string& name) {
+  const std::lock_guard<std::mutex> lock(models_mutex_);
+  auto it = models_.find(name);
+  if (it == models_.end()) {
+    medvision::ModelOptions o;
+    o.device = config_.device;
+    o.num_threads = config_.threads;
+    auto m = medvision::Model::load(name, o);
+    log_.info("model " + m.name() + " " + m.version() + " loaded (" + m.device() + ")");
+    it = models_.emplace(name, std::move(m)).first;
+  }
+  return it->second;
+}
+
+std::string Analyser::next_name(const std::string& model, const std::string& kind) {
+  // Unique in out/ across analyses and restarts: a time stamp and a counter.
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  std::string safe = model;
+  for (char& c : safe) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '_';
+  }
+  return safe + "-" + std::to_string(ms) + "-" + std::to_string(counter_.fetch_add(1)) + "." +
+         kind + ".dcm";
+}
+
+void Analyser::analyse(const AnalysisWork& work) {
+  log_.info("study " + work.study_uid + ": analysing " + std::to_string(work.instances.size()) +
+            " instance(s)");
+  std::vector<Job> jobs;
+  std::vector<JobRecord> records;
+  try {
+    jobs = route(config_.rules, work.instances, [this](const std::string& name) {
+      const auto manifest = nlohmann::json::parse(model(name).manifest_json());
+      return manifest.at("input").value("ndim", 2);
+    });
+  } catch (const std::exception& e) {
+    log_.error("study " + work.study_uid + ": routing failed: " + e.what());
+    records.push_back({work.study_uid, "(router)", "", false, 0, 0, e.what()});
+  }
+  std::vector<Output> outputs;
+  for (const Job& job : jobs) {
+    const auto uids = job.sop_uids();
+    const bool pending = std::any_of(uids.begin(), uids.end(), [&](const std::string& u) {
+      return work.analysed.count(u) == 0;
+    });
+    if (!pending) continue;
+    const auto t0 = std::chrono::steady_clock::now();
+    JobRecord r{work.study_uid, job.model, job.input, false, 0, 0, ""};
+    try {
+      auto out = run_job(job, work);
+      r.ok = true;
+      r.outputs = out.size();
+      outputs.insert(outputs.end(), out.begin(), out.end());
+    } catch (const medvision::Exception& e) {
+      r.error = std::string(e.status_name()) + ": " + e.what();
+    } catch (const std::exception& e) {
+      r.error = e.what();
+    }
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (r.ok) {
+      log_.info("study " + work.study_uid + ": " + job.model + " on " + job.input + ": " +
+                std::to_string(r.outputs) + " result(s) in " +
+                std::to_string(static_cast<int>(r.seconds * 10) / 10.0).substr(0, 5) + " s");
+    } else {
+      log_.error("study " + work.study_uid + ": " + job.model + " on " + job.input +
+                 " failed: " + r.error);
+    }
+    records.push_back(std::move(r));
+  }
+  if (jobs.empty() && records.empty()) {
+    log_.info("study " + work.study_uid + ": no rule matches its instances; nothing to do");
+  }
+  // Every instance of this pass counts as analysed, whether a job used it, failed on it or
+  // no rule matched it: it is not analysed again unless it is sent anew.
+  std::vector<std::string> analysed;
+  for (const auto& i : work.instances) analysed.push_back(i.sop_uid);
+  queue_.finish_analysis(work.key, analysed, outputs, records);
+}
+
+std::vector<Output> Analyser::run_job(const Job& job, const AnalysisWork& work) {
+  const medvision::Model& m = model(job.model);
+  std::vector<medvision::Image> parts;
+  const medvision::Image image = load_input(job, parts);
+  const medvision::Image& source = parts.front();  // what derived objects reference
+  std::vector<Output> out;
+  auto record = [&](const std::string& name) {
+    const fs::path p = work.out_dir / name;
+    out.push_back({name, read_header(p).sop_uid, false});
+  };
+  if (m.task() == MV_TASK_SEGMENTATION) {
+    const auto result = m.segment(image);
+    const std::string seg = next_name(m.name(), "seg");
+    result.write_dicom_seg(source, (work.out_dir / seg).string());
+    record(seg);
+    // The SR's region groups (volumes or areas) reference the SEG's segments.
+    const std::string sr = next_name(m.name(), "sr");
+    result.write_dicom_sr(source, (work.out_dir / sr).string(), (work.out_dir / seg).string());
+    record(sr);
+    return out;
+  }
+  const auto result = m.run(image);
+  const std::string sr = next_name(m.name(), "sr");
+  result.write_dicom_sr(source, (work.out_dir / sr).string());
+  record(sr);
+  if (config_.heatmaps != HeatmapPolicy::kNone) {
+    for (size_t i = 0; i < result.label_count(); ++i) {
+      const auto s = result.score(i);
+      if (config_.heatmaps == HeatmapPolicy::kPositive && !positive(s)) continue;
+      const auto heatmap = medvision::explain(m, image, MV_CAM_GRADCAM, static_cast<int32_t>(i));
+      const std::string sc = next_name(m.name(), "sc");
+      heatmap.write_dicom_sc((work.out_dir / sc).string(), source);
+      record(sc);
+    }
+  }
+  return out;
+}
+
+}  // namespace mvnode
