@@ -178,12 +178,6 @@ Receiver::Receiver(const Config& config, StudyQueue& queue, Log& log)
     throw std::runtime_error("cannot listen on port " + std::to_string(config.port) + ": " +
                              c.text());
   }
-  // DcmSCP::openListenPort() turns DCMTK's process-wide automatic input data correction off
-  // ("we want to see the real data"); with it off, UIDs read from files keep their padding and
-  // the library's SR writer refuses them ("cannot reference it as evidence (Invalid Value)",
-  // DCMTK 3.6.7, 2026-12). The node stores what it receives unchanged either way; turn it back
-  // on for the library's readers.
-  dcmEnableAutomaticInputDataCorrection.set(OFTrue);
   log.info("listening as AE '" + config.ae_title + "' on port " + std::to_string(config.port));
   thread_ = std::thread([this, &log] {
     const OFCondition r = scp_->acceptAssociations();

@@ -102,12 +102,14 @@ void copy_patient_and_study(DcmItem& from, DcmItem& to) {
 }
 
 void drop_invalid_optional_values(DcmItem& ds) {
-  static const DcmTagKey kKeep[] = {DCM_PatientName,         DCM_PatientID,
-                                    DCM_PatientBirthDate,    DCM_PatientSex,
-                                    DCM_StudyDate,           DCM_StudyTime,
-                                    DCM_AccessionNumber,     DCM_StudyID,
-                                    DCM_StudyInstanceUID,    DCM_ReferringPhysicianName,
-                                    DCM_SpecificCharacterSet};
+  static const DcmTagKey kKeep[] = {DCM_PatientName, DCM_PatientID, DCM_PatientBirthDate,
+                                    DCM_PatientSex, DCM_StudyDate, DCM_StudyTime,
+                                    DCM_AccessionNumber, DCM_StudyID, DCM_StudyInstanceUID,
+                                    DCM_ReferringPhysicianName, DCM_SpecificCharacterSet,
+                                    // The instance's identity is never dropped: with DCMTK's
+                                    // input correction off (see trimmed_uid()), a UID keeps its
+                                    // NUL padding and fails checkValue() though it is valid.
+                                    DCM_SOPClassUID, DCM_SOPInstanceUID, DCM_SeriesInstanceUID};
   std::vector<DcmTagKey> bad;
   for (unsigned long i = 0; i < ds.card(); ++i) {
     DcmElement* e = ds.getElement(i);

@@ -334,6 +334,24 @@ void add_contributing_equipment(DcmItem& ds, const DerivedInfo& info, const std:
   put(*purpose, DCM_CodeMeaning, "Processing Equipment", path);
 }
 
+// A UID as it should be referenced: DCMTK's automatic input data correction (a process-wide flag,
+// on by default) strips the NUL/space padding of UI values as files are read, but a host program
+// may turn it off (DcmSCP::openListenPort() does, DCMTK 3.6.7), and DSRSOPInstanceReferenceList's
+// addItem(DcmItem&) then refuses the padded values ("Invalid Value"). The writer trims them
+// itself, so that it does not depend on that global (found by examples/dicom-node, 2026-12).
+OFString trimmed_uid(DcmItem& ds, const DcmTagKey& tag) {
+  OFString v;
+  ds.findAndGetOFString(tag, v);
+  size_t end = v.size();
+  while (end > 0 && (v[end - 1] == '\0' || v[end - 1] == ' ')) --end;
+  return v.substr(0, end);
+}
+
+OFCondition add_evidence(DSRSOPInstanceReferenceList& list, DcmItem& ds) {
+  return list.addItem(trimmed_uid(ds, DCM_StudyInstanceUID), trimmed_uid(ds, DCM_SeriesInstanceUID),
+                      trimmed_uid(ds, DCM_SOPClassUID), trimmed_uid(ds, DCM_SOPInstanceUID));
+}
+
 }  // namespace
 
 void write_dicom_sr(const SrContent& content, const Image& source, const std::string& seg_path,
@@ -414,7 +432,7 @@ void write_dicom_sr(const SrContent& content, const Image& source, const std::st
     if (st.bad() && st != CMR_EC_NoImageLibraryEntryDescriptorsToBeAdded) {
       check(st, MV_ERR_INVALID_ARGUMENT, sources[i].path + ": cannot list it in the image library");
     }
-    check(doc.getCurrentRequestedProcedureEvidence().addItem(*ds), MV_ERR_INVALID_ARGUMENT,
+    check(add_evidence(doc.getCurrentRequestedProcedureEvidence(), *ds), MV_ERR_INVALID_ARGUMENT,
           sources[i].path + ": cannot reference it as evidence");
   }
 
@@ -456,8 +474,8 @@ void write_dicom_sr(const SrContent& content, const Image& source, const std::st
   check(schemes.setCodingSchemeName("medvision local codes"), MV_ERR_INTERNAL, path);
   check(schemes.setCodingSchemeResponsibleOrganization("medvision"), MV_ERR_INTERNAL, path);
   if (seg_file) {
-    check(doc.getPertinentOtherEvidence().addItem(*seg_file->getDataset()), MV_ERR_INVALID_ARGUMENT,
-          seg_path + ": cannot reference it as evidence");
+    check(add_evidence(doc.getPertinentOtherEvidence(), *seg_file->getDataset()),
+          MV_ERR_INVALID_ARGUMENT, seg_path + ": cannot reference it as evidence");
   }
 
   DcmFileFormat out;

@@ -2,6 +2,9 @@
 // content of the report is checked against independent readers (pydicom, DCMTK's dsrdump and
 // DSRDocument, dciodvfy) in bindings/python/tests/test_dicom_sr.py.
 
+#include <dcmtk/config/osconfig.h>  // must precede the other DCMTK headers
+#include <dcmtk/dcmdata/dcobject.h>
+
 #include <thread>
 
 #include "model_fixture.hpp"
@@ -187,4 +190,29 @@ TEST_CASE("dicom sr: the manifest's codes are validated at load", "[sr][manifest
   std::tie(st, msg) = load(nlohmann::json::array(), "not-object");
   CHECK(st == MV_ERR_MODEL);
   CHECK(msg.find("codes") != std::string::npos);
+}
+
+// DCMTK's automatic input data correction is a process-wide flag that strips the padding of UI
+// values as files are read. A host program may turn it off: DcmSCP::openListenPort() does
+// (DCMTK 3.6.7), which is what a DICOM node embedding medvision runs. The writers must not
+// depend on it (found by examples/dicom-node, 2026-12).
+TEST_CASE("dicom sr: the report is written when the host turned DCMTK's input correction off",
+          "[sr][data]") {
+  const std::string cxr = mvtest::data_path(kCxr);
+  if (cxr.empty()) return;
+  Fixture f;
+  mv_image* source = nullptr;
+  REQUIRE(mv_image_load(cxr.c_str(), nullptr, &source) == MV_OK);
+  mv_result* r = nullptr;
+  REQUIRE(mv_model_run(f.model, source, &r) == MV_OK);
+  struct Restore {
+    ~Restore() { dcmEnableAutomaticInputDataCorrection.set(OFTrue); }
+  } restore;
+  dcmEnableAutomaticInputDataCorrection.set(OFFalse);
+  const std::string out = (f.dir.path() / "sr-nocorrection.dcm").string();
+  const mv_status st = mv_result_write_dicom_sr(r, source, nullptr, out.c_str());
+  INFO(mv_last_error());
+  CHECK(st == MV_OK);
+  mv_result_free(r);
+  mv_image_free(source);
 }
