@@ -128,13 +128,13 @@ int run_info(const std::vector<std::string>& files, bool as_json, int frame) {
       const auto img = medvision::Image::load(f, opts);
       const json j = describe(f, img);
       if (as_json) {
-        std::cout << j.dump() << "\n";
+        std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       } else {
         print_human(j);
       }
     } catch (const medvision::Exception& e) {
       if (as_json) {
-        std::cout << json{{"file", f}, {"error", e.status_name()}, {"message", e.what()}}.dump()
+        std::cout << json{{"file", f}, {"error", e.status_name()}, {"message", e.what()}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
                   << "\n";
       } else {
         std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
@@ -245,7 +245,7 @@ int run_classify(const ClassifyArgs& a) {
         rc = exit_code(e.status());
         if (a.json) {
           std::cout
-              << json{{"file", files[i]}, {"error", e.status_name()}, {"message", e.what()}}.dump()
+              << json{{"file", files[i]}, {"error", e.status_name()}, {"message", e.what()}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
               << "\n";
         } else {
           std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
@@ -261,7 +261,7 @@ int run_classify(const ClassifyArgs& a) {
           if (a.json) {
             json j = json::parse(results[i].json());
             j["file"] = names[i];
-            std::cout << j.dump() << "\n";
+            std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
           } else {
             print_result_human(names[i], results[i], first);
             first = false;
@@ -429,7 +429,7 @@ int run_bench(const BenchArgs& a) {
   out["model_224_ms"] = stage_json(m224);
   out["first_result_ms"] = first_result_ms;
   if (a.json) {
-    std::cout << out.dump() << "\n";
+    std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     std::printf(
         "model load %.1f ms, first result %.1f ms after start; 224x224 input p50 %.2f ms "
@@ -463,7 +463,7 @@ int run_models(bool as_json) {
                           {"task",
                            m.task() == MV_TASK_SEGMENTATION ? "segmentation" : "classification"},
                           {"labels", labels}}
-                         .dump()
+                         .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
                   << "\n";
       } else {
         std::string l;
@@ -554,7 +554,7 @@ int run_explain(const ExplainArgs& a) {
     if (a.json) {
       json j = {{"file", file},           {"model", model.name()},    {"version", model.version()},
                 {"task", "segmentation"}, {"notice", model.notice()}, {"heatmap", h}};
-      std::cout << j.dump() << "\n";
+      std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     } else {
       std::printf("%s\n  model %s %s (%s)\n", file.c_str(), model.name().c_str(),
                   model.version().c_str(), model.notice().c_str());
@@ -569,7 +569,7 @@ int run_explain(const ExplainArgs& a) {
       json j = json::parse(result.json());
       j["file"] = file;
       j["heatmap"] = h;
-      std::cout << j.dump() << "\n";
+      std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     } else {
       print_result_human(file, result, true);
       std::printf("  heat map (%s) for '%s' written to %s\n", a.method.c_str(),
@@ -854,16 +854,16 @@ int run_calibrate(const CalibrateArgs& a) {
     const auto& af = report["after"]["labels"][name];
     std::printf("  %-20s ECE %.4f -> %.4f   Brier %.4f -> %.4f   AUROC %s\n", name.c_str(),
                 b.value("ece", 0.0), af.value("ece", 0.0), b.value("brier", 0.0),
-                af.value("brier", 0.0), af["auroc"].is_null() ? "n/a" : af["auroc"].dump().c_str());
+                af.value("brier", 0.0), af["auroc"].is_null() ? "n/a" : af["auroc"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     const auto& t = out_manifest["thresholds"];
     if (t.is_object() && t.contains(name))
-      std::printf("  %-20s operating point %s\n", "", t[name].dump().c_str());
+      std::printf("  %-20s operating point %s\n", "", t[name].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   }
   const auto& conformal = out_manifest["calibration"].value("conformal", json());
   if (conformal.is_object()) {
     std::printf("  conformal sets: alpha %s, score %s, %s held-out images, qhat %s\n",
-                conformal["alpha"].dump().c_str(), conformal.value("score", "lac").c_str(),
-                conformal.value("n", json()).dump().c_str(), conformal["qhat"].dump().c_str());
+                conformal["alpha"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str(), conformal.value("score", "lac").c_str(),
+                conformal.value("n", json()).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str(), conformal["qhat"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   }
   std::printf("  report: %s, reliability diagram: %s\n", report_path.string().c_str(),
               (std::filesystem::path(a.out) / "reliability.png").string().c_str());

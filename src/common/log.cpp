@@ -3,6 +3,8 @@
 #include <atomic>
 #include <mutex>
 
+#include "common/utf8.hpp"
+
 namespace medvision {
 namespace {
 
@@ -37,7 +39,17 @@ void log(mv_log_level level, const std::string& message) noexcept {
     std::lock_guard<std::mutex> lock(g_mutex);
     sink = g_sink;
   }
-  if (sink.fn != nullptr) sink.fn(level, message.c_str(), sink.user);
+  if (sink.fn == nullptr) return;
+  // Log lines may quote file names or damaged files' bytes: hand out valid UTF-8 only.
+  if (is_valid_utf8(message)) {
+    sink.fn(level, message.c_str(), sink.user);
+    return;
+  }
+  try {
+    sink.fn(level, to_valid_utf8(message).c_str(), sink.user);
+  } catch (...) {
+    // Out of memory while replacing: logging is best effort.
+  }
 }
 
 void log_warnings(const std::string& context, const std::vector<std::string>& warnings) noexcept {

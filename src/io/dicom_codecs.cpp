@@ -3,15 +3,18 @@
 #include <dcmtk/config/osconfig.h>  // must precede the other DCMTK headers
 #include <dcmtk/dcmdata/dcdatset.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcobject.h>
 #include <dcmtk/dcmdata/dcpixseq.h>
 #include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
+#include <dcmtk/dcmdata/dcxfer.h>
 #include <dcmtk/dcmjpeg/djdecode.h>
 #include <dcmtk/dcmjpls/djdecode.h>
 #include <dcmtk/oflog/oflog.h>
 #include <openjpeg.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -89,6 +92,44 @@ bool starts_codestream(const uint8_t* d, size_t n) {
   return (n >= 4 && d[0] == 0xff && d[1] == 0x4f && d[2] == 0xff && d[3] == 0x51) || is_jp2(d, n);
 }
 
+// JPEG (ISO 10918) and JPEG-LS (ISO 14495) codestreams both begin with SOI, FF D8.
+bool starts_jpeg(const uint8_t* d, size_t n) { return n >= 2 && d[0] == 0xff && d[1] == 0xd8; }
+
+uint32_t le32(const uint8_t* d) {
+  return static_cast<uint32_t>(d[0]) | static_cast<uint32_t>(d[1]) << 8 |
+         static_cast<uint32_t>(d[2]) << 16 | static_cast<uint32_t>(d[3]) << 24;
+}
+
+// An RLE frame starts with a 64-byte header (PS3.5 G.5): the number of segments (1..15), then
+// each segment's offset; the first is 64 and they increase within the frame. Empty when valid.
+std::string rle_header_problem(const uint8_t* d, size_t n) {
+  if (n < 64) return "is " + std::to_string(n) + " bytes, shorter than the 64-byte RLE header";
+  const uint32_t count = le32(d);
+  if (count < 1 || count > 15) {
+    return "has an RLE header declaring " + std::to_string(count) + " segments (1 to 15 allowed)";
+  }
+  uint32_t previous = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint32_t off = le32(d + 4 + 4 * i);
+    if ((i == 0 && off != 64) || (i > 0 && off <= previous) || off >= n) {
+      return "has an RLE header whose segment " + std::to_string(i + 1) + " offset " +
+             std::to_string(off) + " is not within the " + std::to_string(n) + "-byte frame";
+    }
+    previous = off;
+  }
+  return {};
+}
+
+std::string first_bytes(const uint8_t* d, size_t n) {
+  std::string out;
+  for (size_t i = 0; i < std::min<size_t>(n, 8); ++i) {
+    char buf[4];
+    std::snprintf(buf, sizeof buf, "%02X", d[i]);
+    out += (i ? " " : "") + std::string(buf);
+  }
+  return out.empty() ? "none" : out;
+}
+
 void check_components(const opj_image_t& img, int64_t rows, int64_t cols, int64_t samples,
                       const std::string& name) {
   const auto w = static_cast<int64_t>(img.x1 - img.x0), h = static_cast<int64_t>(img.y1 - img.y0);
@@ -108,17 +149,55 @@ void ensure_dcmtk_ready() {
   std::call_once(once, [] {
     // A library never prints (STYLE.md B1.10): DCMTK logs warnings to stderr unless told not to.
     OFLog::configure(OFLogger::OFF_LOG_LEVEL);
+    // A wrong (0002,0000) File Meta Information Group Length (too long or too short, seen on a
+    // JPEG-LS ultrasound file, issue 19) made DCMTK lose its place ("Invalid tag"). Read the meta
+    // group element by element while the group is 0002, as pydicom does. Process-wide DCMTK
+    // setting; it only makes reading more lenient.
+    dcmIgnoreFileMetaInformationGroupLength.set(OFTrue);
     DJDecoderRegistration::registerCodecs();
     DJLSDecoderRegistration::registerCodecs();
     DcmRLEDecoderRegistration::registerCodecs();
   });
 }
 
+bool codec_family(const std::string& uid, CodecFamily& out) {
+  static const std::pair<const char*, CodecFamily> kFamilies[] = {
+      {"1.2.840.10008.1.2.4.50", CodecFamily::kJpeg},    // baseline
+      {"1.2.840.10008.1.2.4.51", CodecFamily::kJpeg},    // extended
+      {"1.2.840.10008.1.2.4.53", CodecFamily::kJpeg},    // spectral selection
+      {"1.2.840.10008.1.2.4.55", CodecFamily::kJpeg},    // progressive
+      {"1.2.840.10008.1.2.4.57", CodecFamily::kJpeg},    // lossless
+      {"1.2.840.10008.1.2.4.70", CodecFamily::kJpeg},    // lossless SV1
+      {"1.2.840.10008.1.2.4.80", CodecFamily::kJpegLs},  // JPEG-LS lossless
+      {"1.2.840.10008.1.2.4.81", CodecFamily::kJpegLs},  // JPEG-LS near-lossless
+      {"1.2.840.10008.1.2.5", CodecFamily::kRle},
+      {"1.2.840.10008.1.2.4.90", CodecFamily::kJ2k},   // JPEG 2000 lossless
+      {"1.2.840.10008.1.2.4.91", CodecFamily::kJ2k},   // JPEG 2000
+      {"1.2.840.10008.1.2.4.201", CodecFamily::kJ2k},  // HTJ2K lossless
+      {"1.2.840.10008.1.2.4.202", CodecFamily::kJ2k},  // HTJ2K lossless RPCL
+      {"1.2.840.10008.1.2.4.203", CodecFamily::kJ2k},  // HTJ2K
+  };
+  for (const auto& [u, family] : kFamilies) {
+    if (uid == u) {
+      out = family;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string transfer_syntax_label(const std::string& uid) {
+  const DcmXfer xfer(uid.c_str());
+  if (xfer.getXfer() == EXS_Unknown) return uid;
+  return std::string(xfer.getXferName()) + " (" + uid + ")";
+}
+
 // ---- FrameIndex -------------------------------------------------------------------------------
 
 FrameIndex::FrameIndex(DcmDataset& dataset, DcmPixelSequence& sequence, int64_t frames,
+                       CodecFamily family, const std::string& transfer_syntax,
                        const std::string& name)
-    : name_(name) {
+    : family_(family), transfer_syntax_(transfer_syntax), name_(name) {
   std::vector<uint64_t> offsets;
   const unsigned long items = sequence.card();
   uint64_t offset = 0;
@@ -157,13 +236,27 @@ FrameIndex::FrameIndex(DcmDataset& dataset, DcmPixelSequence& sequence, int64_t 
   } else if (offsets.size() == n && index_from_offsets(offsets)) {
   } else if (fragments_.size() == n) {
     for (size_t i = 0; i <= n; ++i) first_.push_back(i);
+  } else if (fragments_.size() < n) {
+    throw Error(MV_ERR_CORRUPT_DATA, name + ": " + kPixelTag + " has " +
+                                         std::to_string(fragments_.size()) + " fragments for " +
+                                         std::to_string(frames) + " frames");
+  } else if (family_ == CodecFamily::kRle) {
+    // RLE frames carry no start marker; any guess could decode wrong pixels silently.
+    throw Error(MV_ERR_CORRUPT_DATA,
+                name + ": " + kPixelTag + " (" + transfer_syntax_label(transfer_syntax) + ") has " +
+                    std::to_string(fragments_.size()) + " fragments for " + std::to_string(frames) +
+                    " frames and no usable Basic or Extended Offset Table, so the frame "
+                    "boundaries cannot be known");
   } else {
     index_by_markers();
-  }
-  if (first_.size() < n + 1) {
-    throw Error(MV_ERR_CORRUPT_DATA, name + ": " + kPixelTag + " holds " +
-                                         std::to_string(first_.size() - 1) + " frames, " +
-                                         std::to_string(frames) + " expected");
+    if (first_.size() != n + 1) {
+      throw Error(MV_ERR_CORRUPT_DATA,
+                  name + ": " + kPixelTag + " (" + transfer_syntax_label(transfer_syntax) +
+                      ") has " + std::to_string(fragments_.size()) + " fragments for " +
+                      std::to_string(frames) + " frames, no usable Basic or Extended Offset " +
+                      "Table, and " + std::to_string(first_.size() - 1) +
+                      " fragments that start a codestream");
+    }
   }
 }
 
@@ -184,7 +277,13 @@ bool FrameIndex::index_from_offsets(const std::vector<uint64_t>& offsets) {
 void FrameIndex::index_by_markers() {
   first_.clear();
   for (size_t f = 0; f < fragments_.size(); ++f) {
-    if (starts_codestream(fragments_[f].data, fragments_[f].size)) first_.push_back(f);
+    const uint8_t* d = fragments_[f].data;
+    const size_t n = fragments_[f].size;
+    // A fragment may hold as little as the 2-byte SOC marker of a split J2K codestream.
+    const bool soc_only = n == 2 && d[0] == 0xff && d[1] == 0x4f;
+    if (family_ == CodecFamily::kJ2k ? starts_codestream(d, n) || soc_only : starts_jpeg(d, n)) {
+      first_.push_back(f);
+    }
   }
   if (first_.empty() || first_.front() != 0) first_.insert(first_.begin(), 0);
   first_.push_back(fragments_.size());
@@ -197,6 +296,7 @@ FrameBytes FrameIndex::frame(int64_t index) const {
   if (end - begin == 1) {
     out.data = fragments_[begin].data;
     out.size = fragments_[begin].size;
+    check_start(out, index);
     return out;
   }
   size_t total = 0;
@@ -208,7 +308,40 @@ FrameBytes FrameIndex::frame(int64_t index) const {
   }
   out.data = out.joined.data();
   out.size = out.joined.size();
+  check_start(out, index);
   return out;
+}
+
+void FrameIndex::check_start(const FrameBytes& bytes, int64_t index) const {
+  std::string problem;
+  switch (family_) {
+    case CodecFamily::kJpeg:
+    case CodecFamily::kJpegLs:
+      if (!starts_jpeg(bytes.data, bytes.size)) {
+        problem = std::string("holds no ") + (family_ == CodecFamily::kJpeg ? "JPEG" : "JPEG-LS") +
+                  " codestream (no SOI marker FF D8 at its start; it starts " +
+                  first_bytes(bytes.data, bytes.size) + ")";
+      }
+      break;
+    case CodecFamily::kJ2k:
+      if (!starts_codestream(bytes.data, bytes.size)) {
+        problem =
+            "holds no JPEG 2000 codestream (no SOC marker FF 4F FF 51 or JP2 signature at "
+            "its start; it starts " +
+            first_bytes(bytes.data, bytes.size) + ")";
+      }
+      break;
+    case CodecFamily::kRle: {
+      const std::string rle = rle_header_problem(bytes.data, bytes.size);
+      if (!rle.empty()) problem = "holds no RLE frame: it " + rle;
+      break;
+    }
+  }
+  if (!problem.empty()) {
+    throw Error(MV_ERR_CORRUPT_DATA,
+                name_ + ": the transfer syntax is " + transfer_syntax_label(transfer_syntax_) +
+                    " but frame " + std::to_string(index) + " of " + kPixelTag + " " + problem);
+  }
 }
 
 // ---- JPEG 2000 --------------------------------------------------------------------------------

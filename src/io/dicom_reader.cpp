@@ -4,12 +4,14 @@
 #include "io/dicom_reader.hpp"
 
 #include <dcmtk/config/osconfig.h>  // must precede the other DCMTK headers
+#include <dcmtk/dcmdata/dccodec.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcmetinf.h>
 #include <dcmtk/dcmdata/dcpixel.h>
 #include <dcmtk/dcmdata/dcpixseq.h>
+#include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dcxfer.h>
 
 #include <algorithm>
@@ -17,7 +19,9 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "common/utf8.hpp"
 #include "io/dicom_codecs.hpp"
+#include "io/dicom_text.hpp"
 
 namespace medvision::io::dicom {
 namespace {
@@ -419,17 +423,63 @@ void decode_native(DcmDataset& ds, const Header& h, int64_t first, int64_t count
   }
 }
 
-// DCMTK decompresses one frame at a time into our buffer; its decoders update the dataset's
-// planar configuration and report the colour model they produced.
-void decode_with_dcmtk(DcmDataset& ds, const Header& h, int64_t first, int64_t count, Image& out,
-                       int64_t depth_offset, const std::string& name) {
+// The encapsulated pixel sequence of `ds` and its frame index.
+struct Encapsulated {
+  DcmPixelData* pixel_data = nullptr;
+  E_TransferSyntax xfer = EXS_Unknown;
+  const DcmRepresentationParameter* param = nullptr;
+  DcmPixelSequence* sequence = nullptr;
+};
+
+Encapsulated encapsulated(DcmDataset& ds, const std::string& name) {
+  Encapsulated out;
   DcmElement* e = nullptr;
   if (ds.findAndGetElement(DCM_PixelData, e).bad() || e == nullptr) {
     throw Error(MV_ERR_UNSUPPORTED_FORMAT, name + ": has no PixelData");
   }
-  auto* pixel_data = static_cast<DcmPixelData*>(e);
+  out.pixel_data = static_cast<DcmPixelData*>(e);
+  out.pixel_data->getOriginalRepresentationKey(out.xfer, out.param);
+  if (out.pixel_data->getEncapsulatedRepresentation(out.xfer, out.param, out.sequence).bad() ||
+      out.sequence == nullptr) {
+    throw Error(MV_ERR_CORRUPT_DATA, name + ": (7FE0,0010) PixelData is not encapsulated");
+  }
+  return out;
+}
+
+// The attributes DCMTK's decoders read (image pixel module), copied into an item that describes
+// a single frame.
+void copy_pixel_module(DcmDataset& ds, DcmItem& out) {
+  static const DcmTagKey kTags[] = {DCM_SamplesPerPixel,
+                                    DCM_PhotometricInterpretation,
+                                    DCM_PlanarConfiguration,
+                                    DCM_Rows,
+                                    DCM_Columns,
+                                    DCM_BitsAllocated,
+                                    DCM_BitsStored,
+                                    DCM_HighBit,
+                                    DCM_PixelRepresentation};
+  for (const DcmTagKey& tag : kTags) {
+    DcmElement* e = nullptr;
+    if (ds.findAndGetElement(tag, e).good() && e != nullptr) {
+      out.insert(static_cast<DcmElement*>(e->clone()), true);
+    }
+  }
+  out.putAndInsertString(DCM_NumberOfFrames, "1");
+}
+
+// DCMTK decompresses JPEG / JPEG-LS / RLE one frame at a time into our buffer. We find the frame's
+// fragments ourselves (FrameIndex) and hand DCMTK a one-frame pixel sequence holding exactly that
+// frame's codestream: DCMTK 3.6.7's own fragment grouping decodes an RLE frame split over several
+// fragments to wrong pixels without an error (issue 19), and guesses at frame boundaries. Its
+// decoders update the item's planar configuration and report the colour model they produced.
+void decode_with_dcmtk(DcmDataset& ds, const Header& h, int64_t first, int64_t count, Image& out,
+                       int64_t depth_offset, const std::string& name) {
+  const Encapsulated enc = encapsulated(ds, name);
+  CodecFamily family = CodecFamily::kJpeg;
+  codec_family(h.transfer_syntax, family);
+  const FrameIndex index(ds, *enc.sequence, h.pixels.frames, family, h.transfer_syntax, name);
   Uint32 frame_size = 0;
-  if (pixel_data->getUncompressedFrameSize(&ds, frame_size).bad()) {
+  if (enc.pixel_data->getUncompressedFrameSize(&ds, frame_size).bad()) {
     throw Error(MV_ERR_CORRUPT_DATA, name + ": (7FE0,0010) PixelData frame size is invalid");
   }
   const auto native = static_cast<size_t>((h.pixels.native_frame_bits() + 7) / 8);
@@ -438,19 +488,32 @@ void decode_with_dcmtk(DcmDataset& ds, const Header& h, int64_t first, int64_t c
   const ModalityLut lut = read_modality_lut(ds, h.pixels, name);
   const PaletteLut palette =
       h.pixels.photometric == Photometric::kPalette ? read_palette(ds, name) : PaletteLut{};
-  Uint32 start_fragment = 0;
+  const DcmXfer xfer(enc.xfer);
   for (int64_t k = 0; k < count; ++k) {
+    const FrameBytes bytes = index.frame(first + k);
+    DcmItem item;
+    copy_pixel_module(ds, item);
+    DcmPixelSequence one(DcmTag(DCM_PixelSequenceTag));
+    one.insert(new DcmPixelItem(DcmTag(DCM_Item, EVR_OB)));  // empty Basic Offset Table
+    auto* fragment = new DcmPixelItem(DcmTag(DCM_Item, EVR_OB));
+    one.insert(fragment);
+    if (fragment->putUint8Array(bytes.data, static_cast<Uint32>(bytes.size)).bad()) {
+      throw Error(MV_ERR_OUT_OF_MEMORY,
+                  name + ": cannot copy frame " + std::to_string(first + k) + " for decoding");
+    }
+    Uint32 start_fragment = 1;
     OFString colour;
     const OFCondition cond =
-        pixel_data->getUncompressedFrame(&ds, static_cast<Uint32>(first + k), start_fragment,
-                                         buffer.data(), static_cast<Uint32>(buffer.size()), colour);
+        DcmCodecList::decodeFrame(xfer, enc.param, &one, &item, 0, start_fragment, buffer.data(),
+                                  static_cast<Uint32>(buffer.size()), colour);
     if (cond.bad()) {
-      throw Error(MV_ERR_CORRUPT_DATA, name + ": (7FE0,0010) PixelData frame " +
-                                           std::to_string(first + k) + " cannot be decoded (" +
-                                           std::string(cond.text()) + ")");
+      throw Error(MV_ERR_CORRUPT_DATA,
+                  name + ": (7FE0,0010) PixelData frame " + std::to_string(first + k) +
+                      " is not a valid " + transfer_syntax_label(h.transfer_syntax) +
+                      " codestream (the decoder reports: " + std::string(cond.text()) + ")");
     }
     PixelModule pm = h.pixels;
-    pm.planar = get_long(ds, DCM_PlanarConfiguration, 0) == 1;
+    pm.planar = get_long(item, DCM_PlanarConfiguration, 0) == 1;
     if (pm.samples == 3) {
       // Decompressed YBR_FULL_422 is no longer subsampled (PS3.5 8.2.1).
       pm.photometric =
@@ -465,20 +528,9 @@ void decode_with_dcmtk(DcmDataset& ds, const Header& h, int64_t first, int64_t c
 
 void decode_j2k_frames(DcmDataset& ds, const Header& h, int64_t first, int64_t count, Image& out,
                        int64_t depth_offset, const std::string& name) {
-  DcmElement* e = nullptr;
-  DcmPixelSequence* seq = nullptr;
-  E_TransferSyntax xfer = EXS_Unknown;
-  const DcmRepresentationParameter* param = nullptr;
-  if (ds.findAndGetElement(DCM_PixelData, e).bad() || e == nullptr) {
-    throw Error(MV_ERR_UNSUPPORTED_FORMAT, name + ": has no PixelData");
-  }
-  auto* pixel_data = static_cast<DcmPixelData*>(e);
-  pixel_data->getOriginalRepresentationKey(xfer, param);
-  if (pixel_data->getEncapsulatedRepresentation(xfer, param, seq).bad() || seq == nullptr) {
-    throw Error(MV_ERR_CORRUPT_DATA, name + ": (7FE0,0010) PixelData is not encapsulated");
-  }
+  const Encapsulated enc = encapsulated(ds, name);
   const PixelModule& pm = h.pixels;
-  const FrameIndex index(ds, *seq, pm.frames, name);
+  const FrameIndex index(ds, *enc.sequence, pm.frames, CodecFamily::kJ2k, h.transfer_syntax, name);
   const ValueMapper mapper(pm, read_modality_lut(ds, pm, name), nullptr);
   for (int64_t k = 0; k < count; ++k) {
     const FrameBytes bytes = index.frame(first + k);
@@ -503,7 +555,8 @@ mv_voi_function voi_function(DcmDataset& ds) {
   return MV_VOI_LINEAR;
 }
 
-void read_windows(DcmDataset& ds, const PixelModule& pm, Image& out, const std::string& name) {
+void read_windows(DcmDataset& ds, const PixelModule& pm, Image& out, TextDecoder& text_decoder,
+                  const std::string& name) {
   const mv_voi_function function = voi_function(ds);
   for (unsigned long i = 0;; ++i) {
     WindowPreset w;
@@ -514,7 +567,7 @@ void read_windows(DcmDataset& ds, const PixelModule& pm, Image& out, const std::
     w.function = function;
     OFString text;
     if (ds.findAndGetOFString(DCM_WindowCenterWidthExplanation, text, i).good()) {
-      w.explanation = text.c_str();
+      w.explanation = text_decoder(text.c_str());
     }
     out.windows.push_back(std::move(w));
   }
@@ -535,7 +588,9 @@ void read_windows(DcmDataset& ds, const PixelModule& pm, Image& out, const std::
     w.center = w.first_mapped + static_cast<double>(n) / 2.0;
     w.width = static_cast<double>(n);
     OFString text;
-    if (item.findAndGetOFString(DCM_LUTExplanation, text).good()) w.explanation = text.c_str();
+    if (item.findAndGetOFString(DCM_LUTExplanation, text).good()) {
+      w.explanation = text_decoder(text.c_str());
+    }
     if (!w.table.empty()) out.windows.push_back(std::move(w));
   }
 }
@@ -640,7 +695,10 @@ void describe(DcmFileFormat& file, const Header& h, Image& out, const std::strin
                                                                   : MV_PHOTOMETRIC_MONOCHROME2;
   out.stored_dtype = stored_dtype(pm);
   out.bits_stored = pm.bits_stored;
-  read_windows(ds, pm, out, name);
+  OFString charset;
+  ds.findAndGetOFStringArray(DCM_SpecificCharacterSet, charset);
+  TextDecoder text(charset.c_str(), out.warnings);
+  read_windows(ds, pm, out, text, name);
   static const std::pair<const char*, DcmTagKey> kMeta[] = {
       {"Modality", DCM_Modality},
       {"BodyPartExamined", DCM_BodyPartExamined},
@@ -657,9 +715,9 @@ void describe(DcmFileFormat& file, const Header& h, Image& out, const std::strin
   };
   for (const auto& [key, tag] : kMeta) {
     const std::string v = get_string(ds, tag);
-    if (!v.empty()) out.set_meta(key, v);
+    if (!v.empty()) out.set_meta(key, text(v));
   }
-  out.set_meta("TransferSyntaxUID", h.transfer_syntax);
+  out.set_meta("TransferSyntaxUID", text(h.transfer_syntax));
 }
 
 void record_sources(DcmFileFormat& file, const std::string& path, int64_t first, int64_t count,

@@ -1,0 +1,102 @@
+"""Wrong group lengths, fragments that are not what the transfer syntax says, character sets
+(issue 19, defect classes b, c and d): medvision against pydicom on files written at test time
+by make_dicom_edge_cases.py.
+
+Environment: MV_DICOM_DUMP (tests/conformance/dicom_dump.cpp), MV_EDGE_DIR (build-tree folder
+for the generated files). Needs pydicom, GDCM, numpy and DCMTK's dcmcjpeg / dcmcjpls.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import make_dicom_edge_cases  # noqa: E402
+
+DUMP = os.environ.get('MV_DICOM_DUMP', '')
+OUT = os.environ.get('MV_EDGE_DIR', '')
+REPLACEMENT = '\ufffd'
+
+
+@pytest.fixture(scope='module')
+def results():
+    if not DUMP or not OUT:
+        pytest.fail('MV_DICOM_DUMP and MV_EDGE_DIR must be set (run through ctest)')
+    cases = make_dicom_edge_cases.main(OUT)
+    dump_dir = os.path.join(OUT, 'medvision')
+    os.makedirs(dump_dir, exist_ok=True)
+    list_path = os.path.join(dump_dir, 'list.txt')
+    with open(list_path, 'w') as f:
+        f.writelines(os.path.join(OUT, c['file']) + '\n' for c in cases)
+    proc = subprocess.run([DUMP, list_path, dump_dir], capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode(errors='replace')
+    assert proc.stderr == b'', 'the library printed: ' + proc.stderr.decode(errors='replace')
+    out = []
+    for i, c in enumerate(cases):
+        # Strict: bytes that are not UTF-8 fail here, as they failed `medvision info --json`.
+        with open(os.path.join(dump_dir, f'{i}.json'), encoding='utf-8', errors='strict') as f:
+            r = json.load(f)
+        if r['status'] == 'MV_OK':
+            r['pixels'] = np.load(os.path.join(dump_dir, f'{i}.npy'))
+        out.append((c, r))
+    return out
+
+
+def of_kind(results, kind):
+    rows = [(c, r) for c, r in results if c['kind'] == kind]
+    assert rows, kind
+    return rows
+
+
+def test_wrong_group_length_reads_like_pydicom(results):
+    bad = []
+    for c, r in of_kind(results, 'group-length'):
+        if r['status'] != 'MV_OK':
+            bad.append(f"{c['file']}: {r['status']} {r['message']}")
+            continue
+        ref = np.load(os.path.join(OUT, c['ref']))
+        mv = np.transpose(r['pixels'], (1, 2, 3, 0)).astype(np.float64)
+        if mv.shape != ref.shape or not np.array_equal(mv, ref):
+            bad.append(f"{c['file']}: pixels differ from pydicom's")
+    assert not bad, '\n'.join(bad)
+
+
+def test_wrong_codestream_is_refused_with_a_clear_message(results):
+    bad = []
+    for c, r in of_kind(results, 'wrong-codestream'):
+        msg = r['message']
+        if r['status'] != 'MV_ERR_CORRUPT_DATA':
+            bad.append(f"{c['file']}: {r['status']} {msg}")
+        elif not (c['file'] in msg and c['uid'] in msg and 'holds no' in msg and
+                  'codestream' in msg or 'RLE' in msg and c['file'] in msg):
+            bad.append(f"{c['file']}: unclear message: {msg}")
+        elif 'Pixel representation' in msg or 'cannot be changed' in msg:
+            bad.append(f"{c['file']}: DCMTK's internal words: {msg}")
+    assert not bad, '\n'.join(bad)
+
+
+def test_text_is_converted_to_utf8_like_pydicom(results):
+    bad = []
+    for c, r in of_kind(results, 'charset'):
+        if r['status'] != 'MV_OK':
+            bad.append(f"{c['file']}: {r['status']} {r['message']}")
+            continue
+        for key, want in c.get('expect_meta', {}).items():
+            got = r['meta'].get(key)
+            if got != want.rstrip(' '):
+                bad.append(f"{c['file']} ({c['charset']}) {key}: {got!r}, pydicom {want!r}")
+        for key, ascii_parts in c.get('utf8_only', {}).items():
+            got = r['meta'].get(key, '')
+            if REPLACEMENT not in got or not all(p in got for p in ascii_parts):
+                bad.append(f"{c['file']} ({c['charset']}) {key}: {got!r}")
+    assert not bad, '\n'.join(bad)
+
+
+def test_unconvertible_text_is_reported(results):
+    for c, r in of_kind(results, 'charset'):
+        if 'utf8_only' in c:
+            assert any('SpecificCharacterSet' in w for w in r['warnings']), (c['file'], r)
