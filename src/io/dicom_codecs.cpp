@@ -133,7 +133,10 @@ std::string first_bytes(const uint8_t* d, size_t n) {
 void check_components(const opj_image_t& img, int64_t rows, int64_t cols, int64_t samples,
                       const std::string& name) {
   const auto w = static_cast<int64_t>(img.x1 - img.x0), h = static_cast<int64_t>(img.y1 - img.y0);
-  if (w != cols || h != rows || static_cast<int64_t>(img.numcomps) < samples) {
+  // OpenJPEG allocates every component: more than the header's samples plus an alpha channel
+  // is refused before decoding (a header may declare up to 16384 components).
+  if (w != cols || h != rows || static_cast<int64_t>(img.numcomps) < samples ||
+      static_cast<int64_t>(img.numcomps) > samples + 1) {
     throw Error(MV_ERR_CORRUPT_DATA,
                 name + ": " + kPixelTag + " JPEG 2000 codestream is " + std::to_string(w) + "x" +
                     std::to_string(h) + " with " + std::to_string(img.numcomps) +
@@ -310,6 +313,45 @@ FrameBytes FrameIndex::frame(int64_t index) const {
   out.size = out.joined.size();
   check_start(out, index);
   return out;
+}
+
+void check_codestream_size(const FrameBytes& bytes, CodecFamily family, int64_t rows, int64_t cols,
+                           int64_t samples, int64_t index, const std::string& transfer_syntax,
+                           const std::string& name) {
+  if (family != CodecFamily::kJpeg && family != CodecFamily::kJpegLs) return;
+  const uint8_t* d = bytes.data;
+  const size_t n = bytes.size;
+  size_t i = 2;  // after SOI (checked by FrameIndex::frame)
+  while (i + 4 <= n) {
+    if (d[i] != 0xff) return;  // not a marker: the decoder will say what is wrong
+    const uint8_t m = d[i + 1];
+    if (m == 0xff) {  // fill byte
+      ++i;
+      continue;
+    }
+    if (m == 0x01 || (m >= 0xd0 && m <= 0xd8)) {  // markers without a length
+      i += 2;
+      continue;
+    }
+    const bool sof = (m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc) || m == 0xf7;
+    if (sof && i + 10 <= n) {
+      const int64_t y = d[i + 5] << 8 | d[i + 6], x = d[i + 7] << 8 | d[i + 8], nf = d[i + 9];
+      // The decoders size their buffers from these values: a codestream claiming more than the
+      // header (a decompression bomb, or a mismatch that would leave pixels unwritten) is
+      // refused before any decoding. Height 0 (defined by a later DNL marker) is refused too.
+      if (x != cols || y != rows || nf != samples) {
+        throw Error(MV_ERR_CORRUPT_DATA,
+                    name + ": frame " + std::to_string(index) + " of " + kPixelTag + " (" +
+                        transfer_syntax_label(transfer_syntax) + ") is a " + std::to_string(x) +
+                        "x" + std::to_string(y) + " codestream with " + std::to_string(nf) +
+                        " components; the header says " + std::to_string(cols) + "x" +
+                        std::to_string(rows) + " with " + std::to_string(samples));
+      }
+      return;
+    }
+    if (m == 0xda) return;  // start of scan before any frame header: the decoder refuses it
+    i += 2 + static_cast<size_t>(d[i + 2] << 8 | d[i + 3]);
+  }
 }
 
 void FrameIndex::check_start(const FrameBytes& bytes, int64_t index) const {

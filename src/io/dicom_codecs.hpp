@@ -65,6 +65,12 @@ class FrameIndex {
   std::string name_;
 };
 
+// Refuses a JPEG or JPEG-LS frame whose frame header (SOFn / SOF55) disagrees with the DICOM
+// header's Rows, Columns and SamplesPerPixel, before DCMTK's decoder sizes its buffers from it.
+void check_codestream_size(const FrameBytes& bytes, CodecFamily family, int64_t rows, int64_t cols,
+                           int64_t samples, int64_t index, const std::string& transfer_syntax,
+                           const std::string& name);
+
 // A decoded JPEG 2000 frame: `samples` planes of int32 values, rows * cols each.
 struct J2kFrame {
   std::vector<int32_t> planes;

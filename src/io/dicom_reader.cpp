@@ -369,7 +369,16 @@ OFCondition raw_bytes(DcmElement& e, Uint8*& bytes) {
 
 // DCMTK swaps big endian OW data in 16-bit words, which is right for 8- and 16-bit samples (an OW
 // value is a sequence of words) but leaves each 32-bit sample with its halves exchanged.
+// An OB value is a byte stream: DCMTK leaves it in file order, so 16- and 32-bit samples stored
+// as OB in a big endian file (pydicom-data SC_rgb_expb_16bit.dcm) are still big endian here.
+// Found by tests/fuzz/dicom_differential.py: that file's samples are all 0000 or FFFF, so only a
+// mutated copy showed the byte order was never fixed.
 void fix_big_endian(uint8_t* bytes, size_t size, const PixelModule& pm, DcmElement& e) {
+  if (e.getVR() == EVR_OB && pm.bits_allocated >= 16 && !pm.is_float) {
+    const size_t w = static_cast<size_t>(pm.bits_allocated / 8);
+    for (size_t i = 0; i + w <= size; i += w) std::reverse(bytes + i, bytes + i + w);
+    return;
+  }
   if (e.getVR() != EVR_OW || pm.bits_allocated != 32) return;
   for (size_t i = 0; i + 3 < size; i += 4) {
     std::swap(bytes[i], bytes[i + 2]);
@@ -491,6 +500,8 @@ void decode_with_dcmtk(DcmDataset& ds, const Header& h, int64_t first, int64_t c
   const DcmXfer xfer(enc.xfer);
   for (int64_t k = 0; k < count; ++k) {
     const FrameBytes bytes = index.frame(first + k);
+    check_codestream_size(bytes, family, h.pixels.rows, h.pixels.cols, h.pixels.samples, first + k,
+                          h.transfer_syntax, name);
     DcmItem item;
     copy_pixel_module(ds, item);
     DcmPixelSequence one(DcmTag(DCM_PixelSequenceTag));

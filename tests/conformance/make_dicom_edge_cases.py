@@ -261,11 +261,128 @@ def charset_cases(out, tmp):
     return cases
 
 
+# ---- resource limits: headers that claim huge images ---------------------------------------------
+
+def patch_sof(stream, rows, cols):
+    """A JPEG codestream with its frame header's height and width replaced."""
+    data = bytearray(stream)
+    i = 2
+    while i + 4 <= len(data):
+        m = data[i + 1]
+        if 0xc0 <= m <= 0xcf and m not in (0xc4, 0xc8, 0xcc):
+            struct.pack_into('>HH', data, i + 5, rows, cols)
+            return bytes(data)
+        i += 2 + struct.unpack_from('>H', data, i + 2)[0]
+    raise ValueError('no SOF')
+
+
+def png_chunk(kind, payload):
+    import zlib
+    return struct.pack('>I', len(payload)) + kind + payload + \
+        struct.pack('>I', zlib.crc32(kind + payload) & 0xffffffff)
+
+
+def limit_cases(out, tmp):
+    """Tiny files whose headers claim images far past the default limit (2^30 values)."""
+    import io
+    import zlib
+    from PIL import Image
+    cases = []
+
+    def add(name, data, statuses):
+        with open(os.path.join(out, name), 'wb') as f:
+            f.write(data)
+        cases.append(dict(file=name, kind='limits', expect='refuse', statuses=statuses))
+
+    raw = (np.arange(64 * 64) % 251).astype(np.uint8).reshape(64, 64)
+    native = os.path.join(tmp, 'limits_native.dcm')
+    save(base_dataset(64, 64, raw), native)
+    jpeg = os.path.join(tmp, 'limits_jpeg.dcm')
+    subprocess.run(['dcmcjpeg', '+eb', native, jpeg], check=True)
+    stream = decode_data_sequence(pydicom.dcmread(jpeg).PixelData)[0]
+    # Native: 65535 x 65535 x 1000 frames, 4 bytes of pixel data.
+    ds = base_dataset(64, 64, raw)
+    ds.Rows = ds.Columns = 65535
+    ds.NumberOfFrames = 1000
+    ds.PixelData = b'\0' * 4
+    b = io.BytesIO()
+    ds.save_as(b, write_like_original=False)
+    add('limits_dicom_native_huge.dcm', b.getvalue(), ['MV_ERR_OUT_OF_MEMORY'])
+    # JPEG Baseline whose header and codestream both claim 60000 x 60000.
+    for label, header, sof in [('both', 60000, 60000), ('sof-only', 64, 65000)]:
+        ds = base_dataset(64, 64, raw)
+        ds.Rows = ds.Columns = header
+        ds.file_meta.TransferSyntaxUID = frag.JPEG_BASELINE
+        ds.PixelData = encapsulate([patch_sof(stream, sof, sof)])
+        ds['PixelData'].is_undefined_length = True
+        ds['PixelData'].VR = 'OB'
+        b = io.BytesIO()
+        ds.save_as(b, write_like_original=False)
+        add(f'limits_dicom_jpeg_{label}.dcm', b.getvalue(),
+            ['MV_ERR_OUT_OF_MEMORY'] if label == 'both' else ['MV_ERR_CORRUPT_DATA'])
+    # PNG: IHDR 100000 x 100000 grey, one small IDAT.
+    png = b'\x89PNG\r\n\x1a\n' + png_chunk(b'IHDR', struct.pack('>IIBBBBB', 100000, 100000, 8, 0, 0, 0, 0)) + \
+        png_chunk(b'IDAT', zlib.compress(b'\0' * 1000)) + png_chunk(b'IEND', b'')
+    add('limits_png_huge.png', png, ['MV_ERR_OUT_OF_MEMORY'])
+    # JPEG (raster): SOF 65000 x 65000 on a 16 x 16 image.
+    b = io.BytesIO()
+    Image.fromarray(raw[:16, :16]).save(b, 'JPEG')
+    add('limits_jpeg_huge.jpg', patch_sof(b.getvalue(), 65000, 65000), ['MV_ERR_OUT_OF_MEMORY'])
+    # TIFF: 100000 x 100000, one 16-byte strip.
+    entries = [(256, 4, 1, 100000), (257, 4, 1, 100000), (258, 3, 1, 8), (259, 3, 1, 1),
+               (262, 3, 1, 1), (273, 4, 1, 8 + 2 + 12 * 8 + 4), (277, 3, 1, 1),
+               (278, 4, 1, 100000), (279, 4, 1, 16)]
+    tif = b'II*\0' + struct.pack('<I', 8) + struct.pack('<H', len(entries))
+    for tag, typ, count, value in entries:
+        tif += struct.pack('<HHII', tag, typ, count, value)
+    tif += struct.pack('<I', 0) + b'\0' * 16
+    entries = None
+    add('limits_tiff_huge.tif', tif, ['MV_ERR_OUT_OF_MEMORY'])
+    # NIfTI-1: dim = 30000 x 30000 x 30000 (int16 dims), 16 bytes of voxels.
+    import nibabel as nib
+    nii = os.path.join(tmp, 'limits.nii')
+    nib.save(nib.Nifti1Image(np.zeros((2, 2, 2), np.uint8), np.eye(4)), nii)
+    data = bytearray(open(nii, 'rb').read())
+    struct.pack_into('<hhhh', data, 40, 3, 30000, 30000, 30000)
+    add('limits_nifti_huge.nii', bytes(data), ['MV_ERR_OUT_OF_MEMORY'])
+    return cases
+
+
+# ---- byte order: big endian samples stored as OB -----------------------------------------------
+
+def byte_order_cases(out, tmp):
+    """16-bit samples with VR OB in Explicit VR Big Endian (as pydicom-data SC_rgb_expb_16bit.dcm,
+    whose values are all 0000 / FFFF and so hid a byte-order bug), with values whose two bytes
+    differ; mono and RGB. pydicom reads OB pixel data of a big endian file as big endian."""
+    from pydicom.uid import ExplicitVRBigEndian
+    cases = []
+    for label, samples in (('mono', 1), ('rgb', 3)):
+        arr = (np.arange(12 * 10 * samples, dtype=np.uint16) * 517 + 3).reshape(12, 10, samples)
+        ds = base_dataset(12, 10, np.zeros((12, 10), np.uint8))
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+        ds.SamplesPerPixel = samples
+        if samples == 3:
+            ds.PhotometricInterpretation = 'RGB'
+            ds.PlanarConfiguration = 0
+        ds.file_meta.TransferSyntaxUID = ExplicitVRBigEndian
+        ds.is_little_endian, ds.is_implicit_VR = False, False
+        ds.PixelData = arr.astype('>u2').tobytes()
+        ds['PixelData'].VR = 'OB'
+        name = f'byte-order_ob16_{label}.dcm'
+        path = os.path.join(out, name)
+        ds.save_as(path, write_like_original=False)
+        ref = os.path.join(out, name[:-4] + '_ref.npy')
+        np.save(ref, pixels(path))
+        assert np.array_equal(np.load(ref)[0], arr.astype(np.float64))
+        cases.append(dict(file=name, kind='byte-order', expect='ok', ref=os.path.basename(ref)))
+    return cases
+
+
 def main(out):
     os.makedirs(out, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         cases = group_length_cases(out, tmp) + wrong_codestream_cases(out, tmp) + \
-            charset_cases(out, tmp)
+            charset_cases(out, tmp) + limit_cases(out, tmp) + byte_order_cases(out, tmp)
     with open(os.path.join(out, 'manifest.json'), 'w') as f:
         json.dump(cases, f, indent=1, ensure_ascii=False)
     return cases

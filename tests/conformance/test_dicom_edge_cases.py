@@ -7,6 +7,7 @@ for the generated files). Needs pydicom, GDCM, numpy and DCMTK's dcmcjpeg / dcmc
 """
 import json
 import os
+import resource
 import subprocess
 import sys
 
@@ -52,9 +53,9 @@ def of_kind(results, kind):
     return rows
 
 
-def test_wrong_group_length_reads_like_pydicom(results):
+def test_wrong_group_length_and_big_endian_ob_read_like_pydicom(results):
     bad = []
-    for c, r in of_kind(results, 'group-length'):
+    for c, r in of_kind(results, 'group-length') + of_kind(results, 'byte-order'):
         if r['status'] != 'MV_OK':
             bad.append(f"{c['file']}: {r['status']} {r['message']}")
             continue
@@ -100,3 +101,36 @@ def test_unconvertible_text_is_reported(results):
     for c, r in of_kind(results, 'charset'):
         if 'utf8_only' in c:
             assert any('SpecificCharacterSet' in w for w in r['warnings']), (c['file'], r)
+
+
+def test_huge_headers_are_refused_before_allocating(results):
+    bad = []
+    for c, r in of_kind(results, 'limits'):
+        if r['status'] not in c['statuses']:
+            bad.append(f"{c['file']}: {r['status']} {r['message']}")
+        elif c['file'] not in r['message']:
+            bad.append(f"{c['file']}: message does not name the file: {r['message']}")
+    assert not bad, '\n'.join(bad)
+
+
+def peak_rss_mib(paths, work):
+    """Peak resident memory of one dicom_dump process decoding `paths`."""
+    os.makedirs(work, exist_ok=True)
+    list_path = os.path.join(work, 'list.txt')
+    with open(list_path, 'w') as f:
+        f.writelines(p + '\n' for p in paths)
+    code = ('import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); '
+            'print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)')
+    out = subprocess.run([sys.executable, '-c', code, DUMP, list_path, work],
+                         capture_output=True, check=True, timeout=300)
+    return int(out.stdout.split()[-1]) / 1024
+
+
+def test_huge_headers_allocate_nothing_big(results):
+    """A process that decodes only the bomb files peaks within 64 MiB of one that decodes a
+    2x2 image: nothing near the claimed sizes (gigabytes) is allocated."""
+    limits = [os.path.join(OUT, c['file']) for c, _ in of_kind(results, 'limits')]
+    small = [os.path.join(OUT, c['file']) for c, _ in of_kind(results, 'charset')][:1]
+    base = peak_rss_mib(small, os.path.join(OUT, 'rss-small'))
+    bombs = peak_rss_mib(limits, os.path.join(OUT, 'rss-limits'))
+    assert bombs < base + 64, f'peak RSS {bombs:.0f} MiB for the bombs, {base:.0f} MiB baseline'
