@@ -14,6 +14,9 @@
 #include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dcxfer.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -633,9 +636,52 @@ std::unique_ptr<DcmFileFormat> parse_file(const std::string& path) {
   return file;
 }
 
+namespace {
+
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// DCMTK reading a DcmInputBufferStream allocates each element's declared length before it finds
+// the data shorter: 4 KiB of pydicom's SC_rgb_jpeg.dcm made it allocate 1.3 GB (found by
+// fuzz_load_dicom, issue 19). Reading a file, it skips long values, checks them against the file
+// size, and loads them later. So bytes in memory are handed to DCMTK as a file: an anonymous
+// memfd (Linux; nothing touches the disk). Null when that is not possible.
+std::unique_ptr<DcmFileFormat> parse_memory_as_file(const uint8_t* data, size_t size,
+                                                    const std::string& name) {
+#ifdef __linux__
+  FdCloser fd{memfd_create("medvision-dicom", MFD_CLOEXEC)};
+  if (fd.fd < 0) return nullptr;
+  for (size_t done = 0; done < size;) {
+    const ssize_t n = ::write(fd.fd, data + done, size - done);
+    if (n <= 0) return nullptr;
+    done += static_cast<size_t>(n);
+  }
+  const std::string path = "/proc/self/fd/" + std::to_string(fd.fd);
+  auto file = std::make_unique<DcmFileFormat>();
+  const OFCondition cond =
+      file->loadFile(path.c_str(), EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
+  if (cond == EC_InvalidFilename) return nullptr;  // no /proc: read from the buffer instead
+  if (cond.bad()) throw parse_error(cond, name);
+  // The memfd is closed on return: make sure every value is in memory now.
+  const OFCondition load = file->loadAllDataIntoMemory();
+  if (load.bad()) throw parse_error(load, name);
+  return file;
+#else
+  (void)data, (void)size, (void)name;
+  return nullptr;
+#endif
+}
+
+}  // namespace
+
 std::unique_ptr<DcmFileFormat> parse_memory(const uint8_t* data, size_t size,
                                             const std::string& name) {
   ensure_dcmtk_ready();
+  if (auto parsed = parse_memory_as_file(data, size, name)) return parsed;
   auto file = std::make_unique<DcmFileFormat>();
   DcmInputBufferStream stream;
   stream.setBuffer(data, static_cast<offile_off_t>(size));

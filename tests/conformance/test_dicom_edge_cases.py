@@ -19,6 +19,7 @@ sys.path.insert(0, HERE)
 import make_dicom_edge_cases  # noqa: E402
 
 DUMP = os.environ.get('MV_DICOM_DUMP', '')
+CLI = os.environ.get('MV_CLI', '')  # the medvision CLI, when the examples are built
 OUT = os.environ.get('MV_EDGE_DIR', '')
 REPLACEMENT = '\ufffd'
 
@@ -134,3 +135,34 @@ def test_huge_headers_allocate_nothing_big(results):
     base = peak_rss_mib(small, os.path.join(OUT, 'rss-small'))
     bombs = peak_rss_mib(limits, os.path.join(OUT, 'rss-limits'))
     assert bombs < base + 64, f'peak RSS {bombs:.0f} MiB for the bombs, {base:.0f} MiB baseline'
+
+
+def test_cli_info_json_never_aborts(results):
+    """`medvision info --json` on character set files, broken ones and refused ones, plus a
+    Latin-1 file under a Latin-1 file name: exit 0 or 10 + status, and stdout is strict UTF-8
+    JSON (the issue: nlohmann type_error 316 aborted the CLI)."""
+    if not CLI:
+        pytest.skip('MV_CLI not set (examples not built)')
+    # A sample (each CLI start loads LibTorch, about a second): the broken and undeclared text,
+    # Latin-1 and an ISO 2022 set, a refused codestream and a refused size.
+    files = [os.path.join(OUT, c['file']) for c, _ in results
+             if c['file'].startswith(('charset_broken', 'charset_undeclared'))
+             or c['file'] in ('charset_written_00.dcm', 'charset_written_14.dcm',
+                              'wrong-codestream_jpeg-baseline_raw-pixels.dcm',
+                              'limits_dicom_jpeg_sof-only.dcm')]
+    odd = os.path.join(os.fsencode(OUT), b'latin1-\xdcbersicht.dcm')
+    with open(os.path.join(OUT, 'charset_undeclared_latin1.dcm'), 'rb') as src:
+        open(odd, 'wb').write(src.read())
+    bad = []
+    for f in files + [odd]:
+        proc = subprocess.run([CLI, 'info', '--json', f], capture_output=True, timeout=60)
+        if proc.returncode != 0 and not 10 <= proc.returncode < 30:
+            bad.append(f'{f!r}: exit {proc.returncode}: {proc.stderr[-300:]!r}')
+            continue
+        try:
+            for line in proc.stdout.decode('utf-8', errors='strict').splitlines():
+                if line.strip():
+                    json.loads(line)
+        except (UnicodeDecodeError, ValueError) as e:
+            bad.append(f'{f!r}: {e}')
+    assert not bad, '\n'.join(bad)

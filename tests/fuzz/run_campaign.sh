@@ -13,7 +13,9 @@
 # MV_FUZZ_WORK (default ../fuzz-decoders beside the checkout: seeds/, corpus/<harness>/,
 # artifacts/<harness>/ and campaign.tsv, outside git). Seeds come from make_corpus.py on first
 # use. Each chunk runs under nice with -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 and
-# appends one row to campaign.tsv: date, harness, seconds, executions, cov, ft, corpus size,
+# appends one row to campaign.tsv: date, harness, wall seconds, CPU seconds (user + system, as
+# /usr/bin/time measures them: on a shared machine a chunk gets less CPU than wall time),
+# executions, cov, ft, corpus size,
 # new artifacts (crash-/leak-/oom-/timeout- files: minimise them with -minimize_crash=1 and add
 # them to tests/fuzz/regressions/<harness>/ once fixed).
 set -euo pipefail
@@ -36,7 +38,7 @@ mkdir -p "$WORK"
 CORPUS=$WORK/corpus/$HARNESS
 ARTIFACTS=$WORK/artifacts/$HARNESS
 mkdir -p "$CORPUS" "$ARTIFACTS"
-[ -f "$WORK/campaign.tsv" ] || printf 'date\tharness\tseconds\texecutions\tcov\tft\tcorpus\tnew_artifacts\n' > "$WORK/campaign.tsv"
+[ -f "$WORK/campaign.tsv" ] || printf 'date\tharness\twall_s\tcpu_s\texecutions\tcov\tft\tcorpus\tnew_artifacts\n' > "$WORK/campaign.tsv"
 
 for ((i = 0; i < CHUNKS; i++)); do
   before=$(ls "$ARTIFACTS" | wc -l)
@@ -44,6 +46,7 @@ for ((i = 0; i < CHUNKS; i++)); do
   # libFuzzer stops at the first finding: fix it, add the regression, resume.
   ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  /usr/bin/time -f '%U %S' -o "$WORK/last-$HARNESS.cpu" \
   nice -n 15 "$BIN" "$CORPUS" "$WORK/seeds/$HARNESS" -max_total_time="$SECONDS_PER_CHUNK" \
     -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 -max_len=262144 -print_final_stats=1 \
     -artifact_prefix="$ARTIFACTS/" > "$log" 2>&1 || true
@@ -52,7 +55,8 @@ for ((i = 0; i < CHUNKS; i++)); do
   cov=$(echo "$last" | grep -o 'cov: [0-9]*' | awk '{print $2}')
   ft=$(echo "$last" | grep -o 'ft: [0-9]*' | awk '{print $2}')
   after=$(ls "$ARTIFACTS" | wc -l)
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$HARNESS" "$SECONDS_PER_CHUNK" \
+  cpu=$(awk 'END {printf "%.0f", $1 + $2}' "$WORK/last-$HARNESS.cpu")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$HARNESS" "$SECONDS_PER_CHUNK" "$cpu" \
     "${execs:-?}" "${cov:-?}" "${ft:-?}" "$(ls "$CORPUS" | wc -l)" "$((after - before))" \
     >> "$WORK/campaign.tsv"
   tail -1 "$WORK/campaign.tsv"
