@@ -227,9 +227,9 @@ int run_segment(const SegmentArgs& a) {
     } catch (const medvision::Exception& e) {
       rc = exit_code(e.status());
       if (a.json) {
-        std::cout
-            << json{{"file", c.name}, {"error", e.status_name()}, {"message", e.what()}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-            << "\n";
+        std::cout << json{{"file", c.name}, {"error", e.status_name()}, {"message", e.what()}}.dump(
+                         -1, ' ', false, nlohmann::json::error_handler_t::replace)
+                  << "\n";
       } else {
         std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
       }

@@ -207,8 +207,10 @@ mv_status mv_model_calibrate(const mv_model* model, const float* logits, const i
                                         {"date", co.fit.date},
                                         {"count", count},
                                         {"from_version", m.version}};
-  write_text(out / "manifest.json", manifest.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
-  write_text(out / "calibration-report.json", r.report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  write_text(out / "manifest.json",
+             manifest.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  write_text(out / "calibration-report.json",
+             r.report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   cal::write_reliability_png((out / "reliability.png").string(), r.reliability);
   const fs::path card = fs::path(m.dir) / "README.md";
   if (fs::exists(card, ec))

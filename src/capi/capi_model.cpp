@@ -134,7 +134,8 @@ mv_status mv_model_load(const char* name_or_path, const mv_model_options* opts,
   medvision::log_warnings(model->manifest().name, model->load_warnings());
   auto* h = new mv_model;
   h->model = std::move(model);
-  h->manifest_json = h->model->manifest().raw.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+  h->manifest_json =
+      h->model->manifest().raw.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
   h->device = h->model->runtime().device();
   *out = h;
   return MV_OK;
