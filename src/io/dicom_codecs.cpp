@@ -10,7 +10,10 @@
 #include <dcmtk/dcmdata/dcxfer.h>
 #include <dcmtk/dcmjpeg/djdecode.h>
 #include <dcmtk/dcmjpls/djdecode.h>
+#include <dcmtk/oflog/appender.h>
+#include <dcmtk/oflog/logger.h>
 #include <dcmtk/oflog/oflog.h>
+#include <dcmtk/oflog/spi/logevent.h>
 #include <openjpeg.h>
 
 #include <algorithm>
@@ -145,7 +148,38 @@ void check_components(const opj_image_t& img, int64_t rows, int64_t cols, int64_
   }
 }
 
+// ---- damaged JPEG data ------------------------------------------------------------------------
+
+// DCMTK's IJG decoders report damaged entropy-coded data ("Corrupt JPEG data: premature end of
+// data segment", "... bad Huffman code", "Premature end of JPEG file") as log warnings and return
+// success with partly invented pixels. This appender, on the dcmtk.dcmjpeg logger only, records
+// the first such warning for the decode running on the same thread (logging is synchronous), so
+// that decode_with_dcmtk can refuse the frame. Found by tests/fuzz/dicom_differential.py.
+thread_local std::string* tls_jpeg_problem = nullptr;
+
+class CorruptJpegAppender : public dcmtk::log4cplus::Appender {
+ public:
+  ~CorruptJpegAppender() override { destructorImpl(); }
+  void close() override {}
+
+ protected:
+  void append(const dcmtk::log4cplus::spi::InternalLoggingEvent& event) override {
+    std::string* problem = tls_jpeg_problem;
+    if (problem == nullptr || !problem->empty()) return;
+    const std::string msg(event.getMessage().c_str());
+    if (msg.rfind("Corrupt JPEG data", 0) == 0 || msg.rfind("Premature end of JPEG", 0) == 0) {
+      *problem = msg;
+    }
+  }
+};
+
 }  // namespace
+
+JpegProblemScope::JpegProblemScope(std::string* problem) : previous_(tls_jpeg_problem) {
+  tls_jpeg_problem = problem;
+}
+
+JpegProblemScope::~JpegProblemScope() { tls_jpeg_problem = previous_; }
 
 void ensure_dcmtk_ready() {
   static std::once_flag once;
@@ -157,6 +191,11 @@ void ensure_dcmtk_ready() {
     // group element by element while the group is 0002, as pydicom does. Process-wide DCMTK
     // setting; it only makes reading more lenient.
     dcmIgnoreFileMetaInformationGroupLength.set(OFTrue);
+    // Warnings of the JPEG decoders go to CorruptJpegAppender only (not to the console).
+    dcmtk::log4cplus::Logger jpeg = dcmtk::log4cplus::Logger::getInstance("dcmtk.dcmjpeg");
+    jpeg.setLogLevel(dcmtk::log4cplus::WARN_LOG_LEVEL);
+    jpeg.setAdditivity(false);
+    jpeg.addAppender(dcmtk::log4cplus::SharedAppenderPtr(new CorruptJpegAppender));
     DJDecoderRegistration::registerCodecs();
     DJLSDecoderRegistration::registerCodecs();
     DcmRLEDecoderRegistration::registerCodecs();

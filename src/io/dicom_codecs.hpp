@@ -71,6 +71,19 @@ void check_codestream_size(const FrameBytes& bytes, CodecFamily family, int64_t 
                            int64_t samples, int64_t index, const std::string& transfer_syntax,
                            const std::string& name);
 
+// While alive, the JPEG decoders' warnings about damaged data on this thread are written to
+// *problem (the first one). Nests.
+class JpegProblemScope {
+ public:
+  explicit JpegProblemScope(std::string* problem);
+  ~JpegProblemScope();
+  JpegProblemScope(const JpegProblemScope&) = delete;
+  JpegProblemScope& operator=(const JpegProblemScope&) = delete;
+
+ private:
+  std::string* previous_;
+};
+
 // A decoded JPEG 2000 frame: `samples` planes of int32 values, rows * cols each.
 struct J2kFrame {
   std::vector<int32_t> planes;

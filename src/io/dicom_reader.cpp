@@ -521,6 +521,8 @@ void decode_with_dcmtk(DcmDataset& ds, const Header& h, int64_t first, int64_t c
     }
     Uint32 start_fragment = 1;
     OFString colour;
+    std::string damaged;
+    const JpegProblemScope watch(&damaged);
     const OFCondition cond =
         DcmCodecList::decodeFrame(xfer, enc.param, &one, &item, 0, start_fragment, buffer.data(),
                                   static_cast<Uint32>(buffer.size()), colour);
@@ -529,6 +531,12 @@ void decode_with_dcmtk(DcmDataset& ds, const Header& h, int64_t first, int64_t c
                   name + ": (7FE0,0010) PixelData frame " + std::to_string(first + k) +
                       " is not a valid " + transfer_syntax_label(h.transfer_syntax) +
                       " codestream (the decoder reports: " + std::string(cond.text()) + ")");
+    }
+    if (!damaged.empty()) {
+      throw Error(MV_ERR_CORRUPT_DATA, name + ": (7FE0,0010) PixelData frame " +
+                                           std::to_string(first + k) + " (" +
+                                           transfer_syntax_label(h.transfer_syntax) +
+                                           ") holds damaged data: " + damaged);
     }
     PixelModule pm = h.pixels;
     pm.planar = get_long(item, DCM_PlanarConfiguration, 0) == 1;

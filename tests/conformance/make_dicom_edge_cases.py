@@ -131,6 +131,24 @@ def wrong_codestream_cases(out, tmp):
             name = f'wrong-codestream_{family}_{label}.dcm'
             ds.save_as(os.path.join(out, name), write_like_original=False)
             cases.append(dict(file=name, kind='wrong-codestream', expect='refuse', uid=uid))
+    # Damaged entropy-coded data: the scan cut short (EOI kept), and bytes of it overwritten.
+    # DCMTK's IJG decoders only warn ("Corrupt JPEG data: ...") and invent the rest.
+    sos = jpeg_stream.index(b'\xff\xda')
+    scan = sos + 4 + struct.unpack('>H', jpeg_stream[sos + 2:sos + 4])[0]
+    eoi = jpeg_stream.rindex(b'\xff\xd9')
+    cut = jpeg_stream[:scan + (eoi - scan) // 3] + b'\xff\xd9'
+    garbled = bytearray(jpeg_stream)
+    garbled[scan + 10:scan + 40] = b'\xff\x00' * 15  # stuffed FFs: a valid-looking, wrong scan
+    for label, stream in (('truncated-scan', cut), ('garbled-scan', bytes(garbled))):
+        for uid_label, uid in (('jpeg-baseline', frag.JPEG_BASELINE),):
+            ds = base_dataset(64, 64, raw)
+            ds.file_meta.TransferSyntaxUID = uid
+            ds.PixelData = encapsulate([stream + (b'\0' if len(stream) % 2 else b'')])
+            ds['PixelData'].is_undefined_length = True
+            ds['PixelData'].VR = 'OB'
+            name = f'damaged_{uid_label}_{label}.dcm'
+            ds.save_as(os.path.join(out, name), write_like_original=False)
+            cases.append(dict(file=name, kind='damaged', expect='refuse', uid=uid))
     return cases
 
 

@@ -81,6 +81,17 @@ def test_wrong_codestream_is_refused_with_a_clear_message(results):
     assert not bad, '\n'.join(bad)
 
 
+def test_damaged_jpeg_data_is_refused(results):
+    """A scan cut short is refused (DCMTK's decoder only warned and invented the rest)."""
+    rows = of_kind(results, 'damaged')
+    truncated = [(c, r) for c, r in rows if 'truncated' in c['file']]
+    for c, r in truncated:
+        assert r['status'] == 'MV_ERR_CORRUPT_DATA', (c['file'], r['status'], r['message'])
+        assert c['file'] in r['message'] and 'damaged' in r['message'], r['message']
+    for c, r in rows:  # garbled data may decode (no integrity check in JPEG), never crash
+        assert r['status'] in ('MV_OK', 'MV_ERR_CORRUPT_DATA'), (c['file'], r)
+
+
 def test_text_is_converted_to_utf8_like_pydicom(results):
     bad = []
     for c, r in of_kind(results, 'charset'):
