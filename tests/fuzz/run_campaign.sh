@@ -50,10 +50,10 @@ for ((i = 0; i < CHUNKS; i++)); do
   nice -n 15 "$BIN" "$CORPUS" "$WORK/seeds/$HARNESS" -max_total_time="$SECONDS_PER_CHUNK" \
     -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 -max_len=262144 -print_final_stats=1 \
     -artifact_prefix="$ARTIFACTS/" > "$log" 2>&1 || true
-  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | awk '{print $2}')
-  last=$(grep -E '^#[0-9]+' "$log" | tail -1)
-  cov=$(echo "$last" | grep -o 'cov: [0-9]*' | awk '{print $2}')
-  ft=$(echo "$last" | grep -o 'ft: [0-9]*' | awk '{print $2}')
+  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | awk '{print $2}' || true)
+  last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
+  cov=$(echo "$last" | grep -o 'cov: [0-9]*' | awk '{print $2}' || true)
+  ft=$(echo "$last" | grep -o 'ft: [0-9]*' | awk '{print $2}' || true)
   after=$(ls "$ARTIFACTS" | wc -l)
   cpu=$(awk 'END {printf "%.0f", $1 + $2}' "$WORK/last-$HARNESS.cpu")
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$HARNESS" "$SECONDS_PER_CHUNK" "$cpu" \
