@@ -14,3 +14,14 @@ if(_mv_san)
   add_compile_options(-fsanitize=${_mv_san_list} -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=${_mv_san_list})
 endif()
+
+# MV_BUILD_FUZZERS: libFuzzer coverage instrumentation plus ASan and UBSan everywhere (clang only);
+# the harnesses link -fsanitize=fuzzer themselves (tests/fuzz/CMakeLists.txt).
+if(MV_BUILD_FUZZERS)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "MV_BUILD_FUZZERS needs clang (e.g. -DCMAKE_CXX_COMPILER=clang++-14)")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()

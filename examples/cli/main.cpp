@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cli_util.hpp"
+#include "labels_csv.hpp"
 #include "medvision/medvision.hpp"
 #include "segment.hpp"
 
@@ -27,7 +28,9 @@ using mvcli::exit_code;
 using mvcli::expand_inputs;
 using mvcli::kStatusBase;
 using mvcli::kUsageError;
+using mvcli::LabelledSet;
 using mvcli::Progress;
+using mvcli::read_labels_csv;
 using nlohmann::json;
 
 struct Stats {
@@ -129,13 +132,14 @@ int run_info(const std::vector<std::string>& files, bool as_json, int frame) {
       const auto img = medvision::Image::load(f, opts);
       const json j = describe(f, img);
       if (as_json) {
-        std::cout << j.dump() << "\n";
+        std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       } else {
         print_human(j);
       }
     } catch (const medvision::Exception& e) {
       if (as_json) {
-        std::cout << json{{"file", f}, {"error", e.status_name()}, {"message", e.what()}}.dump()
+        std::cout << json{{"file", f}, {"error", e.status_name()}, {"message", e.what()}}.dump(
+                         -1, ' ', false, nlohmann::json::error_handler_t::replace)
                   << "\n";
       } else {
         std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
@@ -264,9 +268,9 @@ int run_classify(const ClassifyArgs& a) {
       } catch (const medvision::Exception& e) {
         rc = exit_code(e.status());
         if (a.json) {
-          std::cout
-              << json{{"file", files[i]}, {"error", e.status_name()}, {"message", e.what()}}.dump()
-              << "\n";
+          std::cout << json{{"file", files[i]}, {"error", e.status_name()}, {"message", e.what()}}
+                           .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                    << "\n";
         } else {
           std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
         }
@@ -293,7 +297,7 @@ int run_classify(const ClassifyArgs& a) {
             json j = json::parse(results[i].json());
             j["file"] = names[i];
             if (!sr.empty()) j["dicom_sr"] = sr;
-            std::cout << j.dump() << "\n";
+            std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
           } else {
             print_result_human(names[i], results[i], first);
             if (!sr.empty()) std::printf("  DICOM SR written to %s\n", sr.c_str());
@@ -462,7 +466,7 @@ int run_bench(const BenchArgs& a) {
   out["model_224_ms"] = stage_json(m224);
   out["first_result_ms"] = first_result_ms;
   if (a.json) {
-    std::cout << out.dump() << "\n";
+    std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     std::printf(
         "model load %.1f ms, first result %.1f ms after start; 224x224 input p50 %.2f ms "
@@ -496,7 +500,7 @@ int run_models(bool as_json) {
                           {"task",
                            m.task() == MV_TASK_SEGMENTATION ? "segmentation" : "classification"},
                           {"labels", labels}}
-                         .dump()
+                         .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
                   << "\n";
       } else {
         std::string l;
@@ -587,7 +591,7 @@ int run_explain(const ExplainArgs& a) {
     if (a.json) {
       json j = {{"file", file},           {"model", model.name()},    {"version", model.version()},
                 {"task", "segmentation"}, {"notice", model.notice()}, {"heatmap", h}};
-      std::cout << j.dump() << "\n";
+      std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     } else {
       std::printf("%s\n  model %s %s (%s)\n", file.c_str(), model.name().c_str(),
                   model.version().c_str(), model.notice().c_str());
@@ -602,7 +606,7 @@ int run_explain(const ExplainArgs& a) {
       json j = json::parse(result.json());
       j["file"] = file;
       j["heatmap"] = h;
-      std::cout << j.dump() << "\n";
+      std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     } else {
       print_result_human(file, result, true);
       std::printf("  heat map (%s) for '%s' written to %s\n", a.method.c_str(),
@@ -616,118 +620,6 @@ int run_explain(const ExplainArgs& a) {
     }
   }
   return 0;
-}
-
-// Splits one CSV line (no quoted commas: paths and label names here never hold commas).
-std::vector<std::string> split_csv(const std::string& line) {
-  std::vector<std::string> out;
-  std::stringstream ss(line);
-  std::string cell;
-  while (std::getline(ss, cell, ',')) {
-    while (!cell.empty() && (cell.back() == '\r' || cell.back() == ' ')) cell.pop_back();
-    out.push_back(cell);
-  }
-  if (!line.empty() && line.back() == ',') out.emplace_back();
-  return out;
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-// A labelled validation set: image paths and, per image, label_count values in {0, 1}
-// (sigmoid) or one class index (softmax).
-struct LabelledSet {
-  std::vector<std::string> paths;
-  std::vector<int32_t> labels;
-};
-
-// Reads `path,label` (label names, '|'-separated for multi-label; "normal", "none", "no finding"
-// or empty mean no positive label) or `path,<label>,<label>...` with 0/1 columns named as the
-// model's labels. Relative paths are relative to the CSV's folder.
-LabelledSet read_labels_csv(const std::string& csv, const std::vector<std::string>& model_labels,
-                            bool softmax) {
-  std::ifstream f(csv);
-  if (!f) throw medvision::Exception(MV_ERR_IO, csv + ": cannot open");
-  std::string line;
-  if (!std::getline(f, line)) throw medvision::Exception(MV_ERR_INVALID_ARGUMENT, csv + ": empty");
-  const auto header = split_csv(line);
-  const auto base = std::filesystem::path(csv).parent_path();
-  auto find_label = [&](const std::string& name) -> int {
-    for (size_t k = 0; k < model_labels.size(); ++k)
-      if (lower(model_labels[k]) == lower(name)) return static_cast<int>(k);
-    return -1;
-  };
-  const bool columns = header.size() > 2 || (header.size() == 2 && find_label(header[1]) >= 0);
-  std::vector<int> column_label;
-  if (columns) {
-    if (softmax) {
-      throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
-                                 csv + ": a softmax model needs `path,label` with one class name");
-    }
-    for (size_t c = 1; c < header.size(); ++c) {
-      const int k = find_label(header[c]);
-      if (k < 0) {
-        throw medvision::Exception(MV_ERR_INVALID_ARGUMENT, csv + ": column '" + header[c] +
-                                                                "' is not a label of the model");
-      }
-      column_label.push_back(k);
-    }
-  }
-  LabelledSet set;
-  size_t line_no = 1;
-  while (std::getline(f, line)) {
-    ++line_no;
-    if (line.empty() || line == "\r") continue;
-    const auto cells = split_csv(line);
-    const std::string where = csv + ":" + std::to_string(line_no);
-    if (cells.size() != header.size()) {
-      throw medvision::Exception(
-          MV_ERR_INVALID_ARGUMENT,
-          where + ": expected " + std::to_string(header.size()) + " columns");
-    }
-    std::filesystem::path p(cells[0]);
-    set.paths.push_back((p.is_absolute() ? p : base / p).string());
-    if (columns) {
-      std::vector<int32_t> row(model_labels.size(), 0);
-      for (size_t c = 1; c < cells.size(); ++c) {
-        if (cells[c] != "0" && cells[c] != "1") {
-          throw medvision::Exception(MV_ERR_INVALID_ARGUMENT, where + ": values must be 0 or 1");
-        }
-        row[static_cast<size_t>(column_label[c - 1])] = cells[c] == "1";
-      }
-      set.labels.insert(set.labels.end(), row.begin(), row.end());
-      continue;
-    }
-    std::vector<int32_t> row(model_labels.size(), 0);
-    std::stringstream names(cells[1]);
-    std::string name;
-    int positives = 0, cls = -1;
-    while (std::getline(names, name, '|')) {
-      const std::string l = lower(name);
-      if (l.empty() || l == "normal" || l == "none" || l == "no finding") continue;
-      const int k = find_label(name);
-      if (k < 0) {
-        throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
-                                   where + ": '" + name + "' is not a label of the model");
-      }
-      row[static_cast<size_t>(k)] = 1;
-      cls = k;
-      ++positives;
-    }
-    if (softmax) {
-      if (positives != 1) {
-        throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
-                                   where + ": a softmax model needs exactly one class per image");
-      }
-      set.labels.push_back(cls);
-    } else {
-      set.labels.insert(set.labels.end(), row.begin(), row.end());
-    }
-  }
-  if (set.paths.empty()) throw medvision::Exception(MV_ERR_INVALID_ARGUMENT, csv + ": no rows");
-  return set;
 }
 
 struct CalibrateArgs {
@@ -885,18 +777,27 @@ int run_calibrate(const CalibrateArgs& a) {
   for (const auto& name : labels) {
     const auto& b = report["before"]["labels"][name];
     const auto& af = report["after"]["labels"][name];
-    std::printf("  %-20s ECE %.4f -> %.4f   Brier %.4f -> %.4f   AUROC %s\n", name.c_str(),
-                b.value("ece", 0.0), af.value("ece", 0.0), b.value("brier", 0.0),
-                af.value("brier", 0.0), af["auroc"].is_null() ? "n/a" : af["auroc"].dump().c_str());
+    std::printf(
+        "  %-20s ECE %.4f -> %.4f   Brier %.4f -> %.4f   AUROC %s\n", name.c_str(),
+        b.value("ece", 0.0), af.value("ece", 0.0), b.value("brier", 0.0), af.value("brier", 0.0),
+        af["auroc"].is_null()
+            ? "n/a"
+            : af["auroc"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     const auto& t = out_manifest["thresholds"];
     if (t.is_object() && t.contains(name))
-      std::printf("  %-20s operating point %s\n", "", t[name].dump().c_str());
+      std::printf("  %-20s operating point %s\n", "",
+                  t[name].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   }
   const auto& conformal = out_manifest["calibration"].value("conformal", json());
   if (conformal.is_object()) {
-    std::printf("  conformal sets: alpha %s, score %s, %s held-out images, qhat %s\n",
-                conformal["alpha"].dump().c_str(), conformal.value("score", "lac").c_str(),
-                conformal.value("n", json()).dump().c_str(), conformal["qhat"].dump().c_str());
+    std::printf(
+        "  conformal sets: alpha %s, score %s, %s held-out images, qhat %s\n",
+        conformal["alpha"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str(),
+        conformal.value("score", "lac").c_str(),
+        conformal.value("n", json())
+            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+            .c_str(),
+        conformal["qhat"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   }
   std::printf("  report: %s, reliability diagram: %s\n", report_path.string().c_str(),
               (std::filesystem::path(a.out) / "reliability.png").string().c_str());

@@ -229,7 +229,7 @@ int run_segment(const SegmentArgs& a) {
         j["file"] = c.name;
         if (c.sources.size() > 1) j["channels"] = c.sources;
         j["outputs"] = outputs;
-        std::cout << j.dump() << "\n";
+        std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       } else {
         print_human(c.name, result, outputs, first);
         first = false;
@@ -237,9 +237,9 @@ int run_segment(const SegmentArgs& a) {
     } catch (const medvision::Exception& e) {
       rc = exit_code(e.status());
       if (a.json) {
-        std::cout
-            << json{{"file", c.name}, {"error", e.status_name()}, {"message", e.what()}}.dump()
-            << "\n";
+        std::cout << json{{"file", c.name}, {"error", e.status_name()}, {"message", e.what()}}.dump(
+                         -1, ' ', false, nlohmann::json::error_handler_t::replace)
+                  << "\n";
       } else {
         std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
       }

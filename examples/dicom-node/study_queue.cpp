@@ -165,7 +165,9 @@ void StudyQueue::save(const Study& s) const {
                     {"error", s.send_error}}},
                   {"last_error", s.last_error},
                   {"analyses", s.analyses}};
-  write_file_atomic(study_dir(s.key) / "state.json", j.dump(1));
+  // UIDs come from received files and errors may quote them: never throw on invalid UTF-8.
+  write_file_atomic(study_dir(s.key) / "state.json",
+                    j.dump(1, ' ', false, json::error_handler_t::replace));
 }
 
 void StudyQueue::append_job(const JobRecord& r) const {
@@ -178,7 +180,7 @@ void StudyQueue::append_job(const JobRecord& r) const {
                   {"seconds", r.seconds},
                   {"error", r.error}};
   std::ofstream out(data_dir_ / "jobs.jsonl", std::ios::app);
-  out << j.dump() << "\n";
+  out << j.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
 }
 
 StudyQueue::Added StudyQueue::add(Instance info, const std::string& study_uid,

@@ -207,8 +207,10 @@ mv_status mv_model_calibrate(const mv_model* model, const float* logits, const i
                                         {"date", co.fit.date},
                                         {"count", count},
                                         {"from_version", m.version}};
-  write_text(out / "manifest.json", manifest.dump(2) + "\n");
-  write_text(out / "calibration-report.json", r.report.dump(2) + "\n");
+  write_text(out / "manifest.json",
+             manifest.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  write_text(out / "calibration-report.json",
+             r.report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   cal::write_reliability_png((out / "reliability.png").string(), r.reliability);
   const fs::path card = fs::path(m.dir) / "README.md";
   if (fs::exists(card, ec))
@@ -241,7 +243,7 @@ mv_status mv_model_drift_check(const mv_model* model, const float* logits, size_
     for (size_t k = 0; k < j["labels"].size() && k < labels; ++k)
       j["labels"][k]["label"] = m.labels[k];
   }
-  const std::string text = j.dump();
+  const std::string text = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   *out_needed = text.size() + 1;
   if (buf != nullptr && cap >= text.size() + 1) std::memcpy(buf, text.c_str(), text.size() + 1);
   return MV_OK;

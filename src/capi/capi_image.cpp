@@ -9,6 +9,7 @@
 #include "capi/capi_guard.hpp"
 #include "capi/handles.hpp"
 #include "common/log.hpp"
+#include "common/utf8.hpp"
 #include "io/io.hpp"
 #include "io/writers.hpp"
 
@@ -60,6 +61,8 @@ mv_status resolve_options(const mv_image_load_options* in, medvision::io::LoadOp
 }
 
 mv_image* wrap(std::unique_ptr<Image> image, const std::string& name) {
+  // Warnings may quote file names and file bytes: they leave the library as UTF-8.
+  for (auto& w : image->warnings) w = medvision::to_valid_utf8(w);
   medvision::log_warnings(name, image->warnings);
   auto* handle = new mv_image;
   handle->image = std::move(image);

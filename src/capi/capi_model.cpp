@@ -78,7 +78,7 @@ std::string result_json(const mv_result& r) {
   j["labels"] = std::move(labels);
   j["conformal"] = conformal_json(r.classification);
   j["warnings"] = r.classification.warnings;
-  return j.dump();
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 mv_result* make_result(const Model& m, Classification&& c) {
@@ -135,7 +135,8 @@ mv_status mv_model_load(const char* name_or_path, const mv_model_options* opts,
   medvision::log_warnings(model->manifest().name, model->load_warnings());
   auto* h = new mv_model;
   h->model = std::move(model);
-  h->manifest_json = h->model->manifest().raw.dump(2);
+  h->manifest_json =
+      h->model->manifest().raw.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
   h->device = h->model->runtime().device();
   *out = h;
   return MV_OK;

@@ -69,7 +69,7 @@ std::string segmentation_json(const mv_result& r) {
   }
   j["regions"] = std::move(regions);
   j["warnings"] = s.warnings;
-  return j.dump();
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 // One description per foreground class, coloured from a palette that tells neighbours apart,

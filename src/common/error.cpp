@@ -5,12 +5,16 @@
 #include <new>
 #include <string>
 
+#include "common/utf8.hpp"
+
 namespace medvision {
 namespace {
 
 // A fixed buffer rather than a std::string: setting an error must not allocate, so that an
 // out-of-memory condition can still be reported (libgit2 keeps a static OOM message for the
-// same reason). Messages longer than the buffer are truncated on a UTF-8 boundary.
+// same reason). Messages longer than the buffer are truncated on a UTF-8 boundary. This is the one
+// place every error message passes: bytes quoted from a damaged file or a legacy character set
+// become U+FFFD here, so that mv_last_error() is always valid UTF-8 (issue 19).
 constexpr size_t kMaxMessage = 2048;
 thread_local char tls_message[kMaxMessage] = {0};
 
@@ -18,14 +22,7 @@ thread_local char tls_message[kMaxMessage] = {0};
 
 void set_last_error(const char* message) noexcept {
   if (message == nullptr) message = "";
-  size_t n = std::strlen(message);
-  if (n >= kMaxMessage) {
-    n = kMaxMessage - 1;
-    // Do not cut a multi-byte UTF-8 sequence in half.
-    while (n > 0 && (static_cast<unsigned char>(message[n]) & 0xC0) == 0x80) --n;
-  }
-  std::memcpy(tls_message, message, n);
-  tls_message[n] = '\0';
+  copy_valid_utf8(message, tls_message, kMaxMessage);
 }
 
 void clear_last_error() noexcept { tls_message[0] = '\0'; }

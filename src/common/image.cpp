@@ -6,6 +6,7 @@
 #include <new>
 
 #include "common/error.hpp"
+#include "common/utf8.hpp"
 
 namespace medvision {
 namespace {
@@ -62,7 +63,8 @@ Image::Image(int64_t channels, int64_t depth, int64_t height, int64_t width, uin
 }
 
 void Image::set_meta(const std::string& key, const std::string& value) {
-  if (is_allowed_meta_key(key)) meta[key] = value;
+  // The readers convert by character set; this is the last guard that only UTF-8 leaves.
+  if (is_allowed_meta_key(key)) meta[key] = to_valid_utf8(value);
 }
 
 const std::string* Image::find_meta(const std::string& key) const {

@@ -3,6 +3,8 @@
 #include <atomic>
 #include <mutex>
 
+#include "common/utf8.hpp"
+
 namespace medvision {
 namespace {
 
@@ -39,11 +41,20 @@ void log(mv_log_level level, const std::string& message) noexcept {
     std::lock_guard<std::mutex> lock(g_mutex);
     sink = g_sink;
   }
+  if (sink.fn == nullptr) return;
   // The level is checked again against the callback that was copied: another thread may have
   // installed a callback with a higher min_level since log_enabled() passed, and that callback
   // must not get messages below the level it asked for.
-  if (sink.fn != nullptr && static_cast<int>(level) >= sink.min_level) {
+  if (static_cast<int>(level) < sink.min_level) return;
+  // Log lines may quote file names or damaged files' bytes: hand out valid UTF-8 only.
+  if (is_valid_utf8(message)) {
     sink.fn(level, message.c_str(), sink.user);
+    return;
+  }
+  try {
+    sink.fn(level, to_valid_utf8(message).c_str(), sink.user);
+  } catch (...) {
+    // Out of memory while replacing: logging is best effort.
   }
 }
 

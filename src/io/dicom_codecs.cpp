@@ -3,15 +3,21 @@
 #include <dcmtk/config/osconfig.h>  // must precede the other DCMTK headers
 #include <dcmtk/dcmdata/dcdatset.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcobject.h>
 #include <dcmtk/dcmdata/dcpixseq.h>
 #include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
+#include <dcmtk/dcmdata/dcxfer.h>
 #include <dcmtk/dcmjpeg/djdecode.h>
 #include <dcmtk/dcmjpls/djdecode.h>
+#include <dcmtk/oflog/appender.h>
+#include <dcmtk/oflog/logger.h>
 #include <dcmtk/oflog/oflog.h>
+#include <dcmtk/oflog/spi/logevent.h>
 #include <openjpeg.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -89,10 +95,51 @@ bool starts_codestream(const uint8_t* d, size_t n) {
   return (n >= 4 && d[0] == 0xff && d[1] == 0x4f && d[2] == 0xff && d[3] == 0x51) || is_jp2(d, n);
 }
 
+// JPEG (ISO 10918) and JPEG-LS (ISO 14495) codestreams both begin with SOI, FF D8.
+bool starts_jpeg(const uint8_t* d, size_t n) { return n >= 2 && d[0] == 0xff && d[1] == 0xd8; }
+
+uint32_t le32(const uint8_t* d) {
+  return static_cast<uint32_t>(d[0]) | static_cast<uint32_t>(d[1]) << 8 |
+         static_cast<uint32_t>(d[2]) << 16 | static_cast<uint32_t>(d[3]) << 24;
+}
+
+// An RLE frame starts with a 64-byte header (PS3.5 G.5): the number of segments (1..15), then
+// each segment's offset; the first is 64 and they increase within the frame. Empty when valid.
+std::string rle_header_problem(const uint8_t* d, size_t n) {
+  if (n < 64) return "is " + std::to_string(n) + " bytes, shorter than the 64-byte RLE header";
+  const uint32_t count = le32(d);
+  if (count < 1 || count > 15) {
+    return "has an RLE header declaring " + std::to_string(count) + " segments (1 to 15 allowed)";
+  }
+  uint32_t previous = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint32_t off = le32(d + 4 + 4 * i);
+    if ((i == 0 && off != 64) || (i > 0 && off <= previous) || off >= n) {
+      return "has an RLE header whose segment " + std::to_string(i + 1) + " offset " +
+             std::to_string(off) + " is not within the " + std::to_string(n) + "-byte frame";
+    }
+    previous = off;
+  }
+  return {};
+}
+
+std::string first_bytes(const uint8_t* d, size_t n) {
+  std::string out;
+  for (size_t i = 0; i < std::min<size_t>(n, 8); ++i) {
+    char buf[4];
+    std::snprintf(buf, sizeof buf, "%02X", d[i]);
+    out += (i ? " " : "") + std::string(buf);
+  }
+  return out.empty() ? "none" : out;
+}
+
 void check_components(const opj_image_t& img, int64_t rows, int64_t cols, int64_t samples,
                       const std::string& name) {
   const auto w = static_cast<int64_t>(img.x1 - img.x0), h = static_cast<int64_t>(img.y1 - img.y0);
-  if (w != cols || h != rows || static_cast<int64_t>(img.numcomps) < samples) {
+  // OpenJPEG allocates every component: more than the header's samples plus an alpha channel
+  // is refused before decoding (a header may declare up to 16384 components).
+  if (w != cols || h != rows || static_cast<int64_t>(img.numcomps) < samples ||
+      static_cast<int64_t>(img.numcomps) > samples + 1) {
     throw Error(MV_ERR_CORRUPT_DATA,
                 name + ": " + kPixelTag + " JPEG 2000 codestream is " + std::to_string(w) + "x" +
                     std::to_string(h) + " with " + std::to_string(img.numcomps) +
@@ -101,24 +148,98 @@ void check_components(const opj_image_t& img, int64_t rows, int64_t cols, int64_
   }
 }
 
+// ---- damaged JPEG data ------------------------------------------------------------------------
+
+// DCMTK's IJG decoders report damaged entropy-coded data ("Corrupt JPEG data: premature end of
+// data segment", "... bad Huffman code", "Premature end of JPEG file") as log warnings and return
+// success with partly invented pixels. This appender, on the dcmtk.dcmjpeg logger only, records
+// the first such warning for the decode running on the same thread (logging is synchronous), so
+// that decode_with_dcmtk can refuse the frame. Found by tests/fuzz/dicom_differential.py.
+thread_local std::string* tls_jpeg_problem = nullptr;
+
+class CorruptJpegAppender : public dcmtk::log4cplus::Appender {
+ public:
+  ~CorruptJpegAppender() override { destructorImpl(); }
+  void close() override {}
+
+ protected:
+  void append(const dcmtk::log4cplus::spi::InternalLoggingEvent& event) override {
+    std::string* problem = tls_jpeg_problem;
+    if (problem == nullptr || !problem->empty()) return;
+    const std::string msg(event.getMessage().c_str());
+    if (msg.rfind("Corrupt JPEG data", 0) == 0 || msg.rfind("Premature end of JPEG", 0) == 0) {
+      *problem = msg;
+    }
+  }
+};
+
 }  // namespace
+
+JpegProblemScope::JpegProblemScope(std::string* problem) : previous_(tls_jpeg_problem) {
+  tls_jpeg_problem = problem;
+}
+
+JpegProblemScope::~JpegProblemScope() { tls_jpeg_problem = previous_; }
 
 void ensure_dcmtk_ready() {
   static std::once_flag once;
   std::call_once(once, [] {
     // A library never prints (STYLE.md B1.10): DCMTK logs warnings to stderr unless told not to.
     OFLog::configure(OFLogger::OFF_LOG_LEVEL);
+    // A wrong (0002,0000) File Meta Information Group Length (too long or too short, seen on a
+    // JPEG-LS ultrasound file, issue 19) made DCMTK lose its place ("Invalid tag"). Read the meta
+    // group element by element while the group is 0002, as pydicom does. Process-wide DCMTK
+    // setting; it only makes reading more lenient.
+    dcmIgnoreFileMetaInformationGroupLength.set(OFTrue);
+    // Warnings of the JPEG decoders go to CorruptJpegAppender only (not to the console).
+    dcmtk::log4cplus::Logger jpeg = dcmtk::log4cplus::Logger::getInstance("dcmtk.dcmjpeg");
+    jpeg.setLogLevel(dcmtk::log4cplus::WARN_LOG_LEVEL);
+    jpeg.setAdditivity(false);
+    jpeg.addAppender(dcmtk::log4cplus::SharedAppenderPtr(new CorruptJpegAppender));
     DJDecoderRegistration::registerCodecs();
     DJLSDecoderRegistration::registerCodecs();
     DcmRLEDecoderRegistration::registerCodecs();
   });
 }
 
+bool codec_family(const std::string& uid, CodecFamily& out) {
+  static const std::pair<const char*, CodecFamily> kFamilies[] = {
+      {"1.2.840.10008.1.2.4.50", CodecFamily::kJpeg},    // baseline
+      {"1.2.840.10008.1.2.4.51", CodecFamily::kJpeg},    // extended
+      {"1.2.840.10008.1.2.4.53", CodecFamily::kJpeg},    // spectral selection
+      {"1.2.840.10008.1.2.4.55", CodecFamily::kJpeg},    // progressive
+      {"1.2.840.10008.1.2.4.57", CodecFamily::kJpeg},    // lossless
+      {"1.2.840.10008.1.2.4.70", CodecFamily::kJpeg},    // lossless SV1
+      {"1.2.840.10008.1.2.4.80", CodecFamily::kJpegLs},  // JPEG-LS lossless
+      {"1.2.840.10008.1.2.4.81", CodecFamily::kJpegLs},  // JPEG-LS near-lossless
+      {"1.2.840.10008.1.2.5", CodecFamily::kRle},
+      {"1.2.840.10008.1.2.4.90", CodecFamily::kJ2k},   // JPEG 2000 lossless
+      {"1.2.840.10008.1.2.4.91", CodecFamily::kJ2k},   // JPEG 2000
+      {"1.2.840.10008.1.2.4.201", CodecFamily::kJ2k},  // HTJ2K lossless
+      {"1.2.840.10008.1.2.4.202", CodecFamily::kJ2k},  // HTJ2K lossless RPCL
+      {"1.2.840.10008.1.2.4.203", CodecFamily::kJ2k},  // HTJ2K
+  };
+  for (const auto& [u, family] : kFamilies) {
+    if (uid == u) {
+      out = family;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string transfer_syntax_label(const std::string& uid) {
+  const DcmXfer xfer(uid.c_str());
+  if (xfer.getXfer() == EXS_Unknown) return uid;
+  return std::string(xfer.getXferName()) + " (" + uid + ")";
+}
+
 // ---- FrameIndex -------------------------------------------------------------------------------
 
 FrameIndex::FrameIndex(DcmDataset& dataset, DcmPixelSequence& sequence, int64_t frames,
+                       CodecFamily family, const std::string& transfer_syntax,
                        const std::string& name)
-    : name_(name) {
+    : family_(family), transfer_syntax_(transfer_syntax), name_(name) {
   std::vector<uint64_t> offsets;
   const unsigned long items = sequence.card();
   uint64_t offset = 0;
@@ -157,13 +278,27 @@ FrameIndex::FrameIndex(DcmDataset& dataset, DcmPixelSequence& sequence, int64_t 
   } else if (offsets.size() == n && index_from_offsets(offsets)) {
   } else if (fragments_.size() == n) {
     for (size_t i = 0; i <= n; ++i) first_.push_back(i);
+  } else if (fragments_.size() < n) {
+    throw Error(MV_ERR_CORRUPT_DATA, name + ": " + kPixelTag + " has " +
+                                         std::to_string(fragments_.size()) + " fragments for " +
+                                         std::to_string(frames) + " frames");
+  } else if (family_ == CodecFamily::kRle) {
+    // RLE frames carry no start marker; any guess could decode wrong pixels silently.
+    throw Error(MV_ERR_CORRUPT_DATA,
+                name + ": " + kPixelTag + " (" + transfer_syntax_label(transfer_syntax) + ") has " +
+                    std::to_string(fragments_.size()) + " fragments for " + std::to_string(frames) +
+                    " frames and no usable Basic or Extended Offset Table, so the frame "
+                    "boundaries cannot be known");
   } else {
     index_by_markers();
-  }
-  if (first_.size() < n + 1) {
-    throw Error(MV_ERR_CORRUPT_DATA, name + ": " + kPixelTag + " holds " +
-                                         std::to_string(first_.size() - 1) + " frames, " +
-                                         std::to_string(frames) + " expected");
+    if (first_.size() != n + 1) {
+      throw Error(MV_ERR_CORRUPT_DATA,
+                  name + ": " + kPixelTag + " (" + transfer_syntax_label(transfer_syntax) +
+                      ") has " + std::to_string(fragments_.size()) + " fragments for " +
+                      std::to_string(frames) + " frames, no usable Basic or Extended Offset " +
+                      "Table, and " + std::to_string(first_.size() - 1) +
+                      " fragments that start a codestream");
+    }
   }
 }
 
@@ -184,7 +319,13 @@ bool FrameIndex::index_from_offsets(const std::vector<uint64_t>& offsets) {
 void FrameIndex::index_by_markers() {
   first_.clear();
   for (size_t f = 0; f < fragments_.size(); ++f) {
-    if (starts_codestream(fragments_[f].data, fragments_[f].size)) first_.push_back(f);
+    const uint8_t* d = fragments_[f].data;
+    const size_t n = fragments_[f].size;
+    // A fragment may hold as little as the 2-byte SOC marker of a split J2K codestream.
+    const bool soc_only = n == 2 && d[0] == 0xff && d[1] == 0x4f;
+    if (family_ == CodecFamily::kJ2k ? starts_codestream(d, n) || soc_only : starts_jpeg(d, n)) {
+      first_.push_back(f);
+    }
   }
   if (first_.empty() || first_.front() != 0) first_.insert(first_.begin(), 0);
   first_.push_back(fragments_.size());
@@ -197,6 +338,7 @@ FrameBytes FrameIndex::frame(int64_t index) const {
   if (end - begin == 1) {
     out.data = fragments_[begin].data;
     out.size = fragments_[begin].size;
+    check_start(out, index);
     return out;
   }
   size_t total = 0;
@@ -208,7 +350,79 @@ FrameBytes FrameIndex::frame(int64_t index) const {
   }
   out.data = out.joined.data();
   out.size = out.joined.size();
+  check_start(out, index);
   return out;
+}
+
+void check_codestream_size(const FrameBytes& bytes, CodecFamily family, int64_t rows, int64_t cols,
+                           int64_t samples, int64_t index, const std::string& transfer_syntax,
+                           const std::string& name) {
+  if (family != CodecFamily::kJpeg && family != CodecFamily::kJpegLs) return;
+  const uint8_t* d = bytes.data;
+  const size_t n = bytes.size;
+  size_t i = 2;  // after SOI (checked by FrameIndex::frame)
+  while (i + 4 <= n) {
+    if (d[i] != 0xff) return;  // not a marker: the decoder will say what is wrong
+    const uint8_t m = d[i + 1];
+    if (m == 0xff) {  // fill byte
+      ++i;
+      continue;
+    }
+    if (m == 0x01 || (m >= 0xd0 && m <= 0xd8)) {  // markers without a length
+      i += 2;
+      continue;
+    }
+    const bool sof = (m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc) || m == 0xf7;
+    if (sof && i + 10 <= n) {
+      const int64_t y = d[i + 5] << 8 | d[i + 6], x = d[i + 7] << 8 | d[i + 8], nf = d[i + 9];
+      // The decoders size their buffers from these values: a codestream claiming more than the
+      // header (a decompression bomb, or a mismatch that would leave pixels unwritten) is
+      // refused before any decoding. Height 0 (defined by a later DNL marker) is refused too.
+      if (x != cols || y != rows || nf != samples) {
+        throw Error(MV_ERR_CORRUPT_DATA,
+                    name + ": frame " + std::to_string(index) + " of " + kPixelTag + " (" +
+                        transfer_syntax_label(transfer_syntax) + ") is a " + std::to_string(x) +
+                        "x" + std::to_string(y) + " codestream with " + std::to_string(nf) +
+                        " components; the header says " + std::to_string(cols) + "x" +
+                        std::to_string(rows) + " with " + std::to_string(samples));
+      }
+      return;
+    }
+    if (m == 0xda) return;  // start of scan before any frame header: the decoder refuses it
+    i += 2 + static_cast<size_t>(d[i + 2] << 8 | d[i + 3]);
+  }
+}
+
+void FrameIndex::check_start(const FrameBytes& bytes, int64_t index) const {
+  std::string problem;
+  switch (family_) {
+    case CodecFamily::kJpeg:
+    case CodecFamily::kJpegLs:
+      if (!starts_jpeg(bytes.data, bytes.size)) {
+        problem = std::string("holds no ") + (family_ == CodecFamily::kJpeg ? "JPEG" : "JPEG-LS") +
+                  " codestream (no SOI marker FF D8 at its start; it starts " +
+                  first_bytes(bytes.data, bytes.size) + ")";
+      }
+      break;
+    case CodecFamily::kJ2k:
+      if (!starts_codestream(bytes.data, bytes.size)) {
+        problem =
+            "holds no JPEG 2000 codestream (no SOC marker FF 4F FF 51 or JP2 signature at "
+            "its start; it starts " +
+            first_bytes(bytes.data, bytes.size) + ")";
+      }
+      break;
+    case CodecFamily::kRle: {
+      const std::string rle = rle_header_problem(bytes.data, bytes.size);
+      if (!rle.empty()) problem = "holds no RLE frame: it " + rle;
+      break;
+    }
+  }
+  if (!problem.empty()) {
+    throw Error(MV_ERR_CORRUPT_DATA,
+                name_ + ": the transfer syntax is " + transfer_syntax_label(transfer_syntax_) +
+                    " but frame " + std::to_string(index) + " of " + kPixelTag + " " + problem);
+  }
 }
 
 // ---- JPEG 2000 --------------------------------------------------------------------------------

@@ -23,12 +23,29 @@ struct FrameBytes {
   std::vector<uint8_t> joined;
 };
 
-// Splits encapsulated pixel data into frames (PS3.5 A.4): the Extended Offset Table, else the
-// Basic Offset Table, else one fragment per frame, else JPEG 2000 start-of-codestream markers.
+// The codestream an encapsulated transfer syntax promises, for finding frame boundaries and for
+// checking that a frame holds what the transfer syntax says.
+enum class CodecFamily { kJpeg, kJpegLs, kRle, kJ2k };
+
+// The family of an encapsulated transfer syntax medvision decodes; false for any other UID.
+bool codec_family(const std::string& transfer_syntax, CodecFamily& out);
+
+// "JPEG Baseline (1.2.840.10008.1.2.4.50)": the UID with DCMTK's name for it, for messages.
+std::string transfer_syntax_label(const std::string& uid);
+
+// Splits encapsulated pixel data into frames (PS3.5 A.4): a single frame is every fragment;
+// otherwise the Extended Offset Table, else the Basic Offset Table, else one fragment per frame,
+// else the codestream's start markers (JPEG / JPEG-LS SOI, JPEG 2000 SOC or JP2 signature). RLE
+// has no start marker: a multi-frame RLE value with more fragments than frames and no usable
+// offset table is refused (MV_ERR_CORRUPT_DATA) rather than guessed.
+// frame() checks that the frame starts like the family's codestream (an SOI marker, a JPEG 2000
+// SOC marker or JP2 signature, a consistent RLE header) and refuses it otherwise, naming the file,
+// the transfer syntax and the frame: a JPEG file whose fragment holds raw pixels is corrupt, not
+// something to guess at.
 class FrameIndex {
  public:
-  FrameIndex(DcmDataset& dataset, DcmPixelSequence& sequence, int64_t frames,
-             const std::string& name);
+  FrameIndex(DcmDataset& dataset, DcmPixelSequence& sequence, int64_t frames, CodecFamily family,
+             const std::string& transfer_syntax, const std::string& name);
   FrameBytes frame(int64_t index) const;
 
  private:
@@ -39,10 +56,32 @@ class FrameIndex {
   };
   bool index_from_offsets(const std::vector<uint64_t>& offsets);
   void index_by_markers();
+  void check_start(const FrameBytes& bytes, int64_t index) const;
 
   std::vector<Fragment> fragments_;
   std::vector<size_t> first_;  // first fragment of each frame, plus fragments_.size()
+  CodecFamily family_;
+  std::string transfer_syntax_;
   std::string name_;
+};
+
+// Refuses a JPEG or JPEG-LS frame whose frame header (SOFn / SOF55) disagrees with the DICOM
+// header's Rows, Columns and SamplesPerPixel, before DCMTK's decoder sizes its buffers from it.
+void check_codestream_size(const FrameBytes& bytes, CodecFamily family, int64_t rows, int64_t cols,
+                           int64_t samples, int64_t index, const std::string& transfer_syntax,
+                           const std::string& name);
+
+// While alive, the JPEG decoders' warnings about damaged data on this thread are written to
+// *problem (the first one). Nests.
+class JpegProblemScope {
+ public:
+  explicit JpegProblemScope(std::string* problem);
+  ~JpegProblemScope();
+  JpegProblemScope(const JpegProblemScope&) = delete;
+  JpegProblemScope& operator=(const JpegProblemScope&) = delete;
+
+ private:
+  std::string* previous_;
 };
 
 // A decoded JPEG 2000 frame: `samples` planes of int32 values, rows * cols each.

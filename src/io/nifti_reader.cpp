@@ -440,6 +440,16 @@ std::unique_ptr<Image> read_nifti_memory(const uint8_t* data, size_t size,
     if (needed > std::numeric_limits<size_t>::max()) {
       throw Error(MV_ERR_OUT_OF_MEMORY, name + ": image does not fit in memory");
     }
+    // vox_offset is not bounded by max_values: a header claiming an offset of 2^62 made this
+    // buffer that size (found by fuzz_load_nifti, issue 19). Deflate expands at most 1032:1, so
+    // more than that of `size` compressed bytes cannot be there; refuse before allocating.
+    const uint64_t most = uint64_t{1032} * size + 65536;
+    if (needed > most) {
+      throw Error(MV_ERR_CORRUPT_DATA, name + ": NIfTI header needs " + std::to_string(needed) +
+                                           " bytes (vox_offset " + std::to_string(offset) +
+                                           " + voxel data), more than " + std::to_string(size) +
+                                           " bytes of gzip data can hold");
+    }
     const size_t have = inflated.size();
     if (needed > have) {
       try {

@@ -163,7 +163,9 @@ SegmentationSpec parse_segmentation(const json& s, const std::vector<std::string
         auto found = l.is_string() ? std::find(labels.begin(), labels.end(), l.get<std::string>())
                                    : labels.end();
         if (found == labels.end()) {
-          bad(where, k, l.dump() + " is not one of the manifest's labels");
+          bad(where, k,
+              l.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+                  " is not one of the manifest's labels");
         }
         idx.push_back(static_cast<size_t>(found - labels.begin()));
       }

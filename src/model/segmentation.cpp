@@ -154,7 +154,7 @@ Segmentation Model::segment(const Image& image, const SegmentOptions& opt) const
   }
   for (const auto& [name, members] : spec.regions) {
     const bool known = std::any_of(s.regions.begin(), s.regions.end(),
-                                   [&](const Region& r) { return r.name == name; });
+                                   [&n = name](const Region& r) { return r.name == n; });
     if (known) continue;
     Region r{name, {}, {}};
     for (size_t idx : members) r.values.push_back(static_cast<int>(softmax ? idx : idx + 1));

@@ -1,8 +1,11 @@
 // dicom_dump: batch decoder for the DICOM conformance test. One process for the whole corpus, as
 // loading libmedvision (and what it links) costs more than decoding most test files.
 //
-//   dicom_dump LIST OUT_DIR  ->  for line i of LIST (a path): OUT_DIR/i.json with the status and
-//                                message, and OUT_DIR/i.npy (float32, [C, D, H, W]) on success.
+//   dicom_dump LIST OUT_DIR  ->  for line i of LIST (a path): OUT_DIR/i.json with the status,
+//                                message, metadata (mv_image_meta) and warnings, and OUT_DIR/i.npy
+//                                (float32, [C, D, H, W]) on success.
+// Strings are copied byte for byte (only quotes, backslashes and controls escaped), so a reader
+// with a strict JSON/UTF-8 parser sees exactly what the library handed out.
 // Uses only the public C API. The exit code is 0 when every output was written.
 
 #include <cstdio>
@@ -19,8 +22,25 @@ using mvtest::json_string;
 bool dump_one(const std::string& input, const std::string& prefix) {
   mv_image* image = nullptr;
   const mv_status st = mv_image_load(input.c_str(), nullptr, &image);
-  const std::string json = "{\"status\": " + json_string(mv_status_name(st)) +
-                           ", \"message\": " + json_string(mv_last_error()) + "}\n";
+  std::string json = "{\"status\": " + json_string(mv_status_name(st)) +
+                     ", \"message\": " + json_string(mv_last_error());
+  if (st == MV_OK) {
+    json += ", \"meta\": {";
+    const char* key = nullptr;
+    bool first = true;
+    for (size_t i = 0; (key = mv_image_meta_key(i)) != nullptr; ++i) {
+      if (const char* v = mv_image_meta(image, key)) {
+        json += (first ? "" : ", ") + json_string(key) + ": " + json_string(v);
+        first = false;
+      }
+    }
+    json += "}, \"warnings\": [";
+    for (size_t i = 0; i < mv_image_warning_count(image); ++i) {
+      json += (i ? ", " : "") + json_string(mv_image_warning(image, i));
+    }
+    json += "]";
+  }
+  json += "}\n";
   bool ok = mvtest::write_text(prefix + ".json", json);
   if (st == MV_OK) {
     int64_t shape[4];
