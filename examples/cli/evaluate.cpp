@@ -365,6 +365,13 @@ void add_evaluate_command(CLI::App& app, EvaluateArgs& a) {
 }
 
 int run_evaluate(const EvaluateArgs& a) {
+  // Checked before any image is read: a bad option should not cost a pass over the data.
+  if (a.threshold != -1.0 && !(a.threshold >= 0.0 && a.threshold <= 1.0)) {
+    throw medvision::Exception(MV_ERR_INVALID_ARGUMENT, "--threshold: a probability in [0, 1]");
+  }
+  if (a.sensitivity != 0.0 && !(a.sensitivity > 0.0 && a.sensitivity <= 1.0)) {
+    throw medvision::Exception(MV_ERR_INVALID_ARGUMENT, "--sensitivity: a rate in (0, 1]");
+  }
   medvision::ModelOptions mo;
   mo.device = a.device;
   std::vector<medvision::Model> models;

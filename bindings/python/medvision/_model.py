@@ -278,8 +278,9 @@ def evaluate(models: Union[Model, Sequence[Model]],
         raise _core.InvalidArgumentError("evaluate: no models")
     if isinstance(data, np.ndarray) or (len(ms) > 1 and isinstance(data, (list, tuple)) and
                                         len(data) == len(ms) and
-                                        all(isinstance(d, np.ndarray) and d.ndim == 2
-                                            for d in data)):
+                                        all(isinstance(d, np.ndarray) and d.ndim == 2 and
+                                            d.shape[1] == len(m.labels)
+                                            for d, m in zip(data, ms))):
         arrays = [data] if isinstance(data, np.ndarray) else list(data)
         if len(arrays) != len(ms):
             raise _core.InvalidArgumentError("evaluate: one logits array per model")

@@ -276,3 +276,6 @@ def test_cli_evaluate_errors(tmp_path):
                            "--sensitivity", "0.9", "--threshold", "0.5"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1  # usage: the two are exclusive
+    proc = subprocess.run([str(cli), "evaluate", "--model", str(PACKAGE), "--labels", str(bad),
+                           "--sensitivity", "1.5"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 11 and "--sensitivity" in proc.stderr
