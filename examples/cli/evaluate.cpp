@@ -57,6 +57,11 @@ std::string num(const json& v, int digits = 3) {
   return buf;
 }
 
+// num() for the terminal.
+std::string plain(const json& v, int digits = 3) {
+  return v.is_number() ? num(v, digits) : std::string("n/a");
+}
+
 std::string fmt(double v, int digits = 1) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", digits, v);
@@ -450,18 +455,18 @@ int run_evaluate(const EvaluateArgs& a) {
                 m["calibrated"].get<bool>() ? "" : " (no calibration)");
     for (const auto& [label, l] : m["labels"].items()) {
       std::printf("  %-20s AUROC %s [%s, %s]  ECE raw %s cal %s  Brier %s\n", label.c_str(),
-                  l["auroc"].is_object() ? num(l["auroc"]["estimate"]).c_str() : "n/a",
-                  l["auroc"].is_object() ? num(l["auroc"]["lo"]).c_str() : "-",
-                  l["auroc"].is_object() ? num(l["auroc"]["hi"]).c_str() : "-",
-                  num(l["raw"]["ece"]).c_str(),
-                  l["calibrated"].is_object() ? num(l["calibrated"]["ece"]).c_str() : "-",
-                  num(l["raw"]["brier"]).c_str());
+                  l["auroc"].is_object() ? plain(l["auroc"]["estimate"]).c_str() : "n/a",
+                  l["auroc"].is_object() ? plain(l["auroc"]["lo"]).c_str() : "-",
+                  l["auroc"].is_object() ? plain(l["auroc"]["hi"]).c_str() : "-",
+                  plain(l["raw"]["ece"]).c_str(),
+                  l["calibrated"].is_object() ? plain(l["calibrated"]["ece"]).c_str() : "-",
+                  plain(l["raw"]["brier"]).c_str());
       const auto& op = l["operating_point"];
       if (op.is_object()) {
         std::printf("  %-20s at %s: sensitivity %s specificity %s PPV %s NPV %s accuracy %s\n", "",
-                    num(op["threshold"], 4).c_str(), num(op["sensitivity"]).c_str(),
-                    num(op["specificity"]).c_str(), num(op["ppv"]).c_str(), num(op["npv"]).c_str(),
-                    num(op["accuracy"]).c_str());
+                    plain(op["threshold"], 4).c_str(), plain(op["sensitivity"]).c_str(),
+                    plain(op["specificity"]).c_str(), plain(op["ppv"]).c_str(),
+                    plain(op["npv"]).c_str(), plain(op["accuracy"]).c_str());
       }
       const auto& r = l["refer"];
       if (r.is_object()) {
@@ -476,8 +481,8 @@ int run_evaluate(const EvaluateArgs& a) {
       if (!v["delong"].is_object()) continue;
       std::printf("%s vs %s, %s: AUROC difference %s (DeLong z %s, p %s)\n",
                   c["a"].get<std::string>().c_str(), c["b"].get<std::string>().c_str(),
-                  label.c_str(), num(v["delong"]["difference"], 4).c_str(),
-                  num(v["delong"]["z"], 2).c_str(), num(v["delong"]["p_value"], 4).c_str());
+                  label.c_str(), plain(v["delong"]["difference"], 4).c_str(),
+                  plain(v["delong"]["z"], 2).c_str(), plain(v["delong"]["p_value"], 4).c_str());
     }
   }
   std::printf("wrote %s and %s\nNot for diagnostic use.\n", json_path.string().c_str(),
