@@ -10,7 +10,6 @@
 #include "common/error.hpp"
 
 namespace cal = medvision::calibrate;
-using Catch::Approx;
 
 TEST_CASE("evaluate: DeLong equals the numpy kernel reference (ties included)",
           "[calibrate][evaluate]") {
