@@ -456,7 +456,7 @@ Curve precision_recall_curve(const std::vector<int>& y, const std::vector<double
   const Curve roc = roc_curve(y, p);
   const double P = to_double(static_cast<size_t>(std::count(y.begin(), y.end(), 1)));
   const double N = to_double(y.size()) - P;
-  // sklearn: thresholds in increasing order, stopping once full recall is reached.
+  // sklearn >= 1.1: every distinct threshold (1.0 stopped at full recall), increasing order.
   std::vector<double> rec, prec, thr;
   for (size_t i = 1; i < roc.x.size(); ++i) {
     const double tp = roc.y[i] * P, fp = roc.x[i] * N;
@@ -464,7 +464,6 @@ Curve precision_recall_curve(const std::vector<int>& y, const std::vector<double
     rec.push_back(P > 0 ? tp / P : kNaN);
     prec.push_back(pr);
     thr.push_back(roc.thresholds[i]);
-    if (tp >= P) break;
   }
   Curve c;
   c.x.assign(rec.rbegin(), rec.rend());

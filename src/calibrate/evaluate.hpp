@@ -53,8 +53,8 @@ struct Curve {
   std::vector<double> x, y, thresholds;
 };
 Curve roc_curve(const std::vector<int>& y, const std::vector<double>& p);
-// sklearn.metrics.precision_recall_curve: x = recall, y = precision, thresholds ascending; the
-// last point is (recall 0, precision 1) without a threshold.
+// sklearn.metrics.precision_recall_curve (1.1 and later): x = recall, y = precision, thresholds
+// ascending; the last point is (recall 0, precision 1) without a threshold.
 Curve precision_recall_curve(const std::vector<int>& y, const std::vector<double>& p);
 // sklearn.metrics.average_precision_score: sum (R_n - R_{n-1}) P_n.
 double average_precision(const std::vector<int>& y, const std::vector<double>& p);

@@ -55,7 +55,9 @@ def delong_numpy(y, a, b):
         v01.append(psi.mean(axis=0))
         aucs.append(psi.mean())
     s = np.cov(np.vstack(v10)) / pos.sum() + np.cov(np.vstack(v01)) / neg.sum()
-    se = math.sqrt(s[0, 0] + s[1, 1] - 2 * s[0, 1])
+    se = math.sqrt(max(0.0, s[0, 0] + s[1, 1] - 2 * s[0, 1]))
+    if se == 0:  # two monotone transforms of one score: no difference to test
+        return aucs, se, math.nan, 1.0, s
     z = (aucs[0] - aucs[1]) / se
     return aucs, se, z, 2 * norm.sf(abs(z)), s
 
@@ -252,6 +254,7 @@ def test_cli_evaluate_real_images(mv, tmp_path):
     aucs, se, z, p, _ = delong_numpy(y, sigmoid(za[:, 0].astype(np.float64) / temperature), raw)
     d = ev["comparisons"][0]["labels"][LABEL]["delong"]
     assert d["difference"] == pytest.approx(aucs[0] - aucs[1], abs=1e-12)
+    assert d["p_value"] == pytest.approx(p)
 
     html = (out / "report.html").read_text()
     assert html.startswith("<!DOCTYPE html>")
