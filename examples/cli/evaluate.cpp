@@ -189,9 +189,12 @@ std::string report_html(const json& ev, const std::string& labels_csv) {
   h << "<h2>Models</h2><ul>";
   for (const auto& m : ev["models"]) {
     h << "<li>" << escape(model_title(m))
-      << (m["calibrated"].get<bool>()
-              ? " (calibrated: " + escape(m["calibration_method"].dump()) + ")"
-              : " (no calibration)")
+      << (m["calibrated"].get<bool>() ? " (calibrated: " +
+                                            escape(m["calibration_method"].is_string()
+                                                       ? m["calibration_method"].get<std::string>()
+                                                       : m["calibration_method"].dump()) +
+                                            ")"
+                                      : " (no calibration)")
       << "</li>";
   }
   h << "</ul>";
