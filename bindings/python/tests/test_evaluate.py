@@ -5,7 +5,8 @@
   equal scikit-learn's; ECE and adaptive ECE equal a numpy implementation of docs/calibration.md;
   the refer band's counts, the threshold reaching a target sensitivity, and DeLong's test equal a
   numpy reference that uses the O(m n) kernel form of DeLong et al. (1988), not the mid-rank form
-  of the library (Sun & Xu 2014).
+  of the library (Sun & Xu 2014). Conformal coverage of a package recalibrated with conformal
+  sets equals the sets recomputed from its qhat.
 * A small real run: 40 Kermany images (20 normal, 20 pneumonia) through the CLI with two models
   (the package and a copy without calibration or thresholds); evaluation.json equals what
   medvision.evaluate returns on the same raw outputs, its metrics equal scikit-learn's on them, and
@@ -282,3 +283,26 @@ def test_cli_evaluate_errors(tmp_path):
     proc = subprocess.run([str(cli), "evaluate", "--model", str(PACKAGE), "--labels", str(bad),
                            "--sensitivity", "1.5"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 11 and "--sensitivity" in proc.stderr
+
+
+def test_evaluate_conformal_coverage(mv, synthetic, tmp_path):
+    """A package recalibrated with conformal sets (medvision.calibrate on one half of the synthetic
+    scores); evaluate's coverage on the other half equals the sets recomputed from its qhat."""
+    y, za, _ = synthetic
+    base = mv.Model(str(PACKAGE))
+    fit, test = slice(0, 150), slice(150, None)
+    mv.calibrate(base, za[fit, None], y[fit], tmp_path / "conf", conformal_alpha=0.1,
+                 version="conformal-test")
+    model = mv.Model(str(tmp_path / "conf"))
+    conformal = model.manifest["calibration"]["conformal"]
+    ev = mv.evaluate(model, za[test, None], y[test], bootstrap=50)
+    c = ev["models"][0]["conformal"]
+    assert c["alpha"] == conformal["alpha"] == 0.1
+    q = conformal["qhat"][0]
+    p = sigmoid(za[test].astype(np.float64) / model.manifest["calibration"]["temperature"][0])
+    has_pos, has_neg = 1 - p <= q, p <= q
+    covered = np.where(y[test] == 1, has_pos, has_neg)
+    got = c["labels"][LABEL]
+    assert got["coverage"] == pytest.approx(covered.mean(), abs=1e-12)
+    assert got["both"] == (has_pos & has_neg).sum()
+    assert got["empty"] == (~has_pos & ~has_neg).sum()
