@@ -1,6 +1,7 @@
 #pragma once
-// The labels CSV of `medvision calibrate --labels`: image paths and their labels. A header of its
-// own so that tests/fuzz/fuzz_labels_csv.cpp runs the same reader as the CLI.
+// The labels CSV that `medvision calibrate` and `medvision evaluate` read (docs/calibration.md):
+// image paths and their labels. Public API only; a header of its own so that
+// tests/fuzz/fuzz_labels_csv.cpp runs the same reader as the CLI.
 
 #include <cctype>
 #include <cstdint>

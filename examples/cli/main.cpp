@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cli_util.hpp"
+#include "evaluate.hpp"
 #include "labels_csv.hpp"
 #include "medvision/medvision.hpp"
 #include "segment.hpp"
@@ -923,6 +924,8 @@ int main(int argc, char** argv) {
 
   mvcli::SegmentArgs sa;
   mvcli::add_segment_command(app, sa);
+  mvcli::EvaluateArgs eva;
+  mvcli::add_evaluate_command(app, eva);
 
   bool models_json = false;
   auto* models = app.add_subcommand("models", "List the model packages on the search path");
@@ -945,6 +948,7 @@ int main(int argc, char** argv) {
       return run_calibrate(cal);
     }
     if (sa.command->parsed()) return mvcli::run_segment(sa);
+    if (eva.command->parsed()) return mvcli::run_evaluate(eva);
   } catch (const medvision::Exception& e) {
     std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
     return exit_code(e.status());

@@ -1115,6 +1115,63 @@ MV_API MV_NODISCARD mv_status mv_model_drift_check(const mv_model* model, const 
                                                    size_t count, char* buf, size_t cap,
                                                    size_t* out_needed) MV_NOEXCEPT;
 
+/* ---- Evaluation ------------------------------------------------------------------------ */
+
+/** The result of mv_evaluate(): the evaluation as JSON text. @since 0.1 */
+typedef struct mv_evaluation mv_evaluation;
+
+/** Options for mv_evaluate(). Initialise with mv_evaluate_options_init(). @since 0.1 */
+typedef struct mv_evaluate_options {
+  uint32_t struct_size;
+  uint32_t bootstrap; /**< resamples of the AUROC CI and of the paired bootstrap (default 1000) */
+  uint32_t bins;      /**< ECE bins (default 15) */
+  uint32_t reserved;  /**< 0 */
+  uint64_t seed;      /**< std::mt19937_64 seed of every bootstrap (default 20240601) */
+  double level;       /**< CI level (default 0.95) */
+  double threshold;   /**< also decide at this threshold in [0, 1]; negative: not (default -1) */
+  double sensitivity; /**< also decide at the highest threshold reaching this sensitivity in
+                           (0, 1]; 0: not (default 0) */
+} mv_evaluate_options;
+
+/** @brief Fills `opts` with the defaults. @return MV_OK; MV_ERR_INVALID_ARGUMENT (NULL);
+ * MV_ERR_ABI_MISMATCH (struct_size smaller than version 1). Thread-safety: safe. @since 0.1 */
+MV_API MV_NODISCARD mv_status mv_evaluate_options_init(mv_evaluate_options* opts,
+                                                       size_t struct_size) MV_NOEXCEPT;
+
+/** @brief mv_evaluate_options_init() with the size this header was compiled with. */
+static inline mv_status mv_evaluate_options_default(mv_evaluate_options* opts) {
+  return mv_evaluate_options_init(opts, sizeof *opts);
+}
+
+/**
+ * @brief Evaluates one or more classification models on the same labelled test set
+ * (docs/evaluate.md): per label AUROC with a bootstrap CI, sensitivity / specificity / PPV / NPV
+ * at each package's operating point (and at opts->threshold / opts->sensitivity), ECE, adaptive
+ * ECE, Brier and NLL raw and calibrated, refer-band and conformal coverage, ROC / PR / reliability
+ * curves, and for two or more models a paired comparison (DeLong's test, paired bootstrap).
+ * @param[in] models `model_count` classification models with the same labels and activation.
+ * @param[in] logits per model, `count` x label_count raw outputs (mv_result_logit()), same images
+ *            in the same order.
+ * @param[in] labels as for mv_model_calibrate(): `count` x label_count 0/1 (sigmoid) or `count`
+ *            class indices (softmax).
+ * @param[in] opts NULL for defaults.
+ * @param[out] out the evaluation; free with mv_evaluation_free().
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT (NULL, counts 0, models that differ in labels, labels out
+ *         of range, bad options); MV_ERR_ABI_MISMATCH; MV_ERR_OUT_OF_MEMORY.
+ * Ownership: the caller owns *out. Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_evaluate(const mv_model* const* models, const float* const* logits,
+                                          size_t model_count, const int32_t* labels, size_t count,
+                                          const mv_evaluate_options* opts,
+                                          mv_evaluation** out) MV_NOEXCEPT;
+
+/** @brief The evaluation as UTF-8 JSON text ("" for NULL). Ownership: borrowed, valid until
+ * mv_evaluation_free(). Thread-safety: safe. @since 0.1 */
+MV_API const char* mv_evaluation_json(const mv_evaluation* evaluation) MV_NOEXCEPT;
+
+/** @brief Frees an evaluation; NULL is a no-op. @since 0.1 */
+MV_API void mv_evaluation_free(mv_evaluation* evaluation) MV_NOEXCEPT;
+
 MV_END_DECL
 
 /** @} */

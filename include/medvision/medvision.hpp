@@ -560,6 +560,43 @@ inline std::string drift_check(const Model& model, const float* logits, size_t c
   return buf;
 }
 
+/** Options of evaluate() (see mv_evaluate_options). */
+struct EvaluateOptions {
+  uint32_t bootstrap = 1000;
+  uint32_t bins = 15;
+  uint64_t seed = 20240601;
+  double level = 0.95;
+  double threshold = -1.0;   // negative: only the package's operating point
+  double sensitivity = 0.0;  // 0: none
+};
+
+/**
+ * Evaluates models (same labels) on one labelled test set, given each model's count x label_count
+ * raw outputs (see mv_evaluate()); returns the evaluation as JSON text.
+ */
+inline std::string evaluate(const std::vector<const Model*>& models,
+                            const std::vector<const float*>& logits, const int32_t* labels,
+                            size_t count, const EvaluateOptions& options = {}) {
+  if (models.size() != logits.size()) {
+    throw Exception(MV_ERR_INVALID_ARGUMENT, "evaluate: one logits array per model");
+  }
+  std::vector<const mv_model*> handles;
+  for (const Model* m : models) handles.push_back(m != nullptr ? m->get() : nullptr);
+  mv_evaluate_options o;
+  check(mv_evaluate_options_default(&o));
+  o.bootstrap = options.bootstrap;
+  o.bins = options.bins;
+  o.seed = options.seed;
+  o.level = options.level;
+  o.threshold = options.threshold;
+  o.sensitivity = options.sensitivity;
+  mv_evaluation* ev = nullptr;
+  check(mv_evaluate(handles.data(), logits.data(), handles.size(), labels, count, &o, &ev));
+  std::string text = mv_evaluation_json(ev);
+  mv_evaluation_free(ev);
+  return text;
+}
+
 /** Names for enum values, for printing. */
 inline const char* to_string(mv_image_format f) {
   switch (f) {

@@ -42,7 +42,7 @@ from ._core import (
     Window,
     list_models,
 )
-from ._model import Model, calibrate, from_numpy, load_image, load_series, stack
+from ._model import Model, calibrate, evaluate, from_numpy, load_image, load_series, stack
 from ._results import (
     CalibrationReport,
     Classification,
@@ -107,6 +107,7 @@ import atexit as _atexit  # noqa: E402
 _atexit.register(_at_exit)
 
 __all__ = [
+    "evaluate",
     "__version__", "Status", "Image", "Window", "Heatmap", "Model", "load_image", "load_series",
     "from_numpy", "stack", "calibrate", "list_models", "enable_logging", "disable_logging",
     "Classification", "LabelScore", "Segmentation", "Region", "Explanation", "DriftReport", "DriftLabel",

@@ -96,6 +96,57 @@ void bind_calibrate(py::module_& m) {
       },
       py::arg("model"), py::arg("logits"),
       "Compares raw outputs with the calibration-time score distribution; JSON report.");
+
+  m.def(
+      "evaluate",
+      [](const std::vector<ModelHolder>& models, const std::vector<FloatArray>& logits,
+         const IntArray& labels, double threshold, double sensitivity, uint32_t bootstrap,
+         uint64_t seed, uint32_t bins, double level) {
+        if (models.empty() || models.size() != logits.size()) {
+          throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
+                                     "evaluate: one logits array per model (at least one)");
+        }
+        std::vector<std::shared_ptr<medvision::Model>> keep;
+        std::vector<const medvision::Model*> mp;
+        std::vector<const float*> lp;
+        size_t count = 0;
+        for (size_t k = 0; k < models.size(); ++k) {
+          keep.push_back(models[k].get());
+          const size_t c = check_logits(*keep.back(), logits[k], "evaluate");
+          if (k > 0 && c != count) {
+            throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
+                                       "evaluate: every model's logits must cover the same images");
+          }
+          count = c;
+          mp.push_back(keep.back().get());
+          lp.push_back(logits[k].data());
+        }
+        const auto per_image = static_cast<py::ssize_t>(mp.front()->labels().size());
+        const auto n = static_cast<py::ssize_t>(count);
+        const bool ok =
+            (labels.ndim() == 1 && labels.shape(0) == n) ||
+            (labels.ndim() == 2 && labels.shape(0) == n && labels.shape(1) == per_image);
+        if (!ok) {
+          throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
+                                     "evaluate: labels must be [" + std::to_string(count) + ", " +
+                                         std::to_string(per_image) +
+                                         "] of 0/1 (sigmoid models) or [" + std::to_string(count) +
+                                         "] class indices (softmax models)");
+        }
+        medvision::EvaluateOptions o;
+        o.threshold = threshold;
+        o.sensitivity = sensitivity;
+        o.bootstrap = bootstrap;
+        o.seed = seed;
+        o.bins = bins;
+        o.level = level;
+        py::gil_scoped_release release;
+        return medvision::evaluate(mp, lp, labels.data(), count, o);
+      },
+      py::arg("models"), py::arg("logits"), py::arg("labels"), py::kw_only(),
+      py::arg("threshold") = -1.0, py::arg("sensitivity") = 0.0, py::arg("bootstrap") = 1000,
+      py::arg("seed") = 20240601, py::arg("bins") = 15, py::arg("level") = 0.95,
+      "Evaluates models on one labelled test set from their raw outputs; JSON text.");
 }
 
 }  // namespace mvpy
