@@ -105,6 +105,8 @@ class Classification:
     #: {label: subset of ["negative", "positive"]}}; each set covers the truth with probability
     #: >= 1 - alpha (docs/calibration.md).
     conformal: Optional[Dict[str, Any]] = None
+    #: How the probabilities were calibrated ({"method", "images"}), None when they were not.
+    calibration: Optional[Dict[str, Any]] = None
     #: The library's result (for the writers); not part of equality.
     _handle: Optional["_core.Result"] = field(default=None, repr=False, compare=False)
 
@@ -119,7 +121,7 @@ class Classification:
         )
         conformal = j.get("conformal")
         return cls(r.model_name, r.model_version, r.notice, scores, tuple(r.ranking),
-                   tuple(r.warnings), source, conformal, r)
+                   tuple(r.warnings), source, conformal, j.get("calibration"), r)
 
     @property
     def labels(self) -> List[str]:
@@ -188,6 +190,7 @@ class Classification:
             "labels": [s.to_dict() for s in self.ranked],
             "ranked_by": ("probability" if not self.scores or self.scores[0].calibrated is None
                           else "calibrated"),
+            "calibration": self.calibration,
             "conformal": self.conformal,
             "warnings": list(self.warnings),
         }
