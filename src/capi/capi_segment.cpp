@@ -86,6 +86,11 @@ std::string segmentation_json(const mv_result& r) {
       e["bbox_max"] = st.bbox_max;
       e["centroid_lps"] = {number_or_null(st.centroid_lps[0]), number_or_null(st.centroid_lps[1]),
                            number_or_null(st.centroid_lps[2])};
+      // Without a spacing there are no millimetres: the centroid is only known as an index.
+      if (!st.spacing_known) e["centroid_lps"] = nullptr;
+      e["centroid_index"] = {number_or_null(st.centroid_index[0]),
+                             number_or_null(st.centroid_index[1]),
+                             number_or_null(st.centroid_index[2])};
     }
     regions.push_back(std::move(e));
   }

@@ -95,6 +95,7 @@ def test_cli_no_spacing_human_and_json():
     for reg in j["regions"]:
         assert reg["area_mm2"] is None and reg["unit"] == "pixels"
         assert reg["spacing_known"] is False and reg["voxels"] > 0
+        assert reg["centroid_lps"] is None and len(reg["centroid_index"]) == 3
 
 
 def test_cli_imager_spacing_and_user_spacing(imager_dcm):
