@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -54,10 +55,10 @@ std::string unique_stem(const std::string& path, std::set<std::string>& used) {
   return stem;
 }
 
-medvision::Image load_case(const Case& c) {
-  if (c.sources.size() == 1) return medvision::Image::load(c.sources.front());
+medvision::Image load_case(const Case& c, const medvision::LoadOptions& lo) {
+  if (c.sources.size() == 1) return medvision::Image::load(c.sources.front(), lo);
   std::vector<medvision::Image> parts;
-  for (const auto& s : c.sources) parts.push_back(medvision::Image::load(s));
+  for (const auto& s : c.sources) parts.push_back(medvision::Image::load(s, lo));
   std::vector<const medvision::Image*> ptrs;
   for (const auto& p : parts) ptrs.push_back(&p);
   return medvision::Image::stack(ptrs);
@@ -95,16 +96,35 @@ void print_human(const std::string& name, const medvision::Result& r, const json
   }
   const auto mask = r.mask();
   const bool volume = mask.depth() > 1;
+  const std::string source = mask.spacing_source();
+  const auto sp = mask.spacing();
   std::printf("%s  (%lld x %lld x %lld)\n", name.c_str(), static_cast<long long>(mask.width()),
               static_cast<long long>(mask.height()), static_cast<long long>(mask.depth()));
+  if (source.empty()) {
+    std::printf("  spacing unknown: sizes in %s (give --spacing COL,ROW mm for areas)\n",
+                volume ? "voxels" : "pixels");
+  } else {
+    std::printf("  spacing %.4g x %.4g mm from %s%s\n", sp[0], sp[1], source.c_str(),
+                source == "ImagerPixelSpacing"
+                    ? " (at the detector, not corrected for magnification)"
+                    : "");
+  }
   for (const auto& [region, st] : r.regions()) {
-    std::printf("  %-22s %10llu %s  %10.2f %s", region.c_str(),
-                static_cast<unsigned long long>(st.voxels), volume ? "voxels" : "pixels",
-                volume ? st.volume_ml : st.area_mm2, volume ? "mL " : "mm2");
+    std::printf("  %-22s %10llu %s", region.c_str(), static_cast<unsigned long long>(st.voxels),
+                volume ? "voxels" : "pixels");
+    if (st.spacing_known) {
+      std::printf("  %10.2f %s", volume ? st.volume_ml : st.area_mm2, volume ? "mL " : "mm2");
+    } else {
+      std::printf("  %10s %s", "-", "   ");
+    }
     if (st.voxels > 0) {
-      std::printf("  %llu component(s), largest centred at (%.1f, %.1f, %.1f) mm LPS",
-                  static_cast<unsigned long long>(st.components), st.centroid[0], st.centroid[1],
-                  st.centroid[2]);
+      std::printf("  %llu component(s), largest centred at ",
+                  static_cast<unsigned long long>(st.components));
+      if (st.spacing_known) {
+        std::printf("(%.1f, %.1f, %.1f) mm LPS", st.centroid[0], st.centroid[1], st.centroid[2]);
+      } else {
+        std::printf("column %.1f, row %.1f", st.centroid_index[0], st.centroid_index[1]);
+      }
     }
     std::printf("\n");
   }
@@ -147,6 +167,20 @@ void add_segment_command(CLI::App& app, SegmentArgs& a) {
   c->add_option("--device", a.device, "auto | cpu | cuda | cuda:N")->default_val("auto");
   c->add_option("--threads", a.threads, "CPU threads (0: LibTorch default)")->default_val(0);
   c->add_flag("--json", a.json, "One JSON object per case (JSON Lines)");
+  c->add_option("--spacing", a.spacing,
+                "Pixel spacing in mm, COL[,ROW], for inputs that give none (PNG, JPEG) or a wrong "
+                "one; without it such sizes are reported in pixels")
+      ->delimiter(',')
+      ->expected(1, 2)
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            char* end = nullptr;
+            const double mm = std::strtod(v.c_str(), &end);
+            return end != v.c_str() && *end == '\0' && mm > 0 && std::isfinite(mm)
+                       ? std::string()
+                       : "must be a pixel spacing in mm greater than 0, not " + v;
+          },
+          "MM>0"));
   a.command = c;
 }
 
@@ -181,6 +215,11 @@ int run_segment(const SegmentArgs& a) {
   so.fill_holes = a.fill_holes ? 1 : -1;
   so.probabilities = a.probabilities;
 
+  medvision::LoadOptions lo;
+  if (!a.spacing.empty()) {
+    lo.pixel_spacing = {{a.spacing[0], a.spacing.size() > 1 ? a.spacing[1] : a.spacing[0]}};
+  }
+
   const std::vector<Case> cases = collect_cases(a);
   int rc = 0;
   bool first = true;
@@ -189,7 +228,7 @@ int run_segment(const SegmentArgs& a) {
   for (size_t i = 0; i < cases.size(); ++i) {
     const Case& c = cases[i];
     try {
-      const auto image = load_case(c);
+      const auto image = load_case(c, lo);
       const auto result = model.segment(image, so);
       json outputs = json::object();
       if (!a.out.empty()) {

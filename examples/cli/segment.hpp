@@ -28,6 +28,7 @@ struct SegmentArgs {
   bool largest_component = false;
   bool fill_holes = false;
   bool json = false;
+  std::vector<double> spacing;  // --spacing: {column, row} mm (one value: both), or empty
   CLI::App* command = nullptr;
 };
 

@@ -257,6 +257,11 @@ typedef struct mv_image_load_options {
   /** Series: keep only this SeriesInstanceUID when a folder holds several; NULL or "" means the
    *  folder must hold exactly one series. Borrowed for the call. */
   const char* series_uid;
+  /** In-plane pixel spacing {column, row} in mm supplied by the user, for sources that give
+   *  none (PNG, JPEG, DICOM without a spacing attribute) or give a wrong one: both > 0 replace
+   *  the file's spacing and mv_image_spacing_source() says "user"; {0, 0} (default) keeps the
+   *  file's. @since 0.2 */
+  double pixel_spacing[2];
 } mv_image_load_options;
 
 /**
@@ -381,6 +386,20 @@ MV_API MV_NODISCARD mv_status mv_image_view(const mv_image* image, mv_tensor_vie
 
 /** @brief Voxel spacing {column, row, slice} in mm. Thread-safety: safe. @since 0.1 */
 MV_API void mv_image_spacing(const mv_image* image, double out_spacing[3]) MV_NOEXCEPT;
+
+/**
+ * @brief Where the in-plane spacing came from: "PixelSpacing" (DICOM, in the patient),
+ * "ImagerPixelSpacing" (DICOM, at the detector: not corrected for magnification, so sizes in
+ * the patient are overestimated by the magnification factor), "NominalScannedPixelSpacing"
+ * (DICOM, a digitised film), "NIfTI", "PNG pHYs", "caller" (mv_image_from_pixels() with a
+ * geometry), "user" (mv_image_load_options.pixel_spacing), or "" when the source gives none:
+ * mv_image_spacing() is then a placeholder {1, 1} and segmentation measurements are reported in
+ * pixels/voxels (mv_region_stats.spacing_known is 0). DICOM sources are tried in that order
+ * (PS3.3 C.7.6.2.1.1). NULL gives "".
+ * Ownership: borrowed, static storage or valid while the image lives. Thread-safety: safe.
+ * @since 0.2
+ */
+MV_API const char* mv_image_spacing_source(const mv_image* image) MV_NOEXCEPT;
 /** @brief LPS position of the first voxel's centre in mm. Thread-safety: safe. @since 0.1 */
 MV_API void mv_image_origin(const mv_image* image, double out_origin[3]) MV_NOEXCEPT;
 /** @brief Row-major 3x3 direction cosines (column c = index axis c in LPS). @since 0.1 */
@@ -626,7 +645,9 @@ MV_API int32_t mv_result_conformal(const mv_result* result, size_t index) MV_NOE
  */
 MV_API double mv_result_conformal_alpha(const mv_result* result) MV_NOEXCEPT;
 
-/** @brief The label index at rank `rank` (0 = most probable), or SIZE_MAX out of range. */
+/** @brief The label index at rank `rank` (0 = most probable), or SIZE_MAX out of range. Ranked
+ *  by the calibrated probability when the package carries a calibration (since 0.2; before,
+ *  by mv_result_probability()), else by mv_result_probability(). */
 MV_API size_t mv_result_ranked(const mv_result* result, size_t rank) MV_NOEXCEPT;
 /** @brief Name, version and notice of the model that made the result. Borrowed. @since 0.1 */
 MV_API const char* mv_result_model_name(const mv_result* result) MV_NOEXCEPT;
@@ -734,6 +755,10 @@ typedef struct mv_region_stats {
   uint64_t largest_component_voxels; /**< size of the largest component */
   double centroid[3];                /**< LPS mm centroid of the largest component; NaN if empty */
   double centroid_index[3];          /**< the same as (column, row, slice); NaN if empty */
+  /** 1 when the image's pixel spacing is known (mv_image_spacing_source() not ""); 0 when it is
+   *  not: area_mm2 and volume_ml are then NaN (never a pixel count dressed as mm), `voxels` is
+   *  the measurement and `centroid` is in index units. @since 0.2 */
+  uint32_t spacing_known;
 } mv_region_stats;
 
 /** @brief MV_TASK_SEGMENTATION for results of segmentation models. @since 0.1 */

@@ -50,6 +50,8 @@ struct LoadOptions {
   int32_t apply_voi = -1;
   uint64_t max_values = 0;
   std::string series_uid;
+  /** {column, row} mm supplied by the user; {0, 0}: the file's (see mv_image_load_options). */
+  std::array<double, 2> pixel_spacing{{0.0, 0.0}};
 
   mv_image_load_options to_c() const {
     mv_image_load_options o;
@@ -58,6 +60,8 @@ struct LoadOptions {
     o.apply_voi = apply_voi;
     o.max_values = max_values;
     o.series_uid = series_uid.empty() ? nullptr : series_uid.c_str();
+    o.pixel_spacing[0] = pixel_spacing[0];
+    o.pixel_spacing[1] = pixel_spacing[1];
     return o;
   }
 };
@@ -167,6 +171,8 @@ class Image {
     mv_image_spacing(get(), v.data());
     return v;
   }
+  /** Where the in-plane spacing came from; "" when unknown (mv_image_spacing_source()). */
+  std::string spacing_source() const { return mv_image_spacing_source(get()); }
   std::array<double, 3> origin() const {
     std::array<double, 3> v{};
     mv_image_origin(get(), v.data());

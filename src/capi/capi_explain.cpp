@@ -35,6 +35,19 @@ medvision::Image blank_like(const medvision::explain::Heatmap& h) {
 }
 }  // namespace
 
+namespace {
+
+// What a heat-map rendering carries below the picture: the model, the notice and the colour bar.
+medvision::io::Annotation annotation(const mv_heatmap& h) {
+  static const char* const kMethod[] = {"Grad-CAM", "Grad-CAM++", "CAM"};
+  medvision::io::Annotation a;
+  a.title = h.model_name + " " + h.model_version;
+  a.colour_bar = std::string(kMethod[static_cast<int>(h.heatmap.method)]) + ": " + h.heatmap.label;
+  return a;
+}
+
+}  // namespace
+
 extern "C" {
 
 mv_status mv_explain_options_init(mv_explain_options* opts, size_t struct_size) MV_NOEXCEPT {
@@ -163,7 +176,10 @@ mv_status mv_heatmap_write_png(const mv_heatmap* h, const mv_image* image, float
   } else {
     rgb = medvision::explain::overlay(blank_like(h->heatmap), h->heatmap, 1.0f);
   }
-  medvision::io::write_png_rgb(path, rgb, h->heatmap.height, h->heatmap.width);
+  int64_t ah = 0, aw = 0;
+  const auto annotated =
+      medvision::io::annotate(rgb, h->heatmap.height, h->heatmap.width, annotation(*h), &ah, &aw);
+  medvision::io::write_png_rgb(path, annotated, ah, aw);
   return MV_OK;
   MV_CAPI_END
 }
@@ -186,8 +202,13 @@ mv_status mv_heatmap_write_dicom_sc(const mv_heatmap* h, const mv_image* source,
   static const char* const kMethod[] = {"Grad-CAM", "Grad-CAM++", "CAM"};
   info.series_description = h->model_name + " " + h->model_version + " " +
                             kMethod[static_cast<int>(h->heatmap.method)] + " " + h->heatmap.label;
-  medvision::io::write_dicom_secondary_capture(rgb.data(), h->heatmap.height, h->heatmap.width,
-                                               *source->image, info, path, h->heatmap.slice);
+  // The picture a PACS shows carries the model, the notice and the colour bar burned in (below
+  // the rendering, which is unchanged); no patient value is ever drawn.
+  int64_t ah = 0, aw = 0;
+  const auto annotated =
+      medvision::io::annotate(rgb, h->heatmap.height, h->heatmap.width, annotation(*h), &ah, &aw);
+  medvision::io::write_dicom_secondary_capture(annotated.data(), ah, aw, *source->image, info, path,
+                                               h->heatmap.slice);
   return MV_OK;
   MV_CAPI_END
 }

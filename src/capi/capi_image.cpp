@@ -30,6 +30,7 @@ mv_image_load_options default_load_options() {
   o.apply_voi = -1;
   o.max_values = 0;
   o.series_uid = nullptr;
+  o.pixel_spacing[0] = o.pixel_spacing[1] = 0.0;
   return o;
 }
 
@@ -42,7 +43,19 @@ medvision::io::LoadOptions to_internal(const mv_image_load_options& o) {
   return r;
 }
 
-mv_status resolve_options(const mv_image_load_options* in, medvision::io::LoadOptions* out) {
+// The user's pixel spacing (mv_image_load_options.pixel_spacing), applied after decoding.
+struct SpacingOverride {
+  double column = 0.0, row = 0.0;
+  void apply(Image& image) const {
+    if (column <= 0.0) return;
+    image.geometry.spacing[0] = column;
+    image.geometry.spacing[1] = row;
+    image.geometry.spacing_source = "user";
+  }
+};
+
+mv_status resolve_options(const mv_image_load_options* in, medvision::io::LoadOptions* out,
+                          SpacingOverride* spacing) {
   mv_image_load_options o = default_load_options();
   const mv_status s = medvision::capi::copy_options(
       in, &o, kLoadOptionsV1,
@@ -56,11 +69,21 @@ mv_status resolve_options(const mv_image_load_options* in, medvision::io::LoadOp
     return medvision::capi::fail(MV_ERR_INVALID_ARGUMENT,
                                  "mv_image_load_options.apply_voi must be >= -1");
   }
+  const bool given = o.pixel_spacing[0] != 0.0 || o.pixel_spacing[1] != 0.0;
+  if (given && !(o.pixel_spacing[0] > 0.0 && o.pixel_spacing[1] > 0.0 &&
+                 std::isfinite(o.pixel_spacing[0]) && std::isfinite(o.pixel_spacing[1]))) {
+    return medvision::capi::fail(MV_ERR_INVALID_ARGUMENT,
+                                 "mv_image_load_options.pixel_spacing must be two finite values "
+                                 "> 0 (mm), or {0, 0} for the file's");
+  }
+  *spacing = given ? SpacingOverride{o.pixel_spacing[0], o.pixel_spacing[1]} : SpacingOverride{};
   *out = to_internal(o);
   return MV_OK;
 }
 
-mv_image* wrap(std::unique_ptr<Image> image, const std::string& name) {
+mv_image* wrap(std::unique_ptr<Image> image, const std::string& name,
+               const SpacingOverride& spacing = {}) {
+  spacing.apply(*image);
   // Warnings may quote file names and file bytes: they leave the library as UTF-8.
   for (auto& w : image->warnings) w = medvision::to_valid_utf8(w);
   medvision::log_warnings(name, image->warnings);
@@ -116,9 +139,10 @@ mv_status mv_image_load(const char* path, const mv_image_load_options* opts,
   MV_CHECK_ARG(out != nullptr, "mv_image_load: out is NULL");
   MV_CHECK_ARG(*path != '\0', "mv_image_load: path is empty");
   medvision::io::LoadOptions o;
-  if (mv_status s = resolve_options(opts, &o); s != MV_OK) return s;
+  SpacingOverride sp;
+  if (mv_status s = resolve_options(opts, &o, &sp); s != MV_OK) return s;
   auto image = medvision::io::load_file(path, o);
-  *out = wrap(std::move(image), path);
+  *out = wrap(std::move(image), path, sp);
   return MV_OK;
   MV_CAPI_END
 }
@@ -129,9 +153,10 @@ mv_status mv_image_load_memory(const void* data, size_t size, const mv_image_loa
   MV_CHECK_ARG(data != nullptr || size == 0, "mv_image_load_memory: data is NULL");
   MV_CHECK_ARG(out != nullptr, "mv_image_load_memory: out is NULL");
   medvision::io::LoadOptions o;
-  if (mv_status s = resolve_options(opts, &o); s != MV_OK) return s;
+  SpacingOverride sp;
+  if (mv_status s = resolve_options(opts, &o, &sp); s != MV_OK) return s;
   auto image = medvision::io::load_memory(static_cast<const uint8_t*>(data), size, o, "<memory>");
-  *out = wrap(std::move(image), "<memory>");
+  *out = wrap(std::move(image), "<memory>", sp);
   return MV_OK;
   MV_CAPI_END
 }
@@ -153,9 +178,10 @@ mv_status mv_image_load_series(const char* const* paths, size_t count,
     list.emplace_back(paths[i]);
   }
   medvision::io::LoadOptions o;
-  if (mv_status s = resolve_options(opts, &o); s != MV_OK) return s;
+  SpacingOverride sp;
+  if (mv_status s = resolve_options(opts, &o, &sp); s != MV_OK) return s;
   auto image = medvision::io::load_series(list, o);
-  *out = wrap(std::move(image), list.front());
+  *out = wrap(std::move(image), list.front(), sp);
   return MV_OK;
   MV_CAPI_END
 }
@@ -256,6 +282,7 @@ mv_status mv_image_from_pixels(const mv_tensor_view* pixels, const mv_image_geom
     image->geometry.origin[static_cast<size_t>(i)] = g.origin[i];
   }
   for (int i = 0; i < 9; ++i) image->geometry.direction[static_cast<size_t>(i)] = g.direction[i];
+  if (geom != nullptr) image->geometry.spacing_source = "caller";
   image->format = MV_FORMAT_PIXELS;
   image->stored_dtype = dtype;
   image->bits_stored = static_cast<int32_t>(mv_dtype_size(dtype) * 8);
@@ -320,6 +347,10 @@ mv_status mv_image_view(const mv_image* image, mv_tensor_view* out) MV_NOEXCEPT 
 void mv_image_spacing(const mv_image* image, double out_spacing[3]) MV_NOEXCEPT {
   if (out_spacing == nullptr) return;
   for (size_t i = 0; i < 3; ++i) out_spacing[i] = image ? image->image->geometry.spacing[i] : 0.0;
+}
+
+const char* mv_image_spacing_source(const mv_image* image) MV_NOEXCEPT {
+  return image != nullptr ? image->image->geometry.spacing_source.c_str() : "";
 }
 
 void mv_image_origin(const mv_image* image, double out_origin[3]) MV_NOEXCEPT {

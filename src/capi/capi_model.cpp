@@ -62,7 +62,19 @@ nlohmann::json conformal_json(const Classification& c) {
   return j;
 }
 
-std::string result_json(const mv_result& r) {
+// What a reader needs to read a result: how the probabilities were calibrated (method and the
+// number of images), or null when they were not.
+nlohmann::json calibration_summary(const nlohmann::json& calibration) {
+  if (!calibration.is_object()) return nullptr;
+  nlohmann::json s = {{"method", calibration.value("method", std::string())}};
+  if (calibration.contains("fitted_on") && calibration["fitted_on"].is_object()) {
+    const auto& f = calibration["fitted_on"];
+    if (f.contains("n") && f["n"].is_number_integer()) s["images"] = f["n"];
+  }
+  return s;
+}
+
+std::string result_json(const mv_result& r, const medvision::model::Manifest& m) {
   nlohmann::json j;
   j["model"] = {{"name", r.model_name}, {"version", r.model_version}};
   j["notice"] = r.notice;
@@ -73,9 +85,19 @@ std::string result_json(const mv_result& r) {
     e["calibrated"] = std::isnan(s.calibrated) ? nlohmann::json() : nlohmann::json(s.calibrated);
     e["decision"] = s.decision < 0 ? nlohmann::json() : nlohmann::json(s.decision == 1);
     e["refer"] = s.refer;
+    // The operating point behind "decision" and the band behind "refer", as the manifest
+    // records them (threshold and band on the calibrated probability), or null.
+    e["operating_point"] = m.thresholds.is_object() && m.thresholds.contains(s.label)
+                               ? m.thresholds[s.label]
+                               : nlohmann::json();
     labels.push_back(std::move(e));
   }
   j["labels"] = std::move(labels);
+  // Labels are ranked by "ranked_by": the calibrated probability when the package has one.
+  const bool calibrated =
+      !r.classification.scores.empty() && !std::isnan(r.classification.scores[0].calibrated);
+  j["ranked_by"] = calibrated ? "calibrated" : "probability";
+  j["calibration"] = calibrated ? calibration_summary(m.calibration) : nlohmann::json();
   j["conformal"] = conformal_json(r.classification);
   j["warnings"] = r.classification.warnings;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -89,7 +111,7 @@ mv_result* make_result(const Model& m, Classification&& c) {
   r->notice = m.manifest().notice;
   r->codes = m.manifest().codes;
   r->classification = std::move(c);
-  r->json = result_json(*r);
+  r->json = result_json(*r, m.manifest());
   return r;
 }
 

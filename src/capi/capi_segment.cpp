@@ -36,6 +36,18 @@ nlohmann::json number_or_null(double v) {
   return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json();
 }
 
+// What a reader must know about a spacing source (docs/segmentation.md, "Units").
+const char* spacing_note(const std::string& source) {
+  if (source.empty()) return "spacing unknown: sizes are pixel/voxel counts";
+  if (source == "ImagerPixelSpacing") {
+    return "Imager Pixel Spacing: at the detector, not corrected for magnification";
+  }
+  if (source == "NominalScannedPixelSpacing")
+    return "Nominal Scanned Pixel Spacing: digitised film";
+  if (source == "user") return "supplied by the user";
+  return "";
+}
+
 std::string segmentation_json(const mv_result& r) {
   const auto& s = r.segmentation;
   nlohmann::json j;
@@ -45,6 +57,13 @@ std::string segmentation_json(const mv_result& r) {
   j["classes"] = s.classes;
   const medvision::Image& mask = *r.mask->image;
   j["shape"] = {mask.depth(), mask.height(), mask.width()};
+  // Where the pixel spacing came from, and what that means for the sizes below.
+  const std::string& src = mask.geometry.spacing_source;
+  j["spacing"] = {
+      {"source", src.empty() ? nlohmann::json() : nlohmann::json(src)},
+      {"mm", {mask.geometry.spacing[0], mask.geometry.spacing[1], mask.geometry.spacing[2]}},
+      {"note", spacing_note(src)}};
+  if (src.empty()) j["spacing"]["mm"] = nullptr;
   nlohmann::json regions = nlohmann::json::array();
   const bool volume = mask.depth() > 1;
   for (const auto& reg : s.regions) {
@@ -54,16 +73,24 @@ std::string segmentation_json(const mv_result& r) {
                         {"voxels", st.voxels},
                         {"components", st.components},
                         {"largest_component_voxels", st.largest_component_voxels}};
+    // Unknown spacing: the size key stays (null) and "unit" says what the number is.
     if (volume) {
-      e["volume_ml"] = st.volume_ml;
+      e["volume_ml"] = number_or_null(st.volume_ml);
     } else {
-      e["area_mm2"] = st.area_mm2;
+      e["area_mm2"] = number_or_null(st.area_mm2);
     }
+    e["spacing_known"] = st.spacing_known;
+    e["unit"] = st.spacing_known ? (volume ? "mL" : "mm2") : (volume ? "voxels" : "pixels");
     if (st.voxels > 0) {
       e["bbox_min"] = st.bbox_min;
       e["bbox_max"] = st.bbox_max;
       e["centroid_lps"] = {number_or_null(st.centroid_lps[0]), number_or_null(st.centroid_lps[1]),
                            number_or_null(st.centroid_lps[2])};
+      // Without a spacing there are no millimetres: the centroid is only known as an index.
+      if (!st.spacing_known) e["centroid_lps"] = nullptr;
+      e["centroid_index"] = {number_or_null(st.centroid_index[0]),
+                             number_or_null(st.centroid_index[1]),
+                             number_or_null(st.centroid_index[2])};
     }
     regions.push_back(std::move(e));
   }
@@ -72,24 +99,17 @@ std::string segmentation_json(const mv_result& r) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-// One description per foreground class, coloured from a palette that tells neighbours apart,
+// One description per foreground class, coloured from a palette that stays distinct for
+// colour-blind readers (io::class_colour, Okabe-Ito; docs/segmentation.md),
 // coded as the manifest's segmentation.codes say (else the writer's generic "Tissue").
 std::vector<medvision::io::SegmentDescription> segments_of(const mv_result& r) {
-  static constexpr std::array<std::array<uint8_t, 3>, 8> kPalette = {{{{230, 25, 75}},
-                                                                      {{60, 180, 75}},
-                                                                      {{0, 130, 200}},
-                                                                      {{255, 225, 25}},
-                                                                      {{245, 130, 48}},
-                                                                      {{145, 30, 180}},
-                                                                      {{70, 240, 240}},
-                                                                      {{240, 50, 230}}}};
   std::vector<medvision::io::SegmentDescription> out;
   const auto& classes = r.segmentation.classes;
   for (size_t v = 1; v < classes.size(); ++v) {
     medvision::io::SegmentDescription d;
     d.label = classes[v];
     d.value = static_cast<int>(v);
-    d.rgb = kPalette[(v - 1) % kPalette.size()];
+    d.rgb = medvision::io::class_colour(static_cast<int>(v));
     if (auto c = r.segmentation.codes.find(classes[v]); c != r.segmentation.codes.end()) {
       d.category = {c->second.category.value, c->second.category.scheme,
                     c->second.category.meaning};
@@ -253,6 +273,7 @@ mv_status mv_result_region(const mv_result* r, size_t i, mv_region_stats* out) M
   }
   v.components = static_cast<uint64_t>(st.components);
   v.largest_component_voxels = static_cast<uint64_t>(st.largest_component_voxels);
+  v.spacing_known = st.spacing_known ? 1u : 0u;
   const uint32_t keep = out->struct_size;
   std::memcpy(out, &v, std::min<size_t>(keep, sizeof v));
   out->struct_size = keep;
@@ -286,9 +307,16 @@ mv_status mv_result_write_overlay_png(const mv_result* r, const mv_image* image,
                 " slices; -1 picks one)")
                    .c_str());
   int64_t h = 0, w = 0;
+  const auto segments = segments_of(*r);
   const auto rgb = medvision::io::render_outline_overlay(*image->image, *r->mask->image, slice,
-                                                         segments_of(*r), &h, &w);
-  medvision::io::write_png_rgb(path, rgb, h, w);
+                                                         segments, &h, &w);
+  // The legend (which colour is which structure), the model and the notice, below the picture.
+  medvision::io::Annotation note;
+  note.title = r->model_name + " " + r->model_version;
+  for (const auto& d : segments) note.swatches.emplace_back(d.label, d.rgb);
+  int64_t ah = 0, aw = 0;
+  const auto annotated = medvision::io::annotate(rgb, h, w, note, &ah, &aw);
+  medvision::io::write_png_rgb(path, annotated, ah, aw);
   return MV_OK;
   MV_CAPI_END
 }

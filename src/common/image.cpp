@@ -114,6 +114,7 @@ std::unique_ptr<Image> stack_channels(const std::vector<const Image*>& images) {
   out->stored_dtype = first.stored_dtype;
   out->bits_stored = first.bits_stored;
   out->meta = first.meta;
+  out->patient_age_years = first.patient_age_years;
   for (const Image* im : images) {
     out->warnings.insert(out->warnings.end(), im->warnings.begin(), im->warnings.end());
   }

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -39,6 +40,12 @@ struct Geometry {
   std::array<double, 3> spacing{{1.0, 1.0, 1.0}};                // column, row, slice (mm)
   std::array<double, 3> origin{{0.0, 0.0, 0.0}};                 // LPS (mm)
   std::array<double, 9> direction{{1, 0, 0, 0, 1, 0, 0, 0, 1}};  // row-major, column = axis
+  // Where the in-plane spacing came from (mv_image_spacing_source()): "PixelSpacing",
+  // "ImagerPixelSpacing" (at the detector), "NominalScannedPixelSpacing", "NIfTI", "PNG pHYs",
+  // "caller" (mv_image_from_pixels() with a geometry), "user" (a load option); empty when the
+  // source gives none and the spacing is a placeholder 1 mm: areas and volumes are then
+  // reported in pixels/voxels, never in mm.
+  std::string spacing_source;
 };
 
 class Image {
@@ -75,6 +82,10 @@ class Image {
   // FrameOfReferenceUID (empty when it has none). Empty for other formats.
   std::vector<DicomSource> dicom_sources;
   std::string frame_of_reference_uid;
+  // DICOM Patient's Age (0010,1010) in years (months, weeks and days converted), NaN when absent
+  // or malformed. Used only to check a model's intended population (manifest "population"); it
+  // is not metadata: no API returns it and no message prints it (issue 16).
+  double patient_age_years = std::numeric_limits<double>::quiet_NaN();
 
   // Sets a metadata value if `key` is allow-listed; silently ignores any other key.
   void set_meta(const std::string& key, const std::string& value);

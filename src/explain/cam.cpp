@@ -200,20 +200,15 @@ std::vector<uint8_t> overlay(const Image& image, const Heatmap& heatmap, float a
   // percentiles.
   const std::vector<float> grey = io::grey_slice(image, heatmap.slice, io::GreyWindow::kPercentile);
 
-  cv::Mat heat8(static_cast<int>(h), static_cast<int>(w), CV_8U);
-  for (size_t i = 0; i < n; ++i) {
-    heat8.data[i] = static_cast<uint8_t>(std::lround(255.0f * std::clamp(map[i], 0.0f, 1.0f)));
-  }
-  cv::Mat colour;  // BGR
-  cv::applyColorMap(heat8, colour, cv::COLORMAP_INFERNO);
   std::vector<uint8_t> rgb(n * 3);
   for (size_t i = 0; i < n; ++i) {
     const float g = grey[i];
     // Blend only where the map is warm, so that cold regions keep the radiograph readable.
     const float a = alpha * std::clamp(map[i], 0.0f, 1.0f);
-    const uint8_t* c = colour.data + 3 * i;
+    // Cividis: readable with colour-vision deficiency (io::heat_colour, docs/explain.md).
+    const auto c = io::heat_colour(map[i]);
     for (int ch = 0; ch < 3; ++ch) {
-      const float heat = c[2 - ch] / 255.0f;  // BGR -> RGB
+      const float heat = c[static_cast<size_t>(ch)] / 255.0f;
       rgb[3 * i + static_cast<size_t>(ch)] =
           static_cast<uint8_t>(std::lround(255.0f * ((1.0f - a) * g + a * heat)));
     }

@@ -20,10 +20,12 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <limits>
 
 #include "common/error.hpp"
 #include "common/utf8.hpp"
@@ -207,12 +209,20 @@ void read_geometry(DcmDataset& ds, Header& h) {
   DcmItem* first = sub_item(&ds, DCM_PerFrameFunctionalGroupsSequence);
   DcmItem* measures = group_item(shared, first, DCM_PixelMeasuresSequence);
   DcmItem* spacing_src = measures != nullptr ? measures : &ds;
-  h.has_spacing = get_doubles(*spacing_src, DCM_PixelSpacing, h.pixel_spacing.data(), 2) ||
-                  get_doubles(ds, DCM_ImagerPixelSpacing, h.pixel_spacing.data(), 2);
-  if (!h.has_spacing || h.pixel_spacing[0] <= 0 || h.pixel_spacing[1] <= 0) {
-    h.pixel_spacing = {{1.0, 1.0}};
-    h.has_spacing = false;
+  // The order PS3.3 C.7.6.2.1.1 / C.8.11.7 gives: the spacing in the patient (Pixel Spacing),
+  // else at the detector (Imager Pixel Spacing: not corrected for geometric magnification),
+  // else of a digitised film (Nominal Scanned Pixel Spacing, Secondary Capture).
+  const auto positive = [&h] { return h.pixel_spacing[0] > 0 && h.pixel_spacing[1] > 0; };
+  if (get_doubles(*spacing_src, DCM_PixelSpacing, h.pixel_spacing.data(), 2) && positive()) {
+    h.spacing_source = "PixelSpacing";
+  } else if (get_doubles(ds, DCM_ImagerPixelSpacing, h.pixel_spacing.data(), 2) && positive()) {
+    h.spacing_source = "ImagerPixelSpacing";
+  } else if (get_doubles(ds, DCM_NominalScannedPixelSpacing, h.pixel_spacing.data(), 2) &&
+             positive()) {
+    h.spacing_source = "NominalScannedPixelSpacing";
   }
+  h.has_spacing = !h.spacing_source.empty();
+  if (!h.has_spacing) h.pixel_spacing = {{1.0, 1.0}};
   double s = 0.0;
   if ((get_doubles(*spacing_src, DCM_SpacingBetweenSlices, &s, 1) ||
        get_doubles(*spacing_src, DCM_SliceThickness, &s, 1)) &&
@@ -850,6 +860,29 @@ std::array<double, 9> direction_from(const Plane& plane) {
   return {o[0], o[3], n[0], o[1], o[4], n[1], o[2], o[5], n[2]};
 }
 
+// Patient's Age (AS, PS3.5 6.2: "nnnD", "nnnW", "nnnM" or "nnnY") in years; NaN when it is
+// absent or malformed. Kept only for the population check (Image::patient_age_years).
+static double age_in_years(const std::string& as) {
+  if (as.size() != 4 || !std::isdigit(static_cast<unsigned char>(as[0])) ||
+      !std::isdigit(static_cast<unsigned char>(as[1])) ||
+      !std::isdigit(static_cast<unsigned char>(as[2]))) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  const double n = std::stod(as.substr(0, 3));
+  switch (as[3]) {
+    case 'D':
+      return n / 365.25;
+    case 'W':
+      return n * 7.0 / 365.25;
+    case 'M':
+      return n / 12.0;
+    case 'Y':
+      return n;
+    default:
+      return std::numeric_limits<double>::quiet_NaN();
+  }
+}
+
 void describe(DcmFileFormat& file, const Header& h, Image& out, const std::string& name) {
   DcmDataset& ds = *file.getDataset();
   const PixelModule& pm = h.pixels;
@@ -882,6 +915,7 @@ void describe(DcmFileFormat& file, const Header& h, Image& out, const std::strin
     if (!v.empty()) out.set_meta(key, text(v));
   }
   out.set_meta("TransferSyntaxUID", text(h.transfer_syntax));
+  out.patient_age_years = age_in_years(get_string(ds, DCM_PatientAge));
 }
 
 void record_sources(DcmFileFormat& file, const std::string& path, int64_t first, int64_t count,
@@ -911,6 +945,7 @@ Geometry frame_geometry(const dicom::Header& h, int64_t first, int64_t count) {
   const auto k = static_cast<size_t>(first) < h.planes.size() ? static_cast<size_t>(first) : 0;
   Geometry g;
   g.spacing = {h.pixel_spacing[1], h.pixel_spacing[0], h.slice_spacing > 0 ? h.slice_spacing : 1.0};
+  g.spacing_source = h.spacing_source;
   g.origin = h.planes[k].position;
   g.direction = dicom::direction_from(h.planes[k]);
   if (count < 2 || k + 1 >= h.planes.size() || !h.planes[k].has_position ||

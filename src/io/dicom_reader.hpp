@@ -32,6 +32,7 @@ struct Header {
   std::vector<Plane> planes;  // one per frame when known (functional groups), else one
   std::array<double, 2> pixel_spacing{{1.0, 1.0}};  // row, column (mm)
   bool has_spacing = false;
+  std::string spacing_source;  // the attribute pixel_spacing came from; empty when none
   double slice_spacing = 0.0;  // SpacingBetweenSlices, else SliceThickness; 0 when unknown
   int64_t instance_number = 0;
 };

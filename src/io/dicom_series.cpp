@@ -193,6 +193,7 @@ std::unique_ptr<Image> load_series(const std::vector<std::string>& paths,
   image->dicom_sources = std::move(sources);  // in sorted (volume) order
   Geometry& g = image->geometry;
   g.spacing = {first.pixel_spacing[1], first.pixel_spacing[0], spacing};
+  g.spacing_source = first.spacing_source;
   g.origin = first.planes[0].position;
   g.direction = dir;
   image->warnings = std::move(warnings);

@@ -113,30 +113,6 @@ std::string device_uid(const DerivedInfo& info) {
   return "2.25." + (digits.empty() ? std::string("0") : digits);
 }
 
-// True when the source file gives a pixel spacing (PixelSpacing, in the Pixel Measures functional
-// group of enhanced objects, or ImagerPixelSpacing) that the reader used, i.e. two positive
-// values (dicom_reader.cpp falls back to 1 mm otherwise): only then are areas in mm2 real.
-bool positive_pair(DcmItem& item, const DcmTagKey& tag) {
-  Float64 a = 0, b = 0;
-  return item.findAndGetFloat64(tag, a, 0).good() && item.findAndGetFloat64(tag, b, 1).good() &&
-         a > 0 && b > 0;
-}
-
-bool has_pixel_spacing(DcmItem& ds) {
-  for (const DcmTagKey& groups :
-       {DCM_SharedFunctionalGroupsSequence, DCM_PerFrameFunctionalGroupsSequence}) {
-    DcmItem* first = nullptr;
-    DcmItem* measures = nullptr;
-    if (ds.findAndGetSequenceItem(groups, first, 0).good() && first != nullptr &&
-        first->findAndGetSequenceItem(DCM_PixelMeasuresSequence, measures, 0).good() &&
-        measures != nullptr && measures->tagExists(DCM_PixelSpacing)) {
-      return positive_pair(*measures, DCM_PixelSpacing);
-    }
-  }
-  if (ds.tagExists(DCM_PixelSpacing)) return positive_pair(ds, DCM_PixelSpacing);
-  return positive_pair(ds, DCM_ImagerPixelSpacing);
-}
-
 template <class Units>
 CMR_SRNumericMeasurementValueWithUnits<Units> number(double v, const DSRCodedEntryValue& unit,
                                                      const std::string& path) {
@@ -370,7 +346,9 @@ void write_dicom_sr(const SrContent& content, const Image& source, const std::st
   dicom::drop_invalid_optional_values(src);
   const std::string study_uid = get(src, DCM_StudyInstanceUID);
   const std::string source_series = get(src, DCM_SeriesInstanceUID);
-  const bool spacing = has_pixel_spacing(src);
+  // One rule with mv_region_stats.spacing_known: sizes in mm only where the image's spacing has
+  // a source (a DICOM attribute, or the user's via mv_image_load_options.pixel_spacing).
+  const bool spacing = !source.geometry.spacing_source.empty();
   const bool volume = source.depth() > 1;
   const DerivedInfo& info = content.info;
 

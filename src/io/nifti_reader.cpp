@@ -360,6 +360,7 @@ Mat44 best_affine_ras(const Header& h, const RawHeader& raw, const std::string& 
 // RAS affine -> LPS spacing, direction (columns = index axes) and origin.
 Geometry to_geometry(const Mat44& ras, std::vector<std::string>& warnings) {
   Geometry g;
+  g.spacing_source = "NIfTI";
   for (size_t c = 0; c < 3; ++c) {
     const double x = -ras[0][c], y = -ras[1][c], z = ras[2][c];
     const double norm = std::sqrt(x * x + y * y + z * z);
@@ -367,6 +368,7 @@ Geometry to_geometry(const Mat44& ras, std::vector<std::string>& warnings) {
       // A degenerate affine column: keep the image usable with unit spacing along the axis.
       warnings.push_back("NIfTI affine column " + std::to_string(c) +
                          " is zero or not finite; using unit spacing along that axis");
+      if (c < 2) g.spacing_source.clear();
       continue;
     }
     // "+ 0.0" turns the -0.0 that negating a zero gives into 0.0, for tidy printing.

@@ -373,6 +373,7 @@ std::unique_ptr<Image> read_raster_memory(const uint8_t* data, size_t size, Form
     const bool swapped = info.orientation >= 5 && info.orientation <= 8;
     image->geometry.spacing[0] = info.spacing_mm[swapped ? 1 : 0];
     image->geometry.spacing[1] = info.spacing_mm[swapped ? 0 : 1];
+    image->geometry.spacing_source = "PNG pHYs";
   }
   if (info.pages > 1) {
     image->warnings.push_back(std::string("TIFF has ") + std::to_string(info.pages) +

@@ -121,6 +121,104 @@ std::vector<uint8_t> render_outline_overlay(const Image& image, const Image& lab
   return rgb;
 }
 
+std::array<uint8_t, 3> heat_colour(float v) {
+  // One lookup table, built once from OpenCV's cividis (thread-safe static initialisation).
+  static const std::vector<uint8_t> lut = [] {
+    cv::Mat ramp(1, 256, CV_8U);
+    for (int i = 0; i < 256; ++i) ramp.data[i] = static_cast<uint8_t>(i);
+    cv::Mat colour;  // BGR
+    cv::applyColorMap(ramp, colour, cv::COLORMAP_CIVIDIS);
+    std::vector<uint8_t> t(256 * 3);
+    for (size_t i = 0; i < 256; ++i)
+      for (size_t c = 0; c < 3; ++c) t[3 * i + c] = colour.data[3 * i + 2 - c];  // -> RGB
+    return t;
+  }();
+  const auto i = static_cast<size_t>(std::lround(255.0f * std::clamp(v, 0.0f, 1.0f)));
+  return {{lut[3 * i], lut[3 * i + 1], lut[3 * i + 2]}};
+}
+
+std::array<uint8_t, 3> class_colour(int value) {
+  // Okabe-Ito, most distinct first; black is left out (it vanishes on a radiograph).
+  static constexpr std::array<std::array<uint8_t, 3>, 8> kOkabeIto = {{{{230, 159, 0}},
+                                                                       {{86, 180, 233}},
+                                                                       {{0, 158, 115}},
+                                                                       {{240, 228, 66}},
+                                                                       {{0, 114, 178}},
+                                                                       {{213, 94, 0}},
+                                                                       {{204, 121, 167}},
+                                                                       {{255, 255, 255}}}};
+  return kOkabeIto[static_cast<size_t>(std::max(value - 1, 0)) % kOkabeIto.size()];
+}
+
+std::vector<uint8_t> annotate(const std::vector<uint8_t>& rgb, int64_t height, int64_t width,
+                              const Annotation& a, int64_t* out_height, int64_t* out_width) {
+  if (height <= 0 || width <= 0 || rgb.size() != static_cast<size_t>(height * width * 3)) {
+    throw Error(MV_ERR_INVALID_ARGUMENT, "annotate: RGB buffer size does not match its shape");
+  }
+  // Text scales with the picture (readable on a 224-pixel radiograph and on a 3000-pixel one).
+  constexpr int kFont = cv::FONT_HERSHEY_SIMPLEX;
+  const double scale = std::clamp(static_cast<double>(width) / 700.0, 0.4, 2.5);
+  const int thick = scale >= 1.2 ? 2 : 1;
+  int base = 0;
+  const cv::Size glyph = cv::getTextSize("Ag", kFont, scale, thick, &base);
+  const int pad = std::max(4, glyph.height / 2);
+  const int line = glyph.height + base + pad;
+  const int swatch = glyph.height + base;
+  const std::string notice = "NOT FOR DIAGNOSTIC USE";
+  std::vector<std::string> texts = {a.title, notice};
+  for (const auto& s : a.swatches) texts.push_back(s.first);
+  if (!a.colour_bar.empty()) texts.push_back(a.colour_bar);
+  int text_w = 0;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const int indent = i >= 2 && i < 2 + a.swatches.size() ? swatch + pad : 0;
+    text_w = std::max(text_w, indent + cv::getTextSize(texts[i], kFont, scale, thick, &base).width);
+  }
+  const int bar_lines = a.colour_bar.empty() ? 0 : 2;  // the label, then the bar
+  const int lines = 2 + static_cast<int>(a.swatches.size()) + bar_lines;
+  const int64_t canvas_w = std::max<int64_t>(width, text_w + 2 * pad);
+  const int64_t canvas_h = height + lines * line + pad;
+  if (canvas_h > 65535 || canvas_w > 65535) {
+    throw Error(MV_ERR_INVALID_ARGUMENT, "annotate: the picture is too large to annotate");
+  }
+  cv::Mat canvas(static_cast<int>(canvas_h), static_cast<int>(canvas_w), CV_8UC3,
+                 cv::Scalar(40, 40, 40));
+  cv::Mat picture(static_cast<int>(height), static_cast<int>(width), CV_8UC3,
+                  const_cast<uint8_t*>(rgb.data()));
+  picture.copyTo(canvas(cv::Rect(0, 0, static_cast<int>(width), static_cast<int>(height))));
+  const cv::Scalar white(255, 255, 255);
+  int y = static_cast<int>(height) + pad;  // top of the current line
+  auto text = [&](const std::string& t, int x, const cv::Scalar& colour) {
+    cv::putText(canvas, t, cv::Point(x, y + glyph.height), kFont, scale, colour, thick,
+                cv::LINE_AA);
+    y += line;
+  };
+  text(a.title, pad, white);
+  text(notice, pad, cv::Scalar(255, 220, 120));  // canvas is RGB: a warm yellow
+  for (const auto& [label, c] : a.swatches) {
+    cv::rectangle(canvas, cv::Rect(pad, y, swatch, swatch), cv::Scalar(c[0], c[1], c[2]),
+                  cv::FILLED);
+    text(label, 2 * pad + swatch, white);
+  }
+  if (!a.colour_bar.empty()) {
+    text(a.colour_bar, pad, white);
+    const int lo_w = cv::getTextSize("low", kFont, scale, thick, &base).width;
+    const int hi_w = cv::getTextSize("high", kFont, scale, thick, &base).width;
+    const int x0 = 2 * pad + lo_w, x1 = static_cast<int>(canvas_w) - 2 * pad - hi_w;
+    for (int x = x0; x < x1; ++x) {
+      const auto c =
+          heat_colour(static_cast<float>(x - x0) / static_cast<float>(std::max(1, x1 - x0 - 1)));
+      cv::line(canvas, cv::Point(x, y), cv::Point(x, y + swatch - 1), cv::Scalar(c[0], c[1], c[2]));
+    }
+    const int yl = y;
+    text("low", pad, white);
+    y = yl;
+    text("high", x1 + pad, white);
+  }
+  if (out_height != nullptr) *out_height = canvas_h;
+  if (out_width != nullptr) *out_width = canvas_w;
+  return std::vector<uint8_t>(canvas.data, canvas.data + canvas.total() * 3);
+}
+
 void write_png_rgb(const std::string& path, const std::vector<uint8_t>& rgb, int64_t height,
                    int64_t width) {
   if (height <= 0 || width <= 0 || rgb.size() != static_cast<size_t>(height * width * 3)) {

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/image.hpp"
@@ -137,6 +138,32 @@ std::vector<uint8_t> render_outline_overlay(const Image& image, const Image& lab
                                             int64_t slice,
                                             const std::vector<SegmentDescription>& segments,
                                             int64_t* out_height, int64_t* out_width);
+
+// The heat-map colour map, shared by overlays and their legends: cividis (Nuñez, Anderton and
+// Renslow 2018, PLoS ONE 13(7): e0199239), perceptually uniform and designed to read the same
+// with red-green colour-vision deficiency; `v` in [0, 1] (clamped), low = dark blue.
+std::array<uint8_t, 3> heat_colour(float v);
+
+// The segmentation palette (Okabe and Ito 2008, "Color Universal Design"): eight colours that
+// stay distinct under protanopia, deuteranopia and tritanopia; class k (1-based) gets entry
+// (k - 1) % 8.
+std::array<uint8_t, 3> class_colour(int value);
+
+// What is burned into a rendering shown to people, in a margin below the picture so that the
+// picture itself is unchanged: the model's name and version, "NOT FOR DIAGNOSTIC USE", and a
+// legend (a swatch and label per segmentation class, or the heat map's colour bar).
+struct Annotation {
+  std::string title;  // e.g. "cxr-lungs 1.0.1"
+  std::vector<std::pair<std::string, std::array<uint8_t, 3>>> swatches;
+  std::string colour_bar;  // heat maps: what the bar measures, e.g. "Grad-CAM: Pneumonia"
+};
+
+// The rendering (height x width x 3 bytes) on a larger canvas: the picture unchanged at the top
+// left, the margin below it (dark grey, white text) and, when the text is wider than the
+// picture, to its right. Writes the canvas's size to out_height / out_width.
+std::vector<uint8_t> annotate(const std::vector<uint8_t>& rgb, int64_t height, int64_t width,
+                              const Annotation& annotation, int64_t* out_height,
+                              int64_t* out_width);
 
 // Writes an RGB buffer (height x width x 3 bytes) as PNG. Throws MV_ERR_IO naming the path.
 void write_png_rgb(const std::string& path, const std::vector<uint8_t>& rgb, int64_t height,

@@ -194,14 +194,56 @@ SegmentationSpec parse_segmentation(const json& s, const std::vector<std::string
   return spec;
 }
 
+// "population": {"age_years": [min, max], "view_positions": [...], "body_parts": [...],
+// "photometric": [...], "description": "..."} (docs/model-package.md).
+Population parse_population(const json& p, const std::string& where) {
+  if (!p.is_object()) bad(where, "population", "must be an object");
+  check_keys(p, {"age_years", "view_positions", "body_parts", "photometric", "description"}, where,
+             "population.");
+  Population out;
+  if (auto it = p.find("age_years"); it != p.end() && !it->is_null()) {
+    if (!it->is_array() || it->size() != 2 || !(*it)[0].is_number() || !(*it)[1].is_number() ||
+        (*it)[0].get<double>() < 0 || (*it)[0].get<double>() > (*it)[1].get<double>()) {
+      bad(where, "population.age_years", "must be [min, max] years with 0 <= min <= max");
+    }
+    out.age_min_years = (*it)[0].get<double>();
+    out.age_max_years = (*it)[1].get<double>();
+  }
+  const auto strings = [&](const char* key, std::vector<std::string>& dst) {
+    auto it = p.find(key);
+    if (it == p.end() || it->is_null()) return;
+    if (!it->is_array() || it->empty()) {
+      bad(where, std::string("population.") + key, "must be a non-empty array of strings");
+    }
+    for (const auto& s : *it) {
+      if (!s.is_string()) bad(where, std::string("population.") + key, "must hold strings");
+      dst.push_back(s.get<std::string>());
+    }
+  };
+  strings("view_positions", out.view_positions);
+  strings("body_parts", out.body_parts);
+  strings("photometric", out.photometric);
+  for (const auto& ph : out.photometric) {
+    if (ph != "MONOCHROME1" && ph != "MONOCHROME2" && ph != "RGB") {
+      bad(where, "population.photometric", "holds MONOCHROME1, MONOCHROME2 or RGB");
+    }
+  }
+  if (auto it = p.find("description"); it != p.end() && !it->is_null()) {
+    if (!it->is_string()) bad(where, "population.description", "must be a string");
+    out.description = it->get<std::string>();
+  }
+  return out;
+}
+
 }  // namespace
 
 Manifest parse_manifest(const json& j, const std::string& dir, const std::string& where) {
   if (!j.is_object()) throw Error(MV_ERR_MODEL, where + ": the manifest must be a JSON object");
-  check_keys(j, {"format_version", "name",         "version",      "task",        "labels",
-                 "input",          "preprocess",   "output",       "calibration", "thresholds",
-                 "explain",        "segmentation", "intended_use", "notice",      "provenance",
-                 "metrics",        "model_file",   "sha256",       "description", "codes"},
+  check_keys(j,
+             {"format_version", "name",   "version",     "task",       "labels",     "input",
+              "preprocess",     "output", "calibration", "thresholds", "explain",    "segmentation",
+              "intended_use",   "notice", "provenance",  "metrics",    "model_file", "sha256",
+              "description",    "codes",  "population"},
              where, "");
   Manifest m;
   m.dir = dir;
@@ -324,6 +366,9 @@ Manifest parse_manifest(const json& j, const std::string& dir, const std::string
     m.segment = parse_segmentation(m.segmentation, m.labels, where);
   }
   m.intended_use = optional_string(j, "intended_use", where);
+  if (auto it = j.find("population"); it != j.end() && !it->is_null()) {
+    m.population = parse_population(*it, where);
+  }
   m.notice = optional_string(j, "notice", where);
   if (m.notice.empty()) m.notice = kDefaultNotice;
   m.provenance = j.value("provenance", json::object());

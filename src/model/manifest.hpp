@@ -40,6 +40,18 @@ struct SegmentationSpec {
   std::map<std::string, SegmentCodes> codes;
 };
 
+// The population and acquisition a package was trained for (manifest "population"): results of
+// images whose DICOM attributes contradict it carry a warning naming the attribute (never its
+// value when that value is about the patient, e.g. the age). Empty fields check nothing.
+struct Population {
+  double age_min_years = -1.0;              // inclusive; < 0: no age range
+  double age_max_years = -1.0;              // inclusive
+  std::vector<std::string> view_positions;  // ViewPosition, e.g. AP, PA
+  std::vector<std::string> body_parts;      // BodyPartExamined, e.g. CHEST
+  std::vector<std::string> photometric;     // MONOCHROME1, MONOCHROME2, RGB
+  std::string description;                  // e.g. "children aged 1-5 years, AP chest radiographs"
+};
+
 struct Manifest {
   std::string dir;   // the package folder
   std::string path;  // the manifest file (for messages)
@@ -63,6 +75,7 @@ struct Manifest {
   std::map<std::string, ConceptCode> codes;
   SegmentationSpec segment;  // parsed (defaults when "segmentation" is null)
   std::string intended_use;
+  Population population;
   std::string notice;
   nlohmann::json provenance;
   nlohmann::json metrics;

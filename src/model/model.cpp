@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <numeric>
 
@@ -89,12 +90,65 @@ std::shared_ptr<const Model> Model::load(const std::string& name_or_path,
   return m;
 }
 
+namespace {
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& e : v) s += (s.empty() ? "" : ", ") + e;
+  return s;
+}
+
+std::string years(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+}  // namespace
+
+std::vector<std::string> population_warnings(const Population& p, const Image& image) {
+  std::vector<std::string> out;
+  // An attribute the image lacks is not a contradiction: only present values are checked.
+  if (p.age_min_years >= 0 && std::isfinite(image.patient_age_years) &&
+      (image.patient_age_years < p.age_min_years || image.patient_age_years > p.age_max_years)) {
+    // The range, never the age: the value is about the patient (issue 16).
+    out.push_back("Patient's Age (0010,1010) outside the model's population (" +
+                  years(p.age_min_years) + "-" + years(p.age_max_years) + " years)");
+  }
+  const auto listed = [&](const char* key, const char* tag,
+                          const std::vector<std::string>& allowed) {
+    const std::string* v = image.find_meta(key);
+    if (allowed.empty() || v == nullptr || v->empty()) return;
+    if (std::find(allowed.begin(), allowed.end(), *v) == allowed.end()) {
+      out.push_back(std::string(key) + " " + tag + " " + *v +
+                    " is not one the model was trained on (" + join(allowed) + ")");
+    }
+  };
+  listed("ViewPosition", "(0018,5101)", p.view_positions);
+  listed("BodyPartExamined", "(0018,0015)", p.body_parts);
+  if (!p.photometric.empty() && image.format == MV_FORMAT_DICOM) {
+    const char* ph = image.photometric == MV_PHOTOMETRIC_MONOCHROME1   ? "MONOCHROME1"
+                     : image.photometric == MV_PHOTOMETRIC_MONOCHROME2 ? "MONOCHROME2"
+                     : image.photometric == MV_PHOTOMETRIC_RGB         ? "RGB"
+                                                                       : "";
+    if (*ph != '\0' &&
+        std::find(p.photometric.begin(), p.photometric.end(), ph) == p.photometric.end()) {
+      out.push_back(std::string("Photometric Interpretation (0028,0004) ") + ph +
+                    " is not one the model was trained on (" + join(p.photometric) + ")");
+    }
+  }
+  return out;
+}
+
 std::vector<preprocess::Prepared> Model::prepare(const std::vector<const Image*>& images) const {
   std::vector<preprocess::Prepared> out;
   out.reserve(images.size());
   for (const Image* im : images) {
     if (im == nullptr) throw Error(MV_ERR_INVALID_ARGUMENT, "image is NULL");
     out.push_back(pipeline_.run(*im));
+    for (auto& w : population_warnings(manifest_.population, *im)) {
+      out.back().warnings.push_back(std::move(w));
+    }
   }
   return out;
 }
@@ -173,9 +227,14 @@ std::vector<Classification> Model::interpret(const infer::Tensor& logits,
     }
     c.ranking.resize(static_cast<size_t>(labels));
     std::iota(c.ranking.begin(), c.ranking.end(), size_t{0});
-    std::stable_sort(c.ranking.begin(), c.ranking.end(), [&](size_t a, size_t b) {
-      return c.scores[a].probability > c.scores[b].probability;
-    });
+    // Ranked by the number a reader is shown: the calibrated probability where the package has
+    // one (per-label calibration can reorder labels), else the model's probability.
+    const auto shown = [&](size_t k) {
+      const auto& s = c.scores[k];
+      return std::isnan(s.calibrated) ? s.probability : s.calibrated;
+    };
+    std::stable_sort(c.ranking.begin(), c.ranking.end(),
+                     [&](size_t a, size_t b) { return shown(a) > shown(b); });
     auto& prepared = inputs[static_cast<size_t>(i)];
     c.warnings = std::move(prepared.warnings);
     c.chain = std::move(prepared.chain);

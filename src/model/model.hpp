@@ -32,6 +32,11 @@ struct LabelScore {
   int conformal = -1;
 };
 
+// Warnings for an image whose DICOM attributes contradict the package's intended population
+// (manifest "population"): each names the attribute and the expected values, never a patient
+// value such as the age.
+std::vector<std::string> population_warnings(const Population& population, const Image& image);
+
 struct Classification {
   std::vector<LabelScore> scores;  // in manifest label order
   std::vector<size_t> ranking;     // label indices, most probable first

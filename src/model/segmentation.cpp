@@ -61,6 +61,8 @@ Segmentation Model::segment(const Image& image, const SegmentOptions& opt) const
   const bool softmax = m.activation == Activation::kSoftmax;
 
   preprocess::Prepared prepared = pipeline_.run(image);
+  for (auto& w : population_warnings(m.population, image))
+    prepared.warnings.push_back(std::move(w));
   segment::WindowOptions w;
   w.roi = m.input.size;
   w.overlap = opt.overlap >= 0.0 ? opt.overlap : spec.overlap;

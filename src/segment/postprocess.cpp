@@ -130,7 +130,12 @@ RegionStats measure(const std::vector<uint8_t>& mask, const Size3& s, const Geom
     r.centroid_lps[row] = v;
   }
   const double voxel = g.spacing[0] * g.spacing[1] * g.spacing[2];
-  if (s[0] > 1) {
+  r.spacing_known = !g.spacing_source.empty();
+  if (!r.spacing_known) {
+    // A placeholder 1 mm spacing: the pixel count is the measurement, never "mm2".
+    r.volume_ml = s[0] > 1 ? std::numeric_limits<double>::quiet_NaN() : 0.0;
+    r.area_mm2 = s[0] > 1 ? 0.0 : std::numeric_limits<double>::quiet_NaN();
+  } else if (s[0] > 1) {
     r.volume_ml = static_cast<double>(r.voxels) * voxel / 1000.0;
   } else {
     r.area_mm2 = static_cast<double>(r.voxels) * g.spacing[0] * g.spacing[1];

@@ -35,6 +35,9 @@ struct RegionStats {
   // Centroid of the largest component, as LPS mm and as (column, row, slice) index; NaN if empty.
   std::array<double, 3> centroid_lps{};
   std::array<double, 3> centroid_index{};
+  // False when the grid's pixel spacing is unknown (Geometry::spacing_source empty): the area
+  // (2D) or volume (3D) is then NaN and `voxels` is the measurement.
+  bool spacing_known = true;
 };
 
 // Measures the region where mask != 0 on a grid with `geometry`.

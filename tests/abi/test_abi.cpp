@@ -18,7 +18,8 @@ static_assert(offsetof(mv_image_load_options, frame) == 4, "ABI");
 static_assert(offsetof(mv_image_load_options, apply_voi) == 8, "ABI");
 static_assert(offsetof(mv_image_load_options, max_values) == 16, "ABI");
 static_assert(offsetof(mv_image_load_options, series_uid) == 24, "ABI");
-static_assert(sizeof(mv_image_load_options) == 32, "ABI");
+static_assert(offsetof(mv_image_load_options, pixel_spacing) == 32, "ABI 0.2: appended");
+static_assert(sizeof(mv_image_load_options) == 48, "ABI");
 
 static_assert(offsetof(mv_image_geometry, struct_size) == 0, "struct_size first");
 static_assert(offsetof(mv_image_geometry, spacing) == 8, "ABI");

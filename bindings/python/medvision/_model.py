@@ -17,20 +17,32 @@ PathLike = Union[str, "os.PathLike[str]"]
 ImageLike = Union[Image, PathLike, bytes, bytearray, memoryview, np.ndarray]
 
 
+def _pair(spacing: Union[None, float, Sequence[float]]) -> Optional[Sequence[float]]:
+    if spacing is None:
+        return None
+    if isinstance(spacing, (int, float)):
+        return [float(spacing)] * 2
+    return [float(v) for v in spacing]
+
+
 def load_image(source: Union[PathLike, bytes, bytearray, memoryview], *, frame: int = -1,
-               apply_voi: int = -1, max_values: int = 0, series_uid: str = "") -> Image:
+               apply_voi: int = -1, max_values: int = 0, series_uid: str = "",
+               pixel_spacing: Optional[Sequence[float]] = None) -> Image:
     """Decodes a DICOM, NIfTI, PNG, JPEG, TIFF or BMP image (the format is found from the
     content), or a folder holding one DICOM series, or encoded bytes held in memory.
 
     The GIL is released while decoding. ``Image.array`` is a read-only view of the decoded
-    float32 buffer (no copy).
+    float32 buffer (no copy). ``pixel_spacing`` (column, row mm, or one number for both)
+    replaces the file's spacing, for sources that give none (PNG, JPEG): without one, their
+    segmentation sizes are pixel counts (``Image.spacing_source`` is "").
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         return Image.load_memory(source, frame=frame, apply_voi=apply_voi,
-                                 max_values=max_values)
+                                 max_values=max_values, pixel_spacing=_pair(pixel_spacing))
     if isinstance(source, (str, os.PathLike)):
         return Image.load(os.fspath(source), frame=frame, apply_voi=apply_voi,
-                          max_values=max_values, series_uid=series_uid)
+                          max_values=max_values, series_uid=series_uid,
+                          pixel_spacing=_pair(pixel_spacing))
     raise TypeError(f"load_image() takes a path or bytes, not {type(source).__name__}")
 
 

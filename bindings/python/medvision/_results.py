@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -25,9 +25,65 @@ class LabelScore:
     decision: Optional[bool]
     #: The calibrated probability lies in the "refer to a human" band.
     refer: bool
+    #: The package's operating point for this label, as its manifest records it ("threshold",
+    #: "method", "sensitivity", "specificity", "target", "refer_band"); None without one.
+    operating_point: Optional[Dict[str, Any]] = field(default=None, compare=False)
+
+    @property
+    def shown(self) -> float:
+        """The number a reader is shown and results are ranked by: the calibrated probability,
+        or the model's score when the package carries no calibration."""
+        return self.probability if self.calibrated is None else self.calibrated
+
+    def describe(self) -> str:
+        """One line a person reads: the calibrated probability first, the decision with its
+        operating point, the refer band, and the raw score labelled as a score."""
+        if self.calibrated is None:
+            text = f"{self.label}: score {_percent(self.probability)} (uncalibrated)"
+        else:
+            text = f"{self.label}: {_percent(self.calibrated)}"
+        if self.decision is not None:
+            text += ", " + _decision_text(self.decision, self.operating_point)
+        if self.refer:
+            band = (self.operating_point or {}).get("refer_band")
+            text += (f", REFER: in the refer band {_limit(band[0])}-{_limit(band[1])}"
+                     if band else ", REFER to a radiologist")
+        if self.calibrated is not None:
+            text += f" (score {_percent(self.probability)})"
+        return text
+
+    def __repr__(self) -> str:
+        return f"LabelScore({self.describe()})"
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _percent(p: float) -> str:
+    """A probability that never rounds to certainty (as the CLI prints it)."""
+    if p > 0.999:
+        return ">99.9%"
+    if p < 0.001:
+        return "<0.1%"
+    return f"{100.0 * p:.1f}%"
+
+
+def _limit(p: float) -> str:
+    """A threshold or band limit: one decimal, two below 1 %."""
+    return f"{100.0 * p:.1f}%" if 100.0 * p >= 1.0 else f"{100.0 * p:.2f}%"
+
+
+def _decision_text(decision: bool, op: Optional[Dict[str, Any]]) -> str:
+    text = "POSITIVE" if decision else "negative"
+    if not op or "threshold" not in op:
+        return text
+    text += f", threshold {_limit(op['threshold'])}"
+    rule = op.get("method", "youden")
+    num = (lambda k: f"{op[k]:.2f}" if isinstance(op.get(k), (int, float)) else "?")
+    if rule in ("sensitivity", "specificity"):
+        return text + f", chosen for {rule} {num('target')}"
+    return text + (f", chosen by Youden's J (sensitivity {num('sensitivity')}, "
+                   f"specificity {num('specificity')})")
 
 
 @dataclass(frozen=True)
@@ -49,18 +105,23 @@ class Classification:
     #: {label: subset of ["negative", "positive"]}}; each set covers the truth with probability
     #: >= 1 - alpha (docs/calibration.md).
     conformal: Optional[Dict[str, Any]] = None
+    #: How the probabilities were calibrated ({"method", "images"}), None when they were not.
+    calibration: Optional[Dict[str, Any]] = None
     #: The library's result (for the writers); not part of equality.
     _handle: Optional["_core.Result"] = field(default=None, repr=False, compare=False)
 
     @classmethod
     def _from_core(cls, r: "_core.Result", source: Optional[str] = None) -> "Classification":
+        j = json.loads(r.json)
+        ops = {e["label"]: e.get("operating_point") for e in j.get("labels", [])}
         scores = tuple(
-            LabelScore(label, logit, prob, cal, None if dec < 0 else bool(dec), bool(refer))
+            LabelScore(label, logit, prob, cal, None if dec < 0 else bool(dec), bool(refer),
+                       ops.get(label))
             for (label, logit, prob, cal, dec, refer) in r.scores
         )
-        conformal = json.loads(r.json).get("conformal")
+        conformal = j.get("conformal")
         return cls(r.model_name, r.model_version, r.notice, scores, tuple(r.ranking),
-                   tuple(r.warnings), source, conformal, r)
+                   tuple(r.warnings), source, conformal, j.get("calibration"), r)
 
     @property
     def labels(self) -> List[str]:
@@ -90,6 +151,22 @@ class Classification:
                 return s
         raise KeyError(label)
 
+    def __repr__(self) -> str:
+        """What a person reads: the calibrated probabilities first, in rank order, each
+        decision with its operating point, refer bands, conformal sets, and the notice."""
+        lines = [f"<Classification {self.model} {self.model_version}: {self.notice}"]
+        for s in self.ranked:
+            line = "  " + s.describe()
+            labels = (self.conformal or {}).get("labels")
+            if labels and s.label in labels:
+                line += "; conformal set {" + ", ".join(labels[s.label]) + "}"
+            lines.append(line)
+        if self.conformal and "set" in self.conformal:
+            lines.append(f"  conformal set {{{', '.join(self.conformal['set'])}}} at "
+                         f"{100 * (1 - self.conformal['alpha']):.0f}% coverage")
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines) + ">"
+
     def __reduce__(self):
         # Pickles (e.g. to another process) without the library result, as before it was kept.
         values = tuple(getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "_handle")
@@ -111,6 +188,9 @@ class Classification:
             "model": {"name": self.model, "version": self.model_version},
             "notice": self.notice,
             "labels": [s.to_dict() for s in self.ranked],
+            "ranked_by": ("probability" if not self.scores or self.scores[0].calibrated is None
+                          else "calibrated"),
+            "calibration": self.calibration,
             "conformal": self.conformal,
             "warnings": list(self.warnings),
         }
@@ -145,7 +225,9 @@ class Explanation:
     def save_dicom_sc(self, path: str, source: "_core.Image", alpha: float = 0.5) -> None:
         """Writes the overlay as a DICOM Secondary Capture in the study of ``source`` (an image
         read from DICOM): a new series naming the model and the label, the model's notice in
-        ImageComments, referencing the source instance of the slice shown (``slice``)."""
+        ImageComments, referencing the source instance of the slice shown (``slice``). The
+        picture carries, below the overlay (which is unchanged), the model's name and version,
+        "NOT FOR DIAGNOSTIC USE" and the colour bar, so that a PACS view keeps them."""
         self._handle.write_dicom_sc(str(path), source, alpha)
 
     def save_nifti(self, path: str) -> None:
@@ -158,7 +240,9 @@ class Explanation:
 
     def save_png(self, path: str, image: Optional["_core.Image"] = None,
                  alpha: float = 0.5) -> None:
-        """Writes the overlay over ``image`` (or the coloured map alone) as a PNG file."""
+        """Writes the overlay over ``image`` (or the coloured map alone) as a PNG file, with a
+        margin below it: the model's name and version, "NOT FOR DIAGNOSTIC USE" and the colour
+        bar (cividis). ``overlay()`` gives the picture alone."""
         self._handle.write_png(str(path), image, alpha)
 
     def to_dict(self, include_heatmap: bool = False) -> Dict[str, Any]:
@@ -227,9 +311,9 @@ class Region:
 
     name: str
     voxels: int
-    #: 3D: millilitres (0 for 2D images).
+    #: 3D: millilitres (0 for 2D images; NaN when the spacing is unknown).
     volume_ml: float
-    #: 2D: square millimetres (0 for volumes).
+    #: 2D: square millimetres (0 for volumes; NaN when the spacing is unknown).
     area_mm2: float
     #: (column, row, slice), inclusive; -1 when the region is empty.
     bbox_min: Tuple[int, int, int]
@@ -239,9 +323,34 @@ class Region:
     #: LPS millimetres, of the largest component; NaN when empty.
     centroid: Tuple[float, float, float]
     centroid_index: Tuple[float, float, float]
+    #: False when the image gives no pixel spacing: ``voxels`` is then the measurement, the
+    #: area/volume is NaN and ``centroid`` is in index units (see Image.spacing_source).
+    spacing_known: bool = True
+    #: True for regions of a volume (depth > 1): the size is volume_ml, else area_mm2.
+    volume: bool = False
+
+    @property
+    def unit(self) -> str:
+        """What the size is in: "mm2" / "mL", or "pixels" / "voxels" when the spacing is
+        unknown."""
+        if not self.spacing_known:
+            return "voxels" if self.volume else "pixels"
+        return "mL" if self.volume else "mm2"
+
+    def __repr__(self) -> str:
+        if not self.spacing_known:
+            size = f"{self.voxels} {self.unit}, spacing unknown"
+        elif self.unit == "mL":
+            size = f"{self.volume_ml:.2f} mL ({self.voxels} voxels)"
+        else:
+            size = f"{self.area_mm2:.2f} mm2 ({self.voxels} pixels)"
+        return f"Region({self.name!r}: {size}, {self.components} component(s))"
 
     def to_dict(self) -> Dict[str, Any]:
         d = dataclasses.asdict(self)
+        d["unit"] = self.unit
+        for key in ("area_mm2", "volume_ml"):  # NaN (spacing unknown) is not JSON
+            d[key] = None if d[key] != d[key] else d[key]
         for key in ("centroid", "centroid_index"):  # NaN is not JSON
             d[key] = None if any(v != v for v in d[key]) else list(d[key])
         d["bbox_min"], d["bbox_max"] = list(self.bbox_min), list(self.bbox_max)
@@ -269,7 +378,8 @@ class Segmentation:
 
     @classmethod
     def _from_core(cls, r: "_core.Result", source: Optional[str] = None) -> "Segmentation":
-        regions = tuple(Region(*t) for t in r.regions)
+        volume = r.mask is not None and r.mask.shape[0] > 1
+        regions = tuple(Region(*t, volume=volume) for t in r.regions)
         return cls(r.model_name, r.model_version, r.notice, tuple(r.labels), r.mask,
                    r.probability_map, regions, tuple(r.warnings), source, r)
 
@@ -284,8 +394,9 @@ class Segmentation:
         self._handle.write_nifti(str(path))
 
     def write_overlay_png(self, path: str, image: "_core.Image", slice: int = -1) -> None:
-        """``image`` (the one segmented) with each class outlined; ``slice`` of a volume, -1 for
-        the slice with the most foreground."""
+        """``image`` (the one segmented) with each class outlined (Okabe-Ito colours); ``slice``
+        of a volume, -1 for the slice with the most foreground. Below the picture: the model's
+        name and version, "NOT FOR DIAGNOSTIC USE" and a legend (colour and label per class)."""
         self._handle.write_overlay_png(str(path), image, slice)
 
     def write_dicom_seg(self, path: str, source: "_core.Image") -> None:
@@ -307,6 +418,9 @@ class Segmentation:
             "notice": self.notice, "task": "segmentation", "classes": list(self.labels),
             "shape": list(self.mask.shape), "regions": [r.to_dict() for r in self.regions],
             "warnings": list(self.warnings)}
+        if self._handle is not None:
+            # Where the pixel spacing came from ({"source", "mm", "note"}), as the library says.
+            d["spacing"] = json.loads(self._handle.json).get("spacing")
         if self.source is not None:
             d["file"] = self.source
         return d

@@ -93,17 +93,30 @@ ImageHolder from_pixels(py::array pixels, py::object spacing, py::object origin,
   fill(origin, g.origin, 3, "origin");
   fill(direction, g.direction, 9, "direction");
   g.photometric = static_cast<uint32_t>(photometric);
+  // Nothing given: no geometry, so the spacing is unknown (Image.spacing_source == "") and
+  // segmentation sizes are pixel counts rather than areas in a made-up 1 mm.
+  const bool none = spacing.is_none() && origin.is_none() && direction.is_none() &&
+                    photometric == static_cast<int>(MV_PHOTOMETRIC_UNKNOWN);
   medvision::Image image;
   {
     py::gil_scoped_release release;
-    image = medvision::Image::from_pixels(view, &g);
+    image = medvision::Image::from_pixels(view, none ? nullptr : &g);
   }
   return ImageHolder(std::move(image), "Image");
 }
 
 medvision::LoadOptions load_options(int frame, int apply_voi, uint64_t max_values,
-                                    const std::string& series_uid) {
+                                    const std::string& series_uid,
+                                    const py::object& pixel_spacing = py::none()) {
   medvision::LoadOptions o;
+  if (!pixel_spacing.is_none()) {
+    const auto v = pixel_spacing.cast<std::vector<double>>();
+    if (v.size() != 1 && v.size() != 2) {
+      throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
+                                 "pixel_spacing needs one or two numbers (column, row mm)");
+    }
+    o.pixel_spacing = {{v[0], v.back()}};
+  }
   o.frame = frame;
   o.apply_voi = apply_voi;
   o.max_values = max_values;
@@ -133,8 +146,8 @@ library's buffer (no copy); the buffer lives as long as any view of it, even aft
   cls.def_static(
          "load",
          [](const std::string& path, int frame, int apply_voi, uint64_t max_values,
-            const std::string& series_uid) {
-           const auto o = load_options(frame, apply_voi, max_values, series_uid);
+            const std::string& series_uid, const py::object& pixel_spacing) {
+           const auto o = load_options(frame, apply_voi, max_values, series_uid, pixel_spacing);
            medvision::Image image;
            {
              py::gil_scoped_release release;
@@ -144,16 +157,19 @@ library's buffer (no copy); the buffer lives as long as any view of it, even aft
          },
          py::arg("path"), py::kw_only(), py::arg("frame") = -1, py::arg("apply_voi") = -1,
          py::arg("max_values") = 0, py::arg("series_uid") = "",
-         "Decodes a file, or a folder holding one DICOM series (GIL released).")
+         py::arg("pixel_spacing") = py::none(),
+         "Decodes a file, or a folder holding one DICOM series (GIL released). pixel_spacing: "
+         "(column, row) mm supplied by the user, replacing the file's.")
       .def_static(
           "load_memory",
-          [](py::buffer data, int frame, int apply_voi, uint64_t max_values) {
+          [](py::buffer data, int frame, int apply_voi, uint64_t max_values,
+             const py::object& pixel_spacing) {
             const py::buffer_info info = data.request();  // pins the buffer while we read it
             if (info.ndim > 1 && info.strides.back() != info.itemsize) {
               throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
                                          "load_memory: the buffer must be contiguous bytes");
             }
-            const auto o = load_options(frame, apply_voi, max_values, "");
+            const auto o = load_options(frame, apply_voi, max_values, "", pixel_spacing);
             medvision::Image image;
             {
               py::gil_scoped_release release;
@@ -163,7 +179,7 @@ library's buffer (no copy); the buffer lives as long as any view of it, even aft
             return ImageHolder(std::move(image), "Image");
           },
           py::arg("data"), py::kw_only(), py::arg("frame") = -1, py::arg("apply_voi") = -1,
-          py::arg("max_values") = 0,
+          py::arg("max_values") = 0, py::arg("pixel_spacing") = py::none(),
           "Decodes encoded bytes (any single-file format; GIL released).")
       .def_static(
           "load_series",
@@ -240,6 +256,11 @@ library's buffer (no copy); the buffer lives as long as any view of it, even aft
             return py::make_tuple(v[0], v[1], v[2]);
           },
           "(column, row, slice) spacing in mm.")
+      .def_property_readonly(
+          "spacing_source", [](const ImageHolder& s) { return s.get()->spacing_source(); },
+          "Where the in-plane spacing came from (PixelSpacing, ImagerPixelSpacing, "
+          "NominalScannedPixelSpacing, NIfTI, PNG pHYs, caller, user); \"\" when unknown: "
+          "spacing is then a placeholder and sizes are pixel counts.")
       .def_property_readonly(
           "origin",
           [](const ImageHolder& s) {

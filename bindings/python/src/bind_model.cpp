@@ -29,7 +29,7 @@ py::tuple region_tuple(const std::string& name, const mv_region_stats& st) {
   auto triple = [](const auto* v) { return py::make_tuple(v[0], v[1], v[2]); };
   return py::make_tuple(name, st.voxels, st.volume_ml, st.area_mm2, triple(st.bbox_min),
                         triple(st.bbox_max), st.components, st.largest_component_voxels,
-                        triple(st.centroid), triple(st.centroid_index));
+                        triple(st.centroid), triple(st.centroid_index), st.spacing_known != 0);
 }
 
 // A read-only view of a borrowed image of `result` (mask, probability maps): the capsule owns
