@@ -115,10 +115,18 @@ def analyse(spec: Dict[str, Any], models: ModelCache, progress: Progress = None)
                             e = model.explain(img, label=s.label)
                             rel = f"{safe_name(name)}/heatmap/{safe_name(s.label)}.png"
                             (out / rel).parent.mkdir(exist_ok=True)
-                            e.save_png(str(out / rel))  # the coloured map alone
+                            # The page's heat-map layer: the coloured map alone, on the
+                            # image's grid. The library's PNG adds a margin below the picture
+                            # (model, notice, colour bar; the picture itself unchanged); the page
+                            # shows those itself, so the layer keeps the picture rows only.
+                            e.save_png(str(out / rel))
+                            with PILImage.open(out / rel) as im:
+                                if im.height > img.height:
+                                    im.crop((0, 0, im.width, img.height)).save(out / rel)
                             orel = f"{safe_name(name)}/overlay/{safe_name(s.label)}.png"
                             (out / orel).parent.mkdir(exist_ok=True)
-                            e.save_png(str(out / orel), img)  # blended over the image
+                            # Blended over the image, with the margin (downloads, the PDF).
+                            e.save_png(str(out / orel), img)
                             art["heatmaps"][s.label] = rel
                             art["overlays"][s.label] = orel
             else:

@@ -100,7 +100,10 @@ def build_pdf(study: StudyOut, results_dir: Path, settings: Settings, db_study: 
                                f"{', '.join(r.conformal['set'])}"))
         if r.regions:
             rows = [["Region", "Voxels", "Area (mm2)", "Volume (ml)", "Components"]]
-            rows += [[g.name, str(g.voxels), fmt(g.area_mm2, 1), fmt(g.volume_ml, 2),
+            # No pixel spacing: the voxel count is the measurement, never a size in false units.
+            rows += [[g.name, str(g.voxels),
+                      fmt(g.area_mm2, 1) if g.spacing_known else "spacing unknown",
+                      fmt(g.volume_ml, 2) if g.spacing_known else "spacing unknown",
                       str(g.components)] for g in r.regions]
             block.append(_table(rows, header=True))
         pics = []

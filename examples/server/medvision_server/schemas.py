@@ -84,9 +84,14 @@ class LabelOut(BaseModel):
 class RegionOut(BaseModel):
     name: str
     voxels: int
-    volume_ml: float
-    area_mm2: float
+    #: None when the image gives no pixel spacing: `voxels` is then the measurement.
+    volume_ml: Optional[float]
+    area_mm2: Optional[float]
     components: int
+    #: False when the image gives no pixel spacing (PNG, DICOM without a spacing attribute).
+    spacing_known: bool = True
+    #: What the size is in: "mm2" / "mL", or "pixels" / "voxels" when the spacing is unknown.
+    unit: str = "mm2"
 
 
 class ResultOut(BaseModel):

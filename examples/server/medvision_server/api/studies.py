@@ -145,8 +145,10 @@ def result_out(study_id: str, r: ModelResult) -> ResultOut:
                        heatmap=link(study_id, heat[x["label"]]) if x["label"] in heat else None,
                        overlay=link(study_id, over[x["label"]]) if x["label"] in over else None)
               for x in d.get("labels", [])]
-    regions = [RegionOut(name=g["name"], voxels=g["voxels"], volume_ml=g["volume_ml"],
-                         area_mm2=g["area_mm2"], components=g["components"])
+    regions = [RegionOut(name=g["name"], voxels=g["voxels"], volume_ml=g.get("volume_ml"),
+                         area_mm2=g.get("area_mm2"), components=g["components"],
+                         spacing_known=bool(g.get("spacing_known", True)),
+                         unit=g.get("unit", "mm2"))
                for g in d.get("regions", [])]
     links = {k: link(study_id, art[k]) for k in ("overlay", "mask", "image") if k in art}
     return ResultOut(model=ModelOut(name=r.model, version=r.version, notice=r.notice,

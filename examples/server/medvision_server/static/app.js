@@ -195,7 +195,9 @@ async function openStudy(id) {
       card.append(el("table", { class: "grid regions" },
         el("thead", {}, el("tr", {}, ...["Region", "Voxels", "Area (mm²)", "Volume (ml)"].map((h) => el("th", { scope: "col" }, h)))),
         el("tbody", {}, ...r.regions.map((g) => el("tr", {}, el("th", { scope: "row" }, g.name), el("td", {}, g.voxels),
-          el("td", {}, g.area_mm2.toFixed(1)), el("td", {}, g.volume_ml.toFixed(2)))))));
+          // No pixel spacing: the pixel count is the measurement, never a size in false units.
+          el("td", {}, g.spacing_known ? g.area_mm2.toFixed(1) : "spacing unknown"),
+          el("td", {}, g.spacing_known ? g.volume_ml.toFixed(2) : "spacing unknown"))))));
     }
     if (r.links.overlay) outline = r.links.overlay;
     box.append(card);
