@@ -90,14 +90,11 @@ double covariance(const std::vector<double>& a, const std::vector<double>& b) {
   return s / to_double(n - 1);
 }
 
-// numpy.percentile(v, q) with linear interpolation; sorts v.
+// numpy.percentile(v, q) with linear interpolation; sorts v (metrics' percentile_sorted).
 double percentile(std::vector<double> v, double q) {
   if (v.empty()) return kNaN;
   std::sort(v.begin(), v.end());
-  const double pos = q / 100.0 * to_double(v.size() - 1);
-  const size_t lo = static_cast<size_t>(std::floor(pos));
-  const size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (v[hi] - v[lo]) * (pos - to_double(lo));
+  return percentile_sorted(v, q);
 }
 
 double ratio(size_t a, size_t b) { return b == 0 ? kNaN : to_double(a) / to_double(b); }

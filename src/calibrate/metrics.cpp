@@ -58,6 +58,8 @@ double auc_unchecked(const std::vector<int>& y, const std::vector<double>& s,
   return (rank_sum - np * (np + 1) / 2) / (np * nn);
 }
 
+}  // namespace
+
 // numpy.percentile(v, q) with the default linear interpolation; v sorted.
 double percentile_sorted(const std::vector<double>& v, double q) {
   const double pos = q / 100.0 * to_double(v.size() - 1);
@@ -66,8 +68,6 @@ double percentile_sorted(const std::vector<double>& v, double q) {
   const double frac = pos - to_double(lo);
   return v[lo] + (v[hi] - v[lo]) * frac;
 }
-
-}  // namespace
 
 double brier_score(const std::vector<int>& y, const std::vector<double>& p) {
   check_binary(y, p, "brier_score", true);

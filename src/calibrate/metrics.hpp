@@ -12,6 +12,9 @@
 
 namespace medvision::calibrate {
 
+// numpy.percentile(v, q) with the default linear interpolation; v sorted and non-empty.
+double percentile_sorted(const std::vector<double>& v, double q);
+
 // Mean squared difference (p - y)^2; equals sklearn.metrics.brier_score_loss.
 double brier_score(const std::vector<int>& y, const std::vector<double>& p);
 

@@ -174,9 +174,6 @@ SegmentationSpec parse_segmentation(const json& s, const std::vector<std::string
   }
   if (auto it = s.find("codes"); it != s.end() && !it->is_null()) {
     if (!it->is_object()) bad(where, "segmentation.codes", "must be an object");
-    const auto concept_code = [&](const json& c, const std::string& k) {
-      return parse_concept_code(c, where, k);
-    };
     for (const auto& [label, c] : it->items()) {
       const std::string k = "segmentation.codes." + label;
       if (std::find(labels.begin(), labels.end(), label) == labels.end()) {
@@ -187,8 +184,8 @@ SegmentationSpec parse_segmentation(const json& s, const std::vector<std::string
       if (!c.contains("category") || !c.contains("type")) {
         bad(where, k, "needs both 'category' and 'type'");
       }
-      spec.codes[label] = {concept_code(c.at("category"), k + ".category"),
-                           concept_code(c.at("type"), k + ".type")};
+      spec.codes[label] = {parse_concept_code(c.at("category"), where, k + ".category"),
+                           parse_concept_code(c.at("type"), where, k + ".type")};
     }
   }
   return spec;
