@@ -503,8 +503,10 @@ typedef struct mv_model_options {
   /** "auto" (the default, also for NULL): CUDA device 0 when available, else the CPU;
    *  "cpu"; "cuda" or "cuda:N". Borrowed for the call. */
   const char* device;
-  /** Intra-op threads for CPU inference; 0 keeps LibTorch's default. LibTorch's pool is
-   *  process-wide, so the last model loaded with a non-zero value sets it. */
+  /** Intra-op threads for CPU inference: N > 0 that many; 0 (the default) every CPU this process
+   *  may run on (sched_getaffinity, so taskset and cgroup CPU sets count; LibTorch's own default
+   *  is the physical cores, 1 on a 2-vCPU VM); -1 leaves LibTorch's pool as the host set it.
+   *  LibTorch's pool is process-wide: the last model loaded with N >= 0 sets it. */
   int32_t num_threads;
   /** An ::mv_precision (default MV_PRECISION_FLOAT32). */
   int32_t precision;

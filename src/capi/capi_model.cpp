@@ -142,7 +142,7 @@ mv_status mv_model_load(const char* name_or_path, const mv_model_options* opts,
           "mv_model_load: mv_model_options.struct_size is smaller than any known version");
       s != MV_OK)
     return s;
-  MV_CHECK_ARG(o.num_threads >= 0, "mv_model_load: num_threads must be >= 0");
+  MV_CHECK_ARG(o.num_threads >= -1, "mv_model_load: num_threads must be >= -1");
   MV_CHECK_ARG(o.precision == MV_PRECISION_FLOAT32 || o.precision == MV_PRECISION_REDUCED,
                "mv_model_load: precision must be MV_PRECISION_FLOAT32 or MV_PRECISION_REDUCED");
   medvision::model::LoadOptions lo;

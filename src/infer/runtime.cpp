@@ -9,9 +9,12 @@
 #include <torch/cuda.h>
 #include <torch/script.h>
 
+#include <sched.h>
+
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "common/error.hpp"
 
@@ -127,6 +130,14 @@ struct Runtime::Impl {
   }
 };
 
+int usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  const unsigned n = std::thread::hardware_concurrency();
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
 Runtime::Runtime(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Runtime::~Runtime() = default;
 
@@ -134,9 +145,12 @@ std::unique_ptr<Runtime> Runtime::load(const std::string& path, const RuntimeOpt
   if (!std::filesystem::is_regular_file(path)) {
     throw Error(MV_ERR_IO, path + ": model file not found");
   }
-  if (options.num_threads > 0) {
+  if (options.num_threads >= 0) {
     // LibTorch's intra-op pool is process-wide; the last model loaded with a thread count sets it.
-    at::set_num_threads(options.num_threads);
+    // Its own default is the number of physical cores, which is 1 on a 2-vCPU virtual machine
+    // (half the speed there), so 0 means the CPUs this process may use.
+    const int n = options.num_threads > 0 ? options.num_threads : usable_cpus();
+    if (at::get_num_threads() != n) at::set_num_threads(n);
   }
   auto impl = std::make_unique<Impl>();
   impl->path = path;

@@ -11,9 +11,14 @@ namespace medvision::infer {
 
 enum class Precision { kFloat32, kReduced };  // kReduced: bf16 on CPU, fp16 on CUDA
 
+// The CPUs this process may run on (sched_getaffinity; cgroup/taskset limits included), at least 1.
+int usable_cpus();
+
 struct RuntimeOptions {
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
-  int num_threads = 0;          // intra-op threads (process-wide in LibTorch); 0 = default
+  // Intra-op threads (process-wide in LibTorch): > 0 that many; 0 every CPU this process may run
+  // on (sched_getaffinity); < 0 leaves LibTorch's pool as it is (for hosts that manage it).
+  int num_threads = 0;
   Precision precision = Precision::kFloat32;
   bool optimize = true;  // freeze + optimize_for_inference
   // Methods besides forward that must survive freezing (e.g. "features", "head" for CAM).
