@@ -326,8 +326,53 @@ class Normalize final : public Step {
   bool nonzero_ = false;
 };
 
+// ---- clip: values limited to [min, max], fixed or per-image percentiles --------------------
+// nnU-Net's CT normalisation clips to the training set's 0.5 and 99.5 percentiles before
+// subtracting its mean and dividing by its standard deviation: `clip` then `normalize` take
+// those four numbers as they are. MONAI's ClipIntensityPercentiles is the per-image form.
+enum class ClipMode { kFixed, kPercentile };
+constexpr std::array<Named<ClipMode>, 2> kClipModes{
+    {{"fixed", ClipMode::kFixed}, {"percentile", ClipMode::kPercentile}}};
+
+class Clip final : public Step {
+ public:
+  static std::unique_ptr<Step> parse(Params& q) {
+    auto s = std::make_unique<Clip>();
+    s->mode_ = q.choice("mode", kClipModes, std::optional(ClipMode::kFixed));
+    if (s->mode_ == ClipMode::kFixed) {
+      s->min_ = q.number("min");
+      s->max_ = q.number("max");
+      if (!(s->min_ < s->max_)) q.fail("min", "must be below 'max'");
+    } else {
+      s->low_ = q.percent("low", 0.5);
+      s->high_ = q.percent("high", 99.5);
+      if (!(s->low_ < s->high_)) q.fail("low", "must be below 'high'");
+    }
+    return s;
+  }
+
+  void apply(Work& w, RunContext& ctx) const override {
+    double lo = min_, hi = max_;
+    if (mode_ == ClipMode::kPercentile)
+      std::tie(lo, hi) = percentiles(w.data(), w.count(), low_, high_);
+    const float flo = static_cast<float>(lo), fhi = static_cast<float>(hi);
+    const float* in = w.data();
+    float* out = w.elementwise_output();
+    // NaN stays NaN (std::max and std::min return their first argument when unordered).
+    for (int64_t i = 0; i < w.count(); ++i) out[i] = std::min(std::max(in[i], flo), fhi);
+    w.commit_elementwise();
+    ctx.applied("clip: " + std::string(name_of(kClipModes, mode_)) + " [" + num_text(lo) + ", " +
+                num_text(hi) + "]");
+  }
+
+ private:
+  ClipMode mode_ = ClipMode::kFixed;
+  double min_ = 0, max_ = 1, low_ = 0.5, high_ = 99.5;
+};
+
 }  // namespace
 
+std::unique_ptr<Step> parse_clip(Params& q, const InputSpec&) { return Clip::parse(q); }
 std::unique_ptr<Step> parse_monochrome(Params&, const InputSpec&) {
   return std::make_unique<Monochrome>();
 }

@@ -17,6 +17,7 @@ const std::vector<StepKind>& step_table() {
       {"resample", StepFamily::kGeometry, true, parse_resample},
       {"reorient", StepFamily::kGeometry, true, parse_reorient},
       {"crop_pad", StepFamily::kGeometry, true, parse_crop_pad},
+      {"clip", StepFamily::kIntensity, false, parse_clip},
   };
   return table;
 }

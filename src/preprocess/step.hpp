@@ -129,6 +129,7 @@ std::unique_ptr<Step> parse_window(Params& q, const InputSpec& input);
 std::unique_ptr<Step> parse_scale(Params& q, const InputSpec& input);
 std::unique_ptr<Step> parse_channels(Params& q, const InputSpec& input);
 std::unique_ptr<Step> parse_normalize(Params& q, const InputSpec& input);
+std::unique_ptr<Step> parse_clip(Params& q, const InputSpec& input);
 std::unique_ptr<Step> parse_resize(Params& q, const InputSpec& input);
 std::unique_ptr<Step> parse_center_crop(Params& q, const InputSpec& input);
 std::unique_ptr<Step> parse_resample(Params& q, const InputSpec& input);
