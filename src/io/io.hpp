@@ -40,7 +40,6 @@ std::unique_ptr<Image> read_nifti_memory(const uint8_t* data, size_t size,
 std::unique_ptr<Image> read_raster_memory(const uint8_t* data, size_t size, Format format,
                                           const LoadOptions& options, const std::string& name);
 
-
 // Applies window preset `index` in place, mapping to [0, 1] (DICOM PS3.3 C.11.2.1.2).
 void apply_window(Image& image, int32_t index, const std::string& name);
 
