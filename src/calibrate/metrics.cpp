@@ -60,15 +60,6 @@ double auc_unchecked(const std::vector<int>& y, const std::vector<double>& s,
 
 }  // namespace
 
-// numpy.percentile(v, q) with the default linear interpolation; v sorted.
-double percentile_sorted(const std::vector<double>& v, double q) {
-  const double pos = q / 100.0 * to_double(v.size() - 1);
-  const size_t lo = static_cast<size_t>(std::floor(pos));
-  const size_t hi = std::min(lo + 1, v.size() - 1);
-  const double frac = pos - to_double(lo);
-  return v[lo] + (v[hi] - v[lo]) * frac;
-}
-
 double brier_score(const std::vector<int>& y, const std::vector<double>& p) {
   check_binary(y, p, "brier_score", true);
   double sum = 0;

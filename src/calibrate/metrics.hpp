@@ -9,11 +9,12 @@
 #include <vector>
 
 #include "calibrate/types.hpp"
+#include "common/percentile.hpp"
 
 namespace medvision::calibrate {
 
-// numpy.percentile(v, q) with the default linear interpolation; v sorted and non-empty.
-double percentile_sorted(const std::vector<double>& v, double q);
+// numpy.percentile(v, q) of sorted, non-empty v: common/percentile.hpp.
+using medvision::percentile_sorted;
 
 // Mean squared difference (p - y)^2; equals sklearn.metrics.brier_score_loss.
 double brier_score(const std::vector<int>& y, const std::vector<double>& p);

@@ -35,12 +35,6 @@ std::vector<double> Matrix::column(size_t j) const {
   return out;
 }
 
-double sigmoid(double z) {
-  if (z >= 0) return 1.0 / (1.0 + std::exp(-z));
-  const double e = std::exp(z);
-  return e / (1.0 + e);
-}
-
 double logit(double p) {
   constexpr double kLimit = 36.7;  // logit(1 - 1e-16)
   if (!(p > 0)) return -kLimit;
@@ -54,12 +48,9 @@ Matrix activate(const Matrix& logits, Activation activation) {
     for (size_t k = 0; k < logits.values.size(); ++k) out.values[k] = sigmoid(logits.values[k]);
     return out;
   }
+  const auto cols = static_cast<int64_t>(logits.cols);
   for (size_t i = 0; i < logits.rows; ++i) {
-    const double* z = &logits.values[i * logits.cols];
-    const double zmax = *std::max_element(z, z + logits.cols);
-    double sum = 0;
-    for (size_t j = 0; j < logits.cols; ++j) sum += (out(i, j) = std::exp(z[j] - zmax));
-    for (size_t j = 0; j < logits.cols; ++j) out(i, j) /= sum;
+    softmax(&logits.values[i * logits.cols], cols, 1, &out.values[i * logits.cols]);
   }
   return out;
 }

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "common/activation.hpp"
+
 namespace medvision::calibrate {
 
 enum class Activation { kSigmoid, kSoftmax };
@@ -41,8 +43,9 @@ struct Matrix {
   static void check_shape(size_t size, size_t r, size_t c);
 };
 
-// Numerically stable logistic function and its inverse (clamped to +-36.7, i.e. 1e-16).
-double sigmoid(double z);
+// The logistic function (common/activation.hpp, overflow-safe) and its inverse (clamped to
+// +-36.7, i.e. 1e-16).
+using medvision::sigmoid;
 double logit(double p);
 
 // Activation applied to logits: sigmoid per element or softmax per row (max-subtracted).

@@ -6,25 +6,14 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
-#include <opencv2/core.hpp>
-#include <opencv2/imgproc.hpp>
 
+#include "common/activation.hpp"
 #include "common/error.hpp"
+#include "common/resample.hpp"
 #include "io/writers.hpp"
 
 namespace medvision::explain {
 namespace {
-
-// Bilinear upsampling with pixel centres aligned as in torch's align_corners=False and
-// cv2.resize(INTER_LINEAR), which is what CAM implementations use to bring the feature grid up.
-std::vector<float> upsample(const std::vector<float>& src, int64_t h, int64_t w, int64_t out_h,
-                            int64_t out_w) {
-  cv::Mat in(static_cast<int>(h), static_cast<int>(w), CV_32F, const_cast<float*>(src.data()));
-  cv::Mat out;
-  cv::resize(in, out, cv::Size(static_cast<int>(out_w), static_cast<int>(out_h)), 0, 0,
-             cv::INTER_LINEAR);
-  return std::vector<float>(out.ptr<float>(), out.ptr<float>() + out_h * out_w);
-}
 
 // ReLU, then min-max to [0, 1] (pytorch-grad-cam's scale_cam_image). A map that is zero
 // everywhere stays zero: the model found no positive evidence for the label.
@@ -37,14 +26,10 @@ void relu_normalise(std::vector<float>& cam) {
 
 float activation(const model::Manifest& m, const std::vector<float>& logits, int64_t label) {
   if (m.activation == model::Activation::kSoftmax) {
-    const float mx = *std::max_element(logits.begin(), logits.end());
-    double sum = 0.0;
-    for (float z : logits) sum += std::exp(static_cast<double>(z - mx));
     return static_cast<float>(
-        std::exp(static_cast<double>(logits[static_cast<size_t>(label)] - mx)) / sum);
+        softmax_at(logits.data(), static_cast<int64_t>(logits.size()), 1, label));
   }
-  return static_cast<float>(
-      1.0 / (1.0 + std::exp(-static_cast<double>(logits[static_cast<size_t>(label)]))));
+  return static_cast<float>(sigmoid(static_cast<double>(logits[static_cast<size_t>(label)])));
 }
 
 }  // namespace
@@ -175,7 +160,10 @@ Heatmap compute(const model::Model& model, const Image& image, const Options& op
   const auto& final_shape = prepared.front().shape;  // [C, H, W]
   const int64_t in_h = final_shape[final_shape.size() - 2];
   const int64_t in_w = final_shape[final_shape.size() - 1];
-  const std::vector<float> on_input = upsample(cam, fh, fw, in_h, in_w);
+  // Bilinear with half-pixel centres (torch's align_corners=False, cv2.resize INTER_LINEAR), as
+  // CAM implementations bring the feature grid up.
+  const std::vector<float> on_input =
+      resample::upsample_linear(cam.data(), {{1, fh, fw}}, {{1, in_h, in_w}});
   out.map = preprocess::map_to_original(prepared.front().chain, on_input.data(), 1,
                                         /*nearest=*/false, /*fill=*/0.0f);
   out.height = image.height();

@@ -6,31 +6,14 @@
 #include <limits>
 #include <string>
 
+#include "common/activation.hpp"
 #include "common/error.hpp"
+#include "common/resample.hpp"
 #include "explain/cam.hpp"
 #include "segment/sliding_window.hpp"
 
 namespace medvision::explain {
 namespace {
-
-// Source coordinate and weights of one output index along an axis (half-pixel centres, negative
-// coordinates clamped to 0 as torch does).
-struct Tap {
-  int64_t i0, i1;
-  float w1;
-};
-
-std::vector<Tap> taps(int64_t in, int64_t out) {
-  std::vector<Tap> t(static_cast<size_t>(out));
-  const double scale = static_cast<double>(in) / static_cast<double>(out);
-  for (int64_t o = 0; o < out; ++o) {
-    const double src = std::max(0.0, (static_cast<double>(o) + 0.5) * scale - 0.5);
-    const auto i0 = std::min(static_cast<int64_t>(src), in - 1);
-    const int64_t i1 = std::min(i0 + 1, in - 1);
-    t[static_cast<size_t>(o)] = {i0, i1, static_cast<float>(src - static_cast<double>(i0))};
-  }
-  return t;
-}
 
 std::string label_list(const std::vector<std::string>& labels, size_t first) {
   std::string s;
@@ -42,38 +25,7 @@ std::string label_list(const std::vector<std::string>& labels, size_t first) {
 
 std::vector<float> upsample_linear(const float* src, int64_t d, int64_t h, int64_t w, int64_t out_d,
                                    int64_t out_h, int64_t out_w) {
-  const auto tz = taps(d, out_d), ty = taps(h, out_h), tx = taps(w, out_w);
-  // Separable: along W, then H, then D.
-  std::vector<float> a(static_cast<size_t>(d * h * out_w));
-  for (int64_t r = 0; r < d * h; ++r) {
-    const float* s = src + r * w;
-    float* o = a.data() + r * out_w;
-    for (int64_t x = 0; x < out_w; ++x) {
-      const Tap& t = tx[static_cast<size_t>(x)];
-      o[x] = (1.0f - t.w1) * s[t.i0] + t.w1 * s[t.i1];
-    }
-  }
-  std::vector<float> b(static_cast<size_t>(d * out_h * out_w));
-  for (int64_t z = 0; z < d; ++z) {
-    for (int64_t y = 0; y < out_h; ++y) {
-      const Tap& t = ty[static_cast<size_t>(y)];
-      const float* s0 = a.data() + (z * h + t.i0) * out_w;
-      const float* s1 = a.data() + (z * h + t.i1) * out_w;
-      float* o = b.data() + (z * out_h + y) * out_w;
-      for (int64_t x = 0; x < out_w; ++x) o[x] = (1.0f - t.w1) * s0[x] + t.w1 * s1[x];
-    }
-  }
-  if (d == out_d) return b;
-  const int64_t plane = out_h * out_w;
-  std::vector<float> c(static_cast<size_t>(out_d * plane));
-  for (int64_t z = 0; z < out_d; ++z) {
-    const Tap& t = tz[static_cast<size_t>(z)];
-    const float* s0 = b.data() + t.i0 * plane;
-    const float* s1 = b.data() + t.i1 * plane;
-    float* o = c.data() + z * plane;
-    for (int64_t i = 0; i < plane; ++i) o[i] = (1.0f - t.w1) * s0[i] + t.w1 * s1[i];
-  }
-  return c;
+  return resample::upsample_linear(src, {{d, h, w}}, {{out_d, out_h, out_w}});
 }
 
 Heatmap compute_segmentation(const model::Model& model, const Image& image,
@@ -173,14 +125,10 @@ Heatmap compute_segmentation(const model::Model& model, const Image& image,
               best = c;
             }
           }
-          double sum = 0.0;
-          for (int64_t c = 0; c < labels; ++c) {
-            sum += std::exp(static_cast<double>(logits[c * rn + i] - mx));
-          }
-          p = static_cast<float>(std::exp(static_cast<double>(z - mx)) / sum);
+          p = static_cast<float>(softmax_at(logits + i, labels, rn, cls));
           in_region = best == cls;
         } else {
-          p = static_cast<float>(1.0 / (1.0 + std::exp(-static_cast<double>(z))));
+          p = static_cast<float>(sigmoid(static_cast<double>(z)));
           in_region = static_cast<double>(z) > logit_threshold;
         }
         o[rn + i] = in_region ? 1.0f : 0.0f;

@@ -40,10 +40,6 @@ std::unique_ptr<Image> read_nifti_memory(const uint8_t* data, size_t size,
 std::unique_ptr<Image> read_raster_memory(const uint8_t* data, size_t size, Format format,
                                           const LoadOptions& options, const std::string& name);
 
-// One value through a window preset, in [0, 1] (DICOM PS3.3 C.11.2.1.2; C.11.2.1.3 for SIGMOID
-// and LINEAR_EXACT; the VOI LUT table for MV_VOI_TABLE). Expects a validated preset.
-double window_value(const WindowPreset& w, double x);
-
 // Applies window preset `index` in place, mapping to [0, 1] (DICOM PS3.3 C.11.2.1.2).
 void apply_window(Image& image, int32_t index, const std::string& name);
 

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "common/error.hpp"
+#include "common/voi.hpp"
 #include "io/io.hpp"
 
 namespace medvision::io {
@@ -154,26 +155,6 @@ std::unique_ptr<Image> load_file(const std::string& path, const LoadOptions& opt
   return load_memory(bytes.data(), bytes.size(), options, path);
 }
 
-double window_value(const WindowPreset& w, double x) {
-  if (w.function == MV_VOI_TABLE) {
-    if (w.table.empty()) return 0.0;
-    const double out_max = std::ldexp(1.0, w.table_bits) - 1.0;
-    const auto last = static_cast<double>(w.table.size() - 1);
-    const double k = std::clamp(std::floor(x - w.first_mapped), 0.0, last);
-    return w.table[static_cast<size_t>(k)] / out_max;
-  }
-  const double c = w.center, width = w.width;
-  switch (w.function) {
-    case MV_VOI_SIGMOID:  // PS3.3 C.11.2.1.3.1
-      return 1.0 / (1.0 + std::exp(-4.0 * (x - c) / width));
-    case MV_VOI_LINEAR_EXACT:  // PS3.3 C.11.2.1.3.2
-      return width <= 0.0 ? (x < c ? 0.0 : 1.0) : std::clamp((x - c) / width + 0.5, 0.0, 1.0);
-    default:  // PS3.3 C.11.2.1.2.1: LINEAR with the (c - 0.5) and (w - 1) terms
-      if (width <= 1.0) return x <= c - 0.5 ? 0.0 : 1.0;
-      return std::clamp(((x - (c - 0.5)) / (width - 1.0)) + 0.5, 0.0, 1.0);
-  }
-}
-
 void apply_window(Image& image, int32_t index, const std::string& name) {
   if (index < 0 || static_cast<size_t>(index) >= image.windows.size()) {
     throw Error(MV_ERR_INVALID_ARGUMENT, name + ": window preset " + std::to_string(index) +
@@ -187,10 +168,7 @@ void apply_window(Image& image, int32_t index, const std::string& name) {
   if (w.function != MV_VOI_TABLE && w.function != MV_VOI_LINEAR_EXACT && !(w.width > 0.0)) {
     throw Error(MV_ERR_CORRUPT_DATA, name + ": window width must be positive");
   }
-  float* p = image.data();
-  for (size_t i = 0, n = image.size(); i < n; ++i) {
-    p[i] = static_cast<float>(window_value(w, p[i]));
-  }
+  voi::apply(w, image.data(), image.data(), image.size());
 }
 
 }  // namespace medvision::io

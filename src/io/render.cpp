@@ -13,6 +13,8 @@
 #include <memory>
 
 #include "common/error.hpp"
+#include "common/percentile.hpp"
+#include "common/voi.hpp"
 #include "io/io.hpp"
 #include "io/writers.hpp"
 
@@ -46,15 +48,10 @@ std::vector<float> grey_slice(const Image& image, int64_t slice, GreyWindow wind
   const bool preset = window == GreyWindow::kPresetOrPercent && image.channels() < 3 &&
                       !image.windows.empty() && usable(image.windows.front());
   if (preset) {
-    for (float& g : grey) g = static_cast<float>(window_value(image.windows.front(), g));
+    voi::apply(image.windows.front(), grey.data(), grey.data(), grey.size());
   } else {
-    std::vector<float> sorted = grey;
-    const size_t lo_i = static_cast<size_t>(0.005 * static_cast<double>(n - 1));
-    const size_t hi_i = static_cast<size_t>(0.995 * static_cast<double>(n - 1));
-    std::nth_element(sorted.begin(), sorted.begin() + static_cast<long>(lo_i), sorted.end());
-    const float lo = sorted[lo_i];
-    std::nth_element(sorted.begin(), sorted.begin() + static_cast<long>(hi_i), sorted.end());
-    const float hi = sorted[hi_i];
+    const auto range = percentiles(grey.data(), static_cast<int64_t>(n), 0.5, 99.5);
+    const auto lo = static_cast<float>(range.first), hi = static_cast<float>(range.second);
     const float span = hi > lo ? hi - lo : 1.0f;
     for (float& g : grey) g = std::clamp((g - lo) / span, 0.0f, 1.0f);
   }

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <numeric>
 
+#include "common/activation.hpp"
 #include "common/error.hpp"
 #include "model/archive.hpp"
 
@@ -197,17 +198,15 @@ std::vector<Classification> Model::interpret(const infer::Tensor& logits,
     c.scores.resize(static_cast<size_t>(labels));
     c.softmax = manifest_.activation == Activation::kSoftmax;
     if (c.softmax) {
-      const float mx = *std::max_element(z, z + labels);
-      double sum = 0.0;
-      for (int64_t k = 0; k < labels; ++k) sum += std::exp(static_cast<double>(z[k] - mx));
+      std::vector<float> p(static_cast<size_t>(labels));
+      softmax(z, labels, 1, p.data());
       for (int64_t k = 0; k < labels; ++k) {
-        c.scores[static_cast<size_t>(k)].probability =
-            static_cast<float>(std::exp(static_cast<double>(z[k] - mx)) / sum);
+        c.scores[static_cast<size_t>(k)].probability = p[static_cast<size_t>(k)];
       }
     } else {
       for (int64_t k = 0; k < labels; ++k) {
         c.scores[static_cast<size_t>(k)].probability =
-            static_cast<float>(1.0 / (1.0 + std::exp(-static_cast<double>(z[k]))));
+            static_cast<float>(sigmoid(static_cast<double>(z[k])));
       }
     }
     for (int64_t k = 0; k < labels; ++k) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <string>
 
+#include "common/activation.hpp"
 #include "common/error.hpp"
 #include "model/model.hpp"
 #include "segment/sliding_window.hpp"
@@ -21,21 +22,10 @@ void activate(std::vector<float>& v, int64_t classes, bool softmax, const std::s
       throw Error(MV_ERR_MODEL, where + ": the model returned a non-finite value");
   }
   if (!softmax) {
-    for (float& x : v) x = static_cast<float>(1.0 / (1.0 + std::exp(-static_cast<double>(x))));
+    for (float& x : v) x = static_cast<float>(sigmoid(static_cast<double>(x)));
     return;
   }
-  for (int64_t i = 0; i < n; ++i) {
-    float mx = v[static_cast<size_t>(i)];
-    for (int64_t k = 1; k < classes; ++k) mx = std::max(mx, v[static_cast<size_t>(k * n + i)]);
-    double sum = 0.0;
-    for (int64_t k = 0; k < classes; ++k) {
-      sum += std::exp(static_cast<double>(v[static_cast<size_t>(k * n + i)] - mx));
-    }
-    for (int64_t k = 0; k < classes; ++k) {
-      float& x = v[static_cast<size_t>(k * n + i)];
-      x = static_cast<float>(std::exp(static_cast<double>(x - mx)) / sum);
-    }
-  }
+  for (int64_t i = 0; i < n; ++i) medvision::softmax(v.data() + i, classes, n, v.data() + i);
 }
 
 std::unique_ptr<Image> grid_like(const Image& image, int64_t channels, const std::string& what) {

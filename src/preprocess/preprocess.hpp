@@ -59,6 +59,8 @@ struct Prepared {
   std::vector<std::string> warnings;
 };
 
+class Step;  // one step of a pipeline (step.hpp, internal)
+
 class Pipeline {
  public:
   // Parses and validates the manifest's "preprocess" array against the input spec. Throws
@@ -71,8 +73,6 @@ class Pipeline {
   Prepared run(const Image& image) const;
 
   const InputSpec& input() const { return input_; }
-
-  struct Step;  // opaque; defined in the .cpp
 
  private:
   InputSpec input_;

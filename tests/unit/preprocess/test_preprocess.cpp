@@ -8,13 +8,16 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "common/error.hpp"
 #include "preprocess/preprocess.hpp"
+#include "preprocess/step.hpp"
 #include "test_data.hpp"
 
 using medvision::Error;
@@ -187,6 +190,14 @@ TEST_CASE("preprocess: manifest validation", "[preprocess]") {
       {R"([{"op": "resample", "spacing": [1, 1, 1]}])", "(resample): only for 3D models"},
       {R"([{"op": "reorient", "to": "RAS"}])", "(reorient): only for 3D models"},
       {R"([{"op": "crop_pad", "size": [1, 1, 1]}])", "(crop_pad): only for 3D models"},
+      {R"([{"op": "clip"}])", "(clip): 'min' is required"},
+      {R"([{"op": "clip", "min": 3, "max": 3}])", "'min' must be below 'max'"},
+      {R"([{"op": "clip", "min": 0, "max": "1"}])", "'max' must be a number"},
+      {R"([{"op": "clip", "mode": "percentile", "low": 90, "high": 10}])",
+       "'low' must be below 'high'"},
+      {R"([{"op": "clip", "mode": "percentile", "high": 101}])", "'high' must be a percentile"},
+      {R"([{"op": "clip", "mode": "percentile", "min": 0}])", "unknown parameter 'min'"},
+      {R"([{"op": "clip", "mode": "range"}])", "'mode' must be one of 'fixed', 'percentile'"},
   };
   for (const auto& c : cases) {
     INFO(c.first);
@@ -259,6 +270,44 @@ TEST_CASE("preprocess: window, DICOM PS3.3 C.11.2.1.2 formulas", "[preprocess]")
   const Prepared fp = make(R"([{"op": "window", "low": 0, "high": 100}])").run(f);
   CHECK(fp.data == std::vector<float>{0.0f, 0.5f, 1.0f});
   CHECK(has_warning(fp, "no VOI preset"));
+}
+
+TEST_CASE("preprocess: clip, fixed and percentile (numpy.clip)", "[preprocess]") {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  // numpy.clip([-2000, -1024, 0, 500, 3071, 5000, nan], -1024, 3071).
+  Image ct = make_image(1, 1, 1, 7, {-2000, -1024, 0, 500, 3071, 5000, nan});
+  const Prepared f = make(R"([{"op": "clip", "min": -1024, "max": 3071}])").run(ct);
+  for (size_t i = 0; i < 6; ++i) {
+    CHECK(f.data[i] == std::vector<float>{-1024, -1024, 0, 500, 3071, 3071}[i]);
+  }
+  CHECK(std::isnan(f.data[6]));
+  CHECK(f.chain.applied.back() == "clip: fixed [-1024, 3071]");
+  CHECK(f.chain.steps.empty());  // an intensity step moves no pixels
+  // numpy.percentile(arange(1, 101), [5, 95]) = [5.95, 95.05], then numpy.clip.
+  std::vector<float> v(100);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i + 1);
+  Image im = make_image(1, 1, 10, 10, v);
+  const Prepared p =
+      make(R"([{"op": "clip", "mode": "percentile", "low": 5, "high": 95}])").run(im);
+  CHECK(p.data[0] == Approx(5.95));
+  CHECK(p.data[5] == 6.0f);
+  CHECK(p.data[94] == 95.0f);
+  CHECK(p.data[95] == Approx(95.05));
+  CHECK(p.data[99] == Approx(95.05));
+}
+
+TEST_CASE("preprocess: the step table and the manifest schema list the same ops", "[preprocess]") {
+  const char* src = std::getenv("MV_SOURCE_DIR");
+  REQUIRE(src != nullptr);
+  std::ifstream f(std::string(src) + "/docs/model-package.schema.json");
+  REQUIRE(f.good());
+  const json schema = json::parse(f);
+  std::set<std::string> in_schema, in_table;
+  for (const auto& op : schema["$defs"]["step"]["properties"]["op"]["enum"]) {
+    in_schema.insert(op.get<std::string>());
+  }
+  for (const auto& k : medvision::preprocess::step_table()) in_table.insert(k.op);
+  CHECK(in_schema == in_table);
 }
 
 TEST_CASE("preprocess: scale", "[preprocess]") {

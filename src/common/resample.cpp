@@ -1,10 +1,10 @@
-#include "preprocess/resize.hpp"
+#include "common/resample.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
-namespace medvision::preprocess::detail {
+namespace medvision::resample {
 
 namespace {
 
@@ -148,4 +148,9 @@ std::vector<float> resample(const float* in, int64_t planes, const std::array<in
   return src == a.data() ? std::move(a) : std::move(b);
 }
 
-}  // namespace medvision::preprocess::detail
+std::vector<float> upsample_linear(const float* in, const std::array<int64_t, 3>& in_size,
+                                   const std::array<int64_t, 3>& out_size) {
+  return resample(in, 1, in_size, out_size, false);
+}
+
+}  // namespace medvision::resample

@@ -1,11 +1,13 @@
 #pragma once
-// Separable resampling kernels for medvision::preprocess. Internal to the module.
+// Half-pixel linear resampling (torch's interpolate(..., align_corners=False), with or without
+// antialias), the one copy shared by preprocessing (resize, resample) and the CAM up-sampling.
+// Internal to the library.
 
 #include <array>
 #include <cstdint>
 #include <vector>
 
-namespace medvision::preprocess::detail {
+namespace medvision::resample {
 
 // The input taps of every output sample along one axis: output o reads `count[o]` inputs starting
 // at `start[o]`, with weights `weights[o * max_taps + k]`.
@@ -32,4 +34,9 @@ void resample_axis(const float* in, int64_t outer, int64_t inner, const Taps& ta
 std::vector<float> resample(const float* in, int64_t planes, const std::array<int64_t, 3>& in_size,
                             const std::array<int64_t, 3>& out_size, bool antialias);
 
-}  // namespace medvision::preprocess::detail
+// resample(..., antialias=false) of one [D, H, W] grid: torch's interpolate(mode='bilinear' or
+// 'trilinear', align_corners=False), as CAM implementations bring feature maps up.
+std::vector<float> upsample_linear(const float* in, const std::array<int64_t, 3>& in_size,
+                                   const std::array<int64_t, 3>& out_size);
+
+}  // namespace medvision::resample
