@@ -191,12 +191,8 @@ Header read_header(DcmFileFormat& file, const std::string& name) {
   return h;
 }
 
-std::array<double, 9> direction_from(const Plane& plane) {
-  const auto& o = plane.orientation;
-  const std::array<double, 3> n = {o[1] * o[5] - o[2] * o[4], o[2] * o[3] - o[0] * o[5],
-                                   o[0] * o[4] - o[1] * o[3]};
-  // Row-major with one axis per column: x along a row, y down the columns, z the normal.
-  return {o[0], o[3], n[0], o[1], o[4], n[1], o[2], o[5], n[2]};
+geometry::Mat3 direction_from(const Plane& plane) {
+  return geometry::direction_from_orientation(plane.orientation);
 }
 
 // Patient's Age (AS, PS3.5 6.2: "nnnD", "nnnW", "nnnM" or "nnnY") in years; NaN when it is
@@ -286,19 +282,20 @@ Geometry frame_geometry(const dicom::Header& h, int64_t first, int64_t count) {
   g.spacing = {h.pixel_spacing[1], h.pixel_spacing[0], h.slice_spacing > 0 ? h.slice_spacing : 1.0};
   g.spacing_source = h.spacing_source;
   g.origin = h.planes[k].position;
-  g.direction = dicom::direction_from(h.planes[k]);
+  geometry::Mat3 dir = dicom::direction_from(h.planes[k]);
+  geometry::set_direction(g, dir);
   if (count < 2 || k + 1 >= h.planes.size() || !h.planes[k].has_position ||
       !h.planes[k + 1].has_position) {
     return g;
   }
-  double step = 0;
-  for (size_t i = 0; i < 3; ++i) {
-    step += (h.planes[k + 1].position[i] - h.planes[k].position[i]) * g.direction[i * 3 + 2];
-  }
+  const double step =
+      (geometry::vec(h.planes[k + 1].position) - geometry::vec(h.planes[k].position))
+          .dot(dir.col(2));
   if (std::abs(step) < 1e-6) return g;
   g.spacing[2] = std::abs(step);
   if (step < 0) {
-    for (size_t i = 0; i < 3; ++i) g.direction[i * 3 + 2] = -g.direction[i * 3 + 2];
+    dir.col(2) = -dir.col(2);
+    geometry::set_direction(g, dir);
   }
   return g;
 }

@@ -20,6 +20,7 @@
 #include <set>
 
 #include "common/error.hpp"
+#include "common/geometry.hpp"
 #include "io/dicom_derived.hpp"
 #include "io/writers.hpp"
 
@@ -208,10 +209,9 @@ void write_dicom_seg(const Image& label_map, const Image& source,
       const DicomSource& ref = sources[static_cast<size_t>(slice)];
 
       FGPlanePosPatient position;
-      double pos[3];
-      for (size_t i = 0; i < 3; ++i) {
-        pos[i] = g.origin[i] + static_cast<double>(slice) * g.spacing[2] * g.direction[i * 3 + 2];
-      }
+      const geometry::Vec3 pos = geometry::vec(g.origin) + static_cast<double>(slice) *
+                                                               g.spacing[2] *
+                                                               geometry::direction(g).col(2);
       check(position.setImagePositionPatient(decimal_string(pos[0]).c_str(),
                                              decimal_string(pos[1]).c_str(),
                                              decimal_string(pos[2]).c_str()),

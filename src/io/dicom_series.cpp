@@ -111,7 +111,7 @@ void check_consistent(const std::vector<Slice>& slices) {
 }
 
 // Sorts along the normal and returns the slice spacing, warning about uneven steps and gaps.
-double sort_slices(std::vector<Slice>& slices, const std::array<double, 9>& dir,
+double sort_slices(std::vector<Slice>& slices, const geometry::Vec3& normal,
                    std::vector<std::string>& warnings, const std::string& name) {
   const bool positions = std::all_of(
       slices.begin(), slices.end(), [](const Slice& s) { return s.header.planes[0].has_position; });
@@ -124,10 +124,7 @@ double sort_slices(std::vector<Slice>& slices, const std::array<double, 9>& dir,
     });
     return slices.front().header.slice_spacing > 0 ? slices.front().header.slice_spacing : 1.0;
   }
-  for (auto& s : slices) {
-    const auto& p = s.header.planes[0].position;
-    s.position = p[0] * dir[2] + p[1] * dir[5] + p[2] * dir[8];
-  }
+  for (auto& s : slices) s.position = geometry::vec(s.header.planes[0].position).dot(normal);
   std::stable_sort(slices.begin(), slices.end(),
                    [](const Slice& x, const Slice& y) { return x.position < y.position; });
   if (slices.size() < 2)
@@ -173,8 +170,8 @@ std::unique_ptr<Image> load_series(const std::vector<std::string>& paths,
     return image;
   }
   check_consistent(slices);
-  const auto dir = dicom::direction_from(slices.front().header.planes[0]);
-  const double spacing = sort_slices(slices, dir, warnings, name);
+  const geometry::Mat3 dir = dicom::direction_from(slices.front().header.planes[0]);
+  const double spacing = sort_slices(slices, dir.col(2), warnings, name);
   const dicom::Header& first = slices.front().header;
   auto image =
       std::make_unique<Image>(first.pixels.channels(), static_cast<int64_t>(slices.size()),
@@ -195,7 +192,7 @@ std::unique_ptr<Image> load_series(const std::vector<std::string>& paths,
   g.spacing = {first.pixel_spacing[1], first.pixel_spacing[0], spacing};
   g.spacing_source = first.spacing_source;
   g.origin = first.planes[0].position;
-  g.direction = dir;
+  geometry::set_direction(g, dir);
   image->warnings = std::move(warnings);
   return image;
 }
