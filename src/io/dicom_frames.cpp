@@ -15,6 +15,8 @@
 #include <algorithm>
 #include <utility>
 
+#include <fmt/format.h>
+
 #include "common/error.hpp"
 #include "io/dicom_codecs.hpp"
 #include "io/dicom_dataset.hpp"
@@ -82,9 +84,8 @@ void decode_native(DcmDataset& ds, const Header& h, int64_t first, int64_t count
   const uint64_t expected = (frame_bits * static_cast<uint64_t>(pm.frames) + 7) / 8;
   // Checked against the length field before DCMTK loads the value from disk.
   if (e->getLength() < expected) {
-    throw Error(MV_ERR_CORRUPT_DATA, name + ": " + pixel_tag_label(tag) + " has " +
-                                         std::to_string(e->getLength()) + " bytes, " +
-                                         std::to_string(expected) + " expected");
+    throw Error(MV_ERR_CORRUPT_DATA, fmt::format("{}: {} has {} bytes, {} expected", name,
+                                                 pixel_tag_label(tag), e->getLength(), expected));
   }
   Uint8* bytes = nullptr;
   const OFCondition cond = raw_bytes(*e, bytes);
@@ -194,7 +195,7 @@ void decode_with_dcmtk(DcmDataset& ds, const Header& h, int64_t first, int64_t c
     one.insert(fragment);
     if (fragment->putUint8Array(bytes.data, static_cast<Uint32>(bytes.size)).bad()) {
       throw Error(MV_ERR_OUT_OF_MEMORY,
-                  name + ": cannot copy frame " + std::to_string(first + k) + " for decoding");
+                  fmt::format("{}: cannot copy frame {} for decoding", name, first + k));
     }
     Uint32 start_fragment = 1;
     OFString colour;
@@ -204,16 +205,16 @@ void decode_with_dcmtk(DcmDataset& ds, const Header& h, int64_t first, int64_t c
         DcmCodecList::decodeFrame(xfer, enc.param, &one, &item, 0, start_fragment, buffer.data(),
                                   static_cast<Uint32>(buffer.size()), colour);
     if (cond.bad()) {
-      throw Error(MV_ERR_CORRUPT_DATA,
-                  name + ": (7FE0,0010) PixelData frame " + std::to_string(first + k) +
-                      " is not a valid " + transfer_syntax_label(h.transfer_syntax) +
-                      " codestream (the decoder reports: " + std::string(cond.text()) + ")");
+      throw Error(
+          MV_ERR_CORRUPT_DATA,
+          fmt::format("{}: (7FE0,0010) PixelData frame {} is not a valid {} codestream "
+                      "(the decoder reports: {})",
+                      name, first + k, transfer_syntax_label(h.transfer_syntax), cond.text()));
     }
     if (!damaged.empty()) {
-      throw Error(MV_ERR_CORRUPT_DATA, name + ": (7FE0,0010) PixelData frame " +
-                                           std::to_string(first + k) + " (" +
-                                           transfer_syntax_label(h.transfer_syntax) +
-                                           ") holds damaged data: " + damaged);
+      throw Error(MV_ERR_CORRUPT_DATA,
+                  fmt::format("{}: (7FE0,0010) PixelData frame {} ({}) holds damaged data: {}",
+                              name, first + k, transfer_syntax_label(h.transfer_syntax), damaged));
     }
     PixelModule pm = h.pixels;
     pm.planar = get_long(item, DCM_PlanarConfiguration, 0) == 1;

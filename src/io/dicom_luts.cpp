@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cstddef>
 
+#include <fmt/format.h>
+
 #include "common/error.hpp"
 #include "io/dicom_dataset.hpp"
 
@@ -56,9 +58,9 @@ ModalityLut read_modality_lut(DcmDataset& ds, const PixelModule& pm, const std::
     read_descriptor(*item, DCM_LUTDescriptor, pm.is_signed, desc, name);
     auto words = lut_words(*item, DCM_LUTData, name);
     if (words.size() < static_cast<size_t>(desc[0])) {
-      throw Error(MV_ERR_CORRUPT_DATA, name + ": (0028,3006) LUTData has " +
-                                           std::to_string(words.size()) + " entries, " +
-                                           std::to_string(desc[0]) + " expected");
+      throw Error(MV_ERR_CORRUPT_DATA,
+                  fmt::format("{}: (0028,3006) LUTData has {} entries, {} expected", name,
+                              words.size(), desc[0]));
     }
     words.resize(static_cast<size_t>(desc[0]));
     // pydicom casts the table to uint<bits>; an 8-bit table keeps the low byte of each word.
@@ -103,9 +105,8 @@ std::vector<uint16_t> palette_channel(DcmDataset& ds, const DcmTagKey& plain,
     return out;
   }
   if (words.size() < n) {
-    throw Error(MV_ERR_CORRUPT_DATA, name + ": " + tag_name(plain) + " palette has " +
-                                         std::to_string(words.size()) + " entries, " +
-                                         std::to_string(n) + " expected");
+    throw Error(MV_ERR_CORRUPT_DATA, fmt::format("{}: {} palette has {} entries, {} expected", name,
+                                                 tag_name(plain), words.size(), n));
   }
   words.resize(n);
   return words;

@@ -19,6 +19,8 @@
 #include <fstream>
 #include <iterator>
 
+#include <fmt/format.h>
+
 #include "common/error.hpp"
 #include "io/dicom_codecs.hpp"
 #include "io/dicom_dataset.hpp"
@@ -63,7 +65,7 @@ int memory_file(const uint8_t* data, size_t size) {
 #endif
 }
 
-std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+std::string fd_path(int fd) { return fmt::format("/proc/self/fd/{}", fd); }
 
 // Deflated Explicit VR Little Endian: DCMTK reads the data set through zlib, a stream it cannot
 // skip in, so an element's declared length is allocated before DCMTK finds the data shorter (a
@@ -102,8 +104,9 @@ std::unique_ptr<DcmFileFormat> load_deflated(const std::string& path, DcmFileFor
   while (rc == Z_OK) {
     if (inflated.size() >= kMaxInflated) {
       inflateEnd(&z);
-      throw Error(MV_ERR_OUT_OF_MEMORY, name + ": deflated data set inflates to more than " +
-                                            std::to_string(kMaxInflated) + " bytes");
+      throw Error(
+          MV_ERR_OUT_OF_MEMORY,
+          fmt::format("{}: deflated data set inflates to more than {} bytes", name, kMaxInflated));
     }
     const size_t have = inflated.size();
     inflated.resize(std::min(kMaxInflated, std::max<size_t>(have * 2, 1 << 16)));
@@ -117,7 +120,7 @@ std::unique_ptr<DcmFileFormat> load_deflated(const std::string& path, DcmFileFor
   inflateEnd(&z);
   if (rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
     throw Error(MV_ERR_CORRUPT_DATA,
-                name + ": deflated data set is corrupt (zlib error " + std::to_string(rc) + ")");
+                fmt::format("{}: deflated data set is corrupt (zlib error {})", name, rc));
   }
   FdCloser fd{memory_file(inflated.data(), inflated.size())};
   if (fd.fd < 0) return nullptr;

@@ -15,6 +15,8 @@
 #include <cmath>
 #include <limits>
 
+#include <fmt/format.h>
+
 #include "common/error.hpp"
 #include "io/dicom_dataset.hpp"
 #include "io/dicom_text.hpp"
@@ -42,32 +44,33 @@ void validate(const PixelModule& pm, const std::string& name) {
     return Error(MV_ERR_CORRUPT_DATA, name + ": " + what);
   };
   if (pm.rows <= 0 || pm.cols <= 0) {
-    throw bad("(0028,0010) Rows / (0028,0011) Columns must be positive, got " +
-              std::to_string(pm.rows) + "x" + std::to_string(pm.cols));
+    throw bad(fmt::format("(0028,0010) Rows / (0028,0011) Columns must be positive, got {}x{}",
+                          pm.rows, pm.cols));
   }
   if (pm.frames <= 0) throw bad("(0028,0008) NumberOfFrames must be positive");
   if (pm.samples != 1 && pm.samples != 3) {
-    throw Error(MV_ERR_UNSUPPORTED_FORMAT, name + ": (0028,0002) SamplesPerPixel " +
-                                               std::to_string(pm.samples) + " is not supported");
+    throw Error(
+        MV_ERR_UNSUPPORTED_FORMAT,
+        fmt::format("{}: (0028,0002) SamplesPerPixel {} is not supported", name, pm.samples));
   }
   const bool ok_bits = pm.is_float ? (pm.bits_allocated == 32 || pm.bits_allocated == 64)
                                    : (pm.bits_allocated == 1 || pm.bits_allocated == 8 ||
                                       pm.bits_allocated == 16 || pm.bits_allocated == 32);
   if (!ok_bits) {
-    throw Error(MV_ERR_UNSUPPORTED_FORMAT, name + ": (0028,0100) BitsAllocated " +
-                                               std::to_string(pm.bits_allocated) +
-                                               " is not supported");
+    throw Error(
+        MV_ERR_UNSUPPORTED_FORMAT,
+        fmt::format("{}: (0028,0100) BitsAllocated {} is not supported", name, pm.bits_allocated));
   }
   if (pm.bits_stored < 1 || pm.bits_stored > pm.bits_allocated) {
-    throw bad("(0028,0101) BitsStored " + std::to_string(pm.bits_stored) + " does not fit " +
-              std::to_string(pm.bits_allocated) + " bits allocated");
+    throw bad(fmt::format("(0028,0101) BitsStored {} does not fit {} bits allocated",
+                          pm.bits_stored, pm.bits_allocated));
   }
   const bool colour = pm.photometric == Photometric::kRgb ||
                       pm.photometric == Photometric::kYbrFull ||
                       pm.photometric == Photometric::kYbrFull422;
   if (colour != (pm.samples == 3)) {
-    throw bad("(0028,0004) PhotometricInterpretation " + pm.photometric_name + " with " +
-              std::to_string(pm.samples) + " samples per pixel");
+    throw bad(fmt::format("(0028,0004) PhotometricInterpretation {} with {} samples per pixel",
+                          pm.photometric_name, pm.samples));
   }
   if (pm.photometric == Photometric::kYbrFull422 && (pm.cols % 2 != 0 || pm.bits_allocated != 8)) {
     throw Error(MV_ERR_UNSUPPORTED_FORMAT, name + ": YBR_FULL_422 needs 8 bits and an even width");
@@ -308,9 +311,8 @@ std::unique_ptr<Image> read_parsed(DcmFileFormat& file, const LoadOptions& optio
   int64_t first = 0, count = pm.frames;
   if (options.frame >= 0) {
     if (options.frame >= pm.frames) {
-      throw Error(MV_ERR_INVALID_ARGUMENT, name + ": frame " + std::to_string(options.frame) +
-                                               " requested, the file has " +
-                                               std::to_string(pm.frames));
+      throw Error(MV_ERR_INVALID_ARGUMENT, fmt::format("{}: frame {} requested, the file has {}",
+                                                       name, options.frame, pm.frames));
     }
     first = options.frame;
     count = 1;

@@ -19,6 +19,8 @@
 #include <memory>
 #include <set>
 
+#include <fmt/format.h>
+
 #include "common/error.hpp"
 #include "common/geometry.hpp"
 #include "io/dicom_derived.hpp"
@@ -63,17 +65,18 @@ void check_inputs(const Image& label_map, const Image& source,
   for (const auto& s : segments) {
     if (s.value <= 0 || !values.insert(s.value).second || s.label.empty()) {
       throw Error(MV_ERR_INVALID_ARGUMENT,
-                  path +
-                      ": segment values must be positive and distinct, labels non-empty (value " +
-                      std::to_string(s.value) + ")");
+                  fmt::format("{}: segment values must be positive and distinct, labels non-empty "
+                              "(value {})",
+                              path, s.value));
     }
   }
   const float* p = label_map.data();
   for (size_t i = 0; i < label_map.size(); ++i) {
     if (p[i] == 0.0f) continue;
     if (!(p[i] == std::floor(p[i])) || values.count(static_cast<int>(p[i])) == 0) {
-      throw Error(MV_ERR_INVALID_ARGUMENT, path + ": label map value " + std::to_string(p[i]) +
-                                               " has no segment description");
+      throw Error(MV_ERR_INVALID_ARGUMENT,
+                  fmt::format("{}: label map value {:f} has no segment description", path,
+                              static_cast<double>(p[i])));
     }
   }
 }

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "common/error.hpp"
 #include "io/dicom_reader.hpp"
 #include "io/io.hpp"
@@ -74,11 +76,12 @@ std::vector<Slice> pick_series(std::vector<Slice> slices, const LoadOptions& opt
     // Series UIDs are not patient-identifying; listing them lets the caller choose one.
     std::string list;
     for (const auto& [uid, n] : counts) {
-      list += (list.empty() ? "" : ", ") + (uid.empty() ? "<none>" : uid) + " (" +
-              std::to_string(n) + " files)";
+      list +=
+          fmt::format("{}{} ({} files)", list.empty() ? "" : ", ", uid.empty() ? "<none>" : uid, n);
     }
-    throw Error(MV_ERR_INVALID_ARGUMENT, name + ": " + std::to_string(counts.size()) +
-                                             " series found, pick one with series_uid: " + list);
+    throw Error(MV_ERR_INVALID_ARGUMENT,
+                fmt::format("{}: {} series found, pick one with series_uid: {}", name,
+                            counts.size(), list));
   }
   return slices;
 }
@@ -94,10 +97,8 @@ void check_consistent(const std::vector<Slice>& slices) {
     if (b.pixels.rows != a.pixels.rows || b.pixels.cols != a.pixels.cols ||
         b.pixels.channels() != a.pixels.channels()) {
       throw Error(MV_ERR_SHAPE_MISMATCH,
-                  s.path + ": " + std::to_string(b.pixels.cols) + "x" +
-                      std::to_string(b.pixels.rows) + " slice in a series of " +
-                      std::to_string(a.pixels.cols) + "x" + std::to_string(a.pixels.rows) + " (" +
-                      slices.front().path + ")");
+                  fmt::format("{}: {}x{} slice in a series of {}x{} ({})", s.path, b.pixels.cols,
+                              b.pixels.rows, a.pixels.cols, a.pixels.rows, slices.front().path));
     }
     for (size_t i = 0; i < 6; ++i) {
       if (std::abs(b.planes[0].orientation[i] - a.planes[0].orientation[i]) > 1e-4) {
@@ -141,11 +142,13 @@ double sort_slices(std::vector<Slice>& slices, const geometry::Vec3& normal,
     warnings.push_back(name + ": two slices share a position");
   }
   if (*hi > median * 1.5 + 1e-3) {
-    warnings.push_back(name + ": gap in the series: a step of " + std::to_string(*hi) +
-                       " mm where the usual spacing is " + std::to_string(median) + " mm");
+    // {:f} as std::to_string wrote them (six decimals).
+    warnings.push_back(
+        fmt::format("{}: gap in the series: a step of {:f} mm where the usual spacing is {:f} mm",
+                    name, *hi, median));
   } else if (*hi - *lo > std::max(1e-3, 0.01 * median)) {
-    warnings.push_back(name + ": uneven slice spacing, from " + std::to_string(*lo) + " to " +
-                       std::to_string(*hi) + " mm");
+    warnings.push_back(
+        fmt::format("{}: uneven slice spacing, from {:f} to {:f} mm", name, *lo, *hi));
   }
   return median > 1e-4 ? median : 1.0;
 }
@@ -155,9 +158,9 @@ double sort_slices(std::vector<Slice>& slices, const geometry::Vec3& normal,
 std::unique_ptr<Image> load_series(const std::vector<std::string>& paths,
                                    const LoadOptions& options) {
   if (paths.empty()) throw Error(MV_ERR_INVALID_ARGUMENT, "load_series: no files given");
-  const std::string name =
-      paths.size() == 1 ? paths.front()
-                        : paths.front() + " (+" + std::to_string(paths.size() - 1) + " files)";
+  const std::string name = paths.size() == 1
+                               ? paths.front()
+                               : fmt::format("{} (+{} files)", paths.front(), paths.size() - 1);
   std::vector<std::string> warnings;
   std::vector<Slice> slices = read_headers(paths, warnings);
   if (slices.empty()) {

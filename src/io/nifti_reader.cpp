@@ -250,8 +250,8 @@ TypeInfo type_info(int datatype, const std::string& name) {
       break;
   }
   const char* known = nifti_datatype_string(datatype);  // static string, "UNKNOWN" if unknown
-  throw Error(MV_ERR_UNSUPPORTED_FORMAT, name + ": NIfTI datatype " + std::to_string(datatype) +
-                                             " (" + (known ? known : "?") + ") is not supported");
+  throw Error(MV_ERR_UNSUPPORTED_FORMAT, fmt::format("{}: NIfTI datatype {} ({}) is not supported",
+                                                     name, datatype, known ? known : "?"));
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -410,14 +410,14 @@ std::unique_ptr<Image> read_nifti_memory(const uint8_t* data, size_t size,
   const int64_t ndim = h.dim[0];
   if (ndim < 1 || ndim > 7) {
     throw Error(MV_ERR_CORRUPT_DATA,
-                name + ": NIfTI dim[0] = " + std::to_string(ndim) + " is outside 1..7");
+                fmt::format("{}: NIfTI dim[0] = {} is outside 1..7", name, ndim));
   }
   std::array<uint64_t, 8> dims{};
   for (size_t i = 1; i < 8; ++i) {
     const int64_t v = static_cast<int64_t>(i) <= ndim ? h.dim[i] : 1;
     if (v <= 0) {
-      throw Error(MV_ERR_CORRUPT_DATA, name + ": NIfTI dim[" + std::to_string(i) +
-                                           "] = " + std::to_string(v) + " is not positive");
+      throw Error(MV_ERR_CORRUPT_DATA,
+                  fmt::format("{}: NIfTI dim[{}] = {} is not positive", name, i, v));
     }
     dims[i] = static_cast<uint64_t>(v);
   }
@@ -447,10 +447,10 @@ std::unique_ptr<Image> read_nifti_memory(const uint8_t* data, size_t size,
     // more than that of `size` compressed bytes cannot be there; refuse before allocating.
     const uint64_t most = uint64_t{1032} * size + 65536;
     if (needed > most) {
-      throw Error(MV_ERR_CORRUPT_DATA, name + ": NIfTI header needs " + std::to_string(needed) +
-                                           " bytes (vox_offset " + std::to_string(offset) +
-                                           " + voxel data), more than " + std::to_string(size) +
-                                           " bytes of gzip data can hold");
+      throw Error(MV_ERR_CORRUPT_DATA,
+                  fmt::format("{}: NIfTI header needs {} bytes (vox_offset {} + voxel data), more "
+                              "than {} bytes of gzip data can hold",
+                              name, needed, offset, size));
     }
     const size_t have = inflated.size();
     if (needed > have) {
@@ -458,7 +458,7 @@ std::unique_ptr<Image> read_nifti_memory(const uint8_t* data, size_t size,
         inflated.resize(static_cast<size_t>(needed));
       } catch (const std::bad_alloc&) {
         throw Error(MV_ERR_OUT_OF_MEMORY,
-                    name + ": cannot allocate " + std::to_string(needed) + " bytes");
+                    fmt::format("{}: cannot allocate {} bytes", name, needed));
       }
       const size_t got = gunzip->read(inflated.data() + have, inflated.size() - have);
       inflated.resize(have + got);
@@ -467,9 +467,9 @@ std::unique_ptr<Image> read_nifti_memory(const uint8_t* data, size_t size,
     available = inflated.size();
   }
   if (available < needed) {
-    throw Error(MV_ERR_CORRUPT_DATA, name + ": NIfTI voxel data is truncated (" +
-                                         std::to_string(available) + " bytes, header needs " +
-                                         std::to_string(needed) + ")");
+    throw Error(MV_ERR_CORRUPT_DATA,
+                fmt::format("{}: NIfTI voxel data is truncated ({} bytes, header needs {})", name,
+                            available, needed));
   }
 
   const int64_t channels =

@@ -12,6 +12,8 @@
 #include <limits>
 #include <memory>
 
+#include <fmt/format.h>
+
 #include "common/error.hpp"
 #include "common/geometry.hpp"
 #include "io/writers.hpp"
@@ -47,7 +49,8 @@ void convert(const Image& image, std::vector<uint8_t>& out, const std::string& p
       if (!(r >= static_cast<double>(std::numeric_limits<T>::min()) &&
             r <= static_cast<double>(std::numeric_limits<T>::max()))) {
         throw Error(MV_ERR_INVALID_ARGUMENT,
-                    path + ": value " + std::to_string(p[i]) + " does not fit the NIfTI data type");
+                    fmt::format("{}: value {:f} does not fit the NIfTI data type", path,
+                                static_cast<double>(p[i])));
       }
       v = static_cast<T>(r);
     }
