@@ -882,7 +882,7 @@ int main(int argc, char** argv) {
   int info_frame = -1;
   auto* info = app.add_subcommand("info", "Decode images and print what medvision sees");
   info->add_option("FILE", info_files,
-                   "DICOM, NIfTI, PNG, JPEG, TIFF, BMP or PGM files, or DICOM series folders")
+                   "DICOM, NIfTI, PNG, JPEG, TIFF or BMP files, or DICOM series folders")
       ->required();
   info->add_flag("--json", info_json, "One JSON object per line (JSON Lines)");
   info->add_option("--frame", info_frame, "Multi-frame DICOM: decode only this frame")

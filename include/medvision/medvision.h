@@ -222,8 +222,7 @@ typedef enum mv_image_format {
   MV_FORMAT_JPEG = 4,
   MV_FORMAT_TIFF = 5,
   MV_FORMAT_BMP = 6,
-  MV_FORMAT_PIXELS = 7, /**< built by mv_image_from_pixels() */
-  MV_FORMAT_PGM = 8
+  MV_FORMAT_PIXELS = 7 /**< built by mv_image_from_pixels() */
 } mv_image_format;
 
 /** Photometric interpretation of the decoded pixels. @since 0.1 */
@@ -475,15 +474,6 @@ MV_API const char* mv_image_warning(const mv_image* image, size_t index) MV_NOEX
  */
 MV_API MV_NODISCARD mv_status mv_image_write_nifti(const mv_image* image,
                                                    const char* path) MV_NOEXCEPT;
-
-/** Writes slice `slice` of channel 0 as a 16-bit binary PGM.
- * @param[in] image the image. @param[in] path UTF-8 path. @param[in] slice 0-based slice.
- * @return MV_OK; MV_ERR_INVALID_ARGUMENT (NULL, slice out of range, a value that is not an integer
- *         in [0, 65535]); MV_ERR_IO (the message names the path).
- * Ownership: the caller keeps `image`. Thread-safety: safe. @since 0.x (scratch)
- */
-MV_API MV_NODISCARD mv_status mv_image_write_pgm(const mv_image* image, const char* path,
-                                                 int64_t slice) MV_NOEXCEPT;
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Models and results */

@@ -211,9 +211,6 @@ class Image {
   }
 
   /** Writes the image as NIfTI-1 (.nii or .nii.gz; see mv_image_write_nifti()). */
-  void write_pgm(const std::string& path, int64_t slice = 0) const {
-    check(mv_image_write_pgm(get(), path.c_str(), slice));
-  }
   void write_nifti(const std::string& path) const {
     check(mv_image_write_nifti(get(), path.c_str()));
   }
@@ -623,8 +620,6 @@ inline const char* to_string(mv_image_format f) {
       return "BMP";
     case MV_FORMAT_PIXELS:
       return "pixels";
-    case MV_FORMAT_PGM:
-      return "PGM";
     case MV_FORMAT_UNKNOWN:
       break;
   }

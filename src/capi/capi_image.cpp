@@ -466,13 +466,4 @@ mv_status mv_image_write_nifti(const mv_image* image, const char* path) MV_NOEXC
   MV_CAPI_END
 }
 
-mv_status mv_image_write_pgm(const mv_image* image, const char* path, int64_t slice) MV_NOEXCEPT {
-  MV_CAPI_BEGIN
-  MV_CHECK_ARG(image != nullptr, "mv_image_write_pgm: image is NULL");
-  MV_CHECK_ARG(path != nullptr && *path != '\0', "mv_image_write_pgm: path is NULL or empty");
-  medvision::io::write_pgm(*image->image, path, slice);
-  return MV_OK;
-  MV_CAPI_END
-}
-
 }  // extern "C"

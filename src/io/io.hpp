@@ -18,7 +18,7 @@ struct LoadOptions {
   std::string series_uid;  // series selection for folders holding several series
 };
 
-enum class Format { kUnknown, kDicom, kNifti1, kNifti2, kGzip, kPng, kJpeg, kTiff, kBmp, kPgm };
+enum class Format { kUnknown, kDicom, kNifti1, kNifti2, kGzip, kPng, kJpeg, kTiff, kBmp };
 
 // Identifies a format from the first bytes of a file (at least 352 bytes when available).
 // kGzip means "gzip: look inside" (NIfTI .nii.gz).
@@ -37,8 +37,6 @@ std::unique_ptr<Image> read_dicom_memory(const uint8_t* data, size_t size,
                                          const LoadOptions& options, const std::string& name);
 std::unique_ptr<Image> read_nifti_memory(const uint8_t* data, size_t size,
                                          const LoadOptions& options, const std::string& name);
-std::unique_ptr<Image> read_pgm_memory(const uint8_t* data, size_t size, const LoadOptions& options,
-                                       const std::string& name);
 std::unique_ptr<Image> read_raster_memory(const uint8_t* data, size_t size, Format format,
                                           const LoadOptions& options, const std::string& name);
 

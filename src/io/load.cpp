@@ -57,7 +57,6 @@ Format sniff(const uint8_t* d, size_t n) {
   if (starts_with(d, n, "II*\0", 4) || starts_with(d, n, "MM\0*", 4)) return Format::kTiff;
   if (starts_with(d, n, "BM", 2) && n >= 26) return Format::kBmp;
   if (starts_with(d, n, "\x1f\x8b", 2)) return Format::kGzip;
-  if (n >= 3 && d[0] == 'P' && d[1] == '5' && std::isspace(d[2])) return Format::kPgm;
   if (n >= 348) {
     // NIfTI-1: sizeof_hdr == 348 and magic "n+1\0" / "ni1\0" at 344; NIfTI-2: 540 and magic at 4.
     for (bool swap : {false, true}) {
@@ -113,13 +112,9 @@ std::unique_ptr<Image> load_memory(const uint8_t* data, size_t size, const LoadO
     case Format::kBmp:
       image = read_raster_memory(data, size, sniff(data, size), options, name);
       break;
-    case Format::kPgm:
-      image = read_pgm_memory(data, size, options, name);
-      break;
     case Format::kUnknown:
-      throw Error(
-          MV_ERR_UNSUPPORTED_FORMAT,
-          name + ": not a format medvision reads (DICOM, NIfTI-1/2, PNG, JPEG, TIFF, BMP, PGM)");
+      throw Error(MV_ERR_UNSUPPORTED_FORMAT,
+                  name + ": not a format medvision reads (DICOM, NIfTI-1/2, PNG, JPEG, TIFF, BMP)");
   }
   if (options.apply_voi >= 0) apply_window(*image, options.apply_voi, name);
   return image;

@@ -29,10 +29,6 @@ enum class NiftiType { kUint8, kInt16, kFloat32 };
 // write errors.
 void write_nifti(const Image& image, const std::string& path, NiftiType type);
 
-// Writes slice `slice` of channel 0 as a 16-bit binary PGM; values must be integers in
-// [0, 65535] (MV_ERR_INVALID_ARGUMENT otherwise), MV_ERR_IO naming the path on write errors.
-void write_pgm(const Image& image, const std::string& path, int64_t slice);
-
 // ---- derived DICOM objects --------------------------------------------------------------------
 
 // A coded concept (DICOM Code Sequence Macro).

@@ -156,8 +156,6 @@ SYNTHETIC = [
     ("rgb.tif", "RGB", {}, 3, 8),
     ("grey.bmp", "L", {}, 1, 8),
     ("rgb.bmp", "RGB", {}, 3, 8),
-    ("grey8.pgm", "L", {}, 1, 8),
-    ("grey16.pgm", "I;16", {}, 1, 16),
     ("grey.jpg", "L", {"quality": 95}, 1, 8),
     ("rgb.jpg", "RGB", {"quality": 95}, 3, 8),
 ]

@@ -177,14 +177,3 @@ def test_memory_source_is_refused(tmp_path):
     assert "memory" in r.stderr
     assert "Doe" not in r.stderr and "PID-0042" not in r.stderr
     assert not (tmp_path / "sc.dcm").exists()
-
-
-def test_pgm_with_pil(tmp_path):
-    # Scratch (checklist trial): slice 3 of the fixture read back with PIL.
-    from PIL import Image
-    out = str(tmp_path / "slice.pgm")
-    r = run_tool("pgm", out, "3")
-    assert r.returncode == 0, r.stderr
-    got = np.asarray(Image.open(out)).astype(np.float32)
-    j, i = np.meshgrid(np.arange(7), np.arange(5), indexing="ij")
-    assert np.array_equal(got, (300 + j * 10 + i).astype(np.float32)), got

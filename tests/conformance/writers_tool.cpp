@@ -46,8 +46,6 @@ int main(int argc, char** argv) {
       const auto rgb = mvtest::fixture_rgb(source->height(), source->width());
       io::write_dicom_secondary_capture(rgb.data(), source->height(), source->width(), *source,
                                         info, argv[3]);
-    } else if (cmd == "pgm") {
-      io::write_pgm(mvtest::oblique_image(1), argv[2], std::atoi(argv[3]));
     } else {
       std::fprintf(stderr, "writers_tool: unknown command %s\n", cmd.c_str());
       return 64;

@@ -140,11 +140,6 @@ def raster_seeds(out, data, rng):
         put(out, 'load_raster', f'synthetic_{i:02d}.{fmt.lower()}', b.getvalue())
 
 
-def pgm_seeds(out):
-    put(out, 'load_pgm', 'grey8.pgm', b'P5\n# c\n4 2\n255\n' + bytes(range(0, 256, 32)))
-    put(out, 'load_pgm', 'grey16.pgm', b'P5 2 1 65535\n\x12\x34\xff\xff')
-
-
 def manifest_seeds(out):
     for i, f in enumerate(sorted(glob.glob(os.path.join(ROOT, 'models', '*', 'package', 'manifest.json')))):
         put(out, 'manifest', f'model_{i}.json', open(f, 'rb').read())
@@ -194,7 +189,6 @@ def main(out, data):
     series_seeds(out, rng)
     nifti_seeds(out, data, rng)
     raster_seeds(out, data, rng)
-    pgm_seeds(out)
     manifest_seeds(out)
     archive_seeds(out)
     csv_seeds(out)

@@ -28,7 +28,7 @@ def _pair(spacing: Union[None, float, Sequence[float]]) -> Optional[Sequence[flo
 def load_image(source: Union[PathLike, bytes, bytearray, memoryview], *, frame: int = -1,
                apply_voi: int = -1, max_values: int = 0, series_uid: str = "",
                pixel_spacing: Optional[Sequence[float]] = None) -> Image:
-    """Decodes a DICOM, NIfTI, PNG, JPEG, TIFF, BMP or PGM image (the format is found from the
+    """Decodes a DICOM, NIfTI, PNG, JPEG, TIFF or BMP image (the format is found from the
     content), or a folder holding one DICOM series, or encoded bytes held in memory.
 
     The GIL is released while decoding. ``Image.array`` is a read-only view of the decoded

@@ -263,17 +263,3 @@ TEST_CASE("outline overlay: boundary in the segment's colour, interior tinted, b
     }
   }
 }
-
-TEST_CASE("pgm writer: slice, range and path errors (scratch)", "[io][writers]") {
-  medvision::Image im(1, 2, 2, 3, medvision::kDefaultMaxValues, "t");
-  for (size_t i = 0; i < im.size(); ++i) im.data()[i] = static_cast<float>(i * 1000);
-  const std::string path = "/tmp/mv_scratch_writer.pgm";
-  medvision::io::write_pgm(im, path, 1);
-  auto back = medvision::io::load_file(path, medvision::io::LoadOptions{});
-  CHECK(back->data()[0] == 6000.0f);
-  CHECK_THROWS_WITH(medvision::io::write_pgm(im, path, 2), Catch::Contains("slice 2"));
-  im.data()[0] = -1.0f;
-  CHECK_THROWS_WITH(medvision::io::write_pgm(im, path, 0), Catch::Contains("does not fit"));
-  CHECK_THROWS_WITH(medvision::io::write_pgm(im, "/nonexistent/x.pgm", 1),
-                    Catch::Contains("/nonexistent/x.pgm"));
-}
