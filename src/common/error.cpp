@@ -5,6 +5,8 @@
 #include <new>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "common/utf8.hpp"
 
 namespace medvision {
@@ -38,9 +40,9 @@ uint64_t checked_volume(const uint64_t* dims, int n, uint64_t limit, const std::
     total *= dims[i];
   }
   if (total > limit) {
-    throw Error(MV_ERR_OUT_OF_MEMORY, what + ": image has " + std::to_string(total) +
-                                          " values, more than the limit of " +
-                                          std::to_string(limit) + " (max_values)");
+    throw Error(MV_ERR_OUT_OF_MEMORY,
+                fmt::format("{}: image has {} values, more than the limit of {} (max_values)", what,
+                            total, limit));
   }
   return total;
 }

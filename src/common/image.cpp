@@ -5,6 +5,8 @@
 #include <cmath>
 #include <new>
 
+#include <fmt/format.h>
+
 #include "common/error.hpp"
 #include "common/utf8.hpp"
 
@@ -41,10 +43,9 @@ const char* allowed_meta_key(size_t index) {
 Image::Image(int64_t channels, int64_t depth, int64_t height, int64_t width, uint64_t max_values,
              const std::string& what) {
   if (channels <= 0 || depth <= 0 || height <= 0 || width <= 0) {
-    throw Error(MV_ERR_CORRUPT_DATA, what + ": image has a zero or negative dimension (" +
-                                         std::to_string(channels) + "x" + std::to_string(depth) +
-                                         "x" + std::to_string(height) + "x" +
-                                         std::to_string(width) + ")");
+    throw Error(MV_ERR_CORRUPT_DATA,
+                fmt::format("{}: image has a zero or negative dimension ({}x{}x{}x{})", what,
+                            channels, depth, height, width));
   }
   const uint64_t dims[4] = {static_cast<uint64_t>(channels), static_cast<uint64_t>(depth),
                             static_cast<uint64_t>(height), static_cast<uint64_t>(width)};
@@ -53,7 +54,7 @@ Image::Image(int64_t channels, int64_t depth, int64_t height, int64_t width, uin
     pixels_.reset(new float[static_cast<size_t>(n)]);
   } catch (const std::bad_alloc&) {
     throw Error(MV_ERR_OUT_OF_MEMORY,
-                what + ": cannot allocate " + std::to_string(n * 4) + " bytes for the pixels");
+                fmt::format("{}: cannot allocate {} bytes for the pixels", what, n * 4));
   }
   size_ = static_cast<size_t>(n);
   channels_ = channels;
@@ -78,14 +79,13 @@ std::unique_ptr<Image> stack_channels(const std::vector<const Image*>& images) {
   int64_t channels = 0;
   for (size_t i = 0; i < images.size(); ++i) {
     const Image& im = *images[i];
-    const std::string which = "stack: image " + std::to_string(i);
+    const std::string which = fmt::format("stack: image {}", i);
     if (im.depth() != first.depth() || im.height() != first.height() ||
         im.width() != first.width()) {
       throw Error(MV_ERR_SHAPE_MISMATCH,
-                  which + " is " + std::to_string(im.depth()) + "x" + std::to_string(im.height()) +
-                      "x" + std::to_string(im.width()) + " but image 0 is " +
-                      std::to_string(first.depth()) + "x" + std::to_string(first.height()) + "x" +
-                      std::to_string(first.width()) + " (depth x height x width)");
+                  fmt::format("{} is {}x{}x{} but image 0 is {}x{}x{} (depth x height x width)",
+                              which, im.depth(), im.height(), im.width(), first.depth(),
+                              first.height(), first.width()));
     }
     for (size_t a = 0; a < 3; ++a) {
       if (std::abs(im.geometry.spacing[a] - first.geometry.spacing[a]) > 1e-3 ||

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <memory>
 
+#include <fmt/format.h>
+
 #include "common/activation.hpp"
 #include "common/error.hpp"
 #include "common/resample.hpp"
@@ -84,8 +86,8 @@ Heatmap compute(const model::Model& model, const Image& image, const Options& op
                                   "(manifest \"explain\": {\"features\", \"head\"})");
   }
   if (image.depth() != 1) {
-    throw Error(MV_ERR_SHAPE_MISMATCH, "heat maps need a 2D image; this one has " +
-                                           std::to_string(image.depth()) + " slices");
+    throw Error(MV_ERR_SHAPE_MISMATCH,
+                fmt::format("heat maps need a 2D image; this one has {} slices", image.depth()));
   }
   auto prepared = model.prepare({&image});
   std::vector<int64_t> shape;
@@ -95,9 +97,9 @@ Heatmap compute(const model::Model& model, const Image& image, const Options& op
   const auto labels = static_cast<int64_t>(m.labels.size());
   int64_t label = options.label;
   if (label >= labels || label < -1) {
-    throw Error(MV_ERR_INVALID_ARGUMENT, "label index " + std::to_string(label) +
-                                             " is out of range (the model has " +
-                                             std::to_string(labels) + " labels)");
+    throw Error(
+        MV_ERR_INVALID_ARGUMENT,
+        fmt::format("label index {} is out of range (the model has {} labels)", label, labels));
   }
   // One pass through the backbone for every method: the logits come with the features.
   const auto argmax = [](const infer::Tensor& t) {
@@ -177,10 +179,8 @@ std::vector<uint8_t> overlay(const Image& image, const Heatmap& heatmap, float a
   const int64_t h = image.height(), w = image.width();
   if (heatmap.height != h || heatmap.width != w || heatmap.depth != image.depth()) {
     throw Error(MV_ERR_SHAPE_MISMATCH,
-                "heat map (" + std::to_string(heatmap.depth) + " x " +
-                    std::to_string(heatmap.height) + " x " + std::to_string(heatmap.width) +
-                    ") and image (" + std::to_string(image.depth()) + " x " + std::to_string(h) +
-                    " x " + std::to_string(w) + ") sizes differ");
+                fmt::format("heat map ({} x {} x {}) and image ({} x {} x {}) sizes differ",
+                            heatmap.depth, heatmap.height, heatmap.width, image.depth(), h, w));
   }
   const size_t n = static_cast<size_t>(h * w);
   const float* map = heatmap.map.data() + static_cast<size_t>(heatmap.slice) * n;

@@ -6,6 +6,8 @@
 #include <limits>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "common/activation.hpp"
 #include "common/error.hpp"
 #include "common/resample.hpp"
@@ -48,9 +50,9 @@ Heatmap compute_segmentation(const model::Model& model, const Image& image,
   const int64_t first_fg = softmax ? 1 : 0;
   int64_t cls = options.label;
   if (cls < -1 || cls >= labels) {
-    throw Error(MV_ERR_INVALID_ARGUMENT, "label index " + std::to_string(cls) +
-                                             " is out of range (the model has " +
-                                             std::to_string(labels) + " classes)");
+    throw Error(
+        MV_ERR_INVALID_ARGUMENT,
+        fmt::format("label index {} is out of range (the model has {} classes)", cls, labels));
   }
   if (cls < 0) {
     if (labels - first_fg != 1) {
@@ -82,10 +84,10 @@ Heatmap compute_segmentation(const model::Model& model, const Image& image,
     const int64_t batch = shape[0];
     if (static_cast<int64_t>(a.size()) != nd + 2 || static_cast<int64_t>(y.size()) != nd + 2 ||
         !std::equal(roi.begin(), roi.end(), y.begin() + 2) || y[1] != labels) {
-      throw Error(MV_ERR_MODEL, m.path + ": '" + m.explain_activations +
-                                    "' must return output [B, " + std::to_string(labels) +
-                                    ", *window] and activations [B, A, *grid] for windows of " +
-                                    std::to_string(nd) + " axes");
+      throw Error(MV_ERR_MODEL,
+                  fmt::format("{}: '{}' must return output [B, {}, *window] and activations "
+                              "[B, A, *grid] for windows of {} axes",
+                              m.path, m.explain_activations, labels, nd));
     }
     const int64_t k = a[1];
     const int64_t ad = nd == 3 ? a[2] : 1, ah = a[nd == 3 ? 3 : 2], aw = a[nd == 3 ? 4 : 3];

@@ -16,6 +16,8 @@
 #include <string>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "common/error.hpp"
 
 namespace medvision::infer {
@@ -62,8 +64,8 @@ torch::Device parse_device(const std::string& spec) {
     }
     const int count = static_cast<int>(torch::cuda::device_count());
     if (index >= count) {
-      throw Error(MV_ERR_DEVICE, "device '" + spec + "': only " + std::to_string(count) +
-                                     " CUDA device(s) present");
+      throw Error(MV_ERR_DEVICE,
+                  fmt::format("device '{}': only {} CUDA device(s) present", spec, count));
     }
     return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
@@ -242,9 +244,9 @@ Runtime::CamTensors Runtime::features_and_gradients(const float* data,
       label = logits.argmax(1).item<int64_t>();  // the most probable label of this one image
     }
     if (logits.dim() != 2 || label < 0 || label >= logits.size(1)) {
-      throw Error(MV_ERR_SHAPE_MISMATCH, impl_->path + ": head returned logits of shape " +
-                                             c10::str(logits.sizes()) + "; label " +
-                                             std::to_string(label) + " is out of range");
+      throw Error(MV_ERR_SHAPE_MISMATCH,
+                  fmt::format("{}: head returned logits of shape {}; label {} is out of range",
+                              impl_->path, c10::str(logits.sizes()), label));
     }
     torch::Tensor score = logits.select(1, label).sum();
     auto grads = torch::autograd::grad({score}, {f});
@@ -279,10 +281,11 @@ Runtime::CamTensors Runtime::region_gradients(const float* data, const std::vect
     torch::Tensor act = res.toTupleRef().elements()[1].toTensor();
     if (y.dim() < 3 || cls < 0 || cls >= y.size(1) || act.dim() != y.dim() ||
         act.size(0) != y.size(0)) {
-      throw Error(MV_ERR_SHAPE_MISMATCH,
-                  impl_->path + ": '" + method + "' returned output " + c10::str(y.sizes()) +
-                      " and activations " + c10::str(act.sizes()) + "; class " +
-                      std::to_string(cls) + " is out of range or the shapes do not match");
+      throw Error(
+          MV_ERR_SHAPE_MISMATCH,
+          fmt::format("{}: '{}' returned output {} and activations {}; class {} is out of "
+                      "range or the shapes do not match",
+                      impl_->path, method, c10::str(y.sizes()), c10::str(act.sizes()), cls));
     }
     if (!act.requires_grad()) {
       throw Error(MV_ERR_MODEL, impl_->path + ": the activations '" + method +

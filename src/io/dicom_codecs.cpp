@@ -23,6 +23,8 @@
 #include <mutex>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "common/error.hpp"
 
 namespace medvision::io::dicom {
@@ -106,17 +108,18 @@ uint32_t le32(const uint8_t* d) {
 // An RLE frame starts with a 64-byte header (PS3.5 G.5): the number of segments (1..15), then
 // each segment's offset; the first is 64 and they increase within the frame. Empty when valid.
 std::string rle_header_problem(const uint8_t* d, size_t n) {
-  if (n < 64) return "is " + std::to_string(n) + " bytes, shorter than the 64-byte RLE header";
+  if (n < 64) return fmt::format("is {} bytes, shorter than the 64-byte RLE header", n);
   const uint32_t count = le32(d);
   if (count < 1 || count > 15) {
-    return "has an RLE header declaring " + std::to_string(count) + " segments (1 to 15 allowed)";
+    return fmt::format("has an RLE header declaring {} segments (1 to 15 allowed)", count);
   }
   uint32_t previous = 0;
   for (uint32_t i = 0; i < count; ++i) {
     const uint32_t off = le32(d + 4 + 4 * i);
     if ((i == 0 && off != 64) || (i > 0 && off <= previous) || off >= n) {
-      return "has an RLE header whose segment " + std::to_string(i + 1) + " offset " +
-             std::to_string(off) + " is not within the " + std::to_string(n) + "-byte frame";
+      return fmt::format(
+          "has an RLE header whose segment {} offset {} is not within the {}-byte frame", i + 1,
+          off, n);
     }
     previous = off;
   }
@@ -141,10 +144,9 @@ void check_components(const opj_image_t& img, int64_t rows, int64_t cols, int64_
   if (w != cols || h != rows || static_cast<int64_t>(img.numcomps) < samples ||
       static_cast<int64_t>(img.numcomps) > samples + 1) {
     throw Error(MV_ERR_CORRUPT_DATA,
-                name + ": " + kPixelTag + " JPEG 2000 codestream is " + std::to_string(w) + "x" +
-                    std::to_string(h) + " with " + std::to_string(img.numcomps) +
-                    " components, the header says " + std::to_string(cols) + "x" +
-                    std::to_string(rows) + " with " + std::to_string(samples));
+                fmt::format("{}: {} JPEG 2000 codestream is {}x{} with {} components, the header "
+                            "says {}x{} with {}",
+                            name, kPixelTag, w, h, img.numcomps, cols, rows, samples));
   }
 }
 
@@ -250,7 +252,7 @@ FrameIndex::FrameIndex(DcmDataset& dataset, DcmPixelSequence& sequence, int64_t 
     const Uint32 len = item->getLength();
     if (len > 0 && (item->getUint8Array(bytes).bad() || bytes == nullptr)) {
       throw Error(MV_ERR_CORRUPT_DATA,
-                  name + ": " + kPixelTag + " fragment " + std::to_string(i) + " is unreadable");
+                  fmt::format("{}: {} fragment {} is unreadable", name, kPixelTag, i));
     }
     if (i == 0) {  // the Basic Offset Table, possibly empty
       for (Uint32 k = 0; k + 4 <= len; k += 4) {
@@ -279,25 +281,23 @@ FrameIndex::FrameIndex(DcmDataset& dataset, DcmPixelSequence& sequence, int64_t 
   } else if (fragments_.size() == n) {
     for (size_t i = 0; i <= n; ++i) first_.push_back(i);
   } else if (fragments_.size() < n) {
-    throw Error(MV_ERR_CORRUPT_DATA, name + ": " + kPixelTag + " has " +
-                                         std::to_string(fragments_.size()) + " fragments for " +
-                                         std::to_string(frames) + " frames");
+    throw Error(MV_ERR_CORRUPT_DATA, fmt::format("{}: {} has {} fragments for {} frames", name,
+                                                 kPixelTag, fragments_.size(), frames));
   } else if (family_ == CodecFamily::kRle) {
     // RLE frames carry no start marker; any guess could decode wrong pixels silently.
     throw Error(MV_ERR_CORRUPT_DATA,
-                name + ": " + kPixelTag + " (" + transfer_syntax_label(transfer_syntax) + ") has " +
-                    std::to_string(fragments_.size()) + " fragments for " + std::to_string(frames) +
-                    " frames and no usable Basic or Extended Offset Table, so the frame "
-                    "boundaries cannot be known");
+                fmt::format("{}: {} ({}) has {} fragments for {} frames and no usable Basic or "
+                            "Extended Offset Table, so the frame boundaries cannot be known",
+                            name, kPixelTag, transfer_syntax_label(transfer_syntax),
+                            fragments_.size(), frames));
   } else {
     index_by_markers();
     if (first_.size() != n + 1) {
       throw Error(MV_ERR_CORRUPT_DATA,
-                  name + ": " + kPixelTag + " (" + transfer_syntax_label(transfer_syntax) +
-                      ") has " + std::to_string(fragments_.size()) + " fragments for " +
-                      std::to_string(frames) + " frames, no usable Basic or Extended Offset " +
-                      "Table, and " + std::to_string(first_.size() - 1) +
-                      " fragments that start a codestream");
+                  fmt::format("{}: {} ({}) has {} fragments for {} frames, no usable Basic or "
+                              "Extended Offset Table, and {} fragments that start a codestream",
+                              name, kPixelTag, transfer_syntax_label(transfer_syntax),
+                              fragments_.size(), frames, first_.size() - 1));
     }
   }
 }
@@ -380,11 +380,10 @@ void check_codestream_size(const FrameBytes& bytes, CodecFamily family, int64_t 
       // refused before any decoding. Height 0 (defined by a later DNL marker) is refused too.
       if (x != cols || y != rows || nf != samples) {
         throw Error(MV_ERR_CORRUPT_DATA,
-                    name + ": frame " + std::to_string(index) + " of " + kPixelTag + " (" +
-                        transfer_syntax_label(transfer_syntax) + ") is a " + std::to_string(x) +
-                        "x" + std::to_string(y) + " codestream with " + std::to_string(nf) +
-                        " components; the header says " + std::to_string(cols) + "x" +
-                        std::to_string(rows) + " with " + std::to_string(samples));
+                    fmt::format("{}: frame {} of {} ({}) is a {}x{} codestream with {} components; "
+                                "the header says {}x{} with {}",
+                                name, index, kPixelTag, transfer_syntax_label(transfer_syntax), x,
+                                y, nf, cols, rows, samples));
       }
       return;
     }
@@ -420,8 +419,8 @@ void FrameIndex::check_start(const FrameBytes& bytes, int64_t index) const {
   }
   if (!problem.empty()) {
     throw Error(MV_ERR_CORRUPT_DATA,
-                name_ + ": the transfer syntax is " + transfer_syntax_label(transfer_syntax_) +
-                    " but frame " + std::to_string(index) + " of " + kPixelTag + " " + problem);
+                fmt::format("{}: the transfer syntax is {} but frame {} of {} {}", name_,
+                            transfer_syntax_label(transfer_syntax_), index, kPixelTag, problem));
   }
 }
 
@@ -475,9 +474,9 @@ J2kFrame decode_j2k(const uint8_t* data, size_t size, int64_t rows, int64_t cols
     const opj_image_comp_t& comp = image->comps[c];
     if (comp.data == nullptr || comp.w != static_cast<OPJ_UINT32>(cols) ||
         comp.h != static_cast<OPJ_UINT32>(rows) || comp.dx != 1 || comp.dy != 1) {
-      throw Error(MV_ERR_UNSUPPORTED_FORMAT, name + ": " + kPixelTag + " JPEG 2000 component " +
-                                                 std::to_string(c) +
-                                                 " is subsampled or incomplete");
+      throw Error(MV_ERR_UNSUPPORTED_FORMAT,
+                  fmt::format("{}: {} JPEG 2000 component {} is subsampled or incomplete", name,
+                              kPixelTag, c));
     }
     std::memcpy(out.planes.data() + static_cast<size_t>(c) * plane, comp.data,
                 plane * sizeof(int32_t));

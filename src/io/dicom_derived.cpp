@@ -10,6 +10,8 @@
 #include <random>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "common/error.hpp"
 #include "io/dicom_codecs.hpp"
 #include "io/dicom_reader.hpp"
@@ -62,9 +64,9 @@ const std::vector<DicomSource>& require_file_sources(const Image& source, const 
   }
   const auto& s = source.dicom_sources;
   if (static_cast<int64_t>(s.size()) != source.depth()) {
-    throw Error(MV_ERR_INVALID_ARGUMENT, what + ": the source image has " +
-                                             std::to_string(s.size()) + " DICOM records for " +
-                                             std::to_string(source.depth()) + " slices");
+    throw Error(MV_ERR_INVALID_ARGUMENT,
+                fmt::format("{}: the source image has {} DICOM records for {} slices", what,
+                            s.size(), source.depth()));
   }
   if (std::any_of(s.begin(), s.end(), [](const DicomSource& d) { return d.path.empty(); })) {
     throw Error(MV_ERR_INVALID_ARGUMENT,

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/geometry.hpp"
 #include "common/image.hpp"
 #include "io/dicom_pixels.hpp"
 #include "io/io.hpp"
@@ -57,7 +58,7 @@ void describe(DcmFileFormat& file, const Header& header, Image& out, const std::
 void record_sources(DcmFileFormat& file, const std::string& path, int64_t first, int64_t count,
                     Image& out);
 
-// Direction matrix (row-major, column = axis) from ImageOrientationPatient and its normal.
-std::array<double, 9> direction_from(const Plane& plane);
+// Direction cosines (column = index axis) from ImageOrientationPatient and its normal.
+geometry::Mat3 direction_from(const Plane& plane);
 
 }  // namespace medvision::io::dicom

@@ -9,6 +9,8 @@
 #include <ctime>
 #include <memory>
 
+#include <fmt/format.h>
+
 #include "common/error.hpp"
 #include "io/dicom_derived.hpp"
 #include "io/writers.hpp"
@@ -33,9 +35,9 @@ void write_dicom_secondary_capture(const uint8_t* rgb, int64_t height, int64_t w
     throw Error(MV_ERR_INVALID_ARGUMENT, path + ": the RGB buffer is empty or too large");
   }
   if (slice < 0 || slice >= source.depth()) {
-    throw Error(MV_ERR_INVALID_ARGUMENT, path + ": slice " + std::to_string(slice) +
-                                             " is outside the source's " +
-                                             std::to_string(source.depth()) + " slices");
+    throw Error(
+        MV_ERR_INVALID_ARGUMENT,
+        fmt::format("{}: slice {} is outside the source's {} slices", path, slice, source.depth()));
   }
   // One source per slice (a series, or the frames of a multi-frame instance): reference the
   // slice shown; otherwise the one instance all slices came from.

@@ -19,7 +19,10 @@
 #include <memory>
 #include <set>
 
+#include <fmt/format.h>
+
 #include "common/error.hpp"
+#include "common/geometry.hpp"
 #include "io/dicom_derived.hpp"
 #include "io/writers.hpp"
 
@@ -62,17 +65,18 @@ void check_inputs(const Image& label_map, const Image& source,
   for (const auto& s : segments) {
     if (s.value <= 0 || !values.insert(s.value).second || s.label.empty()) {
       throw Error(MV_ERR_INVALID_ARGUMENT,
-                  path +
-                      ": segment values must be positive and distinct, labels non-empty (value " +
-                      std::to_string(s.value) + ")");
+                  fmt::format("{}: segment values must be positive and distinct, labels non-empty "
+                              "(value {})",
+                              path, s.value));
     }
   }
   const float* p = label_map.data();
   for (size_t i = 0; i < label_map.size(); ++i) {
     if (p[i] == 0.0f) continue;
     if (!(p[i] == std::floor(p[i])) || values.count(static_cast<int>(p[i])) == 0) {
-      throw Error(MV_ERR_INVALID_ARGUMENT, path + ": label map value " + std::to_string(p[i]) +
-                                               " has no segment description");
+      throw Error(MV_ERR_INVALID_ARGUMENT,
+                  fmt::format("{}: label map value {:f} has no segment description", path,
+                              static_cast<double>(p[i])));
     }
   }
 }
@@ -208,10 +212,9 @@ void write_dicom_seg(const Image& label_map, const Image& source,
       const DicomSource& ref = sources[static_cast<size_t>(slice)];
 
       FGPlanePosPatient position;
-      double pos[3];
-      for (size_t i = 0; i < 3; ++i) {
-        pos[i] = g.origin[i] + static_cast<double>(slice) * g.spacing[2] * g.direction[i * 3 + 2];
-      }
+      const geometry::Vec3 pos = geometry::vec(g.origin) + static_cast<double>(slice) *
+                                                               g.spacing[2] *
+                                                               geometry::direction(g).col(2);
       check(position.setImagePositionPatient(decimal_string(pos[0]).c_str(),
                                              decimal_string(pos[1]).c_str(),
                                              decimal_string(pos[2]).c_str()),

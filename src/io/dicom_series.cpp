@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "common/error.hpp"
 #include "io/dicom_reader.hpp"
 #include "io/io.hpp"
@@ -74,11 +76,12 @@ std::vector<Slice> pick_series(std::vector<Slice> slices, const LoadOptions& opt
     // Series UIDs are not patient-identifying; listing them lets the caller choose one.
     std::string list;
     for (const auto& [uid, n] : counts) {
-      list += (list.empty() ? "" : ", ") + (uid.empty() ? "<none>" : uid) + " (" +
-              std::to_string(n) + " files)";
+      list +=
+          fmt::format("{}{} ({} files)", list.empty() ? "" : ", ", uid.empty() ? "<none>" : uid, n);
     }
-    throw Error(MV_ERR_INVALID_ARGUMENT, name + ": " + std::to_string(counts.size()) +
-                                             " series found, pick one with series_uid: " + list);
+    throw Error(MV_ERR_INVALID_ARGUMENT,
+                fmt::format("{}: {} series found, pick one with series_uid: {}", name,
+                            counts.size(), list));
   }
   return slices;
 }
@@ -94,10 +97,8 @@ void check_consistent(const std::vector<Slice>& slices) {
     if (b.pixels.rows != a.pixels.rows || b.pixels.cols != a.pixels.cols ||
         b.pixels.channels() != a.pixels.channels()) {
       throw Error(MV_ERR_SHAPE_MISMATCH,
-                  s.path + ": " + std::to_string(b.pixels.cols) + "x" +
-                      std::to_string(b.pixels.rows) + " slice in a series of " +
-                      std::to_string(a.pixels.cols) + "x" + std::to_string(a.pixels.rows) + " (" +
-                      slices.front().path + ")");
+                  fmt::format("{}: {}x{} slice in a series of {}x{} ({})", s.path, b.pixels.cols,
+                              b.pixels.rows, a.pixels.cols, a.pixels.rows, slices.front().path));
     }
     for (size_t i = 0; i < 6; ++i) {
       if (std::abs(b.planes[0].orientation[i] - a.planes[0].orientation[i]) > 1e-4) {
@@ -111,7 +112,7 @@ void check_consistent(const std::vector<Slice>& slices) {
 }
 
 // Sorts along the normal and returns the slice spacing, warning about uneven steps and gaps.
-double sort_slices(std::vector<Slice>& slices, const std::array<double, 9>& dir,
+double sort_slices(std::vector<Slice>& slices, const geometry::Vec3& normal,
                    std::vector<std::string>& warnings, const std::string& name) {
   const bool positions = std::all_of(
       slices.begin(), slices.end(), [](const Slice& s) { return s.header.planes[0].has_position; });
@@ -124,10 +125,7 @@ double sort_slices(std::vector<Slice>& slices, const std::array<double, 9>& dir,
     });
     return slices.front().header.slice_spacing > 0 ? slices.front().header.slice_spacing : 1.0;
   }
-  for (auto& s : slices) {
-    const auto& p = s.header.planes[0].position;
-    s.position = p[0] * dir[2] + p[1] * dir[5] + p[2] * dir[8];
-  }
+  for (auto& s : slices) s.position = geometry::vec(s.header.planes[0].position).dot(normal);
   std::stable_sort(slices.begin(), slices.end(),
                    [](const Slice& x, const Slice& y) { return x.position < y.position; });
   if (slices.size() < 2)
@@ -144,11 +142,13 @@ double sort_slices(std::vector<Slice>& slices, const std::array<double, 9>& dir,
     warnings.push_back(name + ": two slices share a position");
   }
   if (*hi > median * 1.5 + 1e-3) {
-    warnings.push_back(name + ": gap in the series: a step of " + std::to_string(*hi) +
-                       " mm where the usual spacing is " + std::to_string(median) + " mm");
+    // {:f} as std::to_string wrote them (six decimals).
+    warnings.push_back(
+        fmt::format("{}: gap in the series: a step of {:f} mm where the usual spacing is {:f} mm",
+                    name, *hi, median));
   } else if (*hi - *lo > std::max(1e-3, 0.01 * median)) {
-    warnings.push_back(name + ": uneven slice spacing, from " + std::to_string(*lo) + " to " +
-                       std::to_string(*hi) + " mm");
+    warnings.push_back(
+        fmt::format("{}: uneven slice spacing, from {:f} to {:f} mm", name, *lo, *hi));
   }
   return median > 1e-4 ? median : 1.0;
 }
@@ -158,9 +158,9 @@ double sort_slices(std::vector<Slice>& slices, const std::array<double, 9>& dir,
 std::unique_ptr<Image> load_series(const std::vector<std::string>& paths,
                                    const LoadOptions& options) {
   if (paths.empty()) throw Error(MV_ERR_INVALID_ARGUMENT, "load_series: no files given");
-  const std::string name =
-      paths.size() == 1 ? paths.front()
-                        : paths.front() + " (+" + std::to_string(paths.size() - 1) + " files)";
+  const std::string name = paths.size() == 1
+                               ? paths.front()
+                               : fmt::format("{} (+{} files)", paths.front(), paths.size() - 1);
   std::vector<std::string> warnings;
   std::vector<Slice> slices = read_headers(paths, warnings);
   if (slices.empty()) {
@@ -173,8 +173,8 @@ std::unique_ptr<Image> load_series(const std::vector<std::string>& paths,
     return image;
   }
   check_consistent(slices);
-  const auto dir = dicom::direction_from(slices.front().header.planes[0]);
-  const double spacing = sort_slices(slices, dir, warnings, name);
+  const geometry::Mat3 dir = dicom::direction_from(slices.front().header.planes[0]);
+  const double spacing = sort_slices(slices, dir.col(2), warnings, name);
   const dicom::Header& first = slices.front().header;
   auto image =
       std::make_unique<Image>(first.pixels.channels(), static_cast<int64_t>(slices.size()),
@@ -195,7 +195,7 @@ std::unique_ptr<Image> load_series(const std::vector<std::string>& paths,
   g.spacing = {first.pixel_spacing[1], first.pixel_spacing[0], spacing};
   g.spacing_source = first.spacing_source;
   g.origin = first.planes[0].position;
-  g.direction = dir;
+  geometry::set_direction(g, dir);
   image->warnings = std::move(warnings);
   return image;
 }

@@ -12,6 +12,8 @@
 #include <memory>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "common/error.hpp"
 #include "common/voi.hpp"
 #include "io/io.hpp"
@@ -82,8 +84,8 @@ std::vector<uint8_t> read_whole_file(const std::string& path, uint64_t max_bytes
   }
   if (S_ISDIR(st.st_mode)) throw Error(MV_ERR_IO, path + ": is a folder, not a file");
   if (static_cast<uint64_t>(st.st_size) > max_bytes) {
-    throw Error(MV_ERR_OUT_OF_MEMORY, path + ": file of " + std::to_string(st.st_size) +
-                                          " bytes is larger than the limit");
+    throw Error(MV_ERR_OUT_OF_MEMORY,
+                fmt::format("{}: file of {} bytes is larger than the limit", path, st.st_size));
   }
   std::vector<uint8_t> bytes(static_cast<size_t>(st.st_size));
   if (!bytes.empty() && std::fread(bytes.data(), 1, bytes.size(), f.get()) != bytes.size()) {
@@ -157,9 +159,9 @@ std::unique_ptr<Image> load_file(const std::string& path, const LoadOptions& opt
 
 void apply_window(Image& image, int32_t index, const std::string& name) {
   if (index < 0 || static_cast<size_t>(index) >= image.windows.size()) {
-    throw Error(MV_ERR_INVALID_ARGUMENT, name + ": window preset " + std::to_string(index) +
-                                             " requested, but the image has " +
-                                             std::to_string(image.windows.size()));
+    throw Error(MV_ERR_INVALID_ARGUMENT,
+                fmt::format("{}: window preset {} requested, but the image has {}", name, index,
+                            image.windows.size()));
   }
   const WindowPreset& w = image.windows[static_cast<size_t>(index)];
   if (w.function == MV_VOI_TABLE && w.table.empty()) {

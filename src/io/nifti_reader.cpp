@@ -18,9 +18,11 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <nifti2_io.h>
 
 #include "common/error.hpp"
+#include "common/geometry.hpp"
 #include "io/io.hpp"
 
 namespace medvision::io {
@@ -248,8 +250,8 @@ TypeInfo type_info(int datatype, const std::string& name) {
       break;
   }
   const char* known = nifti_datatype_string(datatype);  // static string, "UNKNOWN" if unknown
-  throw Error(MV_ERR_UNSUPPORTED_FORMAT, name + ": NIfTI datatype " + std::to_string(datatype) +
-                                             " (" + (known ? known : "?") + ") is not supported");
+  throw Error(MV_ERR_UNSUPPORTED_FORMAT, fmt::format("{}: NIfTI datatype {} ({}) is not supported",
+                                                     name, datatype, known ? known : "?"));
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -308,14 +310,10 @@ void convert_scalar(int datatype, const uint8_t* src, size_t count, bool swap, f
 // ------------------------------------------------------------------------------------------------
 // Geometry
 
-using Mat44 = std::array<std::array<double, 4>, 4>;
+using geometry::Mat4;
 
-Mat44 from_dmat(const nifti_dmat44& m) {
-  Mat44 r{};
-  for (size_t i = 0; i < 4; ++i) {
-    for (size_t j = 0; j < 4; ++j) r[i][j] = m.m[i][j];
-  }
-  return r;
+Mat4 from_dmat(const nifti_dmat44& m) {
+  return Eigen::Map<const Eigen::Matrix<double, 4, 4, Eigen::RowMajor>>(&m.m[0][0]);
 }
 
 // niftilib's debug level is process-wide and, at its default of 1, some paths print to stderr;
@@ -329,7 +327,7 @@ void quiet_niftilib() {
 // nibabel's Nifti1Header.get_best_affine(): sform if sform_code is a valid non-zero code, else
 // qform if qform_code is, else AnalyzeHeader.get_base_affine() (x flipped, centred on the volume).
 // Codes outside 0..5 count as 0, since nibabel's header check resets them.
-Mat44 best_affine_ras(const Header& h, const RawHeader& raw, const std::string& name) {
+Mat4 best_affine_ras(const Header& h, const RawHeader& raw, const std::string& name) {
   auto valid = [](int code) { return code > 0 && code <= 5; };
   if (valid(h.sform_code) || valid(h.qform_code)) {
     quiet_niftilib();
@@ -343,41 +341,43 @@ Mat44 best_affine_ras(const Header& h, const RawHeader& raw, const std::string& 
   }
   // nibabel's header check first sets pixdim[1..3] that are 0 to 1 and negative ones to abs.
   const int64_t ndim = h.dim[0];
-  Mat44 a{};
-  a[3][3] = 1.0;
+  Mat4 a = Mat4::Zero();
+  a(3, 3) = 1.0;
   for (size_t i = 0; i < 3; ++i) {
     double zoom = std::fabs(h.pixdim[i + 1]);
     if (zoom == 0.0 || !std::isfinite(zoom)) zoom = 1.0;
     double extent = static_cast<double>(h.dim[i + 1]);
     if (static_cast<int64_t>(i) + 1 > ndim) zoom = extent = 1.0;
     if (i == 0) zoom = -zoom;
-    a[i][i] = zoom;
-    a[i][3] = -(extent - 1.0) / 2.0 * zoom;
+    const auto d = static_cast<Eigen::Index>(i);
+    a(d, d) = zoom;
+    a(d, 3) = -(extent - 1.0) / 2.0 * zoom;
   }
   return a;
 }
 
 // RAS affine -> LPS spacing, direction (columns = index axes) and origin.
-Geometry to_geometry(const Mat44& ras, std::vector<std::string>& warnings) {
+Geometry to_geometry(const Mat4& ras, std::vector<std::string>& warnings) {
+  const Mat4 lps = geometry::lps_to_ras() * ras;  // the same diagonal flips RAS to LPS
   Geometry g;
   g.spacing_source = "NIfTI";
-  for (size_t c = 0; c < 3; ++c) {
-    const double x = -ras[0][c], y = -ras[1][c], z = ras[2][c];
-    const double norm = std::sqrt(x * x + y * y + z * z);
+  geometry::Mat3 dir = geometry::Mat3::Identity();
+  for (Eigen::Index c = 0; c < 3; ++c) {
+    const geometry::Vec3 axis = lps.block<3, 1>(0, c);
+    const double norm = axis.norm();
     if (!(norm > 0.0) || !std::isfinite(norm)) {
       // A degenerate affine column: keep the image usable with unit spacing along the axis.
-      warnings.push_back("NIfTI affine column " + std::to_string(c) +
-                         " is zero or not finite; using unit spacing along that axis");
+      warnings.push_back(fmt::format(
+          "NIfTI affine column {} is zero or not finite; using unit spacing along that axis", c));
       if (c < 2) g.spacing_source.clear();
       continue;
     }
     // "+ 0.0" turns the -0.0 that negating a zero gives into 0.0, for tidy printing.
-    g.spacing[c] = norm;
-    g.direction[0 * 3 + c] = x / norm + 0.0;
-    g.direction[1 * 3 + c] = y / norm + 0.0;
-    g.direction[2 * 3 + c] = z / norm + 0.0;
+    g.spacing[static_cast<size_t>(c)] = norm;
+    dir.col(c) = (axis / norm).array() + 0.0;
   }
-  g.origin = {-ras[0][3] + 0.0, -ras[1][3] + 0.0, ras[2][3] + 0.0};
+  geometry::set_direction(g, dir);
+  g.origin = geometry::array(lps.block<3, 1>(0, 3).array() + 0.0);
   return g;
 }
 
@@ -410,14 +410,14 @@ std::unique_ptr<Image> read_nifti_memory(const uint8_t* data, size_t size,
   const int64_t ndim = h.dim[0];
   if (ndim < 1 || ndim > 7) {
     throw Error(MV_ERR_CORRUPT_DATA,
-                name + ": NIfTI dim[0] = " + std::to_string(ndim) + " is outside 1..7");
+                fmt::format("{}: NIfTI dim[0] = {} is outside 1..7", name, ndim));
   }
   std::array<uint64_t, 8> dims{};
   for (size_t i = 1; i < 8; ++i) {
     const int64_t v = static_cast<int64_t>(i) <= ndim ? h.dim[i] : 1;
     if (v <= 0) {
-      throw Error(MV_ERR_CORRUPT_DATA, name + ": NIfTI dim[" + std::to_string(i) +
-                                           "] = " + std::to_string(v) + " is not positive");
+      throw Error(MV_ERR_CORRUPT_DATA,
+                  fmt::format("{}: NIfTI dim[{}] = {} is not positive", name, i, v));
     }
     dims[i] = static_cast<uint64_t>(v);
   }
@@ -447,10 +447,10 @@ std::unique_ptr<Image> read_nifti_memory(const uint8_t* data, size_t size,
     // more than that of `size` compressed bytes cannot be there; refuse before allocating.
     const uint64_t most = uint64_t{1032} * size + 65536;
     if (needed > most) {
-      throw Error(MV_ERR_CORRUPT_DATA, name + ": NIfTI header needs " + std::to_string(needed) +
-                                           " bytes (vox_offset " + std::to_string(offset) +
-                                           " + voxel data), more than " + std::to_string(size) +
-                                           " bytes of gzip data can hold");
+      throw Error(MV_ERR_CORRUPT_DATA,
+                  fmt::format("{}: NIfTI header needs {} bytes (vox_offset {} + voxel data), more "
+                              "than {} bytes of gzip data can hold",
+                              name, needed, offset, size));
     }
     const size_t have = inflated.size();
     if (needed > have) {
@@ -458,7 +458,7 @@ std::unique_ptr<Image> read_nifti_memory(const uint8_t* data, size_t size,
         inflated.resize(static_cast<size_t>(needed));
       } catch (const std::bad_alloc&) {
         throw Error(MV_ERR_OUT_OF_MEMORY,
-                    name + ": cannot allocate " + std::to_string(needed) + " bytes");
+                    fmt::format("{}: cannot allocate {} bytes", name, needed));
       }
       const size_t got = gunzip->read(inflated.data() + have, inflated.size() - have);
       inflated.resize(have + got);
@@ -467,9 +467,9 @@ std::unique_ptr<Image> read_nifti_memory(const uint8_t* data, size_t size,
     available = inflated.size();
   }
   if (available < needed) {
-    throw Error(MV_ERR_CORRUPT_DATA, name + ": NIfTI voxel data is truncated (" +
-                                         std::to_string(available) + " bytes, header needs " +
-                                         std::to_string(needed) + ")");
+    throw Error(MV_ERR_CORRUPT_DATA,
+                fmt::format("{}: NIfTI voxel data is truncated ({} bytes, header needs {})", name,
+                            available, needed));
   }
 
   const int64_t channels =

@@ -12,7 +12,10 @@
 #include <limits>
 #include <memory>
 
+#include <fmt/format.h>
+
 #include "common/error.hpp"
+#include "common/geometry.hpp"
 #include "io/writers.hpp"
 
 namespace medvision::io {
@@ -26,15 +29,8 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 // The RAS affine (nibabel's convention) of an LPS geometry: index (i, j, k) -> RAS mm.
 nifti_dmat44 ras_affine(const Geometry& g) {
   nifti_dmat44 a{};
-  const double flip[3] = {-1.0, -1.0, 1.0};
-  for (int r = 0; r < 3; ++r) {
-    for (int c = 0; c < 3; ++c) {
-      a.m[r][c] =
-          flip[r] * g.direction[static_cast<size_t>(r * 3 + c)] * g.spacing[static_cast<size_t>(c)];
-    }
-    a.m[r][3] = flip[r] * g.origin[static_cast<size_t>(r)];
-  }
-  a.m[3][3] = 1.0;
+  Eigen::Map<Eigen::Matrix<double, 4, 4, Eigen::RowMajor>>(&a.m[0][0]) =
+      geometry::lps_to_ras() * geometry::index_to_lps(g);
   return a;
 }
 
@@ -53,7 +49,8 @@ void convert(const Image& image, std::vector<uint8_t>& out, const std::string& p
       if (!(r >= static_cast<double>(std::numeric_limits<T>::min()) &&
             r <= static_cast<double>(std::numeric_limits<T>::max()))) {
         throw Error(MV_ERR_INVALID_ARGUMENT,
-                    path + ": value " + std::to_string(p[i]) + " does not fit the NIfTI data type");
+                    fmt::format("{}: value {:f} does not fit the NIfTI data type", path,
+                                static_cast<double>(p[i])));
       }
       v = static_cast<T>(r);
     }

@@ -16,6 +16,8 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include <fmt/format.h>
+
 #include "common/error.hpp"
 #include "io/io.hpp"
 
@@ -231,7 +233,7 @@ RasterInfo bmp_info(const uint8_t* d, size_t n, const std::string& name) {
     h = static_cast<int32_t>(le32(d + 22));  // negative: rows stored top-down
     bits = le16(d + 28);
   } else {
-    malformed(name, f, "unknown DIB header size " + std::to_string(dib));
+    malformed(name, f, fmt::format("unknown DIB header size {}", dib));
   }
   if (w <= 0 || h == 0) malformed(name, f, "bad width or height");
   if (offset >= n) malformed(name, f, "pixel data offset past the end of the data");
@@ -376,8 +378,8 @@ std::unique_ptr<Image> read_raster_memory(const uint8_t* data, size_t size, Form
     image->geometry.spacing_source = "PNG pHYs";
   }
   if (info.pages > 1) {
-    image->warnings.push_back(std::string("TIFF has ") + std::to_string(info.pages) +
-                              " pages; only the first was decoded");
+    image->warnings.push_back(
+        fmt::format("TIFF has {} pages; only the first was decoded", info.pages));
   }
   return image;
 }

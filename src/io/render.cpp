@@ -12,6 +12,8 @@
 #include <cstring>
 #include <memory>
 
+#include <fmt/format.h>
+
 #include "common/error.hpp"
 #include "common/percentile.hpp"
 #include "common/voi.hpp"
@@ -30,9 +32,8 @@ bool usable(const WindowPreset& w) {
 
 std::vector<float> grey_slice(const Image& image, int64_t slice, GreyWindow window) {
   if (slice < 0 || slice >= image.depth()) {
-    throw Error(MV_ERR_INVALID_ARGUMENT, "slice " + std::to_string(slice) +
-                                             " is outside the image's " +
-                                             std::to_string(image.depth()) + " slices");
+    throw Error(MV_ERR_INVALID_ARGUMENT,
+                fmt::format("slice {} is outside the image's {} slices", slice, image.depth()));
   }
   const size_t n = image.plane_size();
   const float* p = image.data() + static_cast<size_t>(slice) * n;

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "common/geometry.hpp"
+
 namespace medvision::segment {
 
 namespace {
@@ -122,13 +124,8 @@ RegionStats measure(const std::vector<uint8_t>& mask, const Size3& s, const Geom
   }
   const double n = static_cast<double>(r.largest_component_voxels);
   for (size_t a = 0; a < 3; ++a) r.centroid_index[a] = sum[a] / n;
-  for (size_t row = 0; row < 3; ++row) {
-    double v = g.origin[row];
-    for (size_t c = 0; c < 3; ++c) {
-      v += g.direction[row * 3 + c] * g.spacing[c] * r.centroid_index[c];
-    }
-    r.centroid_lps[row] = v;
-  }
+  const Eigen::Vector4d index(r.centroid_index[0], r.centroid_index[1], r.centroid_index[2], 1.0);
+  r.centroid_lps = geometry::array((geometry::index_to_lps(g) * index).head<3>());
   const double voxel = g.spacing[0] * g.spacing[1] * g.spacing[2];
   r.spacing_known = !g.spacing_source.empty();
   if (!r.spacing_known) {

@@ -6,6 +6,9 @@
 #include <cstring>
 #include <string>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include "common/error.hpp"
 
 namespace medvision::segment {
@@ -20,11 +23,7 @@ Size3 to3(const std::vector<int64_t>& v) {
 
 int64_t count(const Size3& s) { return s[0] * s[1] * s[2]; }
 
-std::string dims(const std::vector<int64_t>& v) {
-  std::string s;
-  for (int64_t x : v) s += (s.empty() ? "" : ", ") + std::to_string(x);
-  return "[" + s + "]";
-}
+std::string dims(const std::vector<int64_t>& v) { return fmt::format("[{}]", fmt::join(v, ", ")); }
 
 // out = in flipped along the axes flagged in f, for `planes` consecutive (D, H, W) blocks.
 void flip(const float* in, float* out, int64_t planes, const Size3& s,
@@ -50,8 +49,8 @@ void flip(const float* in, float* out, int64_t planes, const Size3& s,
 
 std::vector<int64_t> window_starts(int64_t size, int64_t roi, double overlap) {
   if (roi <= 0 || size < roi) {
-    throw Error(MV_ERR_INTERNAL, "window_starts: size " + std::to_string(size) +
-                                     " is smaller than the window " + std::to_string(roi));
+    throw Error(MV_ERR_INTERNAL,
+                fmt::format("window_starts: size {} is smaller than the window {}", size, roi));
   }
   // MONAI _get_scan_interval + dense_patch_slices.
   int64_t interval =
@@ -113,9 +112,9 @@ infer::Tensor sliding_window(const WindowFn& fn, const float* input,
     throw Error(MV_ERR_INVALID_ARGUMENT, "sliding window: the window must have 2 or 3 axes");
   }
   if (shape.size() != nd + 1) {
-    throw Error(MV_ERR_SHAPE_MISMATCH, "sliding window: input " + dims(shape) +
-                                           " does not match a " + std::to_string(nd) + "D window " +
-                                           dims(o.roi));
+    throw Error(MV_ERR_SHAPE_MISMATCH,
+                fmt::format("sliding window: input {} does not match a {}D window {}", dims(shape),
+                            nd, dims(o.roi)));
   }
   if (!(o.overlap >= 0.0 && o.overlap < 1.0)) {
     throw Error(MV_ERR_INVALID_ARGUMENT, "sliding window: overlap must be in [0, 1)");
