@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # medvision set-up on Debian 12: installs what is missing, builds, and runs a job.
 #
-#   scripts/setup.sh quickstart   install + build + decode/classify the bundled chest X-ray
+#   scripts/setup.sh quickstart   install + build the library and the CLI only + decode/classify/
+#                                 explain the bundled chest X-ray
 #   scripts/setup.sh test         install + build + the whole test suite (what CI runs):
 #                                 ctest, the Python bindings' pytest suite, ASan/UBSan, TSan, format
 #   scripts/setup.sh deps         install only
@@ -64,9 +65,20 @@ configure_build() {  # dir, extra cmake args...
   cmake --build "$dir" -j "$jobs"
 }
 
+build_options=(-DCMAKE_BUILD_TYPE=Release -DMV_WARNINGS_AS_ERRORS=ON -DMV_BUILD_PYTHON=ON
+  -DCMAKE_EXPORT_COMPILE_COMMANDS=ON)
+
 build() {
   log "building (build/, Release)"
-  configure_build build -DCMAKE_BUILD_TYPE=Release -DMV_WARNINGS_AS_ERRORS=ON -DMV_BUILD_PYTHON=ON
+  configure_build build "${build_options[@]}"
+}
+
+# The quick start runs the CLI only: the library and the medvision target, not the test suite,
+# the benchmarks or the Python module (same build/ and options, so `test` later reuses it).
+build_cli() {
+  log "building the library and the CLI (build/, Release)"
+  cmake -S . -B build -G Ninja -DPython3_EXECUTABLE="$MV_PYTHON" "${build_options[@]}" >/dev/null
+  cmake --build build -j "$jobs" --target medvision_cli
 }
 
 quickstart() {
@@ -127,7 +139,7 @@ cmd=${1:-}
 case "$cmd" in
   deps) install_deps ;;
   build) install_deps; build ;;
-  quickstart) install_deps; build; quickstart ;;
+  quickstart) install_deps; build_cli; quickstart ;;
   test) install_deps; build; run_tests ;;
   *) sed -n '2,15p' "$0"; exit 1 ;;
 esac
