@@ -4,7 +4,8 @@
 #   scripts/setup.sh quickstart   install + build the library and the CLI only + decode/classify/
 #                                 explain the bundled chest X-ray
 #   scripts/setup.sh test         install + build + the whole test suite (what CI runs):
-#                                 ctest, the Python bindings' pytest suite, ASan/UBSan, TSan, format
+#                                 ctest, the Python bindings' pytest suite, ASan/UBSan, TSan,
+#                                 format, clang-tidy
 #   scripts/setup.sh deps         install only
 #   scripts/setup.sh build        install + build (build/)
 #
@@ -28,7 +29,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-openmp
   libdcmtk-dev dcmtk libopenjp2-7-dev libnifti2-dev libniftiio-dev libznz-dev zlib1g-dev
   libopencv-dev libeigen3-dev libfmt-dev nlohmann-json3-dev libcli11-dev catch2 pybind11-dev
-  clang-format
+  clang-format clang-tidy-14
   python3 python3-dev python3-numpy python3-pytest python3-pydicom python3-gdcm python3-nibabel
   python3-pil python3-opencv python3-sklearn python3-torch python3-torchvision
   python3-jsonschema python3-setuptools python3-wheel python3-pip python3-venv
@@ -133,6 +134,8 @@ run_tests() {
   fi
   log "clang-format check"
   scripts/check_format.sh
+  log "clang-tidy (.clang-tidy) over src/ and examples/cli"
+  MV_JOBS="$jobs" scripts/clang_tidy.sh build
 }
 
 cmd=${1:-}
