@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # medvision set-up on Debian 12: installs what is missing, builds, and runs a job.
 #
-#   scripts/setup.sh quickstart   install + build + decode/classify the bundled chest X-ray
+#   scripts/setup.sh quickstart   install + build the library and the CLI only + decode/classify/
+#                                 explain the bundled chest X-ray
 #   scripts/setup.sh test         install + build + the whole test suite (what CI runs):
-#                                 ctest, the Python bindings' pytest suite, ASan/UBSan, TSan, format
+#                                 ctest, the Python bindings' pytest suite, ASan/UBSan, TSan,
+#                                 format, clang-tidy
 #   scripts/setup.sh deps         install only
 #   scripts/setup.sh build        install + build (build/)
 #
@@ -27,7 +29,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-openmp
   libdcmtk-dev dcmtk libopenjp2-7-dev libnifti2-dev libniftiio-dev libznz-dev zlib1g-dev
   libopencv-dev libeigen3-dev libfmt-dev nlohmann-json3-dev libcli11-dev catch2 pybind11-dev
-  clang-format
+  clang-format clang-tidy-14
   python3 python3-dev python3-numpy python3-pytest python3-pydicom python3-gdcm python3-nibabel
   python3-pil python3-opencv python3-sklearn python3-torch python3-torchvision
   python3-jsonschema python3-setuptools python3-wheel python3-pip python3-venv
@@ -64,9 +66,20 @@ configure_build() {  # dir, extra cmake args...
   cmake --build "$dir" -j "$jobs"
 }
 
+build_options=(-DCMAKE_BUILD_TYPE=Release -DMV_WARNINGS_AS_ERRORS=ON -DMV_BUILD_PYTHON=ON
+  -DCMAKE_EXPORT_COMPILE_COMMANDS=ON)
+
 build() {
   log "building (build/, Release)"
-  configure_build build -DCMAKE_BUILD_TYPE=Release -DMV_WARNINGS_AS_ERRORS=ON -DMV_BUILD_PYTHON=ON
+  configure_build build "${build_options[@]}"
+}
+
+# The quick start runs the CLI only: the library and the medvision target, not the test suite,
+# the benchmarks or the Python module (same build/ and options, so `test` later reuses it).
+build_cli() {
+  log "building the library and the CLI (build/, Release)"
+  cmake -S . -B build -G Ninja -DPython3_EXECUTABLE="$MV_PYTHON" "${build_options[@]}" >/dev/null
+  cmake --build build -j "$jobs" --target medvision_cli
 }
 
 quickstart() {
@@ -121,13 +134,15 @@ run_tests() {
   fi
   log "clang-format check"
   scripts/check_format.sh
+  log "clang-tidy (.clang-tidy) over src/ and examples/cli"
+  MV_JOBS="$jobs" scripts/clang_tidy.sh build
 }
 
 cmd=${1:-}
 case "$cmd" in
   deps) install_deps ;;
   build) install_deps; build ;;
-  quickstart) install_deps; build; quickstart ;;
+  quickstart) install_deps; build_cli; quickstart ;;
   test) install_deps; build; run_tests ;;
   *) sed -n '2,15p' "$0"; exit 1 ;;
 esac

@@ -85,10 +85,10 @@ void print_human(const json& j) {
   std::printf("  size         %lld x %lld x %lld voxels, %lld channel(s)\n",
               s["width"].get<long long>(), s["height"].get<long long>(),
               s["depth"].get<long long>(), s["channels"].get<long long>());
-  const auto sp = j["spacing_mm"];
+  const auto& sp = j["spacing_mm"];
   std::printf("  spacing      %.4g x %.4g x %.4g mm\n", sp[0].get<double>(), sp[1].get<double>(),
               sp[2].get<double>());
-  const auto o = j["origin_lps_mm"];
+  const auto& o = j["origin_lps_mm"];
   std::printf("  origin (LPS) %.4g, %.4g, %.4g mm\n", o[0].get<double>(), o[1].get<double>(),
               o[2].get<double>());
   std::printf("  photometric  %s\n", j["photometric"].get<std::string>().c_str());

@@ -1199,6 +1199,44 @@ MV_API const char* mv_evaluation_json(const mv_evaluation* evaluation) MV_NOEXCE
 /** @brief Frees an evaluation; NULL is a no-op. @since 0.1 */
 MV_API void mv_evaluation_free(mv_evaluation* evaluation) MV_NOEXCEPT;
 
+/* ---- Labels CSV ------------------------------------------------------------------------ */
+
+/** A labelled image set read from a labels CSV by mv_labels_csv_read(). @since 0.1 */
+typedef struct mv_labels_csv mv_labels_csv;
+
+/**
+ * @brief Reads the labels CSV that `medvision calibrate --labels` and `medvision evaluate` take
+ * (docs/calibration.md): `path,label` (label names, '|'-separated for multi-label; "normal",
+ * "none", "no finding" or empty mean no positive label unless the model has a label of that name)
+ * or `path,<label>,...` with 0/1 columns named as the model's labels. Relative paths are relative
+ * to the CSV's folder. The labels come out as mv_model_calibrate() and mv_evaluate() take them.
+ * @param[in] labels, label_count the model's label names (mv_model_label()), matched
+ *            case-insensitively.
+ * @param[in] softmax non-zero for a softmax (single-label) model: one class per image.
+ * @param[out] out the set; free with mv_labels_csv_free(). Untouched on error.
+ * @return MV_OK; MV_ERR_IO (cannot open); MV_ERR_INVALID_ARGUMENT (NULL, no labels, or a problem
+ *         in the file: mv_last_error() names the file, the line and the problem).
+ * Ownership: the caller owns *out. Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_labels_csv_read(const char* path, const char* const* labels,
+                                                 size_t label_count, int32_t softmax,
+                                                 mv_labels_csv** out) MV_NOEXCEPT;
+
+/** @brief Number of images (0 for NULL). Thread-safety: safe. @since 0.1 */
+MV_API size_t mv_labels_csv_count(const mv_labels_csv* csv) MV_NOEXCEPT;
+
+/** @brief Image `index`'s path ("" for NULL or out of range). Ownership: borrowed, valid until
+ * mv_labels_csv_free(). Thread-safety: safe. @since 0.1 */
+MV_API const char* mv_labels_csv_path(const mv_labels_csv* csv, size_t index) MV_NOEXCEPT;
+
+/** @brief The labels: count x label_count values in {0, 1} (sigmoid) or count class indices
+ * (softmax); `*out_count` (if not NULL) receives their number. NULL for NULL. Ownership:
+ * borrowed, valid until mv_labels_csv_free(). Thread-safety: safe. @since 0.1 */
+MV_API const int32_t* mv_labels_csv_labels(const mv_labels_csv* csv, size_t* out_count) MV_NOEXCEPT;
+
+/** @brief Frees a set; NULL is a no-op. @since 0.1 */
+MV_API void mv_labels_csv_free(mv_labels_csv* csv) MV_NOEXCEPT;
+
 MV_END_DECL
 
 /** @} */
