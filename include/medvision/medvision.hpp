@@ -44,14 +44,25 @@ inline void check(mv_status status) {
 /** The linked library's version string (may differ from MV_VERSION_STRING of the headers). */
 inline std::string version() { return mv_version_string(); }
 
-/** Options for Image::load(); defaults as mv_image_load_options_init() sets them. */
+/** Options for Image::load(); the defaults are mv_image_load_options_init()'s (read from the
+ *  library, never restated here). */
 struct LoadOptions {
-  int32_t frame = -1;
-  int32_t apply_voi = -1;
-  uint64_t max_values = 0;
+  int32_t frame;
+  int32_t apply_voi;
+  uint64_t max_values;
   std::string series_uid;
   /** {column, row} mm supplied by the user; {0, 0}: the file's (see mv_image_load_options). */
-  std::array<double, 2> pixel_spacing{{0.0, 0.0}};
+  std::array<double, 2> pixel_spacing;
+
+  LoadOptions() {
+    mv_image_load_options o;
+    check(mv_image_load_options_default(&o));
+    frame = o.frame;
+    apply_voi = o.apply_voi;
+    max_values = o.max_values;
+    if (o.series_uid != nullptr) series_uid = o.series_uid;
+    pixel_spacing = {{o.pixel_spacing[0], o.pixel_spacing[1]}};
+  }
 
   mv_image_load_options to_c() const {
     mv_image_load_options o;
@@ -219,13 +230,23 @@ class Image {
   std::unique_ptr<mv_image, detail::ImageFree> handle_;
 };
 
-/** Options for Model::load(). */
+/** Options for Model::load(); the defaults are mv_model_options_init()'s. */
 struct ModelOptions {
-  std::string device = "auto";
-  int32_t num_threads = 0;
-  mv_precision precision = MV_PRECISION_FLOAT32;
-  bool warmup = true;
-  bool optimize = true;
+  std::string device;  ///< "" or "auto": CUDA when available, else the CPU
+  int32_t num_threads;
+  mv_precision precision;
+  bool warmup;
+  bool optimize;
+
+  ModelOptions() {
+    mv_model_options o;
+    check(mv_model_options_default(&o));
+    device = o.device != nullptr ? o.device : "auto";
+    num_threads = o.num_threads;
+    precision = static_cast<mv_precision>(o.precision);
+    warmup = o.warmup != 0;
+    optimize = o.optimize != 0;
+  }
 };
 
 /** One label's scores in a classification result. */
@@ -339,16 +360,30 @@ class Result {
   std::unique_ptr<mv_result, Free> handle_;
 };
 
-/** Options for Model::segment(); defaults (negative, 0) keep the manifest's settings. */
+/** Options for Model::segment(); the defaults are mv_segment_options_init()'s (negative or 0:
+ *  the manifest's settings). */
 struct SegmentOptions {
-  double overlap = -1.0;
-  int32_t batch_size = 0;
-  int32_t mirror = -1;
-  bool probabilities = false;
-  int32_t largest_component = -1;
-  int32_t fill_holes = -1;
-  mv_progress_fn progress = nullptr;  ///< called on the calling thread; return 0 to cancel
-  void* progress_user = nullptr;
+  double overlap;
+  int32_t batch_size;
+  int32_t mirror;
+  bool probabilities;
+  int32_t largest_component;
+  int32_t fill_holes;
+  mv_progress_fn progress;  ///< called on the calling thread; return 0 to cancel
+  void* progress_user;
+
+  SegmentOptions() {
+    mv_segment_options o;
+    check(mv_segment_options_default(&o));
+    overlap = o.overlap;
+    batch_size = o.batch_size;
+    mirror = o.mirror;
+    probabilities = o.probabilities != 0;
+    largest_component = o.largest_component;
+    fill_holes = o.fill_holes;
+    progress = o.progress;
+    progress_user = o.progress_user;
+  }
 };
 
 /** A loaded model package. Thread-safe: share one Model between threads. */
@@ -378,6 +413,8 @@ class Model {
   std::string device() const { return mv_model_device(get()); }
   std::string manifest_json() const { return mv_model_manifest_json(get()); }
   mv_task task() const noexcept { return mv_model_task(get()); }
+  /** How calibration and evaluation labels are laid out (see mv_model_activation()). */
+  mv_activation activation() const noexcept { return mv_model_activation(get()); }
   std::vector<std::string> labels() const {
     std::vector<std::string> out;
     for (size_t i = 0; i < mv_model_label_count(get()); ++i)
@@ -517,40 +554,120 @@ inline std::vector<std::string> list_models() {
   return out;
 }
 
-/** Options for calibrate(); defaults as mv_calibrate_options_init() sets them. */
-struct CalibrateOptions {
-  mv_calibration_method method = MV_CALIBRATION_TEMPERATURE;
-  mv_operating_rule rule = MV_OPERATING_YOUDEN;
-  double target = 0.9;
-  double refer_half_width = 0.1;
-  bool conformal = false;
-  double alpha = 0.1;
-  std::string data_description;  ///< provenance recorded in the new manifest ("" for none)
-  std::string version;           ///< version of the new package ("" for "<old>+cal")
-  /// Conformal score when `conformal` is set; APS needs a softmax model.
-  mv_conformal_score conformal_score = MV_CONFORMAL_SCORE_LAC;
+/**
+ * Options for calibrate(): the C struct filled by mv_calibrate_options_init() (the library's
+ * defaults, never restated here) with a setter per field, as ONNX Runtime's C++ wrapper does.
+ * Setters return *this, so they chain: `CalibrateOptions().set_method(MV_CALIBRATION_PLATT)`.
+ * The strings are copied and owned here.
+ */
+class CalibrateOptions {
+ public:
+  CalibrateOptions() { check(mv_calibrate_options_default(&c_)); }
+  CalibrateOptions& set_method(mv_calibration_method v) {
+    c_.method = v;
+    return *this;
+  }
+  CalibrateOptions& set_rule(mv_operating_rule v) {
+    c_.rule = v;
+    return *this;
+  }
+  /** Sensitivity or specificity target of the operating rule, in (0, 1). */
+  CalibrateOptions& set_target(double v) {
+    c_.target = v;
+    return *this;
+  }
+  CalibrateOptions& set_refer_mode(mv_refer_mode v) {
+    c_.refer_mode = v;
+    return *this;
+  }
+  /** MV_REFER_FIXED half-width; 0 disables the band in every mode. */
+  CalibrateOptions& set_refer_half_width(double v) {
+    c_.refer_half_width = v;
+    return *this;
+  }
+  CalibrateOptions& set_refer_logit_half_width(double v) {
+    c_.refer_logit_half_width = v;
+    return *this;
+  }
+  CalibrateOptions& set_refer_npv(double v) {
+    c_.refer_npv = v;
+    return *this;
+  }
+  CalibrateOptions& set_refer_ppv(double v) {
+    c_.refer_ppv = v;
+    return *this;
+  }
+  CalibrateOptions& set_conformal(bool v) {
+    c_.conformal = v ? 1 : 0;
+    return *this;
+  }
+  /** Conformal miscoverage in (0, 1). */
+  CalibrateOptions& set_alpha(double v) {
+    c_.alpha = v;
+    return *this;
+  }
+  /** APS needs a softmax model. */
+  CalibrateOptions& set_conformal_score(mv_conformal_score v) {
+    c_.conformal_score = v;
+    return *this;
+  }
+  /** Provenance recorded in the new manifest ("" for none). */
+  CalibrateOptions& set_data_description(std::string v) {
+    description_ = std::move(v);
+    return *this;
+  }
+  /** Version of the new package ("" for "<old>+cal"). */
+  CalibrateOptions& set_version(std::string v) {
+    version_ = std::move(v);
+    return *this;
+  }
+
+  mv_calibration_method method() const noexcept {
+    return static_cast<mv_calibration_method>(c_.method);
+  }
+  mv_operating_rule rule() const noexcept { return static_cast<mv_operating_rule>(c_.rule); }
+  double target() const noexcept { return c_.target; }
+  mv_refer_mode refer_mode() const noexcept { return static_cast<mv_refer_mode>(c_.refer_mode); }
+  double refer_half_width() const noexcept { return c_.refer_half_width; }
+  double refer_logit_half_width() const noexcept { return c_.refer_logit_half_width; }
+  double refer_npv() const noexcept { return c_.refer_npv; }
+  double refer_ppv() const noexcept { return c_.refer_ppv; }
+  bool conformal() const noexcept { return c_.conformal != 0; }
+  double alpha() const noexcept { return c_.alpha; }
+  mv_conformal_score conformal_score() const noexcept {
+    return static_cast<mv_conformal_score>(c_.conformal_score);
+  }
+  const std::string& data_description() const noexcept { return description_; }
+  const std::string& version() const noexcept { return version_; }
+
+  /** The C struct, its strings pointing into this object (valid while it lives unchanged). */
+  const mv_calibrate_options* c() const noexcept {
+    c_.data_description = description_.empty() ? nullptr : description_.c_str();
+    c_.version = version_.empty() ? nullptr : version_.c_str();
+    return &c_;
+  }
+
+ private:
+  mutable mv_calibrate_options c_;
+  std::string description_;
+  std::string version_;
 };
 
 /**
  * Fits calibration and operating points and writes a new package version to `out_dir` (see
- * mv_model_calibrate()). `logits` holds count x label_count raw outputs; `labels` count x
- * label_count values in {0, 1} (sigmoid models) or count class indices (softmax models).
+ * mv_model_calibrate_report()). `logits` holds count x label_count raw outputs; `labels` count x
+ * label_count values in {0, 1} (sigmoid models) or count class indices (softmax models). Returns
+ * the calibration report as JSON text (mv_calibration_report_json()).
  */
-inline void calibrate(const Model& model, const float* logits, const int32_t* labels, size_t count,
-                      const std::string& out_dir, const CalibrateOptions& options = {}) {
-  mv_calibrate_options o;
-  check(mv_calibrate_options_default(&o));
-  o.method = options.method;
-  o.rule = options.rule;
-  o.target = options.target;
-  o.refer_half_width = options.refer_half_width;
-  o.conformal = options.conformal ? 1 : 0;
-  o.alpha = options.alpha;
-  o.conformal_score = options.conformal_score;
-  o.data_description =
-      options.data_description.empty() ? nullptr : options.data_description.c_str();
-  o.version = options.version.empty() ? nullptr : options.version.c_str();
-  check(mv_model_calibrate(model.get(), logits, labels, count, &o, out_dir.c_str()));
+inline std::string calibrate(const Model& model, const float* logits, const int32_t* labels,
+                             size_t count, const std::string& out_dir,
+                             const CalibrateOptions& options = {}) {
+  mv_calibration_report* r = nullptr;
+  check(mv_model_calibrate_report(model.get(), logits, labels, count, options.c(), out_dir.c_str(),
+                                  &r));
+  std::string text = mv_calibration_report_json(r);
+  mv_calibration_report_free(r);
+  return text;
 }
 
 /**
@@ -566,14 +683,26 @@ inline std::string drift_check(const Model& model, const float* logits, size_t c
   return buf;
 }
 
-/** Options of evaluate() (see mv_evaluate_options). */
+/** Options of evaluate() (see mv_evaluate_options); the defaults are
+ *  mv_evaluate_options_init()'s. */
 struct EvaluateOptions {
-  uint32_t bootstrap = 1000;
-  uint32_t bins = 15;
-  uint64_t seed = 20240601;
-  double level = 0.95;
-  double threshold = -1.0;   // negative: only the package's operating point
-  double sensitivity = 0.0;  // 0: none
+  uint32_t bootstrap;
+  uint32_t bins;
+  uint64_t seed;
+  double level;
+  double threshold;    // negative: only the package's operating point
+  double sensitivity;  // 0: none
+
+  EvaluateOptions() {
+    mv_evaluate_options o;
+    check(mv_evaluate_options_default(&o));
+    bootstrap = o.bootstrap;
+    bins = o.bins;
+    seed = o.seed;
+    level = o.level;
+    threshold = o.threshold;
+    sensitivity = o.sensitivity;
+  }
 };
 
 /**
@@ -602,6 +731,62 @@ inline std::string evaluate(const std::vector<const Model*>& models,
   mv_evaluation_free(ev);
   return text;
 }
+
+/** The library's name of an option value (mv_<enum>_name()); "unknown" out of range. */
+inline const char* to_string(mv_calibration_method v) {
+  const char* n = mv_calibration_method_name(v);
+  return n ? n : "unknown";
+}
+inline const char* to_string(mv_operating_rule v) {
+  const char* n = mv_operating_rule_name(v);
+  return n ? n : "unknown";
+}
+inline const char* to_string(mv_refer_mode v) {
+  const char* n = mv_refer_mode_name(v);
+  return n ? n : "unknown";
+}
+inline const char* to_string(mv_conformal_score v) {
+  const char* n = mv_conformal_score_name(v);
+  return n ? n : "unknown";
+}
+inline const char* to_string(mv_cam_method v) {
+  const char* n = mv_cam_method_name(v);
+  return n ? n : "unknown";
+}
+inline const char* to_string(mv_precision v) {
+  const char* n = mv_precision_name(v);
+  return n ? n : "unknown";
+}
+inline const char* to_string(mv_task v) {
+  const char* n = mv_task_name(v);
+  return n ? n : "unknown";
+}
+inline const char* to_string(mv_activation v) {
+  const char* n = mv_activation_name(v);
+  return n ? n : "unknown";
+}
+
+/** Reads an option value by the library's name (mv_<enum>_parse()), e.g.
+ *  `parse<mv_refer_mode>("fixed")`; throws Exception (MV_ERR_INVALID_ARGUMENT, the message lists
+ *  the names) for any other. */
+template <typename E>
+E parse(const std::string& name);
+#define MV_HPP_PARSE_(type)                          \
+  template <>                                        \
+  inline type parse<type>(const std::string& name) { \
+    type v{};                                        \
+    check(type##_parse(name.c_str(), &v));           \
+    return v;                                        \
+  }
+MV_HPP_PARSE_(mv_calibration_method)
+MV_HPP_PARSE_(mv_operating_rule)
+MV_HPP_PARSE_(mv_refer_mode)
+MV_HPP_PARSE_(mv_conformal_score)
+MV_HPP_PARSE_(mv_cam_method)
+MV_HPP_PARSE_(mv_precision)
+MV_HPP_PARSE_(mv_task)
+MV_HPP_PARSE_(mv_activation)
+#undef MV_HPP_PARSE_
 
 /** Names for enum values, for printing. */
 inline const char* to_string(mv_image_format f) {
