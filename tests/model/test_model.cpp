@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "medvision/medvision.h"
+#include "medvision/medvision.hpp"
 #include "model_fixture.hpp"
 
 namespace {
@@ -392,6 +393,21 @@ TEST_CASE("model: calibrate writes a new package whose results are calibrated; d
                                     (tmp.path() / "r2").string().c_str(),
                                     nullptr) == MV_ERR_INVALID_ARGUMENT);
     CHECK_FALSE(std::filesystem::exists(tmp.path() / "r2"));
+  }
+
+  {
+    // The C++ wrapper: calibrate() returns the report; the refer-band rule chosen by a setter.
+    const medvision::Model wm(load_ok(pkg));
+    CHECK(wm.activation() == MV_ACTIVATION_SIGMOID);
+    const std::string text = medvision::calibrate(
+        wm, z.data(), y.data(), n, (tmp.path() / "wrapped").string(),
+        medvision::CalibrateOptions().set_refer_mode(MV_REFER_FIXED).set_refer_half_width(0.05));
+    const auto j = nlohmann::json::parse(text);
+    const auto& op = j["thresholds"].begin().value();
+    const double t = op["threshold"].get<double>();
+    CHECK(op["refer_band"][0].get<double>() == Approx(std::max(0.0, t - 0.05)));
+    CHECK(op["refer_band"][1].get<double>() == Approx(std::min(1.0, t + 0.05)));
+    CHECK(j["version"] == "0.0.1+cal");
   }
 
   mv_model* cal = load_ok(out);
