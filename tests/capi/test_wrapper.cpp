@@ -43,7 +43,8 @@ TEST_CASE("wrapper: CalibrateOptions holds mv_calibrate_options_init()'s struct"
       .set_version(version);
   version = "changed";
   const medvision::CalibrateOptions copy = o;
-  for (const medvision::CalibrateOptions* x : {&o, &copy}) {
+  for (const medvision::CalibrateOptions* x :
+       {&static_cast<const medvision::CalibrateOptions&>(o), &copy}) {
     w = x->c();
     CHECK(w->method == MV_CALIBRATION_ISOTONIC);
     CHECK(w->rule == MV_OPERATING_SENSITIVITY);
@@ -103,7 +104,8 @@ TEST_CASE("wrapper: the other option types start from their C *_init", "[capi][w
 
 TEST_CASE("wrapper: to_string and parse use the C names", "[capi][wrapper][names]") {
   CHECK(std::string(medvision::to_string(MV_REFER_PREDICTIVE_VALUE)) == "predictive-value");
-  CHECK(std::string(medvision::to_string(static_cast<mv_refer_mode>(42))) == "unknown");
+  volatile int beyond = 42;  // a C caller's value out of range
+  CHECK(std::string(medvision::to_string(static_cast<mv_refer_mode>(beyond))) == "unknown");
   CHECK(medvision::parse<mv_refer_mode>("none") == MV_REFER_NONE);
   CHECK(medvision::parse<mv_cam_method>("gradcampp") == MV_CAM_GRADCAM_PLUS_PLUS);
   CHECK(medvision::parse<mv_activation>("softmax") == MV_ACTIVATION_SOFTMAX);

@@ -372,16 +372,16 @@ TEST_CASE("model: calibrate writes a new package whose results are calibrated; d
     REQUIRE(mv_model_calibrate_report(model, z.data(), y.data(), n, &o, out2.c_str(), &rep) ==
             MV_OK);
     REQUIRE(rep != nullptr);
-    const auto j = nlohmann::json::parse(mv_calibration_report_json(rep));
+    const auto rj = nlohmann::json::parse(mv_calibration_report_json(rep));
     const auto on_disk = nlohmann::json::parse(std::ifstream(out2 + "/manifest.json"));
     const auto report = nlohmann::json::parse(std::ifstream(out2 + "/calibration-report.json"));
-    CHECK(j["dir"] == out2);
-    CHECK(j["name"] == on_disk["name"]);
-    CHECK(j["version"] == "0.0.2");
-    CHECK(j["calibration"] == on_disk["calibration"]);
-    CHECK(j["thresholds"] == on_disk["thresholds"]);
-    CHECK(j["report"] == report);
-    CHECK(j["report"]["after"].is_object());
+    CHECK(rj["dir"] == out2);
+    CHECK(rj["name"] == on_disk["name"]);
+    CHECK(rj["version"] == "0.0.2");
+    CHECK(rj["calibration"] == on_disk["calibration"]);
+    CHECK(rj["thresholds"] == on_disk["thresholds"]);
+    CHECK(rj["report"] == report);
+    CHECK(rj["report"]["after"].is_object());
     mv_calibration_report_free(rep);
     // The same checks as mv_model_calibrate, and *out untouched on failure.
     mv_calibration_report* none = nullptr;
@@ -402,12 +402,12 @@ TEST_CASE("model: calibrate writes a new package whose results are calibrated; d
     const std::string text = medvision::calibrate(
         wm, z.data(), y.data(), n, (tmp.path() / "wrapped").string(),
         medvision::CalibrateOptions().set_refer_mode(MV_REFER_FIXED).set_refer_half_width(0.05));
-    const auto j = nlohmann::json::parse(text);
-    const auto& op = j["thresholds"].begin().value();
+    const auto wj = nlohmann::json::parse(text);
+    const auto& op = wj["thresholds"].begin().value();
     const double t = op["threshold"].get<double>();
     CHECK(op["refer_band"][0].get<double>() == Approx(std::max(0.0, t - 0.05)));
     CHECK(op["refer_band"][1].get<double>() == Approx(std::min(1.0, t + 0.05)));
-    CHECK(j["version"] == "0.0.1+cal");
+    CHECK(wj["version"] == "0.0.1+cal");
   }
 
   mv_model* cal = load_ok(out);
