@@ -1278,8 +1278,7 @@ MV_API MV_NODISCARD mv_status mv_task_parse(const char* name, mv_task* out) MV_N
 /** "sigmoid", "softmax". @since 0.2 */
 MV_API const char* mv_activation_name(mv_activation value) MV_NOEXCEPT;
 /** @since 0.2 */
-MV_API MV_NODISCARD mv_status mv_activation_parse(const char* name,
-                                                  mv_activation* out) MV_NOEXCEPT;
+MV_API MV_NODISCARD mv_status mv_activation_parse(const char* name, mv_activation* out) MV_NOEXCEPT;
 
 MV_END_DECL
 
