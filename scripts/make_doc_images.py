@@ -25,10 +25,10 @@ def main() -> int:
     image = mv.load_image(EXAMPLE)
     with mv.Model("cxr-pneumonia") as m:
         e = m.explain(image)
-    e.save_png(OUT / "explain-overlay.png", image)
+    e.write_png(OUT / "explain-overlay.png", image)
     with tempfile.TemporaryDirectory() as tmp:
         sc_path = Path(tmp) / "sc.dcm"
-        e.save_dicom_sc(sc_path, image)
+        e.write_dicom_sc(sc_path, image)
         sc = pydicom.dcmread(str(sc_path))
         # What a viewer shows: the RGB pixels of the object, nothing added.
         PILImage.fromarray(np.asarray(sc.pixel_array, dtype=np.uint8)).save(OUT / "explain-sc.png")

@@ -126,18 +126,24 @@ int run_calibrate(const CalibrateArgs& a) {
     return kUsageError;
   }
   const auto labels = model.labels();
-  const json manifest = json::parse(model.manifest_json());
-  const bool softmax = manifest["output"]["activation"] == "softmax";
-  // Checked before any image is read: a bad choice should not cost a pass over the data.
-  if (a.conformal_score != "lac" && a.conformal_score != "aps") {
-    throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
-                               "--conformal-score: lac or aps, not '" + a.conformal_score + "'");
-  }
-  if (a.conformal_score == "aps" && a.alpha <= 0.0) {
+  const bool softmax = model.activation() == MV_ACTIVATION_SOFTMAX;
+  // Checked before any image is read: a bad choice should not cost a pass over the data. The
+  // names are the library's (mv_<enum>_parse); so are the defaults of the flags left out.
+  medvision::CalibrateOptions o;
+  o.set_method(parse_option("--method", a.method, mv_calibration_method_name))
+      .set_rule(parse_option("--rule", a.rule, mv_operating_rule_name))
+      .set_conformal_score(
+          parse_option("--conformal-score", a.conformal_score, mv_conformal_score_name));
+  // --refer alone implies --refer-band fixed.
+  const bool refer_fixed = a.refer_option != nullptr && a.refer_option->count() > 0 &&
+                           (a.refer_band_option == nullptr || a.refer_band_option->count() == 0);
+  o.set_refer_mode(refer_fixed ? MV_REFER_FIXED
+                               : parse_option("--refer-band", a.refer_band, mv_refer_mode_name));
+  if (o.conformal_score() == MV_CONFORMAL_SCORE_APS && a.alpha <= 0.0) {
     throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
                                "--conformal-score aps needs --conformal ALPHA (conformal sets)");
   }
-  if (a.conformal_score == "aps" && !softmax) {
+  if (o.conformal_score() == MV_CONFORMAL_SCORE_APS && !softmax) {
     throw medvision::Exception(
         MV_ERR_INVALID_ARGUMENT,
         "--conformal-score aps needs a softmax (single-label) model; " + model.name() +
@@ -145,60 +151,25 @@ int run_calibrate(const CalibrateArgs& a) {
   }
   const LabelledSet set = read_labels_csv(a.labels, labels, softmax);
 
-  mv_calibrate_options o;
-  medvision::check(mv_calibrate_options_default(&o));
-  if (a.method == "temperature")
-    o.method = MV_CALIBRATION_TEMPERATURE;
-  else if (a.method == "platt")
-    o.method = MV_CALIBRATION_PLATT;
-  else if (a.method == "isotonic")
-    o.method = MV_CALIBRATION_ISOTONIC;
-  else
-    throw medvision::Exception(MV_ERR_INVALID_ARGUMENT, "--method: temperature, platt or isotonic");
-  if (a.rule == "youden")
-    o.rule = MV_OPERATING_YOUDEN;
-  else if (a.rule == "sensitivity")
-    o.rule = MV_OPERATING_SENSITIVITY;
-  else if (a.rule == "specificity")
-    o.rule = MV_OPERATING_SPECIFICITY;
-  else
-    throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
-                               "--rule: youden, sensitivity or specificity");
-  o.target = a.target;
-  // --refer alone implies --refer-band fixed.
-  const bool refer_fixed = a.refer_option != nullptr && a.refer_option->count() > 0 &&
-                           (a.refer_band_option == nullptr || a.refer_band_option->count() == 0);
-  const std::string refer_band = refer_fixed ? "fixed" : a.refer_band;
-  if (refer_band == "logit")
-    o.refer_mode = MV_REFER_LOGIT;
-  else if (refer_band == "fixed")
-    o.refer_mode = MV_REFER_FIXED;
-  else if (refer_band == "predictive-value")
-    o.refer_mode = MV_REFER_PREDICTIVE_VALUE;
-  else if (refer_band == "none")
-    o.refer_mode = MV_REFER_NONE;
-  else
-    throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
-                               "--refer-band: logit, fixed, predictive-value or none");
-  o.refer_half_width = a.refer;
-  o.refer_logit_half_width = a.refer_logit;
-  o.refer_npv = a.refer_npv;
-  o.refer_ppv = a.refer_ppv;
-  o.conformal = a.alpha > 0.0;
-  if (a.alpha > 0.0) o.alpha = a.alpha;
-  o.conformal_score = a.conformal_score == "aps" ? MV_CONFORMAL_SCORE_APS : MV_CONFORMAL_SCORE_LAC;
-  const std::string description = a.labels + " (" + std::to_string(set.paths.size()) + " images)";
-  o.data_description = description.c_str();
-  if (!a.version.empty()) o.version = a.version.c_str();
+  o.set_target(a.target)
+      .set_refer_half_width(a.refer)
+      .set_refer_logit_half_width(a.refer_logit)
+      .set_refer_npv(a.refer_npv)
+      .set_refer_ppv(a.refer_ppv)
+      .set_conformal(a.alpha > 0.0)
+      .set_data_description(a.labels + " (" + std::to_string(set.paths.size()) + " images)")
+      .set_version(a.version);
+  if (a.alpha > 0.0) o.set_alpha(a.alpha);
 
   const auto logits = collect_logits(model, set.paths, a.batch);
-  medvision::check(mv_model_calibrate(model.get(), logits.data(), set.labels.data(),
-                                      set.paths.size(), &o, a.out.c_str()));
+  // The report comes back from the library: nothing is read back from the new package.
+  const json reported = json::parse(
+      medvision::calibrate(model, logits.data(), set.labels.data(), set.paths.size(), a.out, o));
+  const json& report = reported["report"];
+  const json out_manifest = {{"version", reported["version"]},
+                             {"thresholds", reported["thresholds"]},
+                             {"calibration", reported["calibration"]}};
   const auto report_path = std::filesystem::path(a.out) / "calibration-report.json";
-  std::ifstream rf(report_path);
-  const json report = json::parse(rf);
-  const json out_manifest =
-      json::parse(std::ifstream(std::filesystem::path(a.out) / "manifest.json"));
   std::printf("calibrated %s on %zu images (%s) -> %s (version %s)\n", model.name().c_str(),
               set.paths.size(), a.method.c_str(), a.out.c_str(),
               out_manifest["version"].get<std::string>().c_str());

@@ -89,4 +89,23 @@ inline void write_npy(const std::string& path, const float* data,
   if (!f) throw medvision::Exception(MV_ERR_IO, path + ": cannot write");
 }
 
+// An option value by the library's name (mv_<enum>_parse); otherwise MV_ERR_INVALID_ARGUMENT
+// "<flag>: a, b or c, not 'x'" listing the library's names (mv_<enum>_name), so that no command
+// spells them.
+template <typename E>
+E parse_option(const char* flag, const std::string& value, const char* (*name)(E)) {
+  try {
+    return medvision::parse<E>(value);
+  } catch (const medvision::Exception&) {
+    std::vector<std::string> names;
+    for (int v = 0; name(static_cast<E>(v)) != nullptr; ++v)
+      names.emplace_back(name(static_cast<E>(v)));
+    std::string list;
+    for (size_t i = 0; i < names.size(); ++i)
+      list += (i == 0 ? "" : (i + 1 == names.size() ? " or " : ", ")) + names[i];
+    throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
+                               std::string(flag) + ": " + list + ", not '" + value + "'");
+  }
+}
+
 }  // namespace mvcli

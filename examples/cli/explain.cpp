@@ -46,11 +46,9 @@ void add_explain_command(CLI::App& app, ExplainArgs& a) {
 
 int run_explain(const ExplainArgs& a) {
   mv_cam_method method = MV_CAM_GRADCAM;
-  if (a.method == "gradcam++" || a.method == "gradcampp") {
-    method = MV_CAM_GRADCAM_PLUS_PLUS;
-  } else if (a.method == "cam") {
-    method = MV_CAM_CAM;
-  } else if (a.method != "gradcam") {
+  try {
+    method = medvision::parse<mv_cam_method>(a.method);
+  } catch (const medvision::Exception&) {
     std::fprintf(stderr, "medvision: --method must be gradcam, gradcam++ or cam\n");
     return kUsageError;
   }

@@ -42,8 +42,7 @@ int run_models(const ModelsArgs& a) {
         std::cout << json{{"name", m.name()},
                           {"version", m.version()},
                           {"path", dir},
-                          {"task",
-                           m.task() == MV_TASK_SEGMENTATION ? "segmentation" : "classification"},
+                          {"task", medvision::to_string(m.task())},
                           {"labels", labels}}
                          .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
                   << "\n";
@@ -51,8 +50,7 @@ int run_models(const ModelsArgs& a) {
         std::string l;
         for (const auto& x : labels) l += (l.empty() ? "" : ", ") + x;
         std::printf("%-20s %-8s %-15s %s\n    %s\n", m.name().c_str(), m.version().c_str(),
-                    m.task() == MV_TASK_SEGMENTATION ? "segmentation" : "classification", l.c_str(),
-                    dir.c_str());
+                    medvision::to_string(m.task()), l.c_str(), dir.c_str());
       }
     } catch (const medvision::Exception& e) {
       std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());

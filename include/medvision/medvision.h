@@ -557,6 +557,16 @@ MV_API const char* mv_model_version(const mv_model* model) MV_NOEXCEPT;
 MV_API const char* mv_model_notice(const mv_model* model) MV_NOEXCEPT;
 /** @brief The task. @since 0.1 */
 MV_API mv_task mv_model_task(const mv_model* model) MV_NOEXCEPT;
+
+/** A model's output activation (the manifest's output.activation). @since 0.2 */
+typedef enum mv_activation {
+  MV_ACTIVATION_SIGMOID = 0, /**< independent labels (multi-label): labels per image are 0/1 */
+  MV_ACTIVATION_SOFTMAX = 1  /**< mutually exclusive classes: one class index per image */
+} mv_activation;
+
+/** @brief The model's output activation, which says how calibration and evaluation labels are
+ *  laid out (MV_ACTIVATION_SIGMOID for NULL). Thread-safety: safe. @since 0.2 */
+MV_API mv_activation mv_model_activation(const mv_model* model) MV_NOEXCEPT;
 /** @brief Number of labels (classification outputs or segmentation classes). @since 0.1 */
 MV_API size_t mv_model_label_count(const mv_model* model) MV_NOEXCEPT;
 /** @brief Label `index`, or NULL when out of range. Ownership: borrowed. @since 0.1 */
@@ -1236,6 +1246,78 @@ MV_API const int32_t* mv_labels_csv_labels(const mv_labels_csv* csv, size_t* out
 
 /** @brief Frees a set; NULL is a no-op. @since 0.1 */
 MV_API void mv_labels_csv_free(mv_labels_csv* csv) MV_NOEXCEPT;
+/* ---- Calibration with its report ----------------------------------------------------------- */
+
+/** The outcome of mv_model_calibrate_report(): the new package and the calibration report.
+ *  Immutable. @since 0.2 */
+typedef struct mv_calibration_report mv_calibration_report;
+
+/**
+ * @brief mv_model_calibrate(), also returning what was fitted and measured, so that a caller
+ * need not read the new package back from disk.
+ * @param[out] out the report; free with mv_calibration_report_free(). Untouched on error.
+ * @return as mv_model_calibrate(); MV_ERR_INVALID_ARGUMENT also for a NULL `out`.
+ * Ownership: the caller owns *out. Thread-safety: safe. @since 0.2
+ */
+MV_API MV_NODISCARD mv_status mv_model_calibrate_report(const mv_model* model, const float* logits,
+                                                        const int32_t* labels, size_t count,
+                                                        const mv_calibrate_options* opts,
+                                                        const char* out_dir,
+                                                        mv_calibration_report** out) MV_NOEXCEPT;
+
+/** @brief The report as UTF-8 JSON text: {"dir", "name", "version", "calibration", "thresholds",
+ *  "report"}, "report" being the content of calibration-report.json ({"before", "after",
+ *  "warnings"}) and "calibration" / "thresholds" the new manifest's ("" for NULL). Ownership:
+ *  borrowed, valid until mv_calibration_report_free(). Thread-safety: safe. @since 0.2 */
+MV_API const char* mv_calibration_report_json(const mv_calibration_report* report) MV_NOEXCEPT;
+
+/** @brief Frees a report; NULL is a no-op. @since 0.2 */
+MV_API void mv_calibration_report_free(mv_calibration_report* report) MV_NOEXCEPT;
+
+/* ---- Names of enum values ----------------------------------------------------------------- */
+/*
+ * One spelling of every option value, for command lines, configuration files and bindings:
+ * mv_<enum>_name() returns a static lower-case string (NULL for a value out of range);
+ * mv_<enum>_parse() reads it back (exact match; a few aliases noted below) and writes *out, or
+ * returns MV_ERR_INVALID_ARGUMENT with a message listing the accepted names (*out untouched).
+ * Thread-safety: safe. @since 0.2
+ */
+
+/** "temperature", "platt", "isotonic". @since 0.2 */
+MV_API const char* mv_calibration_method_name(mv_calibration_method value) MV_NOEXCEPT;
+/** @since 0.2 */
+MV_API MV_NODISCARD mv_status mv_calibration_method_parse(const char* name,
+                                                          mv_calibration_method* out) MV_NOEXCEPT;
+/** "youden", "sensitivity", "specificity". @since 0.2 */
+MV_API const char* mv_operating_rule_name(mv_operating_rule value) MV_NOEXCEPT;
+/** @since 0.2 */
+MV_API MV_NODISCARD mv_status mv_operating_rule_parse(const char* name,
+                                                      mv_operating_rule* out) MV_NOEXCEPT;
+/** "logit", "fixed", "predictive-value", "none". @since 0.2 */
+MV_API const char* mv_refer_mode_name(mv_refer_mode value) MV_NOEXCEPT;
+/** @since 0.2 */
+MV_API MV_NODISCARD mv_status mv_refer_mode_parse(const char* name, mv_refer_mode* out) MV_NOEXCEPT;
+/** "lac", "aps". @since 0.2 */
+MV_API const char* mv_conformal_score_name(mv_conformal_score value) MV_NOEXCEPT;
+/** @since 0.2 */
+MV_API MV_NODISCARD mv_status mv_conformal_score_parse(const char* name,
+                                                       mv_conformal_score* out) MV_NOEXCEPT;
+/** "gradcam", "gradcam++" (parse also accepts "gradcampp"), "cam". @since 0.2 */
+MV_API const char* mv_cam_method_name(mv_cam_method value) MV_NOEXCEPT;
+/** @since 0.2 */
+MV_API MV_NODISCARD mv_status mv_cam_method_parse(const char* name, mv_cam_method* out) MV_NOEXCEPT;
+/** "float32", "reduced". @since 0.2 */
+MV_API const char* mv_precision_name(mv_precision value) MV_NOEXCEPT;
+/** @since 0.2 */
+MV_API MV_NODISCARD mv_status mv_precision_parse(const char* name, mv_precision* out) MV_NOEXCEPT;
+/** "classification", "segmentation". @since 0.2 */
+MV_API const char* mv_task_name(mv_task value) MV_NOEXCEPT;
+/** @since 0.2 */
+MV_API MV_NODISCARD mv_status mv_task_parse(const char* name, mv_task* out) MV_NOEXCEPT;
+/** "sigmoid", "softmax". @since 0.2 */
+MV_API const char* mv_activation_name(mv_activation value) MV_NOEXCEPT;
+/** @since 0.2 */
+MV_API MV_NODISCARD mv_status mv_activation_parse(const char* name, mv_activation* out) MV_NOEXCEPT;
 
 MV_END_DECL
 

@@ -44,14 +44,25 @@ inline void check(mv_status status) {
 /** The linked library's version string (may differ from MV_VERSION_STRING of the headers). */
 inline std::string version() { return mv_version_string(); }
 
-/** Options for Image::load(); defaults as mv_image_load_options_init() sets them. */
+/** Options for Image::load(); the defaults are mv_image_load_options_init()'s (read from the
+ *  library, never restated here). */
 struct LoadOptions {
-  int32_t frame = -1;
-  int32_t apply_voi = -1;
-  uint64_t max_values = 0;
+  int32_t frame;
+  int32_t apply_voi;
+  uint64_t max_values;
   std::string series_uid;
   /** {column, row} mm supplied by the user; {0, 0}: the file's (see mv_image_load_options). */
-  std::array<double, 2> pixel_spacing{{0.0, 0.0}};
+  std::array<double, 2> pixel_spacing;
+
+  LoadOptions() {
+    mv_image_load_options o;
+    check(mv_image_load_options_default(&o));
+    frame = o.frame;
+    apply_voi = o.apply_voi;
+    max_values = o.max_values;
+    if (o.series_uid != nullptr) series_uid = o.series_uid;
+    pixel_spacing = {{o.pixel_spacing[0], o.pixel_spacing[1]}};
+  }
 
   mv_image_load_options to_c() const {
     mv_image_load_options o;
@@ -219,13 +230,23 @@ class Image {
   std::unique_ptr<mv_image, detail::ImageFree> handle_;
 };
 
-/** Options for Model::load(). */
+/** Options for Model::load(); the defaults are mv_model_options_init()'s. */
 struct ModelOptions {
-  std::string device = "auto";
-  int32_t num_threads = 0;
-  mv_precision precision = MV_PRECISION_FLOAT32;
-  bool warmup = true;
-  bool optimize = true;
+  std::string device;  ///< "" or "auto": CUDA when available, else the CPU
+  int32_t num_threads;
+  mv_precision precision;
+  bool warmup;
+  bool optimize;
+
+  ModelOptions() {
+    mv_model_options o;
+    check(mv_model_options_default(&o));
+    device = o.device != nullptr ? o.device : "auto";
+    num_threads = o.num_threads;
+    precision = static_cast<mv_precision>(o.precision);
+    warmup = o.warmup != 0;
+    optimize = o.optimize != 0;
+  }
 };
 
 /** One label's scores in a classification result. */
@@ -339,16 +360,30 @@ class Result {
   std::unique_ptr<mv_result, Free> handle_;
 };
 
-/** Options for Model::segment(); defaults (negative, 0) keep the manifest's settings. */
+/** Options for Model::segment(); the defaults are mv_segment_options_init()'s (negative or 0:
+ *  the manifest's settings). */
 struct SegmentOptions {
-  double overlap = -1.0;
-  int32_t batch_size = 0;
-  int32_t mirror = -1;
-  bool probabilities = false;
-  int32_t largest_component = -1;
-  int32_t fill_holes = -1;
-  mv_progress_fn progress = nullptr;  ///< called on the calling thread; return 0 to cancel
-  void* progress_user = nullptr;
+  double overlap;
+  int32_t batch_size;
+  int32_t mirror;
+  bool probabilities;
+  int32_t largest_component;
+  int32_t fill_holes;
+  mv_progress_fn progress;  ///< called on the calling thread; return 0 to cancel
+  void* progress_user;
+
+  SegmentOptions() {
+    mv_segment_options o;
+    check(mv_segment_options_default(&o));
+    overlap = o.overlap;
+    batch_size = o.batch_size;
+    mirror = o.mirror;
+    probabilities = o.probabilities != 0;
+    largest_component = o.largest_component;
+    fill_holes = o.fill_holes;
+    progress = o.progress;
+    progress_user = o.progress_user;
+  }
 };
 
 /** A loaded model package. Thread-safe: share one Model between threads. */
@@ -378,6 +413,8 @@ class Model {
   std::string device() const { return mv_model_device(get()); }
   std::string manifest_json() const { return mv_model_manifest_json(get()); }
   mv_task task() const noexcept { return mv_model_task(get()); }
+  /** How calibration and evaluation labels are laid out (see mv_model_activation()). */
+  mv_activation activation() const noexcept { return mv_model_activation(get()); }
   std::vector<std::string> labels() const {
     std::vector<std::string> out;
     for (size_t i = 0; i < mv_model_label_count(get()); ++i)
@@ -517,152 +554,11 @@ inline std::vector<std::string> list_models() {
   return out;
 }
 
-/** Options for calibrate(); defaults as mv_calibrate_options_init() sets them. */
-struct CalibrateOptions {
-  mv_calibration_method method = MV_CALIBRATION_TEMPERATURE;
-  mv_operating_rule rule = MV_OPERATING_YOUDEN;
-  double target = 0.9;
-  double refer_half_width = 0.1;
-  bool conformal = false;
-  double alpha = 0.1;
-  std::string data_description;  ///< provenance recorded in the new manifest ("" for none)
-  std::string version;           ///< version of the new package ("" for "<old>+cal")
-  /// Conformal score when `conformal` is set; APS needs a softmax model.
-  mv_conformal_score conformal_score = MV_CONFORMAL_SCORE_LAC;
-};
-
-/**
- * Fits calibration and operating points and writes a new package version to `out_dir` (see
- * mv_model_calibrate()). `logits` holds count x label_count raw outputs; `labels` count x
- * label_count values in {0, 1} (sigmoid models) or count class indices (softmax models).
- */
-inline void calibrate(const Model& model, const float* logits, const int32_t* labels, size_t count,
-                      const std::string& out_dir, const CalibrateOptions& options = {}) {
-  mv_calibrate_options o;
-  check(mv_calibrate_options_default(&o));
-  o.method = options.method;
-  o.rule = options.rule;
-  o.target = options.target;
-  o.refer_half_width = options.refer_half_width;
-  o.conformal = options.conformal ? 1 : 0;
-  o.alpha = options.alpha;
-  o.conformal_score = options.conformal_score;
-  o.data_description =
-      options.data_description.empty() ? nullptr : options.data_description.c_str();
-  o.version = options.version.empty() ? nullptr : options.version.c_str();
-  check(mv_model_calibrate(model.get(), logits, labels, count, &o, out_dir.c_str()));
-}
-
-/**
- * Compares count x label_count raw outputs with the score distribution recorded at calibration
- * time (see mv_model_drift_check()); returns the report as JSON text.
- */
-inline std::string drift_check(const Model& model, const float* logits, size_t count) {
-  size_t needed = 0;
-  check(mv_model_drift_check(model.get(), logits, count, nullptr, 0, &needed));
-  std::string buf(needed, '\0');
-  check(mv_model_drift_check(model.get(), logits, count, buf.data(), buf.size(), &needed));
-  buf.resize(needed > 0 ? needed - 1 : 0);
-  return buf;
-}
-
-/** Options of evaluate() (see mv_evaluate_options). */
-struct EvaluateOptions {
-  uint32_t bootstrap = 1000;
-  uint32_t bins = 15;
-  uint64_t seed = 20240601;
-  double level = 0.95;
-  double threshold = -1.0;   // negative: only the package's operating point
-  double sensitivity = 0.0;  // 0: none
-};
-
-/**
- * Evaluates models (same labels) on one labelled test set, given each model's count x label_count
- * raw outputs (see mv_evaluate()); returns the evaluation as JSON text.
- */
-inline std::string evaluate(const std::vector<const Model*>& models,
-                            const std::vector<const float*>& logits, const int32_t* labels,
-                            size_t count, const EvaluateOptions& options = {}) {
-  if (models.size() != logits.size()) {
-    throw Exception(MV_ERR_INVALID_ARGUMENT, "evaluate: one logits array per model");
-  }
-  std::vector<const mv_model*> handles;
-  for (const Model* m : models) handles.push_back(m != nullptr ? m->get() : nullptr);
-  mv_evaluate_options o;
-  check(mv_evaluate_options_default(&o));
-  o.bootstrap = options.bootstrap;
-  o.bins = options.bins;
-  o.seed = options.seed;
-  o.level = options.level;
-  o.threshold = options.threshold;
-  o.sensitivity = options.sensitivity;
-  mv_evaluation* ev = nullptr;
-  check(mv_evaluate(handles.data(), logits.data(), handles.size(), labels, count, &o, &ev));
-  std::string text = mv_evaluation_json(ev);
-  mv_evaluation_free(ev);
-  return text;
-}
-
-/** Names for enum values, for printing. */
-inline const char* to_string(mv_image_format f) {
-  switch (f) {
-    case MV_FORMAT_DICOM:
-      return "DICOM";
-    case MV_FORMAT_NIFTI:
-      return "NIfTI";
-    case MV_FORMAT_PNG:
-      return "PNG";
-    case MV_FORMAT_JPEG:
-      return "JPEG";
-    case MV_FORMAT_TIFF:
-      return "TIFF";
-    case MV_FORMAT_BMP:
-      return "BMP";
-    case MV_FORMAT_PIXELS:
-      return "pixels";
-    case MV_FORMAT_UNKNOWN:
-      break;
-  }
-  return "unknown";
-}
-
-inline const char* to_string(mv_photometric p) {
-  switch (p) {
-    case MV_PHOTOMETRIC_MONOCHROME1:
-      return "MONOCHROME1";
-    case MV_PHOTOMETRIC_MONOCHROME2:
-      return "MONOCHROME2";
-    case MV_PHOTOMETRIC_RGB:
-      return "RGB";
-    case MV_PHOTOMETRIC_UNKNOWN:
-      break;
-  }
-  return "unknown";
-}
-
-inline const char* to_string(mv_dtype d) {
-  switch (d) {
-    case MV_DTYPE_FLOAT32:
-      return "float32";
-    case MV_DTYPE_UINT8:
-      return "uint8";
-    case MV_DTYPE_INT8:
-      return "int8";
-    case MV_DTYPE_UINT16:
-      return "uint16";
-    case MV_DTYPE_INT16:
-      return "int16";
-    case MV_DTYPE_UINT32:
-      return "uint32";
-    case MV_DTYPE_INT32:
-      return "int32";
-    case MV_DTYPE_FLOAT64:
-      return "float64";
-  }
-  return "unknown";
-}
-
 }  // namespace medvision
 
 /** @} */
+
+// Calibration, the drift check, evaluation, and the names of option values.
+#include "medvision/medvision_analysis.hpp"
+
 #endif /* MEDVISION_HPP */

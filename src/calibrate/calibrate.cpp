@@ -1,10 +1,13 @@
 #include "calibrate/calibrate.hpp"
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <numeric>
 #include <random>
 
 #include "common/error.hpp"
+#include "common/sha256.hpp"
 
 namespace medvision::calibrate {
 namespace {
@@ -158,6 +161,67 @@ CalibrationResult calibrate(const Matrix& logits, const std::vector<int>& labels
                    panel(after, y, activation, outcomes,
                          "after " + std::string(to_string(options.method)), options.bins)};
   return r;
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+
+void write_text(const fs::path& p, const std::string& text) {
+  std::ofstream f(p);
+  f << text;
+  if (!f) throw Error(MV_ERR_IO, p.string() + ": cannot write");
+}
+
+std::string pretty(const json& j) {
+  return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+}  // namespace
+
+void require_new_package_dir(const std::string& out_dir) {
+  std::error_code ec;
+  if (fs::exists(fs::path(out_dir) / "manifest.json", ec)) {
+    throw Error(MV_ERR_INVALID_ARGUMENT, out_dir + ": already holds a manifest.json");
+  }
+}
+
+PackageWritten write_package(const PackageSource& source, const CalibrationResult& result,
+                             const CalibrateOptions& options, size_t count,
+                             const std::string& version, const std::string& out_dir) {
+  require_new_package_dir(out_dir);
+  const fs::path out(out_dir);
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec) throw Error(MV_ERR_IO, out_dir + ": cannot create (" + ec.message() + ")");
+  const fs::path model_copy = out / source.model_file;
+  fs::copy_file(fs::path(source.dir) / source.model_file, model_copy,
+                fs::copy_options::overwrite_existing, ec);
+  if (ec) throw Error(MV_ERR_IO, model_copy.string() + ": cannot copy (" + ec.message() + ")");
+  // The copy must be the file the manifest vouches for.
+  if (sha256_file(model_copy.string()) != source.sha256) {
+    throw Error(MV_ERR_IO, model_copy.string() + ": copy does not match its checksum");
+  }
+  PackageWritten w;
+  w.dir = out_dir;
+  w.report = result.report;
+  w.manifest = source.manifest;
+  w.manifest["version"] = version.empty() ? source.version + "+cal" : version;
+  w.manifest["calibration"] = result.calibration;
+  w.manifest["thresholds"] = result.thresholds;
+  w.manifest["metrics"]["calibration"] = {{"before", result.report["before"]},
+                                          {"after", result.report["after"]},
+                                          {"data", options.fit.data},
+                                          {"date", options.fit.date},
+                                          {"count", count},
+                                          {"from_version", source.version}};
+  write_text(out / "manifest.json", pretty(w.manifest));
+  write_text(out / "calibration-report.json", pretty(result.report));
+  write_reliability_png((out / "reliability.png").string(), result.reliability);
+  const fs::path card = fs::path(source.dir) / "README.md";
+  if (fs::exists(card, ec))
+    fs::copy_file(card, out / "README.md", fs::copy_options::overwrite_existing, ec);
+  return w;
 }
 
 }  // namespace medvision::calibrate

@@ -50,6 +50,35 @@ CalibrationResult calibrate(const Matrix& logits, const std::vector<int>& labels
                             Activation activation, const std::vector<std::string>& names,
                             const CalibrateOptions& options = {});
 
+// What a new package version is made from: the package that was calibrated.
+struct PackageSource {
+  std::string dir;          // its folder
+  std::string model_file;   // the model file, relative to `dir`
+  std::string sha256;       // the model file's checksum, as the manifest records it
+  nlohmann::json manifest;  // the manifest as read
+  std::string version;      // its version
+};
+
+// What was written by write_package(): the folder, the new manifest and the report.
+struct PackageWritten {
+  std::string dir;
+  nlohmann::json manifest;
+  nlohmann::json report;  // CalibrationResult::report
+};
+
+// Writes a new package version to `out_dir` (created; it must not hold a manifest.json, checked
+// again here): the source's model file (copied, then checked against the source's checksum), its
+// manifest with `version` ("" for "<old>+cal"), the fit's "calibration" and "thresholds" and
+// metrics.calibration {before, after, data, date, count, from_version}, then
+// calibration-report.json, reliability.png and the source's README.md (the model card) when it
+// has one. Throws MV_ERR_INVALID_ARGUMENT (a manifest already there) or MV_ERR_IO naming the file.
+PackageWritten write_package(const PackageSource& source, const CalibrationResult& result,
+                             const CalibrateOptions& options, size_t count,
+                             const std::string& version, const std::string& out_dir);
+
+// Throws MV_ERR_INVALID_ARGUMENT when `out_dir` already holds a package (a manifest.json).
+void require_new_package_dir(const std::string& out_dir);
+
 // Metrics of probabilities [N, L] per label (one-vs-rest for softmax; plus top-label ECE/MCE and
 // multi-class log loss for softmax): brier, log_loss, ece, adaptive_ece, mce, auroc with its
 // bootstrap CI (null for a single-class label), and sensitivity / specificity at each label's

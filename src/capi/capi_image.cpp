@@ -9,6 +9,7 @@
 #include "capi/capi_guard.hpp"
 #include "capi/handles.hpp"
 #include "common/log.hpp"
+#include "common/pixels.hpp"
 #include "common/utf8.hpp"
 #include "io/io.hpp"
 #include "io/writers.hpp"
@@ -90,35 +91,6 @@ mv_image* wrap(std::unique_ptr<Image> image, const std::string& name,
   auto* handle = new mv_image;
   handle->image = std::move(image);
   return handle;
-}
-
-template <typename T>
-double load_as_double(const unsigned char* p) {
-  T v;
-  std::memcpy(&v, p, sizeof v);  // the buffer may be unaligned
-  return static_cast<double>(v);
-}
-
-double read_element(const unsigned char* p, mv_dtype dtype) {
-  switch (dtype) {
-    case MV_DTYPE_FLOAT32:
-      return load_as_double<float>(p);
-    case MV_DTYPE_UINT8:
-      return load_as_double<uint8_t>(p);
-    case MV_DTYPE_INT8:
-      return load_as_double<int8_t>(p);
-    case MV_DTYPE_UINT16:
-      return load_as_double<uint16_t>(p);
-    case MV_DTYPE_INT16:
-      return load_as_double<int16_t>(p);
-    case MV_DTYPE_UINT32:
-      return load_as_double<uint32_t>(p);
-    case MV_DTYPE_INT32:
-      return load_as_double<int32_t>(p);
-    case MV_DTYPE_FLOAT64:
-      return load_as_double<double>(p);
-  }
-  return 0.0;
 }
 
 }  // namespace
@@ -217,80 +189,7 @@ mv_status mv_image_from_pixels(const mv_tensor_view* pixels, const mv_image_geom
           "mv_image_from_pixels: mv_image_geometry.struct_size is too small");
       s != MV_OK)
     return s;
-  const int64_t nd = pixels->ndim;
-  const int64_t* sh = pixels->shape;
-  const int64_t* st = pixels->strides;
-  // Map the accepted layouts onto (c, d, h, w) extents and byte strides.
-  int64_t ext[4] = {1, 1, 1, 1};
-  int64_t str[4] = {0, 0, 0, 0};
-  if (nd == 2) {
-    ext[2] = sh[0];
-    ext[3] = sh[1];
-    str[2] = st[0];
-    str[3] = st[1];
-  } else if (nd == 3) {
-    if (sh[2] != 1 && sh[2] != 3 && sh[2] != 4) {
-      return medvision::capi::fail(MV_ERR_INVALID_ARGUMENT,
-                                   "mv_image_from_pixels: a 3-D view must be [H, W, C] with C = 1, "
-                                   "3 or 4");
-    }
-    ext[0] = sh[2];
-    ext[2] = sh[0];
-    ext[3] = sh[1];
-    str[0] = st[2];
-    str[2] = st[0];
-    str[3] = st[1];
-  } else if (nd == 4) {
-    for (int i = 0; i < 4; ++i) {
-      ext[i] = sh[i];
-      str[i] = st[i];
-    }
-  } else {
-    return medvision::capi::fail(
-        MV_ERR_INVALID_ARGUMENT,
-        "mv_image_from_pixels: ndim must be 2 ([H, W]), 3 ([H, W, C]) or 4 "
-        "([C, D, H, W])");
-  }
-  for (int i = 0; i < 4; ++i) {
-    MV_CHECK_ARG(ext[i] > 0, "mv_image_from_pixels: every dimension must be positive");
-  }
-  for (int i = 0; i < 9; ++i) {
-    MV_CHECK_ARG(g.direction[i] == g.direction[i], "mv_image_from_pixels: direction holds NaN");
-  }
-  for (int i = 0; i < 3; ++i) {
-    MV_CHECK_ARG(g.spacing[i] > 0.0, "mv_image_from_pixels: spacing must be positive");
-  }
-  // Interleaved [H, W, C] pixels are a viewer's grey, RGB or RGBA; their alpha channel is dropped
-  // (transparency carries no diagnostic information). Planar [C, D, H, W] views are channels of
-  // any meaning (e.g. four MRI sequences) and are all kept.
-  const bool interleaved = nd == 3;
-  const bool rgb = ext[0] == 3 || (interleaved && ext[0] == 4);
-  const int64_t channels = interleaved && ext[0] == 4 ? 3 : ext[0];
-  auto image = std::make_unique<Image>(channels, ext[1], ext[2], ext[3],
-                                       medvision::kDefaultMaxValues, "mv_image_from_pixels");
-  const auto* base = static_cast<const unsigned char*>(pixels->data);
-  float* dst = image->data();
-  for (int64_t c = 0; c < channels; ++c)
-    for (int64_t d = 0; d < ext[1]; ++d)
-      for (int64_t h = 0; h < ext[2]; ++h) {
-        const unsigned char* row = base + c * str[0] + d * str[1] + h * str[2];
-        for (int64_t w = 0; w < ext[3]; ++w)
-          *dst++ = static_cast<float>(read_element(row + w * str[3], dtype));
-      }
-  for (int i = 0; i < 3; ++i) {
-    image->geometry.spacing[static_cast<size_t>(i)] = g.spacing[i];
-    image->geometry.origin[static_cast<size_t>(i)] = g.origin[i];
-  }
-  for (int i = 0; i < 9; ++i) image->geometry.direction[static_cast<size_t>(i)] = g.direction[i];
-  if (geom != nullptr) image->geometry.spacing_source = "caller";
-  image->format = MV_FORMAT_PIXELS;
-  image->stored_dtype = dtype;
-  image->bits_stored = static_cast<int32_t>(mv_dtype_size(dtype) * 8);
-  image->photometric = g.photometric != MV_PHOTOMETRIC_UNKNOWN
-                           ? static_cast<mv_photometric>(g.photometric)
-                           : (rgb             ? MV_PHOTOMETRIC_RGB
-                              : channels == 1 ? MV_PHOTOMETRIC_MONOCHROME2
-                                              : MV_PHOTOMETRIC_UNKNOWN);
+  auto image = medvision::image_from_pixels(*pixels, g, geom != nullptr, "mv_image_from_pixels");
   *out = wrap(std::move(image), "mv_image_from_pixels");
   return MV_OK;
   MV_CAPI_END
@@ -451,17 +350,7 @@ mv_status mv_image_write_nifti(const mv_image* image, const char* path) MV_NOEXC
   MV_CHECK_ARG(image != nullptr, "mv_image_write_nifti: image is NULL");
   MV_CHECK_ARG(path != nullptr && *path != '\0', "mv_image_write_nifti: path is NULL or empty");
   const Image& im = *image->image;
-  // The smallest type that holds every value exactly: masks become uint8, CT int16.
-  bool integral = true, fits_u8 = true;
-  const float* p = im.data();
-  for (size_t i = 0; i < im.size() && integral; ++i) {
-    integral = p[i] == std::floor(p[i]) && p[i] >= -32768.0f && p[i] <= 32767.0f;
-    fits_u8 = fits_u8 && p[i] >= 0.0f && p[i] <= 255.0f;
-  }
-  const auto type = !integral ? medvision::io::NiftiType::kFloat32
-                    : fits_u8 ? medvision::io::NiftiType::kUint8
-                              : medvision::io::NiftiType::kInt16;
-  medvision::io::write_nifti(im, path, type);
+  medvision::io::write_nifti(im, path, medvision::io::smallest_exact_nifti_type(im));
   return MV_OK;
   MV_CAPI_END
 }

@@ -17,7 +17,6 @@
 
 namespace {
 
-using medvision::model::Classification;
 using medvision::model::Model;
 
 constexpr size_t kModelOptionsV1 = offsetof(mv_model_options, optimize) + sizeof(int32_t);
@@ -35,92 +34,35 @@ mv_model_options default_model_options() {
   return o;
 }
 
-// The result's conformal sets: null without conformal calibration; softmax {"alpha", "set":
-// [classes, most probable first]}; sigmoid {"alpha", "labels": {label: subset of
-// ["negative", "positive"]}}.
-nlohmann::json conformal_json(const Classification& c) {
-  if (std::isnan(c.conformal_alpha) || c.scores.empty() || c.scores[0].conformal < 0) {
-    return nullptr;
-  }
-  nlohmann::json j = {{"alpha", c.conformal_alpha}};
-  if (c.softmax) {
-    nlohmann::json set = nlohmann::json::array();
-    for (size_t idx : c.ranking) {
-      if (c.scores[idx].conformal == MV_CONFORMAL_IN_SET) set.push_back(c.scores[idx].label);
-    }
-    j["set"] = std::move(set);
-  } else {
-    nlohmann::json labels = nlohmann::json::object();
-    for (const auto& s : c.scores) {
-      nlohmann::json set = nlohmann::json::array();
-      if (s.conformal & MV_CONFORMAL_NEGATIVE) set.push_back("negative");
-      if (s.conformal & MV_CONFORMAL_POSITIVE) set.push_back("positive");
-      labels[s.label] = std::move(set);
-    }
-    j["labels"] = std::move(labels);
-  }
-  return j;
-}
-
-// What a reader needs to read a result: how the probabilities were calibrated (method and the
-// number of images), or null when they were not.
-nlohmann::json calibration_summary(const nlohmann::json& calibration) {
-  if (!calibration.is_object()) return nullptr;
-  nlohmann::json s = {{"method", calibration.value("method", std::string())}};
-  if (calibration.contains("fitted_on") && calibration["fitted_on"].is_object()) {
-    const auto& f = calibration["fitted_on"];
-    if (f.contains("n") && f["n"].is_number_integer()) s["images"] = f["n"];
-  }
-  return s;
-}
-
-std::string result_json(const mv_result& r, const medvision::model::Manifest& m) {
-  nlohmann::json j;
-  j["model"] = {{"name", r.model_name}, {"version", r.model_version}};
-  j["notice"] = r.notice;
-  nlohmann::json labels = nlohmann::json::array();
-  for (size_t idx : r.classification.ranking) {
-    const auto& s = r.classification.scores[idx];
-    nlohmann::json e = {{"label", s.label}, {"logit", s.logit}, {"probability", s.probability}};
-    e["calibrated"] = std::isnan(s.calibrated) ? nlohmann::json() : nlohmann::json(s.calibrated);
-    e["decision"] = s.decision < 0 ? nlohmann::json() : nlohmann::json(s.decision == 1);
-    e["refer"] = s.refer;
-    // The operating point behind "decision" and the band behind "refer", as the manifest
-    // records them (threshold and band on the calibrated probability), or null.
-    e["operating_point"] = m.thresholds.is_object() && m.thresholds.contains(s.label)
-                               ? m.thresholds[s.label]
-                               : nlohmann::json();
-    labels.push_back(std::move(e));
-  }
-  j["labels"] = std::move(labels);
-  // Labels are ranked by "ranked_by": the calibrated probability when the package has one.
-  const bool calibrated =
-      !r.classification.scores.empty() && !std::isnan(r.classification.scores[0].calibrated);
-  j["ranked_by"] = calibrated ? "calibrated" : "probability";
-  j["calibration"] = calibrated ? calibration_summary(m.calibration) : nlohmann::json();
-  j["conformal"] = conformal_json(r.classification);
-  j["warnings"] = r.classification.warnings;
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-mv_result* make_result(const Model& m, Classification&& c) {
-  medvision::log_warnings(m.manifest().name, c.warnings);
-  auto* r = new mv_result;
-  r->model_name = m.manifest().name;
-  r->model_version = m.manifest().version;
-  r->notice = m.manifest().notice;
-  r->codes = m.manifest().codes;
-  r->classification = std::move(c);
-  r->json = result_json(*r, m.manifest());
-  return r;
-}
-
 const medvision::model::LabelScore* score(const mv_result* r, size_t i) {
-  if (r == nullptr || i >= r->classification.scores.size()) return nullptr;
-  return &r->classification.scores[i];
+  if (r == nullptr || i >= r->result.classification.scores.size()) return nullptr;
+  return &r->result.classification.scores[i];
+}
+
+// A non-owning image handle over an image the result owns.
+std::unique_ptr<mv_image> alias(const std::unique_ptr<medvision::Image>& image) {
+  if (!image) return nullptr;
+  auto h = std::make_unique<mv_image>();
+  h->image = std::shared_ptr<medvision::Image>(std::shared_ptr<void>(), image.get());
+  return h;
 }
 
 }  // namespace
+
+namespace medvision::capi {
+
+mv_result* wrap_result(model::Result&& result) {
+  auto r = std::make_unique<mv_result>();
+  r->result = std::move(result);
+  if (r->result.task == model::Task::kSegmentation) {
+    r->task = MV_TASK_SEGMENTATION;
+    r->mask = alias(r->result.segmentation.mask);
+    r->probabilities = alias(r->result.segmentation.probabilities);
+  }
+  return r.release();
+}
+
+}  // namespace medvision::capi
 
 extern "C" {
 
@@ -192,6 +134,11 @@ mv_task mv_model_task(const mv_model* m) MV_NOEXCEPT {
              ? MV_TASK_SEGMENTATION
              : MV_TASK_CLASSIFICATION;
 }
+mv_activation mv_model_activation(const mv_model* m) MV_NOEXCEPT {
+  return m && m->model->manifest().activation == medvision::model::Activation::kSoftmax
+             ? MV_ACTIVATION_SOFTMAX
+             : MV_ACTIVATION_SIGMOID;
+}
 size_t mv_model_label_count(const mv_model* m) MV_NOEXCEPT {
   return m ? m->model->manifest().labels.size() : 0;
 }
@@ -211,13 +158,7 @@ mv_status mv_model_run(const mv_model* model, const mv_image* image, mv_result**
   MV_CHECK_ARG(model != nullptr, "mv_model_run: model is NULL");
   MV_CHECK_ARG(image != nullptr, "mv_model_run: image is NULL");
   MV_CHECK_ARG(out != nullptr, "mv_model_run: out is NULL");
-  if (model->model->manifest().task == medvision::model::Task::kSegmentation) {
-    *out = medvision::capi::make_segmentation_result(*model->model,
-                                                     model->model->segment(*image->image, {}));
-    return MV_OK;
-  }
-  auto results = model->model->classify({image->image.get()});
-  *out = make_result(*model->model, std::move(results.front()));
+  *out = medvision::capi::wrap_result(model->model->run(*image->image));
   return MV_OK;
   MV_CAPI_END
 }
@@ -239,21 +180,11 @@ mv_status mv_model_run_batch(const mv_model* model, const mv_image* const* image
     }
     list.push_back(images[i]->image.get());
   }
-  if (model->model->manifest().task == medvision::model::Task::kSegmentation) {
-    std::vector<std::unique_ptr<mv_result>> made;
-    made.reserve(count);
-    for (const medvision::Image* im : list) {
-      made.emplace_back(
-          medvision::capi::make_segmentation_result(*model->model, model->model->segment(*im, {})));
-    }
-    for (size_t i = 0; i < count; ++i) out[i] = made[i].release();
-    return MV_OK;
-  }
-  auto results = model->model->classify(list);
-  // Build every result before handing any out, so that a failure leaves `out` untouched.
+  auto results = model->model->run_batch(list);
+  // Wrap every result before handing any out, so that a failure leaves `out` untouched.
   std::vector<std::unique_ptr<mv_result>> made;
   made.reserve(count);
-  for (auto& c : results) made.emplace_back(make_result(*model->model, std::move(c)));
+  for (auto& r : results) made.emplace_back(medvision::capi::wrap_result(std::move(r)));
   for (size_t i = 0; i < count; ++i) out[i] = made[i].release();
   return MV_OK;
   MV_CAPI_END
@@ -263,12 +194,13 @@ void mv_result_free(mv_result* r) MV_NOEXCEPT { delete r; }
 
 size_t mv_result_label_count(const mv_result* r) MV_NOEXCEPT {
   if (r == nullptr) return 0;
-  return r->task == MV_TASK_SEGMENTATION ? r->segmentation.classes.size()
-                                         : r->classification.scores.size();
+  return r->task == MV_TASK_SEGMENTATION ? r->result.segmentation.classes.size()
+                                         : r->result.classification.scores.size();
 }
 const char* mv_result_label(const mv_result* r, size_t i) MV_NOEXCEPT {
   if (r != nullptr && r->task == MV_TASK_SEGMENTATION) {
-    return i < r->segmentation.classes.size() ? r->segmentation.classes[i].c_str() : nullptr;
+    return i < r->result.segmentation.classes.size() ? r->result.segmentation.classes[i].c_str()
+                                                     : nullptr;
   }
   const auto* s = score(r, i);
   return s ? s->label.c_str() : nullptr;
@@ -301,28 +233,30 @@ double mv_result_conformal_alpha(const mv_result* r) MV_NOEXCEPT {
   if (r == nullptr || r->task != MV_TASK_CLASSIFICATION) {
     return std::numeric_limits<double>::quiet_NaN();
   }
-  return r->classification.conformal_alpha;
+  return r->result.classification.conformal_alpha;
 }
 size_t mv_result_ranked(const mv_result* r, size_t rank) MV_NOEXCEPT {
-  if (r == nullptr || rank >= r->classification.ranking.size()) return SIZE_MAX;
-  return r->classification.ranking[rank];
+  if (r == nullptr || rank >= r->result.classification.ranking.size()) return SIZE_MAX;
+  return r->result.classification.ranking[rank];
 }
 const char* mv_result_model_name(const mv_result* r) MV_NOEXCEPT {
-  return r ? r->model_name.c_str() : nullptr;
+  return r ? r->result.model_name.c_str() : nullptr;
 }
 const char* mv_result_model_version(const mv_result* r) MV_NOEXCEPT {
-  return r ? r->model_version.c_str() : nullptr;
+  return r ? r->result.model_version.c_str() : nullptr;
 }
 const char* mv_result_notice(const mv_result* r) MV_NOEXCEPT {
-  return r ? r->notice.c_str() : nullptr;
+  return r ? r->result.notice.c_str() : nullptr;
 }
 size_t mv_result_warning_count(const mv_result* r) MV_NOEXCEPT {
-  return r ? medvision::capi::result_warnings(*r).size() : 0;
+  return r ? r->result.warnings().size() : 0;
 }
 const char* mv_result_warning(const mv_result* r, size_t i) MV_NOEXCEPT {
-  if (r == nullptr || i >= medvision::capi::result_warnings(*r).size()) return nullptr;
-  return medvision::capi::result_warnings(*r)[i].c_str();
+  if (r == nullptr || i >= r->result.warnings().size()) return nullptr;
+  return r->result.warnings()[i].c_str();
 }
-const char* mv_result_json(const mv_result* r) MV_NOEXCEPT { return r ? r->json.c_str() : nullptr; }
+const char* mv_result_json(const mv_result* r) MV_NOEXCEPT {
+  return r ? r->result.json.c_str() : nullptr;
+}
 
 }  // extern "C"

@@ -4,13 +4,11 @@
 #include <cmath>
 #include <cstddef>
 #include <cstring>
-#include <nlohmann/json.hpp>
 
 #include "capi/capi_guard.hpp"
 #include "capi/handles.hpp"
 #include "capi/segment_result.hpp"
-#include "common/log.hpp"
-#include "io/writers.hpp"
+#include "model/result.hpp"
 
 namespace {
 
@@ -30,94 +28,6 @@ mv_segment_options default_segment_options() {
   o.progress = nullptr;
   o.progress_user = nullptr;
   return o;
-}
-
-nlohmann::json number_or_null(double v) {
-  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json();
-}
-
-// What a reader must know about a spacing source (docs/segmentation.md, "Units").
-const char* spacing_note(const std::string& source) {
-  if (source.empty()) return "spacing unknown: sizes are pixel/voxel counts";
-  if (source == "ImagerPixelSpacing") {
-    return "Imager Pixel Spacing: at the detector, not corrected for magnification";
-  }
-  if (source == "NominalScannedPixelSpacing")
-    return "Nominal Scanned Pixel Spacing: digitised film";
-  if (source == "user") return "supplied by the user";
-  return "";
-}
-
-std::string segmentation_json(const mv_result& r) {
-  const auto& s = r.segmentation;
-  nlohmann::json j;
-  j["model"] = {{"name", r.model_name}, {"version", r.model_version}};
-  j["notice"] = r.notice;
-  j["task"] = "segmentation";
-  j["classes"] = s.classes;
-  const medvision::Image& mask = *r.mask->image;
-  j["shape"] = {mask.depth(), mask.height(), mask.width()};
-  // Where the pixel spacing came from, and what that means for the sizes below.
-  const std::string& src = mask.geometry.spacing_source;
-  j["spacing"] = {
-      {"source", src.empty() ? nlohmann::json() : nlohmann::json(src)},
-      {"mm", {mask.geometry.spacing[0], mask.geometry.spacing[1], mask.geometry.spacing[2]}},
-      {"note", spacing_note(src)}};
-  if (src.empty()) j["spacing"]["mm"] = nullptr;
-  nlohmann::json regions = nlohmann::json::array();
-  const bool volume = mask.depth() > 1;
-  for (const auto& reg : s.regions) {
-    const auto& st = reg.stats;
-    nlohmann::json e = {{"name", reg.name},
-                        {"values", reg.values},
-                        {"voxels", st.voxels},
-                        {"components", st.components},
-                        {"largest_component_voxels", st.largest_component_voxels}};
-    // Unknown spacing: the size key stays (null) and "unit" says what the number is.
-    if (volume) {
-      e["volume_ml"] = number_or_null(st.volume_ml);
-    } else {
-      e["area_mm2"] = number_or_null(st.area_mm2);
-    }
-    e["spacing_known"] = st.spacing_known;
-    e["unit"] = st.spacing_known ? (volume ? "mL" : "mm2") : (volume ? "voxels" : "pixels");
-    if (st.voxels > 0) {
-      e["bbox_min"] = st.bbox_min;
-      e["bbox_max"] = st.bbox_max;
-      e["centroid_lps"] = {number_or_null(st.centroid_lps[0]), number_or_null(st.centroid_lps[1]),
-                           number_or_null(st.centroid_lps[2])};
-      // Without a spacing there are no millimetres: the centroid is only known as an index.
-      if (!st.spacing_known) e["centroid_lps"] = nullptr;
-      e["centroid_index"] = {number_or_null(st.centroid_index[0]),
-                             number_or_null(st.centroid_index[1]),
-                             number_or_null(st.centroid_index[2])};
-    }
-    regions.push_back(std::move(e));
-  }
-  j["regions"] = std::move(regions);
-  j["warnings"] = s.warnings;
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-// One description per foreground class, coloured from a palette that stays distinct for
-// colour-blind readers (io::class_colour, Okabe-Ito; docs/segmentation.md),
-// coded as the manifest's segmentation.codes say (else the writer's generic "Tissue").
-std::vector<medvision::io::SegmentDescription> segments_of(const mv_result& r) {
-  std::vector<medvision::io::SegmentDescription> out;
-  const auto& classes = r.segmentation.classes;
-  for (size_t v = 1; v < classes.size(); ++v) {
-    medvision::io::SegmentDescription d;
-    d.label = classes[v];
-    d.value = static_cast<int>(v);
-    d.rgb = medvision::io::class_colour(static_cast<int>(v));
-    if (auto c = r.segmentation.codes.find(classes[v]); c != r.segmentation.codes.end()) {
-      d.category = {c->second.category.value, c->second.category.scheme,
-                    c->second.category.meaning};
-      d.type = {c->second.type.value, c->second.type.scheme, c->second.type.meaning};
-    }
-    out.push_back(std::move(d));
-  }
-  return out;
 }
 
 mv_status require_segmentation(const mv_result* r, const char* path, const char* fn) {
@@ -153,33 +63,6 @@ mv_status require_same_grid(const mv_result* r, const mv_image* image, const cha
 }
 
 }  // namespace
-
-namespace medvision::capi {
-
-mv_result* make_segmentation_result(const model::Model& m, model::Segmentation&& s) {
-  medvision::log_warnings(m.manifest().name, s.warnings);
-  auto r = std::make_unique<mv_result>();
-  r->model_name = m.manifest().name;
-  r->model_version = m.manifest().version;
-  r->notice = m.manifest().notice;
-  r->task = MV_TASK_SEGMENTATION;
-  r->codes = m.manifest().codes;
-  r->mask = std::make_unique<mv_image>();
-  r->mask->image = std::move(s.mask);
-  if (s.probabilities) {
-    r->probabilities = std::make_unique<mv_image>();
-    r->probabilities->image = std::move(s.probabilities);
-  }
-  r->segmentation = std::move(s);
-  r->json = segmentation_json(*r);
-  return r.release();
-}
-
-const std::vector<std::string>& result_warnings(const mv_result& r) {
-  return r.task == MV_TASK_SEGMENTATION ? r.segmentation.warnings : r.classification.warnings;
-}
-
-}  // namespace medvision::capi
 
 extern "C" {
 
@@ -218,8 +101,7 @@ mv_status mv_model_segment(const mv_model* model, const mv_image* image,
       return fn(done, total, user) != 0;
     };
   }
-  *out = medvision::capi::make_segmentation_result(*model->model,
-                                                   model->model->segment(*image->image, so));
+  *out = medvision::capi::wrap_result(model->model->run_segmentation(*image->image, so));
   return MV_OK;
   MV_CAPI_END
 }
@@ -237,28 +119,28 @@ const mv_image* mv_result_probability_map(const mv_result* r) MV_NOEXCEPT {
 }
 
 size_t mv_result_region_count(const mv_result* r) MV_NOEXCEPT {
-  return r ? r->segmentation.regions.size() : 0;
+  return r ? r->result.segmentation.regions.size() : 0;
 }
 
 const char* mv_result_region_name(const mv_result* r, size_t i) MV_NOEXCEPT {
-  if (r == nullptr || i >= r->segmentation.regions.size()) return nullptr;
-  return r->segmentation.regions[i].name.c_str();
+  if (r == nullptr || i >= r->result.segmentation.regions.size()) return nullptr;
+  return r->result.segmentation.regions[i].name.c_str();
 }
 
 mv_status mv_result_region(const mv_result* r, size_t i, mv_region_stats* out) MV_NOEXCEPT {
   MV_CAPI_BEGIN
   MV_CHECK_ARG(r != nullptr, "mv_result_region: result is NULL");
   MV_CHECK_ARG(out != nullptr, "mv_result_region: out is NULL");
-  MV_CHECK_ARG(i < r->segmentation.regions.size(),
+  MV_CHECK_ARG(i < r->result.segmentation.regions.size(),
                ("mv_result_region: index " + std::to_string(i) + " is out of range (" +
-                std::to_string(r->segmentation.regions.size()) + " regions)")
+                std::to_string(r->result.segmentation.regions.size()) + " regions)")
                    .c_str());
   if (out->struct_size < kRegionStatsV1) {
     return medvision::capi::fail(MV_ERR_ABI_MISMATCH,
                                  "mv_result_region: mv_region_stats.struct_size is smaller than "
                                  "any known version (set it to sizeof(mv_region_stats))");
   }
-  const auto& st = r->segmentation.regions[i].stats;
+  const auto& st = r->result.segmentation.regions[i].stats;
   mv_region_stats v;
   std::memset(&v, 0, sizeof v);
   v.struct_size = sizeof v;
@@ -284,10 +166,7 @@ mv_status mv_result_region(const mv_result* r, size_t i, mv_region_stats* out) M
 mv_status mv_result_write_nifti(const mv_result* r, const char* path) MV_NOEXCEPT {
   MV_CAPI_BEGIN
   if (mv_status st = require_segmentation(r, path, "mv_result_write_nifti"); st != MV_OK) return st;
-  medvision::io::write_nifti(*r->mask->image, path,
-                             r->segmentation.classes.size() <= 256
-                                 ? medvision::io::NiftiType::kUint8
-                                 : medvision::io::NiftiType::kInt16);
+  medvision::model::write_mask_nifti(r->result, path);
   return MV_OK;
   MV_CAPI_END
 }
@@ -306,17 +185,7 @@ mv_status mv_result_write_overlay_png(const mv_result* r, const mv_image* image,
                 " is out of range (the volume has " + std::to_string(r->mask->image->depth()) +
                 " slices; -1 picks one)")
                    .c_str());
-  int64_t h = 0, w = 0;
-  const auto segments = segments_of(*r);
-  const auto rgb = medvision::io::render_outline_overlay(*image->image, *r->mask->image, slice,
-                                                         segments, &h, &w);
-  // The legend (which colour is which structure), the model and the notice, below the picture.
-  medvision::io::Annotation note;
-  note.title = r->model_name + " " + r->model_version;
-  for (const auto& d : segments) note.swatches.emplace_back(d.label, d.rgb);
-  int64_t ah = 0, aw = 0;
-  const auto annotated = medvision::io::annotate(rgb, h, w, note, &ah, &aw);
-  medvision::io::write_png_rgb(path, annotated, ah, aw);
+  medvision::model::write_overlay_png(r->result, *image->image, slice, path);
   return MV_OK;
   MV_CAPI_END
 }
@@ -330,12 +199,7 @@ mv_status mv_result_write_dicom_seg(const mv_result* r, const mv_image* source,
   if (mv_status st = require_same_grid(r, source, "mv_result_write_dicom_seg"); st != MV_OK) {
     return st;
   }
-  medvision::io::DerivedInfo info;
-  info.model_name = r->model_name;
-  info.model_version = r->model_version;
-  info.notice = r->notice;
-  info.series_description = r->model_name + " " + r->model_version + " segmentation";
-  medvision::io::write_dicom_seg(*r->mask->image, *source->image, segments_of(*r), info, path);
+  medvision::model::write_dicom_seg(r->result, *source->image, path);
   return MV_OK;
   MV_CAPI_END
 }

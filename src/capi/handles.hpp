@@ -8,9 +8,12 @@
 
 #include "common/image.hpp"
 #include "model/model.hpp"
+#include "model/result.hpp"
 
 struct mv_image {
-  std::unique_ptr<medvision::Image> image;
+  // Owning, or (the mask and probability maps of a result) a non-owning alias of an image that
+  // the result owns: mv_image_free() of an alias frees only the handle.
+  std::shared_ptr<medvision::Image> image;
 };
 
 struct mv_model {
@@ -20,19 +23,12 @@ struct mv_model {
 };
 
 struct mv_result {
-  std::string model_name;
-  std::string model_version;
-  std::string notice;
+  medvision::model::Result result;
   mv_task task = MV_TASK_CLASSIFICATION;
-  medvision::model::Classification classification;
-  // Segmentation results: the label map and (optional) probability maps as image handles that
-  // the result owns and lends out; segmentation.mask/probabilities are moved into them.
-  medvision::model::Segmentation segmentation;
+  // Segmentation results: the label map and (optional) probability maps as image handles lent
+  // out, aliases of result.segmentation's images.
   std::unique_ptr<mv_image> mask;
   std::unique_ptr<mv_image> probabilities;
-  std::string json;  // serialised once when the result is made
-  // The manifest's "codes" (label -> the finding it reports), for DICOM SR.
-  std::map<std::string, medvision::model::ConceptCode> codes;
 };
 
 #include "explain/cam.hpp"
@@ -46,4 +42,9 @@ struct mv_heatmap {
   std::string model_name;
   std::string model_version;
   std::string notice;
+};
+
+// mv_model_calibrate_report(): the report, serialised once.
+struct mv_calibration_report {
+  std::string json;
 };

@@ -1,17 +1,11 @@
 #pragma once
-// Segmentation results behind the C API (capi_segment.cpp), shared with capi_model.cpp.
-
-#include <string>
-#include <vector>
+// Wrapping model::Result in mv_result handles (capi_model.cpp), shared with capi_segment.cpp.
 
 #include "capi/handles.hpp"
 
 namespace medvision::capi {
 
-// Wraps a Segmentation in a new mv_result (mask and probability maps become image handles).
-mv_result* make_segmentation_result(const model::Model& model, model::Segmentation&& s);
-
-// The warnings of either kind of result.
-const std::vector<std::string>& result_warnings(const mv_result& r);
+// Wraps a Result in a new mv_result (the mask and probability maps become borrowed handles).
+mv_result* wrap_result(model::Result&& result);
 
 }  // namespace medvision::capi

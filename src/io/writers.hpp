@@ -29,6 +29,10 @@ enum class NiftiType { kUint8, kInt16, kFloat32 };
 // write errors.
 void write_nifti(const Image& image, const std::string& path, NiftiType type);
 
+// The smallest type that holds every value of `image` exactly: uint8 (e.g. masks), int16 (e.g.
+// CT in HU), else float32 (io/nifti_type.cpp).
+NiftiType smallest_exact_nifti_type(const Image& image);
+
 // ---- derived DICOM objects --------------------------------------------------------------------
 
 // A coded concept (DICOM Code Sequence Macro).

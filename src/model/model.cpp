@@ -9,6 +9,7 @@
 #include "common/activation.hpp"
 #include "common/error.hpp"
 #include "model/archive.hpp"
+#include "model/result.hpp"
 
 namespace medvision::model {
 
@@ -251,6 +252,27 @@ std::vector<Classification> Model::classify(const std::vector<const Image*>& ima
   const std::vector<float> batch = stack(inputs, &shape);
   infer::Tensor logits = runtime_->run(batch.data(), shape);
   return interpret(logits, std::move(inputs));
+}
+
+Result Model::run(const Image& image) const {
+  if (manifest_.task == Task::kSegmentation) return make_result(manifest_, segment(image, {}));
+  auto results = classify({&image});
+  return make_result(manifest_, std::move(results.front()));
+}
+
+std::vector<Result> Model::run_batch(const std::vector<const Image*>& images) const {
+  std::vector<Result> out;
+  out.reserve(images.size());
+  if (manifest_.task == Task::kSegmentation) {
+    for (const Image* im : images) out.push_back(make_result(manifest_, segment(*im, {})));
+    return out;
+  }
+  for (auto& c : classify(images)) out.push_back(make_result(manifest_, std::move(c)));
+  return out;
+}
+
+Result Model::run_segmentation(const Image& image, const SegmentOptions& options) const {
+  return make_result(manifest_, segment(image, options));
 }
 
 }  // namespace medvision::model

@@ -78,6 +78,8 @@ struct Segmentation {
   std::map<std::string, SegmentCodes> codes;  // the manifest's DICOM SEG codes per class name
 };
 
+struct Result;  // model/result.hpp
+
 struct LoadOptions {
   infer::RuntimeOptions runtime;
   bool warmup = true;
@@ -94,6 +96,16 @@ class Model {
   const infer::Runtime& runtime() const { return *runtime_; }
   const preprocess::Pipeline& pipeline() const { return pipeline_; }
   const std::vector<std::string>& load_warnings() const { return load_warnings_; }
+
+  // Runs the manifest's task with the manifest's settings: a classification or a segmentation
+  // (model/result.hpp). The one place that dispatches on the task: the C API (mv_model_run,
+  // mv_model_run_batch), and through it Python and the CLI, call this.
+  Result run(const Image& image) const;
+  // Every image's Result, in order: classification models run them as one batch, segmentation
+  // models one after the other. Throws before returning any when one fails.
+  std::vector<Result> run_batch(const std::vector<const Image*>& images) const;
+  // segment() with per-call overrides, as a Result (mv_model_segment).
+  Result run_segmentation(const Image& image, const SegmentOptions& options) const;
 
   // Preprocesses every image and runs them as one batch. Throws medvision::Error.
   std::vector<Classification> classify(const std::vector<const Image*>& images) const;

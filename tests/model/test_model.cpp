@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "medvision/medvision.h"
+#include "medvision/medvision.hpp"
 #include "model_fixture.hpp"
 
 namespace {
@@ -362,6 +363,53 @@ TEST_CASE("model: calibrate writes a new package whose results are calibrated; d
   REQUIRE(mv_model_calibrate(model, z.data(), bad.data(), n, &o,
                              (tmp.path() / "bad").string().c_str()) == MV_ERR_INVALID_ARGUMENT);
 
+  CHECK(mv_model_activation(model) == MV_ACTIVATION_SIGMOID);
+  {
+    // mv_model_calibrate_report: the same package, and the report the caller would otherwise
+    // read back from disk.
+    const std::string out2 = (tmp.path() / "reported").string();
+    mv_calibration_report* rep = nullptr;
+    REQUIRE(mv_model_calibrate_report(model, z.data(), y.data(), n, &o, out2.c_str(), &rep) ==
+            MV_OK);
+    REQUIRE(rep != nullptr);
+    const auto rj = nlohmann::json::parse(mv_calibration_report_json(rep));
+    const auto on_disk = nlohmann::json::parse(std::ifstream(out2 + "/manifest.json"));
+    const auto report = nlohmann::json::parse(std::ifstream(out2 + "/calibration-report.json"));
+    CHECK(rj["dir"] == out2);
+    CHECK(rj["name"] == on_disk["name"]);
+    CHECK(rj["version"] == "0.0.2");
+    CHECK(rj["calibration"] == on_disk["calibration"]);
+    CHECK(rj["thresholds"] == on_disk["thresholds"]);
+    CHECK(rj["report"] == report);
+    CHECK(rj["report"]["after"].is_object());
+    mv_calibration_report_free(rep);
+    // The same checks as mv_model_calibrate, and *out untouched on failure.
+    mv_calibration_report* none = nullptr;
+    CHECK(mv_model_calibrate_report(model, z.data(), y.data(), n, &o, out2.c_str(), &none) ==
+          MV_ERR_INVALID_ARGUMENT);
+    CHECK(std::string(mv_last_error()).find("already holds a manifest.json") != std::string::npos);
+    CHECK(none == nullptr);
+    CHECK(mv_model_calibrate_report(model, z.data(), y.data(), n, &o,
+                                    (tmp.path() / "r2").string().c_str(),
+                                    nullptr) == MV_ERR_INVALID_ARGUMENT);
+    CHECK_FALSE(std::filesystem::exists(tmp.path() / "r2"));
+  }
+
+  {
+    // The C++ wrapper: calibrate() returns the report; the refer-band rule chosen by a setter.
+    const medvision::Model wm(load_ok(pkg));
+    CHECK(wm.activation() == MV_ACTIVATION_SIGMOID);
+    const std::string text = medvision::calibrate(
+        wm, z.data(), y.data(), n, (tmp.path() / "wrapped").string(),
+        medvision::CalibrateOptions().set_refer_mode(MV_REFER_FIXED).set_refer_half_width(0.05));
+    const auto wj = nlohmann::json::parse(text);
+    const auto& op = wj["thresholds"].begin().value();
+    const double t = op["threshold"].get<double>();
+    CHECK(op["refer_band"][0].get<double>() == Approx(std::max(0.0, t - 0.05)));
+    CHECK(op["refer_band"][1].get<double>() == Approx(std::min(1.0, t + 0.05)));
+    CHECK(wj["version"] == "0.0.1+cal");
+  }
+
   mv_model* cal = load_ok(out);
   REQUIRE(std::string(mv_model_version(cal)) == "0.0.2");
   const std::string manifest = mv_model_manifest_json(cal);
@@ -463,6 +511,8 @@ TEST_CASE("model: calibrate fits APS conformal sets on a softmax model; sigmoid 
     const double r = u(rng) * sum;
     y[i] = r < w[0] ? 0 : (r < w[0] + w[1] ? 1 : 2);
   }
+  // base_manifest(1, 3, ...) is a softmax model: one class index per image.
+  CHECK(mv_model_activation(model) == MV_ACTIVATION_SOFTMAX);
   mv_calibrate_options o;
   REQUIRE(mv_calibrate_options_default(&o) == MV_OK);
   CHECK(o.conformal_score == MV_CONFORMAL_SCORE_LAC);

@@ -22,6 +22,7 @@ import logging
 from . import _core
 from ._core import (
     AbiMismatchError,
+    CalibrateOptions,
     CancelledError,
     CorruptDataError,
     DeviceError,
@@ -111,7 +112,7 @@ __all__ = [
     "__version__", "Status", "Image", "Window", "Heatmap", "Model", "load_image", "load_series",
     "from_numpy", "stack", "calibrate", "list_models", "enable_logging", "disable_logging",
     "Classification", "LabelScore", "Segmentation", "Region", "Explanation", "DriftReport", "DriftLabel",
-    "CalibrationReport", "MedvisionError", "InvalidArgumentError", "MedvisionOutOfMemoryError",
+    "CalibrationReport", "CalibrateOptions", "MedvisionError", "InvalidArgumentError", "MedvisionOutOfMemoryError",
     "MedvisionIOError", "MedvisionFileNotFoundError", "FileFormatError", "UnsupportedFormatError",
     "CorruptDataError", "ModelError", "DeviceError", "ShapeMismatchError", "AbiMismatchError",
     "CancelledError", "MedvisionNotImplementedError", "InternalError", "UnknownError",

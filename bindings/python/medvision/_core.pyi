@@ -154,6 +154,8 @@ class Model:
     def labels(self) -> List[str]: ...
     @property
     def task(self) -> str: ...
+    @property
+    def activation(self) -> str: ...
     def run(self, image: Image) -> Result: ...
     def run_batch(self, images: Sequence[Image]) -> List[Result]: ...
     def segment(self, image: Image, *, overlap: float = -1.0, batch_size: int = 0,
@@ -191,10 +193,26 @@ class Heatmap:
 
 def explain(model: Model, image: Image, method: str = "gradcam", label: int = -1,
             progress: Optional[Callable[[int, int], Optional[bool]]] = None) -> Heatmap: ...
-def calibrate(model: Model, logits: npt.ArrayLike, labels: npt.ArrayLike, out_dir: str, *,
-              method: str = "temperature", rule: str = "youden", target: float = 0.9,
-              refer_half_width: float = 0.1, alpha: float = 0.0, description: str = "",
-              version: str = "", conformal_score: str = "lac") -> None: ...
+class CalibrateOptions:
+    """mv_calibrate_options; a new object holds the library's defaults. Option values by the
+    library's names (mv_<enum>_name / mv_<enum>_parse)."""
+    method: str
+    rule: str
+    target: float
+    refer_mode: str
+    refer_half_width: float
+    refer_logit_half_width: float
+    refer_npv: float
+    refer_ppv: float
+    conformal: bool
+    alpha: float
+    conformal_score: str
+    data_description: str
+    version: str
+    def __init__(self) -> None: ...
+def calibrate(model: Model, logits: npt.ArrayLike, labels: npt.ArrayLike, out_dir: str,
+              options: CalibrateOptions = ...) -> str:
+    """The calibration report as JSON text."""
 def drift_check(model: Model, logits: npt.ArrayLike) -> str: ...
 def evaluate(models: List[Model], logits: List[npt.ArrayLike], labels: npt.ArrayLike, *,
              threshold: float = -1.0, sensitivity: float = 0.0, bootstrap: int = 1000,

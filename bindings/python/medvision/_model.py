@@ -102,6 +102,8 @@ class Model:
     notice = property(lambda self: self._core.notice)
     device = property(lambda self: self._core.device)
     task = property(lambda self: self._core.task)
+    #: "sigmoid" (labels per image are 0/1) or "softmax" (one class index per image).
+    activation = property(lambda self: self._core.activation)
 
     @property
     def labels(self) -> List[str]:
@@ -226,48 +228,77 @@ def _logits_of(model: Model, data: Union[np.ndarray, Sequence[ImageLike]],
     return model.logits(list(data), batch_size=batch_size)
 
 
+#: The C library's calibration defaults (mv_calibrate_options_init()): calibrate() takes its
+#: own defaults from here, so that they are never restated.
+_CAL = _core.CalibrateOptions()
+
+
 def calibrate(model: Model, data: Union[np.ndarray, Sequence[ImageLike]],
               labels: Union[np.ndarray, Sequence[Any]], out_dir: PathLike, *,
-              method: str = "temperature", rule: str = "youden", target: float = 0.9,
-              refer_half_width: float = 0.1, conformal_alpha: Optional[float] = None,
-              conformal_score: str = "lac", description: str = "", version: str = "",
+              method: str = _CAL.method, rule: str = _CAL.rule, target: float = _CAL.target,
+              refer_mode: str = _CAL.refer_mode,
+              refer_half_width: float = _CAL.refer_half_width,
+              refer_logit_half_width: float = _CAL.refer_logit_half_width,
+              refer_npv: float = _CAL.refer_npv, refer_ppv: float = _CAL.refer_ppv,
+              conformal_alpha: Optional[float] = None,
+              conformal_score: str = _CAL.conformal_score,
+              description: str = _CAL.data_description, version: str = _CAL.version,
               batch_size: int = 16) -> CalibrationReport:
     """Fits calibration (temperature, platt or isotonic) and operating points (youden,
     sensitivity or specificity at ``target``) on a labelled validation set, and writes a new
-    package version to ``out_dir`` (load it with ``Model(out_dir)``).
+    package version to ``out_dir`` (load it with ``Model(out_dir)``). Every default is the C
+    library's (``mv_calibrate_options_init()``).
 
     ``data``: raw outputs [N, labels] (float), or N images/paths to run through the model.
     ``labels``: for sigmoid models [N, labels] of 0/1 ([N] when the model has one label); for
     softmax models [N] class indices or label names.
+    ``refer_mode``: how the "refer to a human" band around each threshold is drawn:
+    ``"predictive-value"`` (the band's lower edge reaches NPV ``refer_npv``, its upper edge PPV
+    ``refer_ppv``), ``"logit"`` (threshold +/- ``refer_logit_half_width`` in log-odds),
+    ``"fixed"`` (threshold +/- ``refer_half_width``) or ``"none"``; ``refer_half_width`` 0
+    disables the band in every mode.
     ``conformal_alpha``: also fit split-conformal prediction sets at this miscoverage, scored by
     ``conformal_score``: ``"lac"`` (1 - p of the true class; the smallest sets) or ``"aps"``
     (the probability mass of the classes ranked at or above it; sets adapt to each image's
     uncertainty; softmax models only, InvalidArgumentError on a sigmoid model).
+    Returns the report the library returns (nothing is read back from ``out_dir``).
     """
     logits = _logits_of(model, data, batch_size)
-    softmax = model.manifest.get("output", {}).get("activation") == "softmax"
+    arr = _label_array(model, labels, "calibrate")
+    o = _core.CalibrateOptions()
+    o.method, o.rule, o.target = method, rule, target
+    o.refer_mode, o.refer_half_width = refer_mode, refer_half_width
+    o.refer_logit_half_width, o.refer_npv, o.refer_ppv = (refer_logit_half_width, refer_npv,
+                                                          refer_ppv)
+    o.conformal = conformal_alpha is not None and conformal_alpha > 0
+    if o.conformal:
+        o.alpha = conformal_alpha
+    o.conformal_score = conformal_score
+    o.data_description, o.version = description, version
+    text = _core.calibrate(model._core, np.asarray(logits, np.float32), arr.astype(np.int32),
+                           os.fspath(out_dir), o)
+    r = json.loads(text)
+    return CalibrationReport(os.fspath(out_dir), r["name"], r["version"],
+                             r.get("calibration") or {}, r.get("thresholds") or {}, r["report"])
+
+
+def _label_array(model: Model, labels: Union[np.ndarray, Sequence[Any]],
+                 what: str) -> np.ndarray:
+    """Labels as the C API lays them out for ``model`` (its activation, mv_model_activation()):
+    softmax: [N] class indices (names are looked up); sigmoid: [N, labels] of 0/1."""
+    softmax = model.activation == "softmax"
     lab = list(labels) if not isinstance(labels, np.ndarray) else labels
     if softmax and len(lab) and isinstance(lab[0], str):
         names = model.labels
         unknown = sorted({x for x in lab if x not in names})
         if unknown:
             raise _core.InvalidArgumentError(
-                f"calibrate: {unknown} are not labels of model '{model.name}'")
+                f"{what}: {unknown} are not labels of model '{model.name}'")
         lab = [names.index(x) for x in lab]
     arr = np.asarray(lab)
     if not softmax and arr.ndim == 1 and len(model.labels) == 1:
         arr = arr.reshape(-1, 1)
-    _core.calibrate(model._core, np.asarray(logits, np.float32), arr.astype(np.int32),
-                    os.fspath(out_dir), method=method, rule=rule, target=target,
-                    refer_half_width=refer_half_width, alpha=conformal_alpha or 0.0,
-                    description=description, version=version, conformal_score=conformal_score)
-    with open(os.path.join(os.fspath(out_dir), "calibration-report.json")) as f:
-        report = json.load(f)
-    with open(os.path.join(os.fspath(out_dir), "manifest.json")) as f:
-        manifest = json.load(f)
-    return CalibrationReport(os.fspath(out_dir), manifest["name"], manifest["version"],
-                             manifest.get("calibration", {}), manifest.get("thresholds", {}),
-                             report)
+    return arr
 
 
 def evaluate(models: Union[Model, Sequence[Model]],
@@ -299,19 +330,7 @@ def evaluate(models: Union[Model, Sequence[Model]],
     else:
         items = list(data)
         arrays = [m.logits(items, batch_size=batch_size) for m in ms]
-    first = ms[0]
-    softmax = first.manifest.get("output", {}).get("activation") == "softmax"
-    lab = list(labels) if not isinstance(labels, np.ndarray) else labels
-    if softmax and len(lab) and isinstance(lab[0], str):
-        names = first.labels
-        unknown = sorted({x for x in lab if x not in names})
-        if unknown:
-            raise _core.InvalidArgumentError(
-                f"evaluate: {unknown} are not labels of model '{first.name}'")
-        lab = [names.index(x) for x in lab]
-    arr = np.asarray(lab)
-    if not softmax and arr.ndim == 1 and len(first.labels) == 1:
-        arr = arr.reshape(-1, 1)
+    arr = _label_array(ms[0], labels, "evaluate")
     text = _core.evaluate([m._core for m in ms], [np.asarray(a, np.float32) for a in arrays],
                           arr.astype(np.int32),
                           threshold=-1.0 if threshold is None else float(threshold),

@@ -4,12 +4,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from . import _core
+
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(f"{old}() is deprecated: use {new}() (the same writer, one verb for all)",
+                  DeprecationWarning, stacklevel=3)
 
 
 @dataclass(frozen=True)
@@ -222,7 +228,7 @@ class Explanation:
     def shape(self) -> Tuple[int, ...]:
         return tuple(self.heatmap.shape)
 
-    def save_dicom_sc(self, path: str, source: "_core.Image", alpha: float = 0.5) -> None:
+    def write_dicom_sc(self, path: str, source: "_core.Image", alpha: float = 0.5) -> None:
         """Writes the overlay as a DICOM Secondary Capture in the study of ``source`` (an image
         read from DICOM): a new series naming the model and the label, the model's notice in
         ImageComments, referencing the source instance of the slice shown (``slice``). The
@@ -230,7 +236,7 @@ class Explanation:
         "NOT FOR DIAGNOSTIC USE" and the colour bar, so that a PACS view keeps them."""
         self._handle.write_dicom_sc(str(path), source, alpha)
 
-    def save_nifti(self, path: str) -> None:
+    def write_nifti(self, path: str) -> None:
         """Writes the map as NIfTI (.nii/.nii.gz) on the source image's grid and geometry."""
         self._handle.write_nifti(str(path))
 
@@ -238,12 +244,30 @@ class Explanation:
         """Interleaved RGB uint8 [height, width, 3]: the colour map blended over ``image``."""
         return self._handle.overlay(image, alpha)
 
-    def save_png(self, path: str, image: Optional["_core.Image"] = None,
-                 alpha: float = 0.5) -> None:
+    def write_png(self, path: str, image: Optional["_core.Image"] = None,
+                  alpha: float = 0.5) -> None:
         """Writes the overlay over ``image`` (or the coloured map alone) as a PNG file, with a
         margin below it: the model's name and version, "NOT FOR DIAGNOSTIC USE" and the colour
         bar (cividis). ``overlay()`` gives the picture alone."""
         self._handle.write_png(str(path), image, alpha)
+
+    # One verb per idea: every writer is write_* (as in the C API). The save_* names of 0.1
+    # remain for a while; they warn.
+    def save_dicom_sc(self, path: str, source: "_core.Image", alpha: float = 0.5) -> None:
+        """Deprecated: use write_dicom_sc()."""
+        _deprecated("Explanation.save_dicom_sc", "write_dicom_sc")
+        self.write_dicom_sc(path, source, alpha)
+
+    def save_nifti(self, path: str) -> None:
+        """Deprecated: use write_nifti()."""
+        _deprecated("Explanation.save_nifti", "write_nifti")
+        self.write_nifti(path)
+
+    def save_png(self, path: str, image: Optional["_core.Image"] = None,
+                 alpha: float = 0.5) -> None:
+        """Deprecated: use write_png()."""
+        _deprecated("Explanation.save_png", "write_png")
+        self.write_png(path, image, alpha)
 
     def to_dict(self, include_heatmap: bool = False) -> Dict[str, Any]:
         d: Dict[str, Any] = {"label": self.label,

@@ -18,40 +18,47 @@ size_t check_logits(const medvision::Model& model, const FloatArray& logits, con
   return static_cast<size_t>(logits.shape(0));
 }
 
-mv_calibration_method parse_method(const std::string& s) {
-  if (s == "temperature") return MV_CALIBRATION_TEMPERATURE;
-  if (s == "platt") return MV_CALIBRATION_PLATT;
-  if (s == "isotonic") return MV_CALIBRATION_ISOTONIC;
-  throw medvision::Exception(
-      MV_ERR_INVALID_ARGUMENT,
-      "method must be 'temperature', 'platt' or 'isotonic', not '" + s + "'");
-}
-
-mv_operating_rule parse_rule(const std::string& s) {
-  if (s == "youden") return MV_OPERATING_YOUDEN;
-  if (s == "sensitivity") return MV_OPERATING_SENSITIVITY;
-  if (s == "specificity") return MV_OPERATING_SPECIFICITY;
-  throw medvision::Exception(
-      MV_ERR_INVALID_ARGUMENT,
-      "rule must be 'youden', 'sensitivity' or 'specificity', not '" + s + "'");
-}
-
-mv_conformal_score parse_conformal_score(const std::string& s) {
-  if (s == "lac") return MV_CONFORMAL_SCORE_LAC;
-  if (s == "aps") return MV_CONFORMAL_SCORE_APS;
-  throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
-                             "conformal_score must be 'lac' or 'aps', not '" + s + "'");
-}
-
 }  // namespace
 
 void bind_calibrate(py::module_& m) {
+  // The C struct behind medvision::CalibrateOptions, one property per field; option values by
+  // the C library's names (mv_<enum>_name / mv_<enum>_parse). A new object holds the library's
+  // defaults (mv_calibrate_options_init()), which medvision.calibrate() uses as its own.
+  using CO = medvision::CalibrateOptions;
+  py::class_<CO>(m, "CalibrateOptions",
+                 "Options of calibrate(); a new object holds the library's defaults.")
+      .def(py::init<>())
+      .def_property(
+          "method", [](const CO& o) { return medvision::to_string(o.method()); },
+          [](CO& o, const std::string& v) {
+            o.set_method(medvision::parse<mv_calibration_method>(v));
+          })
+      .def_property(
+          "rule", [](const CO& o) { return medvision::to_string(o.rule()); },
+          [](CO& o, const std::string& v) { o.set_rule(medvision::parse<mv_operating_rule>(v)); })
+      .def_property("target", &CO::target, &CO::set_target)
+      .def_property(
+          "refer_mode", [](const CO& o) { return medvision::to_string(o.refer_mode()); },
+          [](CO& o, const std::string& v) { o.set_refer_mode(medvision::parse<mv_refer_mode>(v)); })
+      .def_property("refer_half_width", &CO::refer_half_width, &CO::set_refer_half_width)
+      .def_property("refer_logit_half_width", &CO::refer_logit_half_width,
+                    &CO::set_refer_logit_half_width)
+      .def_property("refer_npv", &CO::refer_npv, &CO::set_refer_npv)
+      .def_property("refer_ppv", &CO::refer_ppv, &CO::set_refer_ppv)
+      .def_property("conformal", &CO::conformal, &CO::set_conformal)
+      .def_property("alpha", &CO::alpha, &CO::set_alpha)
+      .def_property(
+          "conformal_score", [](const CO& o) { return medvision::to_string(o.conformal_score()); },
+          [](CO& o, const std::string& v) {
+            o.set_conformal_score(medvision::parse<mv_conformal_score>(v));
+          })
+      .def_property("data_description", &CO::data_description, &CO::set_data_description)
+      .def_property("version", &CO::version, &CO::set_version);
+
   m.def(
       "calibrate",
       [](const ModelHolder& model, const FloatArray& logits, const IntArray& labels,
-         const std::string& out_dir, const std::string& method, const std::string& rule,
-         double target, double refer_half_width, double alpha, const std::string& description,
-         const std::string& version, const std::string& conformal_score) {
+         const std::string& out_dir, const CO& options) {
         auto mdl = model.get();
         const size_t count = check_logits(*mdl, logits, "calibrate");
         const auto per_image = static_cast<py::ssize_t>(mdl->labels().size());
@@ -67,24 +74,13 @@ void bind_calibrate(py::module_& m) {
                                          "] of 0/1 (sigmoid models) or [" + std::to_string(count) +
                                          "] class indices (softmax models)");
         }
-        medvision::CalibrateOptions o;
-        o.method = parse_method(method);
-        o.rule = parse_rule(rule);
-        o.target = target;
-        o.refer_half_width = refer_half_width;
-        o.conformal = alpha > 0.0;
-        if (alpha > 0.0) o.alpha = alpha;
-        o.conformal_score = parse_conformal_score(conformal_score);
-        o.data_description = description;
-        o.version = version;
         py::gil_scoped_release release;
-        medvision::calibrate(*mdl, logits.data(), labels.data(), count, out_dir, o);
+        return medvision::calibrate(*mdl, logits.data(), labels.data(), count, out_dir, options);
       },
-      py::arg("model"), py::arg("logits"), py::arg("labels"), py::arg("out_dir"), py::kw_only(),
-      py::arg("method") = "temperature", py::arg("rule") = "youden", py::arg("target") = 0.9,
-      py::arg("refer_half_width") = 0.1, py::arg("alpha") = 0.0, py::arg("description") = "",
-      py::arg("version") = "", py::arg("conformal_score") = "lac",
-      "Fits calibration on raw outputs and writes a new package version to out_dir.");
+      py::arg("model"), py::arg("logits"), py::arg("labels"), py::arg("out_dir"),
+      py::arg("options") = CO(),
+      "Fits calibration on raw outputs, writes a new package version to out_dir and returns "
+      "the calibration report as JSON text (mv_calibration_report_json()).");
 
   m.def(
       "drift_check",
@@ -143,9 +139,14 @@ void bind_calibrate(py::module_& m) {
         py::gil_scoped_release release;
         return medvision::evaluate(mp, lp, labels.data(), count, o);
       },
+      // The defaults are the C library's (mv_evaluate_options_init()).
       py::arg("models"), py::arg("logits"), py::arg("labels"), py::kw_only(),
-      py::arg("threshold") = -1.0, py::arg("sensitivity") = 0.0, py::arg("bootstrap") = 1000,
-      py::arg("seed") = 20240601, py::arg("bins") = 15, py::arg("level") = 0.95,
+      py::arg("threshold") = medvision::EvaluateOptions().threshold,
+      py::arg("sensitivity") = medvision::EvaluateOptions().sensitivity,
+      py::arg("bootstrap") = medvision::EvaluateOptions().bootstrap,
+      py::arg("seed") = medvision::EvaluateOptions().seed,
+      py::arg("bins") = medvision::EvaluateOptions().bins,
+      py::arg("level") = medvision::EvaluateOptions().level,
       "Evaluates models on one labelled test set from their raw outputs; JSON text.");
 }
 

@@ -2,17 +2,6 @@
 #include "bindings.hpp"
 
 namespace mvpy {
-namespace {
-
-mv_cam_method parse_method(const std::string& name) {
-  if (name == "gradcam") return MV_CAM_GRADCAM;
-  if (name == "gradcam++" || name == "gradcampp") return MV_CAM_GRADCAM_PLUS_PLUS;
-  if (name == "cam") return MV_CAM_CAM;
-  throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
-                             "method must be 'gradcam', 'gradcam++' or 'cam', not '" + name + "'");
-}
-
-}  // namespace
 
 void bind_explain(py::module_& m) {
   py::class_<HeatmapHolder> cls(m, "Heatmap",
@@ -99,7 +88,7 @@ void bind_explain(py::module_& m) {
          py::object progress) {
         auto mdl = model.get();
         auto img = image.get();
-        const mv_cam_method cam = parse_method(method);
+        const mv_cam_method cam = medvision::parse<mv_cam_method>(method);
         Progress state{progress, nullptr};
         const bool report = !progress.is_none();
         medvision::Heatmap h;

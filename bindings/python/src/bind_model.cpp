@@ -7,13 +7,6 @@
 namespace mvpy {
 namespace {
 
-mv_precision parse_precision(const std::string& p) {
-  if (p == "float32") return MV_PRECISION_FLOAT32;
-  if (p == "reduced") return MV_PRECISION_REDUCED;
-  throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
-                             "precision must be 'float32' or 'reduced', not '" + p + "'");
-}
-
 std::vector<std::shared_ptr<medvision::Image>> image_handles(
     const std::vector<const ImageHolder*>& images) {
   std::vector<std::shared_ptr<medvision::Image>> out;
@@ -173,7 +166,7 @@ A loaded model package. Thread-safe: share one Model between threads; every call
              medvision::ModelOptions o;
              o.device = device;
              o.num_threads = num_threads;
-             o.precision = parse_precision(precision);
+             o.precision = medvision::parse<mv_precision>(precision);
              o.warmup = warmup;
              o.optimize = optimize;
              medvision::Model loaded;
@@ -183,9 +176,14 @@ A loaded model package. Thread-safe: share one Model between threads; every call
              }
              return ModelHolder(std::move(loaded), "Model");
            }),
-           py::arg("name_or_path"), py::kw_only(), py::arg("device") = "auto",
-           py::arg("num_threads") = 0, py::arg("precision") = "float32", py::arg("warmup") = true,
-           py::arg("optimize") = true)
+           // The defaults are the C library's (mv_model_options_init()).
+           py::arg("name_or_path"), py::kw_only(),
+           py::arg("device") = medvision::ModelOptions().device,
+           py::arg("num_threads") = medvision::ModelOptions().num_threads,
+           py::arg("precision") =
+               std::string(medvision::to_string(medvision::ModelOptions().precision)),
+           py::arg("warmup") = medvision::ModelOptions().warmup,
+           py::arg("optimize") = medvision::ModelOptions().optimize)
       .def_property_readonly("name", [](const ModelHolder& s) { return s.get()->name(); })
       .def_property_readonly("version", [](const ModelHolder& s) { return s.get()->version(); })
       .def_property_readonly("notice", [](const ModelHolder& s) { return s.get()->notice(); })
@@ -193,11 +191,12 @@ A loaded model package. Thread-safe: share one Model between threads; every call
       .def_property_readonly("manifest_json",
                              [](const ModelHolder& s) { return s.get()->manifest_json(); })
       .def_property_readonly("labels", [](const ModelHolder& s) { return s.get()->labels(); })
-      .def_property_readonly("task",
-                             [](const ModelHolder& s) {
-                               return s.get()->task() == MV_TASK_SEGMENTATION ? "segmentation"
-                                                                              : "classification";
-                             })
+      .def_property_readonly(
+          "task", [](const ModelHolder& s) { return medvision::to_string(s.get()->task()); })
+      .def_property_readonly(
+          "activation",
+          [](const ModelHolder& s) { return medvision::to_string(s.get()->activation()); },
+          "'sigmoid' (labels per image are 0/1) or 'softmax' (one class index per image).")
       .def(
           "run",
           [](const ModelHolder& self, const ImageHolder& image) {
@@ -244,9 +243,13 @@ A loaded model package. Thread-safe: share one Model between threads; every call
             if (failure) std::rethrow_exception(failure);
             return ResultHolder(std::move(r), "Result");
           },
-          py::arg("image"), py::kw_only(), py::arg("overlap") = -1.0, py::arg("batch_size") = 0,
-          py::arg("mirror") = -1, py::arg("probabilities") = false,
-          py::arg("largest_component") = -1, py::arg("fill_holes") = -1,
+          // The defaults are the C library's (mv_segment_options_init()).
+          py::arg("image"), py::kw_only(), py::arg("overlap") = medvision::SegmentOptions().overlap,
+          py::arg("batch_size") = medvision::SegmentOptions().batch_size,
+          py::arg("mirror") = medvision::SegmentOptions().mirror,
+          py::arg("probabilities") = medvision::SegmentOptions().probabilities,
+          py::arg("largest_component") = medvision::SegmentOptions().largest_component,
+          py::arg("fill_holes") = medvision::SegmentOptions().fill_holes,
           py::arg("progress") = py::none(),
           "Sliding-window segmentation (GIL released; progress(done, total) -> bool is called "
           "with the GIL taken back).")

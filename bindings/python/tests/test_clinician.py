@@ -201,7 +201,7 @@ def test_heatmap_png_and_sc_margin_legend_picture_unchanged(mv, tmp_path):
         name, version = m.name, m.version
     picture = e.overlay(image)  # the rendering alone (no margin)
     h, w = picture.shape[:2]
-    e.save_png(tmp_path / "cam.png", image)
+    e.write_png(tmp_path / "cam.png", image)
     png = np.asarray(PILImage.open(tmp_path / "cam.png").convert("RGB"))
     assert png.shape[0] > h and png.shape[1] >= w
     assert np.array_equal(png[:h, :w], picture)  # the picture itself is unchanged
@@ -211,7 +211,7 @@ def test_heatmap_png_and_sc_margin_legend_picture_unchanged(mv, tmp_path):
     blue_rows = [r for r in margin if ((r[:, 2] > 60) & (r[:, 0] < 40)).any()]
     assert blue_rows
 
-    e.save_dicom_sc(tmp_path / "sc.dcm", image)
+    e.write_dicom_sc(tmp_path / "sc.dcm", image)
     sc = pydicom.dcmread(str(tmp_path / "sc.dcm"))
     px = sc.pixel_array
     assert sc.Rows > h and sc.Columns >= w
@@ -292,3 +292,21 @@ def test_population_manifest_is_validated(mv, tmp_path):
     (pkg / "manifest.json").write_text(json.dumps(mj))
     with pytest.raises(mv.ModelError, match="population.age_years"):
         mv.Model(str(pkg))
+
+
+def test_explanation_save_names_are_deprecated_aliases(mv, tmp_path):
+    """One verb per idea: write_*; the save_* names of 0.1 still write the same files and warn."""
+    image = mv.load_image(EXAMPLE_DCM)
+    with mv.Model("cxr-pneumonia") as m:
+        e = m.explain(image)
+    e.write_png(tmp_path / "new.png", image)
+    with pytest.warns(DeprecationWarning, match="use write_png"):
+        e.save_png(tmp_path / "old.png", image)
+    assert (tmp_path / "new.png").read_bytes() == (tmp_path / "old.png").read_bytes()
+    e.write_nifti(tmp_path / "new.nii")
+    with pytest.warns(DeprecationWarning, match="use write_nifti"):
+        e.save_nifti(tmp_path / "old.nii")
+    assert (tmp_path / "new.nii").read_bytes() == (tmp_path / "old.nii").read_bytes()
+    with pytest.warns(DeprecationWarning, match="use write_dicom_sc"):
+        e.save_dicom_sc(tmp_path / "old.dcm", image)
+    assert pydicom.dcmread(str(tmp_path / "old.dcm")).SOPClassUID == "1.2.840.10008.5.1.4.1.1.7"

@@ -160,3 +160,65 @@ def test_library_log_reaches_python_logging(mv, pneumonia, caplog):
     caplog.clear()
     pneumonia.classify(blank)  # removed: nothing more arrives
     assert not [r for r in caplog.records if r.name == "medvision"]
+
+
+def test_calibrate_defaults_are_the_c_librarys(mv):
+    """calibrate()'s defaults are read from mv_calibrate_options_init(), never restated."""
+    import inspect
+
+    c = mv.CalibrateOptions()
+    assert (c.method, c.rule, c.refer_mode, c.conformal_score) == (
+        "temperature", "youden", "predictive-value", "lac")
+    assert (c.target, c.refer_half_width, c.refer_logit_half_width) == (0.9, 0.1, 0.4)
+    assert (c.refer_npv, c.refer_ppv, c.alpha, c.conformal) == (0.95, 0.9, 0.1, False)
+    params = inspect.signature(mv.calibrate).parameters
+    for name in ("method", "rule", "target", "refer_mode", "refer_half_width",
+                 "refer_logit_half_width", "refer_npv", "refer_ppv", "conformal_score"):
+        assert params[name].default == getattr(c, name), name
+    # Values by the C library's names; anything else is refused with the names listed.
+    c.refer_mode = "fixed"
+    assert c.refer_mode == "fixed"
+    with pytest.raises(mv.InvalidArgumentError, match="'logit', 'fixed', 'predictive-value' or"):
+        c.refer_mode = "wide"
+    with pytest.raises(mv.InvalidArgumentError, match="'temperature', 'platt' or 'isotonic'"):
+        c.method = "Platt"
+    assert c.method == "temperature"  # untouched by the failed set
+
+
+def test_calibrate_refer_band_rules_and_report(mv, pneumonia, tmp_path):
+    """Every refer-band rule of the C API can be chosen from Python, and the report is the one
+    the library returns (equal to what it wrote)."""
+    rng = np.random.default_rng(3)
+    z = rng.normal(0.0, 3.0, (200, 1)).astype(np.float32)
+    y = (rng.random(200) < 1 / (1 + np.exp(-z[:, 0] / 2))).astype(np.int32)
+    fixed = mv.calibrate(pneumonia, z, y, tmp_path / "fixed", refer_mode="fixed",
+                         refer_half_width=0.05)
+    op = fixed.thresholds["Pneumonia"]
+    t = op["threshold"]
+    assert op["refer_band"] == pytest.approx([max(0.0, t - 0.05), min(1.0, t + 0.05)])
+    logit = mv.calibrate(pneumonia, z, y, tmp_path / "logit", refer_mode="logit",
+                         refer_logit_half_width=1.0)
+    op = logit.thresholds["Pneumonia"]
+    lo, hi = op["refer_band"]
+    zt = np.log(op["threshold"] / (1 - op["threshold"]))
+    assert np.log(lo / (1 - lo)) == pytest.approx(zt - 1.0)
+    assert np.log(hi / (1 - hi)) == pytest.approx(zt + 1.0)
+    none = mv.calibrate(pneumonia, z, y, tmp_path / "none", refer_mode="none")
+    assert none.thresholds["Pneumonia"]["refer_band"] is None
+    pv = mv.calibrate(pneumonia, z, y, tmp_path / "pv", refer_npv=0.99, refer_ppv=0.99)
+    pv_loose = mv.calibrate(pneumonia, z, y, tmp_path / "pv2", refer_npv=0.6, refer_ppv=0.6)
+    band = pv.thresholds["Pneumonia"]["refer_band"]
+    loose = pv_loose.thresholds["Pneumonia"]["refer_band"]
+    assert band[0] <= loose[0] and band[1] >= loose[1]  # stricter targets, a wider band
+    # The report returned is what was written.
+    on_disk = json.loads((tmp_path / "fixed" / "manifest.json").read_text())
+    assert fixed.thresholds == on_disk["thresholds"]
+    assert fixed.calibration == on_disk["calibration"]
+    assert fixed.report == json.loads((tmp_path / "fixed" / "calibration-report.json").read_text())
+    assert fixed.version == on_disk["version"] and fixed.out_dir == str(tmp_path / "fixed")
+
+
+def test_model_activation(mv, pneumonia, tmp_path):
+    assert pneumonia.activation == "sigmoid"
+    with mv.Model(_softmax_package(tmp_path / "pkg")) as m:
+        assert m.activation == "softmax"

@@ -70,7 +70,7 @@ def test_explain_parity_with_cli_npy(mv, pneumonia, tmp_path, method):
     image = mv.load_image(path)
     e = pneumonia.explain(image, method=method)
     np.testing.assert_array_equal(e.heatmap, np.load(npy))
-    e.save_png(tmp_path / "py.png", image)
+    e.write_png(tmp_path / "py.png", image)
     a, b = mv.load_image(tmp_path / "py.png").array, mv.load_image(png).array
     np.testing.assert_array_equal(a, b)
     # The PNG is the overlay with a margin below it (model, notice, colour bar; issue 16).

@@ -143,7 +143,7 @@ def test_explain_segmentation_class_over_its_region(mv, lungs, jsrt, tmp_path):
     assert pp.method == "gradcam++" and pp.region_voxels == e.region_voxels
     d = e.to_dict()
     assert d["region_voxels"] == e.region_voxels and d["slice"] == 0 and "heatmap" not in d
-    e.save_nifti(tmp_path / "h.nii.gz")
+    e.write_nifti(tmp_path / "h.nii.gz")
     back = np.asarray(nib.load(str(tmp_path / "h.nii.gz")).dataobj)
     np.testing.assert_array_equal(back[:, :, 0].T, e.heatmap)
     with pytest.raises(mv.InvalidArgumentError, match="choose the one to explain"):
@@ -209,7 +209,7 @@ def test_explain_segmentation_3d_keeps_the_volume(mv, tmp_path):
         series = mv.load_series(sorted(folder.iterdir()))
         e = model.explain(series)  # 1000 HU inside the cube, 0 outside: the same region
         assert e.region_voxels == 6 * 6 * 6 and 6 <= e.slice < 12
-        e.save_dicom_sc(tmp_path / "sc.dcm", series)
+        e.write_dicom_sc(tmp_path / "sc.dcm", series)
         sc = pydicom.dcmread(str(tmp_path / "sc.dcm"))
         ref = sc.SourceImageSequence[0].ReferencedSOPInstanceUID
         assert ref == datasets[e.slice].SOPInstanceUID

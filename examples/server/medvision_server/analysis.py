@@ -119,14 +119,14 @@ def analyse(spec: Dict[str, Any], models: ModelCache, progress: Progress = None)
                             # image's grid. The library's PNG adds a margin below the picture
                             # (model, notice, colour bar; the picture itself unchanged); the page
                             # shows those itself, so the layer keeps the picture rows only.
-                            e.save_png(str(out / rel))
+                            e.write_png(str(out / rel))
                             with PILImage.open(out / rel) as im:
                                 if im.height > img.height:
                                     im.crop((0, 0, im.width, img.height)).save(out / rel)
                             orel = f"{safe_name(name)}/overlay/{safe_name(s.label)}.png"
                             (out / orel).parent.mkdir(exist_ok=True)
                             # Blended over the image, with the margin (downloads, the PDF).
-                            e.save_png(str(out / orel), img)
+                            e.write_png(str(out / orel), img)
                             art["heatmaps"][s.label] = rel
                             art["overlays"][s.label] = orel
             else:
