@@ -614,6 +614,12 @@ MV_API float mv_result_calibrated(const mv_result* result, size_t index) MV_NOEX
 MV_API int32_t mv_result_decision(const mv_result* result, size_t index) MV_NOEXCEPT;
 /** @brief 1 when the calibrated probability is in the "refer to a human" band, else 0. */
 MV_API int32_t mv_result_refer(const mv_result* result, size_t index) MV_NOEXCEPT;
+/** @brief Out-of-distribution score of a classification result: how far the image's logits lie
+ *  from the calibration-time distribution (the package's drift reference), as the largest over
+ *  labels of |logit - median| / (IQR / 1.349), in robust standard deviations. Not a
+ *  probability; above 3 counts as far (docs/calibration.md) and adds a warning. NaN when the
+ *  package has no drift reference or for segmentation results. Thread-safety: safe. @since 0.2 */
+MV_API double mv_result_ood_score(const mv_result* result) MV_NOEXCEPT;
 
 /** Bits of mv_result_conformal(). @since 0.1 */
 typedef enum mv_conformal_set {
@@ -1196,6 +1202,54 @@ MV_API const char* mv_evaluation_json(const mv_evaluation* evaluation) MV_NOEXCE
 
 /** @brief Frees an evaluation; NULL is a no-op. @since 0.1 */
 MV_API void mv_evaluation_free(mv_evaluation* evaluation) MV_NOEXCEPT;
+
+/**
+ * Evaluates segmentation models against reference label maps, one case at a time (nothing
+ * image-sized is kept): per region (every foreground class, then the manifest's unions) the Dice
+ * coefficient, the 95th-percentile Hausdorff distance between surfaces (mm when the image's pixel
+ * spacing is known, else pixels / voxels, and the JSON says which) and the volume (area) error,
+ * with case-level bootstrap CIs, and for two or more models a paired bootstrap of the differences
+ * (docs/evaluate.md, "Segmentation"). @since 0.2
+ */
+typedef struct mv_segmentation_evaluator mv_segmentation_evaluator;
+
+/**
+ * @brief Starts a segmentation evaluation of `model_count` segmentation models with the same
+ * labels and regions. Of the options, bootstrap, seed and level are used.
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT (NULL, count 0, a classification model, models that
+ *         differ in labels or regions, bad options); MV_ERR_ABI_MISMATCH.
+ * Ownership: the caller owns *out; free with mv_segmentation_evaluator_free().
+ * Thread-safety: one evaluator per thread. @since 0.2
+ */
+MV_API MV_NODISCARD mv_status mv_segmentation_evaluator_create(
+    const mv_model* const* models, size_t model_count, const mv_evaluate_options* opts,
+    mv_segmentation_evaluator** out) MV_NOEXCEPT;
+
+/**
+ * @brief Adds one case: the reference label map and each model's mv_result_mask() of the image.
+ * @param[in] case_name names the case in the JSON and in messages (e.g. the image path).
+ * @param[in] reference one channel on the image's grid whose values are label-map values as
+ *            mv_result_mask() gives them (0 background; softmax packages: value v is label v;
+ *            sigmoid packages: value v is label v - 1).
+ * @param[in] masks `model_count` predicted label maps, in the order of the models.
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT (NULL, a value that is not a label index, a case whose
+ *         spacing is known when earlier ones' was not or the reverse, 2D and 3D mixed);
+ *         MV_ERR_SHAPE_MISMATCH (the reference is not on the image's grid). @since 0.2
+ */
+MV_API MV_NODISCARD mv_status
+mv_segmentation_evaluator_add(mv_segmentation_evaluator* evaluator, const char* case_name,
+                              const mv_image* reference, const mv_image* const* masks) MV_NOEXCEPT;
+
+/**
+ * @brief The evaluation of the cases added so far, as JSON (mv_evaluation_json()).
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT (NULL, no case added).
+ * Ownership: the caller owns *out; free with mv_evaluation_free(). @since 0.2
+ */
+MV_API MV_NODISCARD mv_status mv_segmentation_evaluator_finish(
+    const mv_segmentation_evaluator* evaluator, mv_evaluation** out) MV_NOEXCEPT;
+
+/** @brief Frees an evaluator; NULL is a no-op. @since 0.2 */
+MV_API void mv_segmentation_evaluator_free(mv_segmentation_evaluator* evaluator) MV_NOEXCEPT;
 
 MV_END_DECL
 
