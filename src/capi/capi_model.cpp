@@ -100,6 +100,15 @@ std::string result_json(const mv_result& r, const medvision::model::Manifest& m)
   j["calibration"] = calibrated ? calibration_summary(m.calibration) : nlohmann::json();
   j["conformal"] = conformal_json(r.classification);
   j["warnings"] = r.classification.warnings;
+  // Out-of-distribution score from the calibration's drift reference (docs/calibration.md).
+  const auto& ood = r.classification.ood;
+  j["ood"] = std::isnan(ood.score)
+                 ? nlohmann::json()
+                 : nlohmann::json{{"score", ood.score},
+                                  {"label", m.labels.at(ood.label)},
+                                  {"percentile", ood.percentile},
+                                  {"far", ood.far()},
+                                  {"far_above", medvision::calibrate::OodScore::kFar}};
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -289,6 +298,12 @@ int32_t mv_result_decision(const mv_result* r, size_t i) MV_NOEXCEPT {
   const auto* s = score(r, i);
   return s ? s->decision : -1;
 }
+double mv_result_ood_score(const mv_result* r) MV_NOEXCEPT {
+  return r != nullptr && r->task == MV_TASK_CLASSIFICATION
+             ? r->classification.ood.score
+             : std::numeric_limits<double>::quiet_NaN();
+}
+
 int32_t mv_result_refer(const mv_result* r, size_t i) MV_NOEXCEPT {
   const auto* s = score(r, i);
   return s && s->refer ? 1 : 0;
