@@ -9,7 +9,8 @@
 #   SECONDS  length of one chunk (libFuzzer -max_total_time), one process on one core
 #   CHUNKS   how many chunks to run now (default 1)
 #
-# Environment: MV_FUZZ_BUILD (default build-fuzz, configured with -DMV_BUILD_FUZZERS=ON),
+# Environment: MV_FUZZ_BUILD (default build-fuzz, configured with -DMV_BUILD_FUZZERS=ON), MV_FUZZ_NICE
+# (niceness of each chunk, default 15),
 # MV_FUZZ_WORK (default ../fuzz-decoders beside the checkout: seeds/, corpus/<harness>/,
 # artifacts/<harness>/ and campaign.tsv, outside git). Seeds come from make_corpus.py on first
 # use. Each chunk runs under nice with -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 and
@@ -47,7 +48,7 @@ for ((i = 0; i < CHUNKS; i++)); do
   ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   /usr/bin/time -f '%U %S' -o "$WORK/last-$HARNESS.cpu" \
-  nice -n 15 "$BIN" "$CORPUS" "$WORK/seeds/$HARNESS" -max_total_time="$SECONDS_PER_CHUNK" \
+  nice -n "${MV_FUZZ_NICE:-15}" "$BIN" "$CORPUS" "$WORK/seeds/$HARNESS" -max_total_time="$SECONDS_PER_CHUNK" \
     -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 -max_len=262144 -print_final_stats=1 \
     -artifact_prefix="$ARTIFACTS/" > "$log" 2>&1 || true
   execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | awk '{print $2}' || true)

@@ -1,0 +1,133 @@
+// medvision classify: classify images with a model package.
+
+#include "classify.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cli_util.hpp"
+#include "medvision/medvision.hpp"
+#include "result_text.hpp"
+
+namespace mvcli {
+
+using nlohmann::json;
+
+void add_classify_command(CLI::App& app, ClassifyArgs& a) {
+  auto* c = app.add_subcommand("classify", "Classify images with a model package");
+  c->add_option("FILE", a.inputs, "Images, or folders (searched recursively)")->required();
+  c->add_option("-m,--model", a.model, "Model package name or folder")->required();
+  c->add_option("--device", a.device, "auto | cpu | cuda | cuda:N")->default_val("auto");
+  c->add_option("--threads", a.threads, "CPU threads (0: LibTorch default)")->default_val(0);
+  c->add_option("--batch", a.batch, "Images per inference batch")->default_val(8);
+  c->add_flag("--reduced-precision", a.reduced, "bf16 on CPU (where supported), fp16 on CUDA");
+  c->add_flag("--json", a.json, "One JSON object per line (JSON Lines)");
+  c->add_option("--dicom-sr", a.dicom_sr,
+                "DICOM inputs: write a DICOM SR (TID 1500 measurement report) per image "
+                "as <stem>.sr.dcm into this folder, in the source's study");
+  a.command = c;
+}
+
+int run_classify(const ClassifyArgs& a) {
+  medvision::Model model;
+  try {
+    medvision::ModelOptions mo;
+    mo.device = a.device;
+    mo.num_threads = a.threads;
+    mo.precision = a.reduced ? MV_PRECISION_REDUCED : MV_PRECISION_FLOAT32;
+    model = medvision::Model::load(a.model, mo);
+  } catch (const medvision::Exception& e) {
+    std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
+    return exit_code(e.status());
+  }
+  const auto files = expand_inputs(a.inputs);
+  if (files.empty()) {
+    std::fprintf(stderr, "medvision: no input files\n");
+    return kUsageError;
+  }
+  if (!a.dicom_sr.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(a.dicom_sr, ec);
+    if (ec) {
+      std::fprintf(stderr, "medvision: cannot create %s: %s\n", a.dicom_sr.c_str(),
+                   ec.message().c_str());
+      return exit_code(MV_ERR_IO);
+    }
+  }
+  // Output stems that never collide: "image", then "image-2" for a second image.dcm.
+  std::set<std::string> used;
+  const auto sr_path = [&](const std::string& file) {
+    const std::string base = std::filesystem::path(file).stem().string();
+    std::string stem = base;
+    for (int i = 2; used.count(stem); ++i) stem = base + "-" + std::to_string(i);
+    used.insert(stem);
+    return (std::filesystem::path(a.dicom_sr) / (stem + ".sr.dcm")).string();
+  };
+  int rc = 0;
+  bool first = true;
+  Progress progress(files.size());
+  const size_t batch = static_cast<size_t>(std::max(1, a.batch));
+  for (size_t start = 0; start < files.size(); start += batch) {
+    const size_t end = std::min(files.size(), start + batch);
+    std::vector<medvision::Image> images;
+    std::vector<std::string> names;
+    for (size_t i = start; i < end; ++i) {
+      try {
+        images.push_back(medvision::Image::load(files[i]));
+        names.push_back(files[i]);
+      } catch (const medvision::Exception& e) {
+        rc = exit_code(e.status());
+        if (a.json) {
+          std::cout << json{{"file", files[i]}, {"error", e.status_name()}, {"message", e.what()}}
+                           .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                    << "\n";
+        } else {
+          std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
+        }
+      }
+    }
+    if (!images.empty()) {
+      std::vector<const medvision::Image*> ptrs;
+      for (const auto& im : images) ptrs.push_back(&im);
+      try {
+        const auto results = model.run_batch(ptrs);
+        for (size_t i = 0; i < results.size(); ++i) {
+          std::string sr;
+          if (!a.dicom_sr.empty()) {
+            sr = sr_path(names[i]);
+            try {
+              results[i].write_dicom_sr(images[i], sr);
+            } catch (const medvision::Exception& e) {
+              rc = exit_code(e.status());
+              std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
+              sr.clear();
+            }
+          }
+          if (a.json) {
+            json j = json::parse(results[i].json());
+            j["file"] = names[i];
+            if (!sr.empty()) j["dicom_sr"] = sr;
+            std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+          } else {
+            print_result_human(names[i], results[i], first);
+            if (!sr.empty()) std::printf("  DICOM SR written to %s\n", sr.c_str());
+            first = false;
+          }
+        }
+      } catch (const medvision::Exception& e) {
+        rc = exit_code(e.status());
+        std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
+      }
+    }
+    progress.update(end);
+  }
+  return rc;
+}
+
+}  // namespace mvcli
