@@ -221,14 +221,43 @@ double hd95(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b, const 
   const bool any_a = std::any_of(sa.begin(), sa.end(), [](uint8_t x) { return x != 0; });
   const bool any_b = std::any_of(sb.begin(), sb.end(), [](uint8_t x) { return x != 0; });
   if (!any_a || !any_b) return kNaN;
-  const auto to_b = distance_to(sb, g);
-  const auto to_a = distance_to(sa, g);
-  std::vector<double> all;
-  for (size_t i = 0; i < sa.size(); ++i) {
-    if (sa[i]) all.push_back(to_b[i]);
+  // Distances between surface voxels do not depend on the grid around them: the transforms run
+  // on the bounding box of both surfaces only (a small structure in a large volume).
+  std::array<int64_t, 3> lo{{g.width, g.height, g.depth}}, hi{{-1, -1, -1}};
+  for (int64_t z = 0; z < g.depth; ++z) {
+    for (int64_t y = 0; y < g.height; ++y) {
+      for (int64_t x = 0; x < g.width; ++x) {
+        const auto i = static_cast<size_t>((z * g.height + y) * g.width + x);
+        if (!sa[i] && !sb[i]) continue;
+        lo = {{std::min(lo[0], x), std::min(lo[1], y), std::min(lo[2], z)}};
+        hi = {{std::max(hi[0], x), std::max(hi[1], y), std::max(hi[2], z)}};
+      }
+    }
   }
-  for (size_t i = 0; i < sb.size(); ++i) {
-    if (sb[i]) all.push_back(to_a[i]);
+  MaskGrid box = g;
+  box.width = hi[0] - lo[0] + 1;
+  box.height = hi[1] - lo[1] + 1;
+  box.depth = hi[2] - lo[2] + 1;
+  std::vector<uint8_t> ca(box.size()), cb(box.size());
+  for (int64_t z = 0; z < box.depth; ++z) {
+    for (int64_t y = 0; y < box.height; ++y) {
+      for (int64_t x = 0; x < box.width; ++x) {
+        const auto src =
+            static_cast<size_t>(((z + lo[2]) * g.height + y + lo[1]) * g.width + x + lo[0]);
+        const auto dst = static_cast<size_t>((z * box.height + y) * box.width + x);
+        ca[dst] = sa[src];
+        cb[dst] = sb[src];
+      }
+    }
+  }
+  const auto to_b = distance_to(cb, box);
+  const auto to_a = distance_to(ca, box);
+  std::vector<double> all;
+  for (size_t i = 0; i < ca.size(); ++i) {
+    if (ca[i]) all.push_back(to_b[i]);
+  }
+  for (size_t i = 0; i < cb.size(); ++i) {
+    if (cb[i]) all.push_back(to_a[i]);
   }
   std::sort(all.begin(), all.end());
   return percentile_sorted(all, 95);
