@@ -33,7 +33,7 @@ PACKAGES=(
   python3 python3-dev python3-numpy python3-pytest python3-pydicom python3-gdcm python3-nibabel
   python3-pil python3-opencv python3-sklearn python3-torch python3-torchvision
   python3-jsonschema python3-setuptools python3-wheel python3-pip python3-venv
-  python3-distributed
+  python3-distributed python3-scipy
   orthanc
   dicom3tools
   python3-fastapi python3-uvicorn python3-sqlalchemy python3-jwt python3-argon2 python3-reportlab

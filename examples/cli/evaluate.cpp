@@ -1,8 +1,10 @@
-// medvision evaluate: one or more classification models on a labelled test set; writes
-// evaluation.json and a self-contained report.html (inline SVG, no scripts, no external links).
+// medvision evaluate: one or more classification models on a labelled test set (--labels), or
+// segmentation models against reference label maps (--masks); writes evaluation.json and a
+// self-contained report.html (inline SVG, no scripts, no external links).
 
 #include "evaluate.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -348,6 +350,243 @@ std::string report_html(const json& ev, const std::string& labels_csv) {
   return h.str();
 }
 
+// ---- Segmentation (--masks) ------------------------------------------------------------------
+
+struct MaskSet {
+  std::vector<std::string> images, masks;
+};
+
+// `image,mask` with a header row; relative paths are relative to the CSV's folder.
+MaskSet read_masks_csv(const std::string& csv) {
+  std::ifstream f(csv);
+  if (!f) throw medvision::Exception(MV_ERR_IO, csv + ": cannot open");
+  std::string line;
+  if (!std::getline(f, line)) throw medvision::Exception(MV_ERR_INVALID_ARGUMENT, csv + ": empty");
+  if (split_csv(line).size() != 2) {
+    throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
+                               csv + ": expected a header `image,mask` (two columns)");
+  }
+  const auto base = fs::path(csv).parent_path();
+  MaskSet set;
+  size_t line_no = 1;
+  while (std::getline(f, line)) {
+    ++line_no;
+    if (line.empty() || line == "\r") continue;
+    const auto cells = split_csv(line);
+    if (cells.size() != 2 || cells[0].empty() || cells[1].empty()) {
+      throw medvision::Exception(
+          MV_ERR_INVALID_ARGUMENT,
+          csv + ":" + std::to_string(line_no) + ": expected two paths, image and mask");
+    }
+    for (size_t c = 0; c < 2; ++c) {
+      const fs::path p(cells[c]);
+      (c == 0 ? set.images : set.masks).push_back((p.is_absolute() ? p : base / p).string());
+    }
+  }
+  if (set.images.empty()) throw medvision::Exception(MV_ERR_INVALID_ARGUMENT, csv + ": no rows");
+  return set;
+}
+
+std::string ci_cell(const json& m, int digits = 3) {
+  if (!m.is_object() || !m["mean"].is_number()) return "&ndash;";
+  return num(m["mean"], digits) + " [" + num(m["lo"], digits) + ", " + num(m["hi"], digits) + "]";
+}
+
+std::string ci_plain(const json& m, int digits = 3) {
+  if (!m.is_object() || !m["mean"].is_number()) return "n/a";
+  return plain(m["mean"], digits) + " [" + plain(m["lo"], digits) + ", " + plain(m["hi"], digits) +
+         "]";
+}
+
+std::string segmentation_html(const json& ev, const std::string& masks_csv) {
+  const auto& u = ev["units"];
+  const std::string dist = u["distance"].get<std::string>(), vol = u["volume"].get<std::string>();
+  std::ostringstream h;
+  h << "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>medvision "
+       "segmentation evaluation</title><style>body{font-family:sans-serif;margin:24px;"
+       "max-width:1200px}table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;"
+       "padding:3px 8px;text-align:right}th{background:#f4f4f4}caption{text-align:left;"
+       "font-weight:bold}.charts{display:flex;flex-wrap:wrap;gap:8px}.notice{background:#fff3cd;"
+       "padding:8px;border:1px solid #e0c060}</style></head><body>";
+  h << "<h1>medvision segmentation evaluation</h1><p class=\"notice\"><b>Not for diagnostic "
+       "use.</b> Research use only; results must be reviewed by a qualified clinician.</p>";
+  h << "<p>Masks: " << escape(masks_csv) << " &middot; " << ev["images"] << " cases &middot; "
+    << "bootstrap " << ev["options"]["bootstrap"] << " resamples over cases, seed "
+    << ev["options"]["seed"] << ", " << num(json(100 * ev["options"]["level"].get<double>()), 0)
+    << "% CIs &middot; distances in " << escape(dist) << ", sizes in " << escape(vol)
+    << (u["spacing_known"].get<bool>() ? "" : " (pixel spacing unknown: not mm)") << "</p>";
+  h << "<h2>Models</h2><ul>";
+  for (const auto& m : ev["models"]) {
+    h << "<li>" << escape(model_title(m)) << ": mean Dice over regions " << num(m["mean_dice"])
+      << "</li>";
+  }
+  h << "</ul>";
+  const auto& models = ev["models"];
+  for (const auto& rj : ev["regions"]) {
+    const std::string region = rj.get<std::string>();
+    h << "<h2>" << escape(region) << "</h2><table><tr><th>model</th><th>Dice mean [CI]</th>"
+      << "<th>Dice median</th><th>HD95 (" << escape(dist) << ") mean [CI]</th>"
+      << "<th>HD95 undefined</th><th>volume error (" << escape(vol) << ") mean [CI]</th>"
+      << "<th>|volume error| mean [CI]</th><th>relative volume error mean [CI]</th>"
+      << "<th>empty reference / prediction</th></tr>";
+    for (const auto& m : models) {
+      const auto& r = m["regions"][region];
+      h << "<tr><td>" << escape(model_title(m)) << "</td><td>" << ci_cell(r["dice"]) << "</td><td>"
+        << num(r["dice"]["median"]) << "</td><td>" << ci_cell(r["hd95"], 2) << "</td><td>"
+        << r["hd95"]["undefined"] << "</td><td>" << ci_cell(r["volume_error"], 2) << "</td><td>"
+        << ci_cell(r["absolute_volume_error"], 2) << "</td><td>"
+        << ci_cell(r["relative_volume_error"]) << "</td><td>" << r["reference_empty"] << " / "
+        << r["prediction_empty"] << "</td></tr>";
+    }
+    h << "</table>";
+    // Per-case Dice, sorted, one series per model: where the low tail lies.
+    std::vector<Series> dice;
+    for (size_t k = 0; k < models.size(); ++k) {
+      std::vector<double> d;
+      for (const auto& c : ev["cases"]) d.push_back(c["models"][k][region]["dice"].get<double>());
+      std::sort(d.begin(), d.end());
+      Series s{model_title(models[k]), {}, d, colour(k), true};
+      for (size_t i = 0; i < d.size(); ++i)
+        s.x.push_back((static_cast<double>(i) + 0.5) / static_cast<double>(d.size()));
+      dice.push_back(s);
+    }
+    h << "<div class=\"charts\">"
+      << chart("Dice per case: " + region, "cases (sorted, fraction)", "Dice", dice, false)
+      << "</div>";
+  }
+  if (!ev["comparisons"].empty()) {
+    h << "<h2>Paired comparison</h2><p>Same cases for every model: paired bootstrap over cases "
+         "of the mean difference a &minus; b (percentile CI; two-sided bootstrap p-value). HD95 "
+         "over the cases where both are defined.</p><table><tr><th>a</th><th>b</th>"
+         "<th>region</th><th>statistic</th><th>a</th><th>b</th><th>a &minus; b</th><th>CI</th>"
+         "<th>p</th><th>cases</th></tr>";
+    for (const auto& c : ev["comparisons"]) {
+      for (const auto& [region, v] : c["regions"].items()) {
+        for (const auto& [stat, b] : v.items()) {
+          if (!b.is_object()) continue;
+          h << "<tr><td>" << escape(c["a"].get<std::string>()) << "</td><td>"
+            << escape(c["b"].get<std::string>()) << "</td><td>" << escape(region) << "</td><td>"
+            << escape(stat) << "</td><td>" << num(b["a"]) << "</td><td>" << num(b["b"])
+            << "</td><td>" << num(b["difference"], 4) << "</td><td>" << num(b["lo"], 4) << "&ndash;"
+            << num(b["hi"], 4) << "</td><td>" << num(b["p_value"], 4) << "</td><td>" << b["cases"]
+            << "</td></tr>";
+        }
+      }
+    }
+    h << "</table>";
+  }
+  h << "<p>Definitions: docs/evaluate.md (Segmentation) in the medvision sources. Generated by "
+       "medvision "
+    << escape(mv_version_string()) << ". Not for diagnostic use.</p></body></html>\n";
+  return h.str();
+}
+
+void write_outputs(const json& ev, const std::string& out, const std::string& html) {
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  const fs::path json_path = fs::path(out) / "evaluation.json";
+  const fs::path html_path = fs::path(out) / "report.html";
+  {
+    std::ofstream f(json_path);
+    f << ev.dump(2) << "\n";
+    if (!f) throw medvision::Exception(MV_ERR_IO, json_path.string() + ": cannot write");
+  }
+  {
+    std::ofstream f(html_path);
+    f << html;
+    if (!f) throw medvision::Exception(MV_ERR_IO, html_path.string() + ": cannot write");
+  }
+}
+
+int run_evaluate_segmentation(const EvaluateArgs& a) {
+  medvision::ModelOptions mo;
+  mo.device = a.device;
+  std::vector<medvision::Model> models;
+  std::vector<const medvision::Model*> mp;
+  for (const auto& name : a.models) {
+    models.push_back(medvision::Model::load(name, mo));
+    if (models.back().task() != MV_TASK_SEGMENTATION) {
+      throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
+                                 name +
+                                     ": --masks takes segmentation models (--labels for "
+                                     "classification)");
+    }
+  }
+  for (const auto& m : models) mp.push_back(&m);
+  medvision::EvaluateOptions eo;
+  eo.bootstrap = a.bootstrap;
+  eo.seed = a.seed;
+  // Checks that the models agree before any image is read.
+  medvision::SegmentationEvaluator evaluator(mp, eo);
+  const MaskSet set = read_masks_csv(a.masks);
+  medvision::LoadOptions lo;
+  if (!a.spacing.empty()) {
+    lo.pixel_spacing = {{a.spacing[0], a.spacing.size() > 1 ? a.spacing[1] : a.spacing[0]}};
+  }
+  const size_t n = set.images.size();
+  Progress progress(n * models.size());
+  for (size_t i = 0; i < n; ++i) {
+    const auto image = medvision::Image::load(set.images[i], lo);
+    const auto reference = medvision::Image::load(set.masks[i]);
+    std::vector<medvision::Result> results;
+    std::vector<medvision::Image> masks;
+    std::vector<const medvision::Image*> mptr;
+    for (size_t k = 0; k < models.size(); ++k) {
+      results.push_back(models[k].segment(image));
+      masks.push_back(results.back().mask());
+      progress.update(i * models.size() + k + 1);
+    }
+    for (const auto& m : masks) mptr.push_back(&m);
+    try {
+      evaluator.add(set.images[i], reference, mptr);
+    } catch (const medvision::Exception& e) {
+      throw medvision::Exception(e.status(), set.masks[i] + ": " + e.what());
+    }
+  }
+  json ev = json::parse(evaluator.finish());
+  ev["masks_csv"] = a.masks;
+  write_outputs(ev, a.out, segmentation_html(ev, a.masks));
+  if (a.json) {
+    std::printf("%s\n", ev.dump().c_str());
+    return 0;
+  }
+  const auto& u = ev["units"];
+  std::printf("evaluated %zu segmentation model(s) on %zu cases (%s)\n", models.size(), n,
+              a.masks.c_str());
+  if (!u["spacing_known"].get<bool>()) {
+    std::printf("pixel spacing unknown: HD95 in %s, sizes in %s (give --spacing COL,ROW mm)\n",
+                u["distance"].get<std::string>().c_str(), u["volume"].get<std::string>().c_str());
+  }
+  for (const auto& m : ev["models"]) {
+    std::printf("%s  mean Dice %s\n", model_title(m).c_str(), plain(m["mean_dice"]).c_str());
+    std::printf("  %-14s %-24s %-26s %s\n", "region", "Dice [95% CI]",
+                ("HD95 " + u["distance"].get<std::string>()).c_str(),
+                ("volume error " + u["volume"].get<std::string>()).c_str());
+    for (const auto& name : ev["regions"]) {  // the package's order, not alphabetical
+      const std::string region = name.get<std::string>();
+      const auto& r = m["regions"][region];
+      std::printf("  %-14s %-24s %-26s %s\n", region.c_str(), ci_plain(r["dice"]).c_str(),
+                  ci_plain(r["hd95"], 2).c_str(), ci_plain(r["volume_error"], 1).c_str());
+    }
+  }
+  for (const auto& c : ev["comparisons"]) {
+    for (const auto& name : ev["regions"]) {
+      const std::string region = name.get<std::string>();
+      const auto& v = c["regions"][region];
+      if (!v["dice"].is_object()) continue;
+      std::printf("%s vs %s, %s: Dice difference %s [%s, %s] (paired bootstrap p %s)\n",
+                  c["a"].get<std::string>().c_str(), c["b"].get<std::string>().c_str(),
+                  region.c_str(), plain(v["dice"]["difference"], 4).c_str(),
+                  plain(v["dice"]["lo"], 4).c_str(), plain(v["dice"]["hi"], 4).c_str(),
+                  plain(v["dice"]["p_value"], 4).c_str());
+    }
+  }
+  std::printf("wrote %s and %s\nNot for diagnostic use.\n",
+              (fs::path(a.out) / "evaluation.json").string().c_str(),
+              (fs::path(a.out) / "report.html").string().c_str());
+  return 0;
+}
+
 }  // namespace
 
 void add_evaluate_command(CLI::App& app, EvaluateArgs& a) {
@@ -355,9 +594,18 @@ void add_evaluate_command(CLI::App& app, EvaluateArgs& a) {
                                "Evaluate one or more classification models on a labelled test set");
   c->add_option("-m,--model", a.models, "Model package name or folder (repeat to compare)")
       ->required();
-  c->add_option("--labels", a.labels,
-                "CSV as for calibrate: path,label (names, '|'-separated) or path,<label>,... (0/1)")
-      ->required();
+  auto* labels = c->add_option(
+      "--labels", a.labels,
+      "CSV as for calibrate: path,label (names, '|'-separated) or path,<label>,... (0/1)");
+  auto* masks = c->add_option("--masks", a.masks,
+                              "Segmentation: CSV image,mask (label maps of the package's label "
+                              "indices); Dice, HD95, volume error");
+  labels->excludes(masks);
+  c->add_option("--spacing", a.spacing,
+                "With --masks: pixel spacing in mm, COL[,ROW], for images that give none")
+      ->delimiter(',')
+      ->expected(1, 2)
+      ->check(CLI::PositiveNumber);
   c->add_option("-o,--out", a.out, "Folder for evaluation.json and report.html")
       ->default_val("evaluation");
   auto* sens = c->add_option("--sensitivity", a.sensitivity,
@@ -373,6 +621,12 @@ void add_evaluate_command(CLI::App& app, EvaluateArgs& a) {
 }
 
 int run_evaluate(const EvaluateArgs& a) {
+  if (!a.masks.empty()) return run_evaluate_segmentation(a);
+  if (a.labels.empty()) {
+    throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
+                               "evaluate: --labels (classification) or --masks (segmentation) is "
+                               "needed");
+  }
   // Checked before any image is read: a bad option should not cost a pass over the data.
   if (a.threshold != -1.0 && !(a.threshold >= 0.0 && a.threshold <= 1.0)) {
     throw medvision::Exception(MV_ERR_INVALID_ARGUMENT, "--threshold: a probability in [0, 1]");
@@ -389,8 +643,8 @@ int run_evaluate(const EvaluateArgs& a) {
     if (json::parse(models.back().manifest_json()).value("task", "") != "classification") {
       throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
                                  name +
-                                     ": evaluate takes classification models (--masks for "
-                                     "segmentation is not implemented yet)");
+                                     ": --labels takes classification models (--masks for "
+                                     "segmentation)");
     }
     if (models.back().labels() != models.front().labels()) {
       throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,

@@ -11,6 +11,8 @@ namespace mvcli {
 struct EvaluateArgs {
   std::vector<std::string> models;
   std::string labels;
+  std::string masks;            // segmentation: CSV of image,mask (docs/evaluate.md)
+  std::vector<double> spacing;  // segmentation: COL[,ROW] mm for images that give none
   std::string out = "evaluation";
   double sensitivity = 0.0;
   double threshold = -1.0;

@@ -46,6 +46,27 @@ std::string decision_text(int32_t decision, const json& op) {
   return t;
 }
 
+// The rule that made a refer band (manifest "refer_rule"), or a note that the package does not
+// record it (packages calibrated before medvision wrote it).
+static std::string refer_rule_text(const json& op) {
+  const json r = op.value("refer_rule", json());
+  if (!r.is_object()) return "band rule not recorded in the package";
+  const std::string mode = r.value("mode", std::string());
+  char buf[160];
+  if (mode == "predictive_value") {
+    std::snprintf(buf, sizeof buf, "predictive-value band: NPV >= %.2f below, PPV >= %.2f above",
+                  r.value("target_npv", NAN), r.value("target_ppv", NAN));
+  } else if (mode == "fixed") {
+    std::snprintf(buf, sizeof buf, "fixed band: threshold +- %.3f", r.value("half_width", NAN));
+  } else if (mode == "logit") {
+    std::snprintf(buf, sizeof buf, "logit band: threshold odds x/÷ e^%.2f",
+                  r.value("logit_half_width", NAN));
+  } else {
+    std::snprintf(buf, sizeof buf, "%s band", mode.c_str());
+  }
+  return buf;
+}
+
 void print_result_human(const std::string& file, const medvision::Result& r, bool first) {
   if (first) {
     std::printf("model %s %s — %s\n\n", r.model_name().c_str(), r.model_version().c_str(),
@@ -90,6 +111,7 @@ void print_result_human(const std::string& file, const medvision::Result& r, boo
         std::printf("  REFER: in the refer band %s-%s",
                     percent_limit(op["refer_band"][0].get<double>()).c_str(),
                     percent_limit(op["refer_band"][1].get<double>()).c_str());
+        std::printf(" (%s)", refer_rule_text(op).c_str());
       } else {
         std::printf("  REFER to a radiologist");
       }
@@ -123,6 +145,16 @@ void print_result_human(const std::string& file, const medvision::Result& r, boo
     } else {
       std::printf("  (conformal sets at %.0f%% coverage per label)\n", 100.0 * (1.0 - alpha));
     }
+  }
+  const json& ood = j["ood"];
+  if (ood.is_object() && ood["score"].is_number()) {
+    // Issue 16: how unlike the calibration images this image's outputs are (not a probability).
+    std::printf(
+        "  out-of-distribution score %.1f (%s, percentile %.0f of the calibration "
+        "images; far above %.0f)%s\n",
+        ood["score"].get<double>(), ood["label"].get<std::string>().c_str(),
+        ood["percentile"].get<double>(), ood["far_above"].get<double>(),
+        ood["far"].get<bool>() ? ": FAR" : "");
   }
   for (const auto& w : r.warnings()) std::printf("  warning: %s\n", w.c_str());
 }

@@ -260,7 +260,7 @@ typedef struct mv_image_load_options {
   /** In-plane pixel spacing {column, row} in mm supplied by the user, for sources that give
    *  none (PNG, JPEG, DICOM without a spacing attribute) or give a wrong one: both > 0 replace
    *  the file's spacing and mv_image_spacing_source() says "user"; {0, 0} (default) keeps the
-   *  file's. @since 0.2 */
+   *  file's. @since 0.1 */
   double pixel_spacing[2];
 } mv_image_load_options;
 
@@ -397,7 +397,7 @@ MV_API void mv_image_spacing(const mv_image* image, double out_spacing[3]) MV_NO
  * pixels/voxels (mv_region_stats.spacing_known is 0). DICOM sources are tried in that order
  * (PS3.3 C.7.6.2.1.1). NULL gives "".
  * Ownership: borrowed, static storage or valid while the image lives. Thread-safety: safe.
- * @since 0.2
+ * @since 0.1
  */
 MV_API const char* mv_image_spacing_source(const mv_image* image) MV_NOEXCEPT;
 /** @brief LPS position of the first voxel's centre in mm. Thread-safety: safe. @since 0.1 */
@@ -558,14 +558,14 @@ MV_API const char* mv_model_notice(const mv_model* model) MV_NOEXCEPT;
 /** @brief The task. @since 0.1 */
 MV_API mv_task mv_model_task(const mv_model* model) MV_NOEXCEPT;
 
-/** A model's output activation (the manifest's output.activation). @since 0.2 */
+/** A model's output activation (the manifest's output.activation). @since 0.1 */
 typedef enum mv_activation {
   MV_ACTIVATION_SIGMOID = 0, /**< independent labels (multi-label): labels per image are 0/1 */
   MV_ACTIVATION_SOFTMAX = 1  /**< mutually exclusive classes: one class index per image */
 } mv_activation;
 
 /** @brief The model's output activation, which says how calibration and evaluation labels are
- *  laid out (MV_ACTIVATION_SIGMOID for NULL). Thread-safety: safe. @since 0.2 */
+ *  laid out (MV_ACTIVATION_SIGMOID for NULL). Thread-safety: safe. @since 0.1 */
 MV_API mv_activation mv_model_activation(const mv_model* model) MV_NOEXCEPT;
 /** @brief Number of labels (classification outputs or segmentation classes). @since 0.1 */
 MV_API size_t mv_model_label_count(const mv_model* model) MV_NOEXCEPT;
@@ -626,6 +626,12 @@ MV_API float mv_result_calibrated(const mv_result* result, size_t index) MV_NOEX
 MV_API int32_t mv_result_decision(const mv_result* result, size_t index) MV_NOEXCEPT;
 /** @brief 1 when the calibrated probability is in the "refer to a human" band, else 0. */
 MV_API int32_t mv_result_refer(const mv_result* result, size_t index) MV_NOEXCEPT;
+/** @brief Out-of-distribution score of a classification result: how far the image's logits lie
+ *  from the calibration-time distribution (the package's drift reference), as the largest over
+ *  labels of |logit - median| / (IQR / 1.349), in robust standard deviations. Not a
+ *  probability; above 3 counts as far (docs/calibration.md) and adds a warning. NaN when the
+ *  package has no drift reference or for segmentation results. Thread-safety: safe. @since 0.1 */
+MV_API double mv_result_ood_score(const mv_result* result) MV_NOEXCEPT;
 
 /** Bits of mv_result_conformal(). @since 0.1 */
 typedef enum mv_conformal_set {
@@ -769,7 +775,7 @@ typedef struct mv_region_stats {
   double centroid_index[3];          /**< the same as (column, row, slice); NaN if empty */
   /** 1 when the image's pixel spacing is known (mv_image_spacing_source() not ""); 0 when it is
    *  not: area_mm2 and volume_ml are then NaN (never a pixel count dressed as mm), `voxels` is
-   *  the measurement and `centroid` is in index units. @since 0.2 */
+   *  the measurement and `centroid` is in index units. @since 0.1 */
   uint32_t spacing_known;
 } mv_region_stats;
 
@@ -1249,7 +1255,7 @@ MV_API void mv_labels_csv_free(mv_labels_csv* csv) MV_NOEXCEPT;
 /* ---- Calibration with its report ----------------------------------------------------------- */
 
 /** The outcome of mv_model_calibrate_report(): the new package and the calibration report.
- *  Immutable. @since 0.2 */
+ *  Immutable. @since 0.1 */
 typedef struct mv_calibration_report mv_calibration_report;
 
 /**
@@ -1257,7 +1263,7 @@ typedef struct mv_calibration_report mv_calibration_report;
  * need not read the new package back from disk.
  * @param[out] out the report; free with mv_calibration_report_free(). Untouched on error.
  * @return as mv_model_calibrate(); MV_ERR_INVALID_ARGUMENT also for a NULL `out`.
- * Ownership: the caller owns *out. Thread-safety: safe. @since 0.2
+ * Ownership: the caller owns *out. Thread-safety: safe. @since 0.1
  */
 MV_API MV_NODISCARD mv_status mv_model_calibrate_report(const mv_model* model, const float* logits,
                                                         const int32_t* labels, size_t count,
@@ -1268,10 +1274,10 @@ MV_API MV_NODISCARD mv_status mv_model_calibrate_report(const mv_model* model, c
 /** @brief The report as UTF-8 JSON text: {"dir", "name", "version", "calibration", "thresholds",
  *  "report"}, "report" being the content of calibration-report.json ({"before", "after",
  *  "warnings"}) and "calibration" / "thresholds" the new manifest's ("" for NULL). Ownership:
- *  borrowed, valid until mv_calibration_report_free(). Thread-safety: safe. @since 0.2 */
+ *  borrowed, valid until mv_calibration_report_free(). Thread-safety: safe. @since 0.1 */
 MV_API const char* mv_calibration_report_json(const mv_calibration_report* report) MV_NOEXCEPT;
 
-/** @brief Frees a report; NULL is a no-op. @since 0.2 */
+/** @brief Frees a report; NULL is a no-op. @since 0.1 */
 MV_API void mv_calibration_report_free(mv_calibration_report* report) MV_NOEXCEPT;
 
 /* ---- Names of enum values ----------------------------------------------------------------- */
@@ -1280,44 +1286,91 @@ MV_API void mv_calibration_report_free(mv_calibration_report* report) MV_NOEXCEP
  * mv_<enum>_name() returns a static lower-case string (NULL for a value out of range);
  * mv_<enum>_parse() reads it back (exact match; a few aliases noted below) and writes *out, or
  * returns MV_ERR_INVALID_ARGUMENT with a message listing the accepted names (*out untouched).
- * Thread-safety: safe. @since 0.2
+ * Thread-safety: safe. @since 0.1
  */
 
-/** "temperature", "platt", "isotonic". @since 0.2 */
+/** "temperature", "platt", "isotonic". @since 0.1 */
 MV_API const char* mv_calibration_method_name(mv_calibration_method value) MV_NOEXCEPT;
-/** @since 0.2 */
+/** @since 0.1 */
 MV_API MV_NODISCARD mv_status mv_calibration_method_parse(const char* name,
                                                           mv_calibration_method* out) MV_NOEXCEPT;
-/** "youden", "sensitivity", "specificity". @since 0.2 */
+/** "youden", "sensitivity", "specificity". @since 0.1 */
 MV_API const char* mv_operating_rule_name(mv_operating_rule value) MV_NOEXCEPT;
-/** @since 0.2 */
+/** @since 0.1 */
 MV_API MV_NODISCARD mv_status mv_operating_rule_parse(const char* name,
                                                       mv_operating_rule* out) MV_NOEXCEPT;
-/** "logit", "fixed", "predictive-value", "none". @since 0.2 */
+/** "logit", "fixed", "predictive-value", "none". @since 0.1 */
 MV_API const char* mv_refer_mode_name(mv_refer_mode value) MV_NOEXCEPT;
-/** @since 0.2 */
+/** @since 0.1 */
 MV_API MV_NODISCARD mv_status mv_refer_mode_parse(const char* name, mv_refer_mode* out) MV_NOEXCEPT;
-/** "lac", "aps". @since 0.2 */
+/** "lac", "aps". @since 0.1 */
 MV_API const char* mv_conformal_score_name(mv_conformal_score value) MV_NOEXCEPT;
-/** @since 0.2 */
+/** @since 0.1 */
 MV_API MV_NODISCARD mv_status mv_conformal_score_parse(const char* name,
                                                        mv_conformal_score* out) MV_NOEXCEPT;
-/** "gradcam", "gradcam++" (parse also accepts "gradcampp"), "cam". @since 0.2 */
+/** "gradcam", "gradcam++" (parse also accepts "gradcampp"), "cam". @since 0.1 */
 MV_API const char* mv_cam_method_name(mv_cam_method value) MV_NOEXCEPT;
-/** @since 0.2 */
+/** @since 0.1 */
 MV_API MV_NODISCARD mv_status mv_cam_method_parse(const char* name, mv_cam_method* out) MV_NOEXCEPT;
-/** "float32", "reduced". @since 0.2 */
+/** "float32", "reduced". @since 0.1 */
 MV_API const char* mv_precision_name(mv_precision value) MV_NOEXCEPT;
-/** @since 0.2 */
+/** @since 0.1 */
 MV_API MV_NODISCARD mv_status mv_precision_parse(const char* name, mv_precision* out) MV_NOEXCEPT;
-/** "classification", "segmentation". @since 0.2 */
+/** "classification", "segmentation". @since 0.1 */
 MV_API const char* mv_task_name(mv_task value) MV_NOEXCEPT;
-/** @since 0.2 */
+/** @since 0.1 */
 MV_API MV_NODISCARD mv_status mv_task_parse(const char* name, mv_task* out) MV_NOEXCEPT;
-/** "sigmoid", "softmax". @since 0.2 */
+/** "sigmoid", "softmax". @since 0.1 */
 MV_API const char* mv_activation_name(mv_activation value) MV_NOEXCEPT;
-/** @since 0.2 */
+/** @since 0.1 */
 MV_API MV_NODISCARD mv_status mv_activation_parse(const char* name, mv_activation* out) MV_NOEXCEPT;
+/**
+ * Evaluates segmentation models against reference label maps, one case at a time (nothing
+ * image-sized is kept): per region (every foreground class, then the manifest's unions) the Dice
+ * coefficient, the 95th-percentile Hausdorff distance between surfaces (mm when the image's pixel
+ * spacing is known, else pixels / voxels, and the JSON says which) and the volume (area) error,
+ * with case-level bootstrap CIs, and for two or more models a paired bootstrap of the differences
+ * (docs/evaluate.md, "Segmentation"). @since 0.1
+ */
+typedef struct mv_segmentation_evaluator mv_segmentation_evaluator;
+
+/**
+ * @brief Starts a segmentation evaluation of `model_count` segmentation models with the same
+ * labels and regions. Of the options, bootstrap, seed and level are used.
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT (NULL, count 0, a classification model, models that
+ *         differ in labels or regions, bad options); MV_ERR_ABI_MISMATCH.
+ * Ownership: the caller owns *out; free with mv_segmentation_evaluator_free().
+ * Thread-safety: one evaluator per thread. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_segmentation_evaluator_create(
+    const mv_model* const* models, size_t model_count, const mv_evaluate_options* opts,
+    mv_segmentation_evaluator** out) MV_NOEXCEPT;
+
+/**
+ * @brief Adds one case: the reference label map and each model's mv_result_mask() of the image.
+ * @param[in] case_name names the case in the JSON and in messages (e.g. the image path).
+ * @param[in] reference one channel on the image's grid whose values are label-map values as
+ *            mv_result_mask() gives them (0 background; softmax packages: value v is label v;
+ *            sigmoid packages: value v is label v - 1).
+ * @param[in] masks `model_count` predicted label maps, in the order of the models.
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT (NULL, a value that is not a label index, a case whose
+ *         spacing is known when earlier ones' was not or the reverse, 2D and 3D mixed);
+ *         MV_ERR_SHAPE_MISMATCH (the reference is not on the image's grid). @since 0.1
+ */
+MV_API MV_NODISCARD mv_status
+mv_segmentation_evaluator_add(mv_segmentation_evaluator* evaluator, const char* case_name,
+                              const mv_image* reference, const mv_image* const* masks) MV_NOEXCEPT;
+
+/**
+ * @brief The evaluation of the cases added so far, as JSON (mv_evaluation_json()).
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT (NULL, no case added).
+ * Ownership: the caller owns *out; free with mv_evaluation_free(). @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_segmentation_evaluator_finish(
+    const mv_segmentation_evaluator* evaluator, mv_evaluation** out) MV_NOEXCEPT;
+
+/** @brief Frees an evaluator; NULL is a no-op. @since 0.1 */
+MV_API void mv_segmentation_evaluator_free(mv_segmentation_evaluator* evaluator) MV_NOEXCEPT;
 
 MV_END_DECL
 

@@ -9,6 +9,7 @@
 #define MEDVISION_ANALYSIS_HPP
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -195,6 +196,57 @@ inline std::string evaluate(const std::vector<const Model*>& models,
   mv_evaluation_free(ev);
   return text;
 }
+
+/**
+ * Segmentation evaluation, one case at a time (see mv_segmentation_evaluator_create()): add the
+ * reference label map and each model's Result::mask() per image, then finish() for the JSON.
+ */
+class SegmentationEvaluator {
+ public:
+  SegmentationEvaluator(const std::vector<const Model*>& models,
+                        const EvaluateOptions& options = {}) {
+    std::vector<const mv_model*> handles;
+    for (const Model* m : models) handles.push_back(m != nullptr ? m->get() : nullptr);
+    mv_evaluate_options o;
+    check(mv_evaluate_options_default(&o));
+    o.bootstrap = options.bootstrap;
+    o.seed = options.seed;
+    o.level = options.level;
+    mv_segmentation_evaluator* ev = nullptr;
+    check(mv_segmentation_evaluator_create(handles.data(), handles.size(), &o, &ev));
+    handle_.reset(ev);
+    count_ = models.size();
+  }
+  mv_segmentation_evaluator* get() const noexcept { return handle_.get(); }
+
+  void add(const std::string& case_name, const Image& reference,
+           const std::vector<const Image*>& masks) {
+    if (masks.size() != count_) {
+      throw Exception(MV_ERR_INVALID_ARGUMENT, "SegmentationEvaluator::add: one mask per model");
+    }
+    std::vector<const mv_image*> handles;
+    for (const Image* m : masks) handles.push_back(m != nullptr ? m->get() : nullptr);
+    check(mv_segmentation_evaluator_add(get(), case_name.c_str(), reference.get(), handles.data()));
+  }
+
+  /** The evaluation as JSON text. */
+  std::string finish() const {
+    mv_evaluation* ev = nullptr;
+    check(mv_segmentation_evaluator_finish(get(), &ev));
+    std::string text = mv_evaluation_json(ev);
+    mv_evaluation_free(ev);
+    return text;
+  }
+
+ private:
+  struct Free {
+    void operator()(mv_segmentation_evaluator* p) const noexcept {
+      mv_segmentation_evaluator_free(p);
+    }
+  };
+  std::unique_ptr<mv_segmentation_evaluator, Free> handle_;
+  size_t count_ = 0;
+};
 
 /** The library's name of an option value (mv_<enum>_name()); "unknown" out of range. */
 inline const char* to_string(mv_calibration_method v) {

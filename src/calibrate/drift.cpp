@@ -98,6 +98,36 @@ DriftReference DriftReference::build(const Matrix& scores) {
   return r;
 }
 
+OodScore DriftReference::ood(const float* logits, size_t count) const {
+  if (logits == nullptr || count != num_labels()) {
+    throw Error(MV_ERR_INVALID_ARGUMENT,
+                "drift: expected " + std::to_string(num_labels()) + " logits per image");
+  }
+  OodScore out;
+  out.score = 0;
+  const size_t last = kQuantiles - 1;
+  for (size_t j = 0; j < count; ++j) {
+    const std::vector<double>& q = quantiles_[j];
+    const double x = static_cast<double>(logits[j]);
+    // Robust SD from the interquartile range (1.349 = IQR of a standard normal); a degenerate
+    // reference (most logits equal) falls back to the 1st-99th percentile range (4.653 SD), then
+    // to a tiny positive width so that any different logit is far.
+    double sigma = (q[75] - q[25]) / 1.349;
+    if (!(sigma > 1e-9)) sigma = (q[99] - q[1]) / 4.653;
+    if (!(sigma > 1e-9)) sigma = 1e-9;
+    const double z =
+        std::isfinite(x) ? std::fabs(x - q[50]) / sigma : std::numeric_limits<double>::infinity();
+    if (j == 0 || z > out.score) {
+      out.score = z;
+      out.label = j;
+      const double cdf =
+          0.5 * (reference_cdf(q, x, false) + reference_cdf(q, x, true));  // mid-rank at ties
+      out.percentile = x < q[0] ? 0.0 : x > q[last] ? 100.0 : 100.0 * cdf;
+    }
+  }
+  return out;
+}
+
 DriftReport DriftReference::compare(const Matrix& scores, const DriftOptions& options) const {
   if (scores.rows == 0 || scores.cols != num_labels() ||
       scores.values.size() != scores.rows * scores.cols) {

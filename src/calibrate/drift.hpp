@@ -5,6 +5,7 @@
 // stability index (PSI) over the reference deciles. A label has shifted when p < p_threshold or
 // PSI > psi_threshold. Definitions: docs/calibration.md.
 
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -25,6 +26,20 @@ struct LabelDrift {
   bool shifted = false;
 };
 
+// How far one image's logits lie from the calibration-time distribution (docs/calibration.md,
+// "Out-of-distribution score"): per label the robust z-score |z - median| / (IQR / 1.349) of the
+// logit against the reference's quantiles, and the largest over labels. A distance in robust
+// standard deviations of the calibration-time logits, not a probability.
+struct OodScore {
+  static constexpr double kFar = 3.0;                       // "far": beyond 3 robust SD (docs)
+  double score = std::numeric_limits<double>::quiet_NaN();  // NaN without a drift reference
+  size_t label = 0;                                         // the label that reached the score
+  // That label's logit as a percentile of the calibration-time logits (0..100; 0 or 100 when
+  // it lies beyond every calibration image).
+  double percentile = std::numeric_limits<double>::quiet_NaN();
+  bool far() const { return score > kFar; }
+};
+
 struct DriftReport {
   size_t batch_size = 0;
   std::vector<LabelDrift> labels;
@@ -39,6 +54,8 @@ class DriftReference {
 
   // From calibration-time logits [N, L] (N >= 2).
   static DriftReference build(const Matrix& scores);
+  // The out-of-distribution score of one image's logits (`count` == num_labels()).
+  OodScore ood(const float* logits, size_t count) const;
   // Compares a batch of logits [M, L] (M >= 1) with the reference.
   DriftReport compare(const Matrix& scores, const DriftOptions& options = {}) const;
 

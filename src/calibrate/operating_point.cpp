@@ -138,6 +138,7 @@ OperatingPoint choose_operating_point(const std::vector<int>& y, const std::vect
       op.has_refer_band = true;
       op.refer_lo = std::max(0.0, t - options.half_width);
       op.refer_hi = std::min(1.0, t + options.half_width);
+      op.refer_rule = {{"mode", "fixed"}, {"half_width", options.half_width}};
       break;
     case ReferMode::kLogitWidth: {
       if (!(options.logit_half_width >= 0 && std::isfinite(options.logit_half_width))) {
@@ -148,6 +149,7 @@ OperatingPoint choose_operating_point(const std::vector<int>& y, const std::vect
       const double z = logit(std::min(1.0, std::max(0.0, t)));
       op.refer_lo = sigmoid(z - options.logit_half_width);
       op.refer_hi = sigmoid(z + options.logit_half_width);
+      op.refer_rule = {{"mode", "logit"}, {"logit_half_width", options.logit_half_width}};
       break;
     }
     case ReferMode::kPredictiveValue: {
@@ -175,6 +177,9 @@ OperatingPoint choose_operating_point(const std::vector<int>& y, const std::vect
       }
       op.refer_lo = std::min(1.0, std::max(0.0, op.refer_lo));
       op.refer_hi = std::min(1.0, op.refer_hi);
+      op.refer_rule = {{"mode", "predictive_value"},
+                       {"target_npv", options.target_npv},
+                       {"target_ppv", options.target_ppv}};
       break;
     }
   }
@@ -188,6 +193,7 @@ json OperatingPoint::to_json() const {
             {"specificity", specificity}};
   if (rule != Rule::kYouden) j["target"] = target;
   j["refer_band"] = has_refer_band ? json::array({refer_lo, refer_hi}) : json();
+  if (has_refer_band && !refer_rule.is_null()) j["refer_rule"] = refer_rule;
   return j;
 }
 
@@ -213,6 +219,14 @@ OperatingPoint OperatingPoint::from_json(const json& j) {
     op.has_refer_band = true;
     op.refer_lo = b[0].get<double>();
     op.refer_hi = b[1].get<double>();
+  }
+  if (j.contains("refer_rule") && !j["refer_rule"].is_null()) {
+    const json& r = j["refer_rule"];
+    if (!r.is_object() || !r.contains("mode") || !r["mode"].is_string()) {
+      throw Error(MV_ERR_INVALID_ARGUMENT,
+                  "thresholds: refer_rule must be an object with a \"mode\" string");
+    }
+    op.refer_rule = r;
   }
   return op;
 }
@@ -249,6 +263,14 @@ ScoreCalibration::ScoreCalibration(const json& calibration, const json& threshol
       }
     }
   }
+  if (calibration.is_object() && calibration.contains("drift") && !calibration["drift"].is_null()) {
+    drift_ = DriftReference::from_json(calibration["drift"]);
+    if (drift_->num_labels() != num_labels_) {
+      throw Error(MV_ERR_INVALID_ARGUMENT,
+                  "calibration.drift: " + std::to_string(drift_->num_labels()) +
+                      " labels, the model has " + std::to_string(num_labels_));
+    }
+  }
   has_point_.assign(num_labels_, false);
   points_.resize(num_labels_);
   if (thresholds.is_null()) return;
@@ -280,6 +302,7 @@ AppliedScores ScoreCalibration::apply(const float* logits, size_t count) const {
   out.decision.assign(count, -1);
   out.refer.assign(count, false);
   out.conformal.assign(count, -1);
+  if (drift_) out.ood = drift_->ood(logits, count);
   if (conformal_) {
     Matrix pm = Matrix::from(p, 1, count);
     // Calibrated probabilities are in [0, 1] up to rounding; the set rule needs them inside.

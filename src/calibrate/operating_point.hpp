@@ -11,6 +11,7 @@
 
 #include "calibrate/calibrator.hpp"
 #include "calibrate/conformal.hpp"
+#include "calibrate/drift.hpp"
 #include "calibrate/types.hpp"
 
 namespace medvision::calibrate {
@@ -58,6 +59,10 @@ struct OperatingPoint {
   bool has_refer_band = false;
   double refer_lo = 0;
   double refer_hi = 0;
+  // The rule that made the refer band (manifest "refer_rule"): {"mode": "predictive_value",
+  // "target_npv", "target_ppv"} | {"mode": "fixed", "half_width"} | {"mode": "logit",
+  // "logit_half_width"}, plus an optional "description"; null when the manifest does not say.
+  nlohmann::json refer_rule;
 
   nlohmann::json to_json() const;
   static OperatingPoint from_json(const nlohmann::json& j);
@@ -83,6 +88,9 @@ struct AppliedScores {
   // sigmoid: LabelSet bits per label (1 = negative in the set, 2 = positive in the set);
   // softmax: 1 when the class is in the image's set, else 0.
   std::vector<int> conformal;
+  // How far the logits lie from the calibration-time distribution (calibration "drift"); score
+  // NaN when the package has no drift reference.
+  OodScore ood;
 };
 
 // A manifest's "calibration" and "thresholds" objects parsed once, applied per image.
@@ -109,6 +117,7 @@ class ScoreCalibration {
   bool has_calibrator_ = false;
   Calibrator calibrator_;
   std::optional<Conformal> conformal_;
+  std::optional<DriftReference> drift_;
   std::vector<bool> has_point_;
   std::vector<OperatingPoint> points_;
 };

@@ -221,6 +221,12 @@ int32_t mv_result_decision(const mv_result* r, size_t i) MV_NOEXCEPT {
   const auto* s = score(r, i);
   return s ? s->decision : -1;
 }
+double mv_result_ood_score(const mv_result* r) MV_NOEXCEPT {
+  return r != nullptr && r->task == MV_TASK_CLASSIFICATION
+             ? r->result.classification.ood.score
+             : std::numeric_limits<double>::quiet_NaN();
+}
+
 int32_t mv_result_refer(const mv_result* r, size_t i) MV_NOEXCEPT {
   const auto* s = score(r, i);
   return s && s->refer ? 1 : 0;

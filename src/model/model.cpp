@@ -224,6 +224,7 @@ std::vector<Classification> Model::interpret(const infer::Tensor& logits,
         c.scores[k].conformal = applied.conformal[k];
       }
       if (calibration_->conformal()) c.conformal_alpha = calibration_->conformal()->alpha();
+      c.ood = applied.ood;
     }
     c.ranking.resize(static_cast<size_t>(labels));
     std::iota(c.ranking.begin(), c.ranking.end(), size_t{0});
@@ -237,6 +238,14 @@ std::vector<Classification> Model::interpret(const infer::Tensor& logits,
                      [&](size_t a, size_t b) { return shown(a) > shown(b); });
     auto& prepared = inputs[static_cast<size_t>(i)];
     c.warnings = std::move(prepared.warnings);
+    if (c.ood.far()) {  // issue 16: an image unlike the calibration images says so
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.1f", c.ood.score);
+      c.warnings.push_back("out-of-distribution score " + std::string(buf) + " (" +
+                           manifest_.labels[c.ood.label] +
+                           "): the outputs lie far from those on the calibration images (over 3 "
+                           "robust SD); the result may not be reliable");
+    }
     c.chain = std::move(prepared.chain);
   }
   return out;

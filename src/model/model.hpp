@@ -45,6 +45,9 @@ struct Classification {
   double conformal_alpha = std::numeric_limits<double>::quiet_NaN();
   std::vector<std::string> warnings;  // input looked wrong for the model, etc.
   preprocess::TransformChain chain;   // how the image became the model input
+  // How far the logits lie from the calibration-time distribution (docs/calibration.md);
+  // ood.score is NaN when the package has no drift reference.
+  calibrate::OodScore ood;
 };
 
 // Overrides of the manifest's "segmentation" settings for one call; negative / zero values keep

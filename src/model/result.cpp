@@ -82,6 +82,13 @@ std::string classification_json(const Result& r, const Manifest& m) {
   j["calibration"] = calibrated ? calibration_summary(m.calibration) : nlohmann::json();
   j["conformal"] = conformal_json(c);
   j["warnings"] = c.warnings;
+  // Out-of-distribution score from the calibration's drift reference (docs/calibration.md).
+  j["ood"] = std::isnan(c.ood.score) ? nlohmann::json()
+                                     : nlohmann::json{{"score", c.ood.score},
+                                                      {"label", m.labels.at(c.ood.label)},
+                                                      {"percentile", c.ood.percentile},
+                                                      {"far", c.ood.far()},
+                                                      {"far_above", calibrate::OodScore::kFar}};
   return dump(j);
 }
 

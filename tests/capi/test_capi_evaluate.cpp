@@ -64,3 +64,64 @@ TEST_CASE("mv_evaluate: options and argument checks", "[capi][evaluate]") {
   CHECK(ev == nullptr);
   mv_model_free(model);
 }
+
+TEST_CASE("mv_segmentation_evaluator: argument checks, outputs untouched, one case",
+          "[capi][evaluate]") {
+  int dummy = 0;
+  auto* const sentinel = reinterpret_cast<mv_segmentation_evaluator*>(&dummy);
+  mv_segmentation_evaluator* ev = sentinel;
+  CHECK(mv_segmentation_evaluator_create(nullptr, 1, nullptr, &ev) == MV_ERR_INVALID_ARGUMENT);
+  CHECK(std::strlen(mv_last_error()) > 0);
+  CHECK(ev == sentinel);
+  mv_evaluation* out = nullptr;
+  CHECK(mv_segmentation_evaluator_finish(nullptr, &out) == MV_ERR_INVALID_ARGUMENT);
+  CHECK(out == nullptr);
+  mv_segmentation_evaluator_free(nullptr);
+
+  const char* src = std::getenv("MV_SOURCE_DIR");
+  if (src == nullptr) return;
+  mv_model* cls = nullptr;
+  REQUIRE(mv_model_load((std::string(src) + "/models/cxr-pneumonia/package").c_str(), nullptr,
+                        &cls) == MV_OK);
+  const mv_model* one[1] = {cls};
+  CHECK(mv_segmentation_evaluator_create(one, 1, nullptr, &ev) == MV_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(mv_last_error()).find("classification model") != std::string::npos);
+  CHECK(ev == sentinel);
+  mv_model_free(cls);
+
+  mv_model* lungs = nullptr;
+  REQUIRE(mv_model_load((std::string(src) + "/models/cxr-lungs/package").c_str(), nullptr,
+                        &lungs) == MV_OK);
+  one[0] = lungs;
+  REQUIRE(mv_segmentation_evaluator_create(one, 1, nullptr, &ev) == MV_OK);
+  CHECK(mv_segmentation_evaluator_finish(ev, &out) == MV_ERR_INVALID_ARGUMENT);  // no case yet
+  // A 4 x 4 reference with two left-lung pixels, a prediction with one of them.
+  float ref_px[16] = {0}, pred_px[16] = {0};
+  ref_px[5] = ref_px[6] = 1;
+  pred_px[5] = 1;
+  mv_tensor_view v;
+  std::memset(&v, 0, sizeof v);
+  v.struct_size = sizeof v;
+  v.dtype = MV_DTYPE_FLOAT32;
+  v.ndim = 2;
+  v.shape[0] = v.shape[1] = 4;
+  v.strides[0] = 16;
+  v.strides[1] = 4;
+  mv_image *ref = nullptr, *pred = nullptr;
+  v.data = ref_px;
+  REQUIRE(mv_image_from_pixels(&v, nullptr, &ref) == MV_OK);
+  v.data = pred_px;
+  REQUIRE(mv_image_from_pixels(&v, nullptr, &pred) == MV_OK);
+  const mv_image* masks[1] = {pred};
+  CHECK(mv_segmentation_evaluator_add(ev, "case", ref, nullptr) == MV_ERR_INVALID_ARGUMENT);
+  REQUIRE(mv_segmentation_evaluator_add(ev, "case", ref, masks) == MV_OK);
+  REQUIRE(mv_segmentation_evaluator_finish(ev, &out) == MV_OK);
+  const std::string json = mv_evaluation_json(out);
+  CHECK(json.find("\"task\":\"segmentation\"") != std::string::npos);
+  CHECK(json.find("\"dice\":0.6666666666666666") != std::string::npos);  // 2 * 1 / (2 + 1)
+  mv_evaluation_free(out);
+  mv_segmentation_evaluator_free(ev);
+  mv_image_free(ref);
+  mv_image_free(pred);
+  mv_model_free(lungs);
+}

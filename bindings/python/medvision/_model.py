@@ -303,9 +303,13 @@ def _label_array(model: Model, labels: Union[np.ndarray, Sequence[Any]],
 
 def evaluate(models: Union[Model, Sequence[Model]],
              data: Union[np.ndarray, Sequence[np.ndarray], Sequence[ImageLike]],
-             labels: Union[np.ndarray, Sequence[Any]], *, threshold: Optional[float] = None,
+             labels: Union[np.ndarray, Sequence[Any], None] = None, *,
+             threshold: Optional[float] = None,
              sensitivity: Optional[float] = None, bootstrap: int = 1000, seed: int = 20240601,
-             bins: int = 15, level: float = 0.95, batch_size: int = 16) -> dict:
+             bins: int = 15, level: float = 0.95, batch_size: int = 16,
+             masks: Optional[Sequence[ImageLike]] = None,
+             predictions: Optional[Sequence[Sequence[ImageLike]]] = None,
+             case_names: Optional[Sequence[str]] = None) -> dict:
     """Evaluates one or more classification models (same labels) on a labelled test set and
     returns the evaluation as a dict (layout: docs/evaluate.md): per label AUROC with a bootstrap
     CI, sensitivity / specificity / PPV / NPV at each package's operating point (and at
@@ -315,10 +319,54 @@ def evaluate(models: Union[Model, Sequence[Model]],
 
     ``data``: one raw-output array [N, labels] per model, or N images/paths run through every
     model. ``labels`` as for :func:`calibrate`.
+
+    Segmentation models: ``data`` is N images (paths, Images or arrays) and ``masks`` their N
+    reference label maps (paths, Images or integer arrays on the image's grid) whose values are
+    the package's label-map values (docs/evaluate.md, "Segmentation"); every model segments every
+    image and the result holds per region Dice, HD95 and volume error with bootstrap CIs, per-case
+    values, and for two or more models a paired bootstrap of the differences. ``predictions``
+    (one sequence of N label maps per model) scores given masks instead of segmenting ``data``
+    (which may then be None).
     """
     ms = [models] if isinstance(models, Model) else list(models)
     if not ms:
         raise _core.InvalidArgumentError("evaluate: no models")
+    if masks is not None:
+        def label_map(x: ImageLike) -> Image:
+            # Arrays: [H, W] or [D, H, W] label maps (one channel).
+            if isinstance(x, np.ndarray):
+                a = np.asarray(x, np.float32)
+                return from_numpy(a[None] if a.ndim == 3 else a)
+            return _as_image(x)
+
+        refs = list(masks)
+        if predictions is not None:
+            preds = [list(p) for p in predictions]
+            if len(preds) != len(ms) or any(len(p) != len(refs) for p in preds):
+                raise _core.InvalidArgumentError(
+                    f"evaluate: predictions must hold {len(refs)} masks for each of the "
+                    f"{len(ms)} models")
+            items = [None] * len(refs)
+        else:
+            items = list(data)
+            if len(refs) != len(items):
+                raise _core.InvalidArgumentError(
+                    f"evaluate: {len(items)} images but {len(refs)} masks")
+        names = list(case_names) if case_names is not None else [
+            (_source(x) if x is not None else None) or f"case {i}" for i, x in enumerate(items)]
+        ev = _core.SegmentationEvaluator([m._core for m in ms], bootstrap=bootstrap, seed=seed,
+                                         level=level)
+        for i, (name, item, ref) in enumerate(zip(names, items, refs)):
+            if predictions is not None:
+                outs = [label_map(p[i]) for p in preds]
+            else:
+                image = _as_image(item)
+                outs = [m._core.segment(image) for m in ms]
+            ev.add(str(name), label_map(ref), outs)
+        return json.loads(ev.finish())
+    if labels is None:
+        raise _core.InvalidArgumentError("evaluate: labels (classification) or masks "
+                                         "(segmentation) is needed")
     if isinstance(data, np.ndarray) or (len(ms) > 1 and isinstance(data, (list, tuple)) and
                                         len(data) == len(ms) and
                                         all(isinstance(d, np.ndarray) and d.ndim == 2 and

@@ -52,7 +52,8 @@ class LabelScore:
             text += ", " + _decision_text(self.decision, self.operating_point)
         if self.refer:
             band = (self.operating_point or {}).get("refer_band")
-            text += (f", REFER: in the refer band {_limit(band[0])}-{_limit(band[1])}"
+            text += (f", REFER: in the refer band {_limit(band[0])}-{_limit(band[1])} "
+                     f"({_refer_rule_text(self.operating_point)})"
                      if band else ", REFER to a radiologist")
         if self.calibrated is not None:
             text += f" (score {_percent(self.probability)})"
@@ -77,6 +78,22 @@ def _percent(p: float) -> str:
 def _limit(p: float) -> str:
     """A threshold or band limit: one decimal, two below 1 %."""
     return f"{100.0 * p:.1f}%" if 100.0 * p >= 1.0 else f"{100.0 * p:.2f}%"
+
+
+def _refer_rule_text(op: Optional[Dict[str, Any]]) -> str:
+    """The rule that made a refer band (manifest "refer_rule"), as the CLI prints it."""
+    r = (op or {}).get("refer_rule")
+    if not isinstance(r, dict):
+        return "band rule not recorded in the package"
+    mode = r.get("mode")
+    if mode == "predictive_value":
+        return (f"predictive-value band: NPV >= {r.get('target_npv', float('nan')):.2f} below, "
+                f"PPV >= {r.get('target_ppv', float('nan')):.2f} above")
+    if mode == "fixed":
+        return f"fixed band: threshold +- {r.get('half_width', float('nan')):.3f}"
+    if mode == "logit":
+        return f"logit band: threshold odds x/÷ e^{r.get('logit_half_width', float('nan')):.2f}"
+    return f"{mode} band"
 
 
 def _decision_text(decision: bool, op: Optional[Dict[str, Any]]) -> str:
@@ -113,6 +130,10 @@ class Classification:
     conformal: Optional[Dict[str, Any]] = None
     #: How the probabilities were calibrated ({"method", "images"}), None when they were not.
     calibration: Optional[Dict[str, Any]] = None
+    #: Out-of-distribution score (docs/calibration.md): {"score" (robust SD of the
+    #: calibration-time logits; not a probability), "label", "percentile", "far", "far_above"};
+    #: None when the package has no drift reference.
+    ood: Optional[Dict[str, Any]] = None
     #: The library's result (for the writers); not part of equality.
     _handle: Optional["_core.Result"] = field(default=None, repr=False, compare=False)
 
@@ -127,7 +148,7 @@ class Classification:
         )
         conformal = j.get("conformal")
         return cls(r.model_name, r.model_version, r.notice, scores, tuple(r.ranking),
-                   tuple(r.warnings), source, conformal, j.get("calibration"), r)
+                   tuple(r.warnings), source, conformal, j.get("calibration"), j.get("ood"), r)
 
     @property
     def labels(self) -> List[str]:
@@ -170,6 +191,11 @@ class Classification:
         if self.conformal and "set" in self.conformal:
             lines.append(f"  conformal set {{{', '.join(self.conformal['set'])}}} at "
                          f"{100 * (1 - self.conformal['alpha']):.0f}% coverage")
+        if self.ood is not None and self.ood.get("score") is not None:
+            lines.append(f"  out-of-distribution score {self.ood['score']:.1f} "
+                         f"({self.ood['label']}, percentile {self.ood['percentile']:.0f} of the "
+                         f"calibration images; far above {self.ood['far_above']:.0f})"
+                         + (": FAR" if self.ood["far"] else ""))
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines) + ">"
 
@@ -199,6 +225,7 @@ class Classification:
             "calibration": self.calibration,
             "conformal": self.conformal,
             "warnings": list(self.warnings),
+            "ood": self.ood,
         }
         if self.source is not None:
             d["file"] = self.source

@@ -148,6 +148,58 @@ void bind_calibrate(py::module_& m) {
       py::arg("bins") = medvision::EvaluateOptions().bins,
       py::arg("level") = medvision::EvaluateOptions().level,
       "Evaluates models on one labelled test set from their raw outputs; JSON text.");
+
+  using EvaluatorHolder = Holder<medvision::SegmentationEvaluator>;
+  py::class_<EvaluatorHolder>(m, "SegmentationEvaluator",
+                              "Segmentation evaluation, one case at a time (mv_segmentation_*).")
+      .def(py::init([](const std::vector<ModelHolder>& models, uint32_t bootstrap, uint64_t seed,
+                       double level) {
+             std::vector<std::shared_ptr<medvision::Model>> keep;
+             std::vector<const medvision::Model*> mp;
+             for (const auto& h : models) {
+               keep.push_back(h.get());
+               mp.push_back(keep.back().get());
+             }
+             medvision::EvaluateOptions o;
+             o.bootstrap = bootstrap;
+             o.seed = seed;
+             o.level = level;
+             return EvaluatorHolder(medvision::SegmentationEvaluator(mp, o),
+                                    "segmentation evaluator");
+           }),
+           py::arg("models"), py::kw_only(), py::arg("bootstrap") = 1000,
+           py::arg("seed") = 20240601, py::arg("level") = 0.95)
+      .def(
+          "add",
+          [](const EvaluatorHolder& self, const std::string& case_name,
+             const ImageHolder& reference, const std::vector<py::object>& masks) {
+            auto ev = self.get();
+            auto ref = reference.get();
+            // Each model's mask: its segmentation Result, or a label-map Image.
+            std::vector<std::shared_ptr<medvision::Result>> keep_results;
+            std::vector<std::shared_ptr<medvision::Image>> keep_images;
+            std::vector<medvision::Image> borrowed;
+            borrowed.reserve(masks.size());
+            std::vector<const medvision::Image*> mp;
+            for (const auto& o : masks) {
+              if (py::isinstance<ResultHolder>(o)) {
+                keep_results.push_back(o.cast<const ResultHolder&>().get());
+                borrowed.push_back(keep_results.back()->mask());
+                mp.push_back(&borrowed.back());
+              } else {
+                keep_images.push_back(o.cast<const ImageHolder&>().get());
+                mp.push_back(keep_images.back().get());
+              }
+            }
+            py::gil_scoped_release release;
+            ev->add(case_name, *ref, mp);
+          },
+          py::arg("case_name"), py::arg("reference"), py::arg("masks"),
+          "Adds one case: the reference label map and, per model, its segmentation Result or a "
+          "predicted label-map Image.")
+      .def(
+          "finish", [](const EvaluatorHolder& self) { return self.get()->finish(); },
+          "The evaluation as JSON text.");
 }
 
 }  // namespace mvpy

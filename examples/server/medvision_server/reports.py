@@ -87,7 +87,9 @@ def build_pdf(study: StudyOut, results_dir: Path, settings: Settings, db_study: 
                      "Conformal set"]]
             for x in r.labels:
                 rows.append([x.label, fmt(x.calibrated), fmt(x.probability), yesno(x.decision),
-                             "REFER" if x.refer else "no",
+                             P(f"REFER (band {fmt(x.refer_band[0])}-{fmt(x.refer_band[1])}; "
+                               f"{x.refer_rule})", small) if x.refer and x.refer_band
+                             else "REFER" if x.refer else "no",
                              ", ".join(x.conformal_set) if x.conformal_set else "n/a"])
             t = _table(rows, header=True)
             for i, x in enumerate(r.labels, start=1):
@@ -118,6 +120,12 @@ def build_pdf(study: StudyOut, results_dir: Path, settings: Settings, db_study: 
                 pics.append([pic, P("Segmentation outlines", small)])
         for pic, cap in pics:
             block.append(KeepTogether([Spacer(1, 2 * mm), pic, cap]))
+        if r.ood and r.ood.get("score") is not None:
+            o = r.ood
+            block.append(P(f"Out-of-distribution score {o['score']:.1f} ({o['label']}, "
+                           f"percentile {o['percentile']:.0f} of the calibration images; far "
+                           f"above {o['far_above']:.0f}; not a probability)"
+                           + (": FAR" if o["far"] else ""), small))
         if r.warnings:
             block.append(P("Warnings: " + "; ".join(r.warnings), small))
         story += block

@@ -75,6 +75,10 @@ class LabelOut(BaseModel):
     logit: float
     decision: Optional[bool]
     refer: bool
+    #: The refer band [lo, hi] on the calibrated probability and the rule that made it (as the
+    #: manifest records it; "band rule not recorded in the package" for older packages).
+    refer_band: Optional[List[float]] = None
+    refer_rule: Optional[str] = None
     #: Sigmoid models: the label's conformal set (subset of ["negative", "positive"]).
     conformal_set: Optional[List[str]] = None
     heatmap: Optional[str] = None
@@ -101,6 +105,9 @@ class ResultOut(BaseModel):
     conformal: Optional[Dict[str, Any]] = None
     regions: List[RegionOut] = []
     warnings: List[str] = []
+    #: Out-of-distribution score (docs/calibration.md): {"score", "label", "percentile", "far",
+    #: "far_above"}; None when the package has no drift reference.
+    ood: Optional[Dict[str, Any]] = None
     links: Dict[str, str] = {}
     seconds: float = 0.0
 

@@ -128,6 +128,12 @@ def test_page_end_to_end(browser: Any, tmp_path: Path) -> None:
         for c in cards:
             assert "Not for diagnostic use." in c.find_element(By.CSS_SELECTOR,
                                                                ".model-notice").text
+        # Issue 16: calibrated packages with a drift reference show the OOD score, named as
+        # not a probability; the segmentation model has none.
+        for c in cards[:2]:
+            ood = c.find_element(By.CSS_SELECTOR, "p.ood").text
+            assert ood.startswith("Out-of-distribution score ") and "not a probability" in ood
+        assert not cards[2].find_elements(By.CSS_SELECTOR, "p.ood")
         rows = drv.find_elements(By.CSS_SELECTOR, "table.labels tbody tr")
         assert len(rows) == 14
         heads = [h.text for h in drv.find_elements(By.CSS_SELECTOR, "table.labels th")][:6]

@@ -66,6 +66,11 @@ def test_pdf_carries_every_number(api: Api, tmp_path: Path) -> None:
             n_numbers += 2
             if x["conformal_set"]:
                 expected.append(", ".join(x["conformal_set"]))
+        # Issue 16: the out-of-distribution score and the result's warnings are on the PDF.
+        if res["ood"] is not None:
+            expected.append(f"Out-of-distribution score {res['ood']['score']:.1f}")
+        for w in res["warnings"]:
+            expected.append(w[:40])
         for g in res["regions"]:
             if g["spacing_known"]:
                 expected += [g["name"], str(g["voxels"]), fmt(g["area_mm2"], 1),

@@ -44,6 +44,10 @@ def test_chest_xray_study(api: Api, models: Any) -> None:
             for got, want in zip(res["labels"], ref["labels"]):
                 for k in ("probability", "calibrated", "decision", "refer", "logit"):
                     assert got[k] == want[k], (m["name"], got["label"], k)
+                # The refer band and the rule that made it (issue 16).
+                band = (want.get("operating_point") or {}).get("refer_band")
+                assert got["refer_band"] == band
+                assert (got["refer_rule"] or "").startswith("predictive-value band") == bool(band)
                 # Grad-CAM exactly for the positive findings.
                 assert (got["heatmap"] is not None) == bool(want["decision"])
                 if got["heatmap"]:
@@ -53,6 +57,8 @@ def test_chest_xray_study(api: Api, models: Any) -> None:
                     assert im.size == (224, 224)  # the input's grid
                     assert api.c.get(got["overlay"], headers=api.h("alice")).status_code == 200
             assert res["conformal"] == ref["conformal"]
+            assert res["ood"] == ref["ood"] and res["ood"]["score"] >= 0
+            assert res["warnings"] == ref["warnings"]
         else:
             with medvision.Model("cxr-lungs") as lm:
                 seg = lm.segment(str(CXR_DCM)).to_dict()

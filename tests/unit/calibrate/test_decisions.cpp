@@ -86,6 +86,16 @@ TEST_CASE("operating points equal brute force", "[calibrate][thresholds]") {
     const OperatingPoint opf = choose_operating_point(y, p, fixed);
     CHECK(opf.refer_lo == Approx(std::max(0.0, opf.threshold - 0.1)));
     CHECK(opf.refer_hi == Approx(std::min(1.0, opf.threshold + 0.1)));
+    // Each band records the rule that made it, and the manifest form keeps it (issue 16).
+    CHECK(op.refer_rule["mode"] == "predictive_value");
+    CHECK(op.refer_rule["target_npv"].get<double>() == 0.95);
+    CHECK(opl.refer_rule["mode"] == "logit");
+    CHECK(opl.refer_rule["logit_half_width"].get<double>() == 0.4);
+    CHECK(opf.refer_rule["mode"] == "fixed");
+    CHECK(OperatingPoint::from_json(opf.to_json()).refer_rule == opf.refer_rule);
+    nlohmann::json bad = opf.to_json();
+    bad["refer_rule"] = "fixed";
+    CHECK_THROWS_AS(OperatingPoint::from_json(bad), medvision::Error);
   }
 }
 

@@ -181,7 +181,7 @@ async function openStudy(id) {
           el("td", { class: "calibrated" }, pct(x.calibrated)),
           el("td", { class: "score" }, "score " + x.probability.toFixed(3)),
           el("td", { class: x.decision ? "positive" : "negative" }, x.decision === null ? "n/a" : (x.decision ? "positive" : "negative")),
-          el("td", { class: x.refer ? "refer-flag" : "" }, x.refer ? "REFER" : "no"),
+          el("td", { class: x.refer ? "refer-flag" : "" }, x.refer ? "REFER" + (x.refer_band ? " (band " + pct(x.refer_band[0]) + "–" + pct(x.refer_band[1]) + "; " + x.refer_rule + ")" : "") : "no"),
           el("td", {}, x.conformal_set ? "{" + x.conformal_set.join(", ") + "}" : "n/a")));
         if (x.heatmap) {
           state.heat[r.model.name + " / " + x.label] = x.heatmap;
@@ -198,6 +198,16 @@ async function openStudy(id) {
           // No pixel spacing: the pixel count is the measurement, never a size in false units.
           el("td", {}, g.spacing_known ? g.area_mm2.toFixed(1) : "spacing unknown"),
           el("td", {}, g.spacing_known ? g.volume_ml.toFixed(2) : "spacing unknown"))))));
+    }
+    // Issue 16: how unlike the calibration images the outputs are, and the population warnings.
+    if (r.ood && r.ood.score !== null) {
+      card.append(el("p", { class: "ood" + (r.ood.far ? " far" : "") },
+        "Out-of-distribution score " + r.ood.score.toFixed(1) + " (" + r.ood.label + ", percentile " +
+        r.ood.percentile.toFixed(0) + " of the calibration images; far above " + r.ood.far_above.toFixed(0) +
+        ", not a probability)" + (r.ood.far ? ": FAR" : "")));
+    }
+    if (r.warnings.length) {
+      card.append(el("ul", { class: "warnings" }, ...r.warnings.map((w) => el("li", {}, "Warning: " + w))));
     }
     if (r.links.overlay) outline = r.links.overlay;
     box.append(card);
