@@ -356,6 +356,20 @@ struct MaskSet {
   std::vector<std::string> images, masks;
 };
 
+// Splits one line of the masks CSV (no quoted commas: paths never hold commas here); trailing
+// spaces and a CR are dropped.
+std::vector<std::string> split_csv(const std::string& line) {
+  std::vector<std::string> out;
+  std::stringstream ss(line);
+  std::string cell;
+  while (std::getline(ss, cell, ',')) {
+    while (!cell.empty() && (cell.back() == '\r' || cell.back() == ' ')) cell.pop_back();
+    out.push_back(cell);
+  }
+  if (!line.empty() && line.back() == ',') out.emplace_back();
+  return out;
+}
+
 // `image,mask` with a header row; relative paths are relative to the CSV's folder.
 MaskSet read_masks_csv(const std::string& csv) {
   std::ifstream f(csv);
