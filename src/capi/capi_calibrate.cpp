@@ -16,7 +16,6 @@
 namespace {
 
 namespace cal = medvision::calibrate;
-using medvision::Error;
 
 constexpr size_t kCalibrateOptionsV1 = offsetof(mv_calibrate_options, version) + sizeof(char*);
 

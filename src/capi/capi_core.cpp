@@ -13,7 +13,7 @@ std::atomic<ExceptionMapper> g_mapper{nullptr};
 
 void register_exception_mapper(ExceptionMapper mapper) noexcept { g_mapper.store(mapper); }
 
-mv_status map_foreign_exception(std::exception_ptr e) noexcept {
+mv_status map_foreign_exception(const std::exception_ptr& e) noexcept {
   if (ExceptionMapper mapper = g_mapper.load()) {
     const mv_status s = mapper(e);
     if (s != MV_OK) return s;

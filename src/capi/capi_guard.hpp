@@ -22,7 +22,7 @@ inline mv_status fail(mv_status status, const char* message) noexcept {
 // them without this header including their headers. Returns MV_OK if it did not recognise it.
 using ExceptionMapper = mv_status (*)(std::exception_ptr) noexcept;
 void register_exception_mapper(ExceptionMapper mapper) noexcept;
-mv_status map_foreign_exception(std::exception_ptr e) noexcept;
+mv_status map_foreign_exception(const std::exception_ptr& e) noexcept;
 
 // Copies a caller's options struct of `caller_size` bytes over a defaulted one, so that old
 // clients get new defaults and new clients' extra fields are ignored by an old library.

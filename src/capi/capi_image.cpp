@@ -16,7 +16,6 @@
 
 namespace {
 
-using medvision::Error;
 using medvision::Image;
 
 // The size of version 0.1 of each options struct: smaller sizes are refused.

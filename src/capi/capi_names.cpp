@@ -71,6 +71,8 @@ constexpr Name kActivations[] = {{MV_ACTIVATION_SIGMOID, "sigmoid"},
 }  // namespace
 
 // Defines mv_<enum>_name and mv_<enum>_parse over one table.
+// The arguments are identifiers pasted into declarations and calls, never expressions.
+// NOLINTNEXTLINE(bugprone-macro-parentheses)
 #define MV_ENUM_NAMES(prefix, type, table, listed, what)              \
   const char* prefix##_name(type value) MV_NOEXCEPT {                 \
     return name_of(table, static_cast<int>(value));                   \

@@ -63,7 +63,12 @@ Taps linear_taps(int64_t n_in, int64_t n_out, bool antialias) {
   std::vector<double> w(t.max_taps);
   for (int64_t o = 0; o < n_out; ++o) {
     const double center = scale * (as_double(o) + 0.5);
+    // Truncation toward zero, as in PyTorch's antialiased upsample_*_aa kernels whose taps these
+    // reproduce (a negative start is clamped to 0 right after, so lround would change nothing
+    // but the tie-breaking that the reference does not have).
+    // NOLINTNEXTLINE(bugprone-incorrect-roundings)
     const int64_t xmin = std::max<int64_t>(static_cast<int64_t>(center - support + 0.5), 0);
+    // NOLINTNEXTLINE(bugprone-incorrect-roundings)
     const int64_t xmax = std::min<int64_t>(static_cast<int64_t>(center + support + 0.5), n_in);
     const int count = static_cast<int>(std::min<int64_t>(xmax - xmin, t.max_taps));
     double total = 0.0;

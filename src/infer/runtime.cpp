@@ -99,7 +99,7 @@ torch::Tensor first_tensor(const c10::IValue& v, const std::string& where) {
   if (v.isTensor()) return v.toTensor();
   if (v.isTuple() && !v.toTupleRef().elements().empty() && v.toTupleRef().elements()[0].isTensor())
     return v.toTupleRef().elements()[0].toTensor();
-  if (v.isList() && v.toListRef().size() > 0 && v.toListRef()[0].isTensor())
+  if (v.isList() && !v.toListRef().empty() && v.toListRef()[0].isTensor())
     return v.toListRef()[0].toTensor();
   if (v.isGenericDict()) {
     for (const auto& kv : v.toGenericDict()) {

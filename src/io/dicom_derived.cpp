@@ -116,6 +116,7 @@ void drop_invalid_optional_values(DcmItem& ds) {
   for (unsigned long i = 0; i < ds.card(); ++i) {
     DcmElement* e = ds.getElement(i);
     if (e == nullptr || e->isLeaf() == OFFalse) continue;  // sequences: left as they are
+    // NOLINTNEXTLINE(cppcoreguidelines-slicing): only the (group, element) key is compared
     const DcmTagKey tag = e->getTag();
     if (std::find(std::begin(kKeep), std::end(kKeep), tag) != std::end(kKeep)) continue;
     if (tag.getGroup() != 0x0010 && tag.getGroup() != 0x0008 && tag.getGroup() != 0x0020) continue;

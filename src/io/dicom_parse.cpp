@@ -131,7 +131,7 @@ std::unique_ptr<DcmFileFormat> load_deflated(const std::string& path, DcmFileFor
   const OFCondition load = dataset->loadAllDataIntoMemory();
   if (load.bad()) throw parse_error(load, name);
   auto file = std::make_unique<DcmFileFormat>(dataset.get(), OFFalse);
-  dataset.release();  // owned by `file` now (no deep copy)
+  static_cast<void>(dataset.release());  // owned by `file` now (no deep copy)
   DcmMetaInfo* meta = file->getMetaInfo();
   meta->clear();
   DcmMetaInfo* source = meta_only.getMetaInfo();

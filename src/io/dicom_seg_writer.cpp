@@ -178,7 +178,7 @@ void write_dicom_seg(const Image& label_map, const Image& source,
     auto s = make_segment(d, info, path);
     Uint16 number = 0;
     check(seg->addSegment(s.get(), number), MV_ERR_INTERNAL, path + ": cannot add a segment");
-    s.release();  // owned by the segmentation now
+    static_cast<void>(s.release());  // owned by the segmentation now
     numbers.push_back(number);
   }
   add_shared_groups(*seg, label_map.geometry, path);
@@ -250,7 +250,7 @@ void write_dicom_seg(const Image& label_map, const Image& source,
     auto r = std::make_unique<IODImageReference>(
         get(src, DCM_PatientID).c_str(), get(src, DCM_StudyInstanceUID).c_str(),
         source_series.c_str(), ref.sop_instance_uid.c_str(), ref.sop_class_uid.c_str());
-    if (refs.add(r.get())) r.release();  // taken over on success
+    if (refs.add(r.get())) static_cast<void>(r.release());  // taken over on success
   }
   seg->getCommonInstanceReference().addReferences(refs);
 

@@ -123,6 +123,8 @@ struct TextDecoder::State {
   explicit State(std::vector<std::string>& w) : warnings(w), mode(Mode::kUndeclared) {}
   ~State() {
     for (auto& [name, cd] : converters) {
+      // iconv_open's documented failure value is (iconv_t)-1.
+      // NOLINTNEXTLINE(performance-no-int-to-ptr)
       if (cd != reinterpret_cast<iconv_t>(-1)) iconv_close(cd);
     }
   }
@@ -146,7 +148,7 @@ struct TextDecoder::State {
   // `in` through iconv; each byte iconv refuses becomes U+FFFD.
   void convert(const std::string& name, std::string_view in, std::string& out) {
     iconv_t cd = converter(name);
-    if (cd == reinterpret_cast<iconv_t>(-1)) {
+    if (cd == reinterpret_cast<iconv_t>(-1)) {  // NOLINT(performance-no-int-to-ptr)
       for (size_t i = 0; i < in.size(); ++i) out += kReplacement;
       warn();
       return;

@@ -460,7 +460,7 @@ std::string resolve_package(const std::string& name_or_path) {
       std::string p = package_in(fs::path(dir) / name_or_path);
       if (!p.empty()) return p;
       for (const std::string& file : archive_names(name_or_path)) {
-        const std::string a = (fs::path(dir) / file).string();
+        std::string a = (fs::path(dir) / file).string();
         if (is_package_archive(a)) return a;
       }
     }
