@@ -72,7 +72,7 @@ constexpr Name kActivations[] = {{MV_ACTIVATION_SIGMOID, "sigmoid"},
 
 // Defines mv_<enum>_name and mv_<enum>_parse over one table.
 // The arguments are identifiers pasted into declarations and calls, never expressions.
-// NOLINTNEXTLINE(bugprone-macro-parentheses)
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define MV_ENUM_NAMES(prefix, type, table, listed, what)              \
   const char* prefix##_name(type value) MV_NOEXCEPT {                 \
     return name_of(table, static_cast<int>(value));                   \
@@ -82,6 +82,7 @@ constexpr Name kActivations[] = {{MV_ACTIVATION_SIGMOID, "sigmoid"},
     return parse(table, listed, what, #prefix "_parse", name, out);   \
     MV_CAPI_END                                                       \
   }
+// NOLINTEND(bugprone-macro-parentheses)
 
 extern "C" {
 
