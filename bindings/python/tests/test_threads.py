@@ -89,8 +89,10 @@ def test_calibrate_releases_the_gil(mv, pneumonia, tmp_path):
     rng = np.random.default_rng(2)
     labels = rng.integers(0, 2, 2_000).astype(np.int32).reshape(-1, 1)
     logits = (rng.normal(size=labels.shape) + 2.0 * labels).astype(np.float32)
+    options = mv._core.CalibrateOptions()
+    options.method = "isotonic"
     assert ticks_during(lambda: mv._core.calibrate(
-        pneumonia._core, logits, labels, str(tmp_path / "cal"), method="isotonic")) > 0
+        pneumonia._core, logits, labels, str(tmp_path / "cal"), options)) > 0
 
 
 def test_threads_share_one_model(mv, pneumonia, batch):
