@@ -68,7 +68,8 @@ void add_bench_command(CLI::App& app, BenchArgs& a) {
   c->add_option("FILE", a.inputs, "Images, or folders (searched recursively)")->required();
   c->add_option("-m,--model", a.model, "Model package name or folder")->required();
   c->add_option("--device", a.device, "auto | cpu | cuda | cuda:N")->default_val("auto");
-  c->add_option("--threads", a.threads, "CPU threads (0: every CPU this process may use)")->default_val(0);
+  c->add_option("--threads", a.threads, "CPU threads (0: every CPU this process may use)")
+      ->default_val(0);
   c->add_option("--batch", a.batch, "Images per model run")->default_val(1);
   c->add_option("--repeat", a.repeat, "Timed repetitions per stage")->default_val(10);
   c->add_option("--warmup", a.warmup, "Untimed repetitions first")->default_val(1);

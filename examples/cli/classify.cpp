@@ -24,7 +24,8 @@ void add_classify_command(CLI::App& app, ClassifyArgs& a) {
   c->add_option("FILE", a.inputs, "Images, or folders (searched recursively)")->required();
   c->add_option("-m,--model", a.model, "Model package name or folder")->required();
   c->add_option("--device", a.device, "auto | cpu | cuda | cuda:N")->default_val("auto");
-  c->add_option("--threads", a.threads, "CPU threads (0: every CPU this process may use)")->default_val(0);
+  c->add_option("--threads", a.threads, "CPU threads (0: every CPU this process may use)")
+      ->default_val(0);
   c->add_option("--batch", a.batch, "Images per inference batch")->default_val(8);
   c->add_flag("--reduced-precision", a.reduced, "bf16 on CPU (where supported), fp16 on CUDA");
   c->add_flag("--json", a.json, "One JSON object per line (JSON Lines)");

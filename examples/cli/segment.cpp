@@ -165,7 +165,8 @@ void add_segment_command(CLI::App& app, SegmentArgs& a) {
               "Keep only the largest connected component of each class");
   c->add_flag("--fill-holes", a.fill_holes, "Fill holes enclosed by each class");
   c->add_option("--device", a.device, "auto | cpu | cuda | cuda:N")->default_val("auto");
-  c->add_option("--threads", a.threads, "CPU threads (0: every CPU this process may use)")->default_val(0);
+  c->add_option("--threads", a.threads, "CPU threads (0: every CPU this process may use)")
+      ->default_val(0);
   c->add_flag("--json", a.json, "One JSON object per case (JSON Lines)");
   c->add_option("--spacing", a.spacing,
                 "Pixel spacing in mm, COL[,ROW], for inputs that give none (PNG, JPEG) or a wrong "
