@@ -45,6 +45,7 @@ from ._core import (
 )
 from ._model import Model, calibrate, evaluate, from_numpy, load_image, load_series, stack
 from ._results import (
+    refer_rule_text,
     CalibrationReport,
     Classification,
     DriftLabel,
@@ -108,6 +109,7 @@ import atexit as _atexit  # noqa: E402
 _atexit.register(_at_exit)
 
 __all__ = [
+    "refer_rule_text",
     "evaluate",
     "__version__", "Status", "Image", "Window", "Heatmap", "Model", "load_image", "load_series",
     "from_numpy", "stack", "calibrate", "list_models", "enable_logging", "disable_logging",

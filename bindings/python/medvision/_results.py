@@ -53,7 +53,7 @@ class LabelScore:
         if self.refer:
             band = (self.operating_point or {}).get("refer_band")
             text += (f", REFER: in the refer band {_limit(band[0])}-{_limit(band[1])} "
-                     f"({_refer_rule_text(self.operating_point)})"
+                     f"({refer_rule_text(self.operating_point)})"
                      if band else ", REFER to a radiologist")
         if self.calibrated is not None:
             text += f" (score {_percent(self.probability)})"
@@ -80,8 +80,8 @@ def _limit(p: float) -> str:
     return f"{100.0 * p:.1f}%" if 100.0 * p >= 1.0 else f"{100.0 * p:.2f}%"
 
 
-def _refer_rule_text(op: Optional[Dict[str, Any]]) -> str:
-    """The rule that made a refer band (manifest "refer_rule"), as the CLI prints it."""
+def refer_rule_text(op: Optional[Dict[str, Any]]) -> str:
+    """The rule that made a refer band (an operating point's "refer_rule"), as the CLI words it."""
     r = (op or {}).get("refer_rule")
     if not isinstance(r, dict):
         return "band rule not recorded in the package"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Optional
 
+import medvision
+
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile, status
 from fastapi.responses import FileResponse, Response
 from sqlalchemy import select
@@ -132,22 +134,6 @@ def link(study_id: str, rel: str) -> str:
     return f"/api/v1/studies/{study_id}/files/{rel}"
 
 
-def refer_rule_text(op: Dict[str, Any]) -> str:
-    """The rule that made a refer band (manifest "refer_rule"), worded as the CLI words it."""
-    r = op.get("refer_rule")
-    if not isinstance(r, dict):
-        return "band rule not recorded in the package"
-    mode = r.get("mode")
-    if mode == "predictive_value":
-        return (f"predictive-value band: NPV >= {r.get('target_npv', float('nan')):.2f} below, "
-                f"PPV >= {r.get('target_ppv', float('nan')):.2f} above")
-    if mode == "fixed":
-        return f"fixed band: threshold +- {r.get('half_width', float('nan')):.3f}"
-    if mode == "logit":
-        return f"logit band: threshold odds x/÷ e^{r.get('logit_half_width', float('nan')):.2f}"
-    return f"{mode} band"
-
-
 def result_out(study_id: str, r: ModelResult) -> ResultOut:
     d: Dict[str, Any] = r.result
     art: Dict[str, Any] = r.artefacts or {}
@@ -158,7 +144,7 @@ def result_out(study_id: str, r: ModelResult) -> ResultOut:
                        probability=x["probability"], logit=x["logit"],
                        decision=x.get("decision"), refer=bool(x.get("refer")),
                        refer_band=(x.get("operating_point") or {}).get("refer_band"),
-                       refer_rule=refer_rule_text(x.get("operating_point") or {})
+                       refer_rule=medvision.refer_rule_text(x.get("operating_point") or {})
                        if (x.get("operating_point") or {}).get("refer_band") else None,
                        conformal_set=per_label.get(x["label"]),
                        heatmap=link(study_id, heat[x["label"]]) if x["label"] in heat else None,
