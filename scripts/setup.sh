@@ -83,7 +83,7 @@ build_cli() {
 }
 
 quickstart() {
-  local example=examples/data/cxr-example.dcm
+  local example=examples/data/cxr-example-full.dcm
   local cli=./build/examples/medvision
   mkdir -p build/quickstart
   log "medvision info $example"
