@@ -174,6 +174,158 @@ std::string rates_row(const std::string& what, const json& c) {
          "</td><td>" + num(c["npv"]) + "</td><td>" + num(c["accuracy"]) + "</td></tr>";
 }
 
+// report_html's parts: per label, the tables, then the confusion matrices and the curves; then
+// the paired comparisons.
+
+void html_label_tables(std::ostringstream& h, const json& models, const std::string& label) {
+  h << "<h2>" << escape(label) << "</h2>";
+  // Per-label table, one row per model.
+  h << "<table><tr><th>model</th><th>positives</th><th>negatives</th><th>AUROC</th>"
+       "<th>CI</th><th>AP</th><th>ECE raw</th><th>ECE cal.</th><th>adaptive ECE raw</th>"
+       "<th>adaptive ECE cal.</th><th>Brier raw</th><th>Brier cal.</th><th>NLL raw</th>"
+       "<th>NLL cal.</th></tr>";
+  for (const auto& m : models) {
+    const auto& l = m["labels"][label];
+    const json cal = l["calibrated"].is_object() ? l["calibrated"] : json::object();
+    h << "<tr><td>" << escape(model_title(m)) << "</td><td>" << l["positives"] << "</td><td>"
+      << l["negatives"] << "</td><td>"
+      << (l["auroc"].is_object() ? num(l["auroc"]["estimate"]) : "&ndash;") << "</td><td>"
+      << (l["auroc"].is_object() ? num(l["auroc"]["lo"]) + "&ndash;" + num(l["auroc"]["hi"])
+                                 : std::string("&ndash;"))
+      << "</td><td>" << num(l["average_precision"]) << "</td><td>" << num(l["raw"]["ece"])
+      << "</td><td>" << num(cal.value("ece", json())) << "</td><td>"
+      << num(l["raw"]["adaptive_ece"]) << "</td><td>" << num(cal.value("adaptive_ece", json()))
+      << "</td><td>" << num(l["raw"]["brier"]) << "</td><td>" << num(cal.value("brier", json()))
+      << "</td><td>" << num(l["raw"]["log_loss"]) << "</td><td>"
+      << num(cal.value("log_loss", json())) << "</td></tr>";
+  }
+  h << "</table>";
+  // Decisions.
+  h << "<table><caption>Decisions (positive when p &ge; threshold)</caption><tr><th>model</th>"
+       "<th>at</th><th>threshold</th><th>sensitivity</th><th>specificity</th><th>PPV</th>"
+       "<th>NPV</th><th>accuracy</th></tr>";
+  for (const auto& m : models) {
+    const auto& l = m["labels"][label];
+    const std::string t = escape(model_title(m));
+    std::string rows = rates_row("operating point", l["operating_point"]) +
+                       rates_row("--threshold", l["at_threshold"]) +
+                       rates_row("--sensitivity", l["at_sensitivity"]);
+    size_t pos = 0;
+    while ((pos = rows.find("<tr><td>", pos)) != std::string::npos) {
+      rows.insert(pos + 4, "<td>" + t + "</td>");
+      pos += 8;
+    }
+    h << rows;
+  }
+  h << "</table>";
+  // Refer band and conformal sets.
+  h << "<table><caption>Refer band and conformal sets</caption><tr><th>model</th>"
+       "<th>band</th><th>referred</th><th>errors at the operating point</th>"
+       "<th>errors inside the band</th><th>accuracy outside</th><th>conformal coverage</th>"
+       "</tr>";
+  for (const auto& m : models) {
+    const auto& r = m["labels"][label]["refer"];
+    std::string cov = "&ndash;";
+    if (m["conformal"].is_object()) {
+      const auto& c = m["conformal"];
+      if (c.contains("labels"))
+        cov = num(c["labels"][label]["coverage"]) +
+              " (1 - &alpha; = " + num(json(1 - c["alpha"].get<double>()), 2) + ")";
+      else
+        cov = num(c["coverage"]) + " (all classes)";
+    }
+    h << "<tr><td>" << escape(model_title(m)) << "</td>";
+    if (r.is_object()) {
+      h << "<td>" << num(r["band"][0], 4) << "&ndash;" << num(r["band"][1], 4) << "</td><td>"
+        << r["referred"] << " (" << num(json(100 * r["referred_fraction"].get<double>()), 1)
+        << "%)</td><td>" << r["errors"] << "</td><td>" << r["errors_referred"] << "</td><td>"
+        << num(r["accuracy_not_referred"]) << "</td>";
+    } else {
+      h << "<td colspan=\"5\">no refer band</td>";
+    }
+    h << "<td>" << cov << "</td></tr>";
+  }
+  h << "</table>";
+}
+
+void html_label_charts(std::ostringstream& h, const json& models, const std::string& label) {
+  // Confusion matrices.
+  h << "<div class=\"charts\">";
+  for (const auto& m : models) {
+    h << confusion_table(m["labels"][label]["operating_point"],
+                         model_title(m) + ": operating point");
+    h << confusion_table(m["labels"][label]["at_threshold"], model_title(m) + ": --threshold");
+    h << confusion_table(m["labels"][label]["at_sensitivity"], model_title(m) + ": --sensitivity");
+  }
+  h << "</div>";
+  // Curves.
+  std::vector<Series> roc, pr;
+  for (size_t i = 0; i < models.size(); ++i) {
+    const auto& l = models[i]["labels"][label];
+    if (!l["roc_curve"].is_object()) continue;
+    roc.push_back({model_title(models[i]) + " (AUROC " + num(l["auroc"]["estimate"]) + ")",
+                   doubles(l["roc_curve"]["fpr"]), doubles(l["roc_curve"]["tpr"]), colour(i)});
+    pr.push_back({model_title(models[i]) + " (AP " + num(l["average_precision"]) + ")",
+                  doubles(l["pr_curve"]["recall"]), doubles(l["pr_curve"]["precision"]),
+                  colour(i)});
+  }
+  h << "<div class=\"charts\">";
+  if (!roc.empty()) {
+    h << chart("ROC: " + label, "1 - specificity", "sensitivity", roc, true);
+    h << chart("Precision-recall: " + label, "recall", "precision", pr, false);
+  }
+  for (size_t i = 0; i < models.size(); ++i) {
+    const auto& l = models[i]["labels"][label];
+    std::vector<Series> rel;
+    auto add = [&](const json& metrics, const std::string& name, const std::string& c) {
+      if (!metrics.is_object()) return;
+      Series s{name + " (ECE " + num(metrics["ece"]) + ")", {}, {}, c, true};
+      for (const auto& b : metrics["reliability"]) {
+        if (b["count"].get<size_t>() == 0) continue;
+        s.x.push_back(b["confidence"].get<double>());
+        s.y.push_back(b["accuracy"].get<double>());
+      }
+      rel.push_back(s);
+    };
+    add(l["raw"], "raw", "#999999");
+    add(l["calibrated"], "calibrated", colour(i));
+    h << chart("Reliability: " + model_title(models[i]), "mean predicted probability",
+               "observed frequency", rel, true);
+  }
+  h << "</div>";
+}
+
+void html_comparisons(std::ostringstream& h, const json& ev) {
+  if (!ev["comparisons"].empty()) {
+    h << "<h2>Paired comparison</h2><p>Same images for every model. AUROC: DeLong's test for "
+         "correlated ROC curves; the rest: paired bootstrap (differences a &minus; b, percentile "
+         "CI).</p><table><tr><th>a</th><th>b</th><th>label</th><th>statistic</th><th>a</th>"
+         "<th>b</th><th>a &minus; b</th><th>CI</th><th>p</th></tr>";
+    for (const auto& c : ev["comparisons"]) {
+      for (const auto& [label, v] : c["labels"].items()) {
+        const std::string head = "<tr><td>" + escape(c["a"].get<std::string>()) + "</td><td>" +
+                                 escape(c["b"].get<std::string>()) + "</td><td>" + escape(label) +
+                                 "</td>";
+        if (v["delong"].is_object()) {
+          const auto& d = v["delong"];
+          h << head << "<td>AUROC (DeLong)</td><td>" << num(d["auc_a"]) << "</td><td>"
+            << num(d["auc_b"]) << "</td><td>" << num(d["difference"], 4) << "</td><td>se "
+            << num(d["se"], 4) << ", z " << num(d["z"], 2) << "</td><td>" << num(d["p_value"], 4)
+            << "</td></tr>";
+        }
+        for (const auto& [stat, b] : v["bootstrap"].items()) {
+          if (!b.is_object()) continue;
+          h << head << "<td>" << escape(stat) << " (bootstrap)</td><td>" << num(b["a"])
+            << "</td><td>" << num(b["b"]) << "</td><td>" << num(b["difference"], 4) << "</td><td>"
+            << num(b["lo"], 4) << "&ndash;" << num(b["hi"], 4) << "</td><td>"
+            << num(b["p_value"], 4) << "</td></tr>";
+        }
+      }
+    }
+    h << "</table>";
+  }
+}
+
 std::string report_html(const json& ev, const std::string& labels_csv) {
   std::ostringstream h;
   h << "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>medvision "
@@ -203,148 +355,10 @@ std::string report_html(const json& ev, const std::string& labels_csv) {
   const auto& models = ev["models"];
   for (const auto& label_json : ev["labels"]) {
     const std::string label = label_json.get<std::string>();
-    h << "<h2>" << escape(label) << "</h2>";
-    // Per-label table, one row per model.
-    h << "<table><tr><th>model</th><th>positives</th><th>negatives</th><th>AUROC</th>"
-         "<th>CI</th><th>AP</th><th>ECE raw</th><th>ECE cal.</th><th>adaptive ECE raw</th>"
-         "<th>adaptive ECE cal.</th><th>Brier raw</th><th>Brier cal.</th><th>NLL raw</th>"
-         "<th>NLL cal.</th></tr>";
-    for (const auto& m : models) {
-      const auto& l = m["labels"][label];
-      const json cal = l["calibrated"].is_object() ? l["calibrated"] : json::object();
-      h << "<tr><td>" << escape(model_title(m)) << "</td><td>" << l["positives"] << "</td><td>"
-        << l["negatives"] << "</td><td>"
-        << (l["auroc"].is_object() ? num(l["auroc"]["estimate"]) : "&ndash;") << "</td><td>"
-        << (l["auroc"].is_object() ? num(l["auroc"]["lo"]) + "&ndash;" + num(l["auroc"]["hi"])
-                                   : std::string("&ndash;"))
-        << "</td><td>" << num(l["average_precision"]) << "</td><td>" << num(l["raw"]["ece"])
-        << "</td><td>" << num(cal.value("ece", json())) << "</td><td>"
-        << num(l["raw"]["adaptive_ece"]) << "</td><td>" << num(cal.value("adaptive_ece", json()))
-        << "</td><td>" << num(l["raw"]["brier"]) << "</td><td>" << num(cal.value("brier", json()))
-        << "</td><td>" << num(l["raw"]["log_loss"]) << "</td><td>"
-        << num(cal.value("log_loss", json())) << "</td></tr>";
-    }
-    h << "</table>";
-    // Decisions.
-    h << "<table><caption>Decisions (positive when p &ge; threshold)</caption><tr><th>model</th>"
-         "<th>at</th><th>threshold</th><th>sensitivity</th><th>specificity</th><th>PPV</th>"
-         "<th>NPV</th><th>accuracy</th></tr>";
-    for (const auto& m : models) {
-      const auto& l = m["labels"][label];
-      const std::string t = escape(model_title(m));
-      std::string rows = rates_row("operating point", l["operating_point"]) +
-                         rates_row("--threshold", l["at_threshold"]) +
-                         rates_row("--sensitivity", l["at_sensitivity"]);
-      size_t pos = 0;
-      while ((pos = rows.find("<tr><td>", pos)) != std::string::npos) {
-        rows.insert(pos + 4, "<td>" + t + "</td>");
-        pos += 8;
-      }
-      h << rows;
-    }
-    h << "</table>";
-    // Refer band and conformal sets.
-    h << "<table><caption>Refer band and conformal sets</caption><tr><th>model</th>"
-         "<th>band</th><th>referred</th><th>errors at the operating point</th>"
-         "<th>errors inside the band</th><th>accuracy outside</th><th>conformal coverage</th>"
-         "</tr>";
-    for (const auto& m : models) {
-      const auto& r = m["labels"][label]["refer"];
-      std::string cov = "&ndash;";
-      if (m["conformal"].is_object()) {
-        const auto& c = m["conformal"];
-        if (c.contains("labels"))
-          cov = num(c["labels"][label]["coverage"]) +
-                " (1 - &alpha; = " + num(json(1 - c["alpha"].get<double>()), 2) + ")";
-        else
-          cov = num(c["coverage"]) + " (all classes)";
-      }
-      h << "<tr><td>" << escape(model_title(m)) << "</td>";
-      if (r.is_object()) {
-        h << "<td>" << num(r["band"][0], 4) << "&ndash;" << num(r["band"][1], 4) << "</td><td>"
-          << r["referred"] << " (" << num(json(100 * r["referred_fraction"].get<double>()), 1)
-          << "%)</td><td>" << r["errors"] << "</td><td>" << r["errors_referred"] << "</td><td>"
-          << num(r["accuracy_not_referred"]) << "</td>";
-      } else {
-        h << "<td colspan=\"5\">no refer band</td>";
-      }
-      h << "<td>" << cov << "</td></tr>";
-    }
-    h << "</table>";
-    // Confusion matrices.
-    h << "<div class=\"charts\">";
-    for (const auto& m : models) {
-      h << confusion_table(m["labels"][label]["operating_point"],
-                           model_title(m) + ": operating point");
-      h << confusion_table(m["labels"][label]["at_threshold"], model_title(m) + ": --threshold");
-      h << confusion_table(m["labels"][label]["at_sensitivity"],
-                           model_title(m) + ": --sensitivity");
-    }
-    h << "</div>";
-    // Curves.
-    std::vector<Series> roc, pr;
-    for (size_t i = 0; i < models.size(); ++i) {
-      const auto& l = models[i]["labels"][label];
-      if (!l["roc_curve"].is_object()) continue;
-      roc.push_back({model_title(models[i]) + " (AUROC " + num(l["auroc"]["estimate"]) + ")",
-                     doubles(l["roc_curve"]["fpr"]), doubles(l["roc_curve"]["tpr"]), colour(i)});
-      pr.push_back({model_title(models[i]) + " (AP " + num(l["average_precision"]) + ")",
-                    doubles(l["pr_curve"]["recall"]), doubles(l["pr_curve"]["precision"]),
-                    colour(i)});
-    }
-    h << "<div class=\"charts\">";
-    if (!roc.empty()) {
-      h << chart("ROC: " + label, "1 - specificity", "sensitivity", roc, true);
-      h << chart("Precision-recall: " + label, "recall", "precision", pr, false);
-    }
-    for (size_t i = 0; i < models.size(); ++i) {
-      const auto& l = models[i]["labels"][label];
-      std::vector<Series> rel;
-      auto add = [&](const json& metrics, const std::string& name, const std::string& c) {
-        if (!metrics.is_object()) return;
-        Series s{name + " (ECE " + num(metrics["ece"]) + ")", {}, {}, c, true};
-        for (const auto& b : metrics["reliability"]) {
-          if (b["count"].get<size_t>() == 0) continue;
-          s.x.push_back(b["confidence"].get<double>());
-          s.y.push_back(b["accuracy"].get<double>());
-        }
-        rel.push_back(s);
-      };
-      add(l["raw"], "raw", "#999999");
-      add(l["calibrated"], "calibrated", colour(i));
-      h << chart("Reliability: " + model_title(models[i]), "mean predicted probability",
-                 "observed frequency", rel, true);
-    }
-    h << "</div>";
+    html_label_tables(h, models, label);
+    html_label_charts(h, models, label);
   }
-  if (!ev["comparisons"].empty()) {
-    h << "<h2>Paired comparison</h2><p>Same images for every model. AUROC: DeLong's test for "
-         "correlated ROC curves; the rest: paired bootstrap (differences a &minus; b, percentile "
-         "CI).</p><table><tr><th>a</th><th>b</th><th>label</th><th>statistic</th><th>a</th>"
-         "<th>b</th><th>a &minus; b</th><th>CI</th><th>p</th></tr>";
-    for (const auto& c : ev["comparisons"]) {
-      for (const auto& [label, v] : c["labels"].items()) {
-        const std::string head = "<tr><td>" + escape(c["a"].get<std::string>()) + "</td><td>" +
-                                 escape(c["b"].get<std::string>()) + "</td><td>" + escape(label) +
-                                 "</td>";
-        if (v["delong"].is_object()) {
-          const auto& d = v["delong"];
-          h << head << "<td>AUROC (DeLong)</td><td>" << num(d["auc_a"]) << "</td><td>"
-            << num(d["auc_b"]) << "</td><td>" << num(d["difference"], 4) << "</td><td>se "
-            << num(d["se"], 4) << ", z " << num(d["z"], 2) << "</td><td>" << num(d["p_value"], 4)
-            << "</td></tr>";
-        }
-        for (const auto& [stat, b] : v["bootstrap"].items()) {
-          if (!b.is_object()) continue;
-          h << head << "<td>" << escape(stat) << " (bootstrap)</td><td>" << num(b["a"])
-            << "</td><td>" << num(b["b"]) << "</td><td>" << num(b["difference"], 4) << "</td><td>"
-            << num(b["lo"], 4) << "&ndash;" << num(b["hi"], 4) << "</td><td>"
-            << num(b["p_value"], 4) << "</td></tr>";
-        }
-      }
-    }
-    h << "</table>";
-  }
+  html_comparisons(h, ev);
   h << "<p>Definitions: docs/evaluate.md in the medvision sources. Generated by medvision "
     << escape(mv_version_string()) << ". Not for diagnostic use.</p></body></html>\n";
   return h.str();
@@ -634,6 +648,46 @@ void add_evaluate_command(CLI::App& app, EvaluateArgs& a) {
   a.command = c;
 }
 
+// The terminal summary of a classification evaluation (the full story is in the two files).
+void print_summary(const json& ev, size_t n_models, size_t n, const std::string& labels_csv) {
+  std::printf("evaluated %zu model(s) on %zu images (%s)\n", n_models, n, labels_csv.c_str());
+  for (const auto& m : ev["models"]) {
+    std::printf("%s%s\n", model_title(m).c_str(),
+                m["calibrated"].get<bool>() ? "" : " (no calibration)");
+    for (const auto& [label, l] : m["labels"].items()) {
+      std::printf("  %-20s AUROC %s [%s, %s]  ECE raw %s cal %s  Brier %s\n", label.c_str(),
+                  l["auroc"].is_object() ? plain(l["auroc"]["estimate"]).c_str() : "n/a",
+                  l["auroc"].is_object() ? plain(l["auroc"]["lo"]).c_str() : "-",
+                  l["auroc"].is_object() ? plain(l["auroc"]["hi"]).c_str() : "-",
+                  plain(l["raw"]["ece"]).c_str(),
+                  l["calibrated"].is_object() ? plain(l["calibrated"]["ece"]).c_str() : "-",
+                  plain(l["raw"]["brier"]).c_str());
+      const auto& op = l["operating_point"];
+      if (op.is_object()) {
+        std::printf("  %-20s at %s: sensitivity %s specificity %s PPV %s NPV %s accuracy %s\n", "",
+                    plain(op["threshold"], 4).c_str(), plain(op["sensitivity"]).c_str(),
+                    plain(op["specificity"]).c_str(), plain(op["ppv"]).c_str(),
+                    plain(op["npv"]).c_str(), plain(op["accuracy"]).c_str());
+      }
+      const auto& r = l["refer"];
+      if (r.is_object()) {
+        std::printf("  %-20s referred %s, %s of the %s errors inside the band\n", "",
+                    r["referred"].dump().c_str(), r["errors_referred"].dump().c_str(),
+                    r["errors"].dump().c_str());
+      }
+    }
+  }
+  for (const auto& c : ev["comparisons"]) {
+    for (const auto& [label, v] : c["labels"].items()) {
+      if (!v["delong"].is_object()) continue;
+      std::printf("%s vs %s, %s: AUROC difference %s (DeLong z %s, p %s)\n",
+                  c["a"].get<std::string>().c_str(), c["b"].get<std::string>().c_str(),
+                  label.c_str(), plain(v["delong"]["difference"], 4).c_str(),
+                  plain(v["delong"]["z"], 2).c_str(), plain(v["delong"]["p_value"], 4).c_str());
+    }
+  }
+}
+
 int run_evaluate(const EvaluateArgs& a) {
   if (!a.masks.empty()) return run_evaluate_segmentation(a);
   if (a.labels.empty()) {
@@ -720,42 +774,7 @@ int run_evaluate(const EvaluateArgs& a) {
     std::printf("%s\n", ev.dump().c_str());
     return 0;
   }
-  std::printf("evaluated %zu model(s) on %zu images (%s)\n", models.size(), n, a.labels.c_str());
-  for (const auto& m : ev["models"]) {
-    std::printf("%s%s\n", model_title(m).c_str(),
-                m["calibrated"].get<bool>() ? "" : " (no calibration)");
-    for (const auto& [label, l] : m["labels"].items()) {
-      std::printf("  %-20s AUROC %s [%s, %s]  ECE raw %s cal %s  Brier %s\n", label.c_str(),
-                  l["auroc"].is_object() ? plain(l["auroc"]["estimate"]).c_str() : "n/a",
-                  l["auroc"].is_object() ? plain(l["auroc"]["lo"]).c_str() : "-",
-                  l["auroc"].is_object() ? plain(l["auroc"]["hi"]).c_str() : "-",
-                  plain(l["raw"]["ece"]).c_str(),
-                  l["calibrated"].is_object() ? plain(l["calibrated"]["ece"]).c_str() : "-",
-                  plain(l["raw"]["brier"]).c_str());
-      const auto& op = l["operating_point"];
-      if (op.is_object()) {
-        std::printf("  %-20s at %s: sensitivity %s specificity %s PPV %s NPV %s accuracy %s\n", "",
-                    plain(op["threshold"], 4).c_str(), plain(op["sensitivity"]).c_str(),
-                    plain(op["specificity"]).c_str(), plain(op["ppv"]).c_str(),
-                    plain(op["npv"]).c_str(), plain(op["accuracy"]).c_str());
-      }
-      const auto& r = l["refer"];
-      if (r.is_object()) {
-        std::printf("  %-20s referred %s, %s of the %s errors inside the band\n", "",
-                    r["referred"].dump().c_str(), r["errors_referred"].dump().c_str(),
-                    r["errors"].dump().c_str());
-      }
-    }
-  }
-  for (const auto& c : ev["comparisons"]) {
-    for (const auto& [label, v] : c["labels"].items()) {
-      if (!v["delong"].is_object()) continue;
-      std::printf("%s vs %s, %s: AUROC difference %s (DeLong z %s, p %s)\n",
-                  c["a"].get<std::string>().c_str(), c["b"].get<std::string>().c_str(),
-                  label.c_str(), plain(v["delong"]["difference"], 4).c_str(),
-                  plain(v["delong"]["z"], 2).c_str(), plain(v["delong"]["p_value"], 4).c_str());
-    }
-  }
+  print_summary(ev, models.size(), n, a.labels);
   std::printf("wrote %s and %s\nNot for diagnostic use.\n", json_path.string().c_str(),
               html_path.string().c_str());
   return 0;

@@ -234,38 +234,11 @@ Population parse_population(const json& p, const std::string& where) {
 
 }  // namespace
 
-Manifest parse_manifest(const json& j, const std::string& dir, const std::string& where) {
-  if (!j.is_object()) throw Error(MV_ERR_MODEL, where + ": the manifest must be a JSON object");
-  check_keys(j,
-             {"format_version", "name",   "version",     "task",       "labels",     "input",
-              "preprocess",     "output", "calibration", "thresholds", "explain",    "segmentation",
-              "intended_use",   "notice", "provenance",  "metrics",    "model_file", "sha256",
-              "description",    "codes",  "population"},
-             where, "");
-  Manifest m;
-  m.dir = dir;
-  m.path = where;
-  m.raw = j;
+namespace {
 
-  const json& fv = require(j, "format_version", where);
-  if (!fv.is_number_integer() || fv.get<int>() != 1) {
-    bad(where, "format_version", "this medvision reads format_version 1");
-  }
-  m.name = require_string(j, "name", where);
-  if (!is_package_name(m.name)) {
-    bad(where, "name", "must match [a-z0-9][a-z0-9._-]*");
-  }
-  m.version = require_string(j, "version", where);
+// parse_manifest's parts, one per top-level key (or pair of keys); each fills its fields of m.
 
-  const std::string task = require_string(j, "task", where);
-  if (task == "classification") {
-    m.task = Task::kClassification;
-  } else if (task == "segmentation") {
-    m.task = Task::kSegmentation;
-  } else {
-    bad(where, "task", "'" + task + "' is not one of classification, segmentation");
-  }
-
+void parse_labels(const json& j, const std::string& where, Manifest& m) {
   const json& labels = require(j, "labels", where);
   if (!labels.is_array() || labels.empty()) bad(where, "labels", "must be a non-empty array");
   std::set<std::string> seen;
@@ -278,8 +251,9 @@ Manifest parse_manifest(const json& j, const std::string& dir, const std::string
     }
     m.labels.push_back(l.get<std::string>());
   }
-  m.codes = parse_codes(j, m.labels, where);
+}
 
+void parse_input(const json& j, const std::string& where, Manifest& m) {
   const json& input = require(j, "input", where);
   if (!input.is_object()) bad(where, "input", "must be an object");
   check_keys(input, {"channels", "size", "ndim", "spacing", "modalities"}, where, "input.");
@@ -315,12 +289,9 @@ Manifest parse_manifest(const json& j, const std::string& dir, const std::string
       m.input.modalities.push_back(s.get<std::string>());
     }
   }
+}
 
-  if (auto it = j.find("preprocess"); it != j.end()) {
-    if (!it->is_array()) bad(where, "preprocess", "must be an array of steps");
-    m.preprocess = *it;
-  }
-
+void parse_output(const json& j, const std::string& where, Manifest& m) {
   const json& output = require(j, "output", where);
   if (!output.is_object()) bad(where, "output", "must be an object");
   check_keys(output, {"activation"}, where, "output.");
@@ -333,16 +304,10 @@ Manifest parse_manifest(const json& j, const std::string& dir, const std::string
   } else {
     bad(where, "output.activation", "'" + act + "' is not one of sigmoid, softmax");
   }
+}
 
-  m.calibration = j.value("calibration", json());
-  m.thresholds = j.value("thresholds", json());
-  if (!m.calibration.is_null() && !m.calibration.is_object()) {
-    bad(where, "calibration", "must be an object or null");
-  }
-  if (!m.thresholds.is_null() && !m.thresholds.is_object()) {
-    bad(where, "thresholds", "must be an object or null");
-  }
-
+// Needs m.task (explain.activations is for segmentation models only).
+void parse_explain(const json& j, const std::string& where, Manifest& m) {
   if (auto it = j.find("explain"); it != j.end() && !it->is_null()) {
     if (!it->is_object()) bad(where, "explain", "must be an object or null");
     check_keys(*it, {"features", "head", "activations", "target_layer"}, where, "explain.");
@@ -357,6 +322,79 @@ Manifest parse_manifest(const json& j, const std::string& dir, const std::string
           "is for segmentation models (classification: features, head)");
     }
   }
+}
+
+void parse_model_file(const json& j, const std::string& where, Manifest& m) {
+  m.model_file = optional_string(j, "model_file", where);
+  if (m.model_file.empty()) m.model_file = "model.pt";
+  if (m.model_file.find("..") != std::string::npos || fs::path(m.model_file).is_absolute()) {
+    bad(where, "model_file", "must be a file name inside the package");
+  }
+  m.sha256 = require_string(j, "sha256", where);
+  std::transform(m.sha256.begin(), m.sha256.end(), m.sha256.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (m.sha256.size() != 64 ||
+      m.sha256.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    bad(where, "sha256", "must be 64 hex digits");
+  }
+}
+
+}  // namespace
+
+Manifest parse_manifest(const json& j, const std::string& dir, const std::string& where) {
+  if (!j.is_object()) throw Error(MV_ERR_MODEL, where + ": the manifest must be a JSON object");
+  check_keys(j,
+             {"format_version", "name",   "version",     "task",       "labels",     "input",
+              "preprocess",     "output", "calibration", "thresholds", "explain",    "segmentation",
+              "intended_use",   "notice", "provenance",  "metrics",    "model_file", "sha256",
+              "description",    "codes",  "population"},
+             where, "");
+  Manifest m;
+  m.dir = dir;
+  m.path = where;
+  m.raw = j;
+
+  const json& fv = require(j, "format_version", where);
+  if (!fv.is_number_integer() || fv.get<int>() != 1) {
+    bad(where, "format_version", "this medvision reads format_version 1");
+  }
+  m.name = require_string(j, "name", where);
+  if (!is_package_name(m.name)) {
+    bad(where, "name", "must match [a-z0-9][a-z0-9._-]*");
+  }
+  m.version = require_string(j, "version", where);
+
+  const std::string task = require_string(j, "task", where);
+  if (task == "classification") {
+    m.task = Task::kClassification;
+  } else if (task == "segmentation") {
+    m.task = Task::kSegmentation;
+  } else {
+    bad(where, "task", "'" + task + "' is not one of classification, segmentation");
+  }
+
+  parse_labels(j, where, m);
+  m.codes = parse_codes(j, m.labels, where);
+
+  parse_input(j, where, m);
+
+  if (auto it = j.find("preprocess"); it != j.end()) {
+    if (!it->is_array()) bad(where, "preprocess", "must be an array of steps");
+    m.preprocess = *it;
+  }
+
+  parse_output(j, where, m);
+
+  m.calibration = j.value("calibration", json());
+  m.thresholds = j.value("thresholds", json());
+  if (!m.calibration.is_null() && !m.calibration.is_object()) {
+    bad(where, "calibration", "must be an object or null");
+  }
+  if (!m.thresholds.is_null() && !m.thresholds.is_object()) {
+    bad(where, "thresholds", "must be an object or null");
+  }
+
+  parse_explain(j, where, m);
   m.segmentation = j.value("segmentation", json());
   if (!m.segmentation.is_null()) {
     if (m.task != Task::kSegmentation) bad(where, "segmentation", "only for task segmentation");
@@ -370,18 +408,7 @@ Manifest parse_manifest(const json& j, const std::string& dir, const std::string
   if (m.notice.empty()) m.notice = kDefaultNotice;
   m.provenance = j.value("provenance", json::object());
   m.metrics = j.value("metrics", json::object());
-  m.model_file = optional_string(j, "model_file", where);
-  if (m.model_file.empty()) m.model_file = "model.pt";
-  if (m.model_file.find("..") != std::string::npos || fs::path(m.model_file).is_absolute()) {
-    bad(where, "model_file", "must be a file name inside the package");
-  }
-  m.sha256 = require_string(j, "sha256", where);
-  std::transform(m.sha256.begin(), m.sha256.end(), m.sha256.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (m.sha256.size() != 64 ||
-      m.sha256.find_first_not_of("0123456789abcdef") != std::string::npos) {
-    bad(where, "sha256", "must be 64 hex digits");
-  }
+  parse_model_file(j, where, m);
   return m;
 }
 
