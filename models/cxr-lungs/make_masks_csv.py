@@ -41,6 +41,8 @@ PIXEL_MM = JSRT_MM_AT_2048 * 2048 / 384
 
 
 def val_rows(root):
+    if not (root / "jsrt" / "labels.csv").is_file():
+        sys.exit(f"{root / 'jsrt' / 'labels.csv'}: not found (set MEDVISION_DATA to the test data folder)")
     with open(root / "jsrt" / "labels.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     cases = [r["case"] for r in rows]
@@ -106,6 +108,8 @@ def make_masks(work: Path):
 
 def card(eval_json: Path, work: Path, out: Path):
     """models/cxr-lungs/evaluation.json: the card's fields from medvision's evaluation.json."""
+    if not eval_json.is_file():
+        sys.exit(f"{eval_json}: not found (run medvision evaluate --masks first)")
     ev = json.loads(eval_json.read_text())
     if ev.get("task") != "segmentation" or len(ev["models"]) != 1:
         sys.exit(f"{eval_json}: expected one segmentation model")
