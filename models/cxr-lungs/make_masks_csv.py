@@ -118,7 +118,8 @@ def card(eval_json: Path, work: Path, out: Path):
     note = json.loads((work / "masks_note.json").read_text())
     pkg = json.loads((HERE / "package" / "manifest.json").read_text())
     if (pkg["name"], pkg["version"]) != (m["name"], m["version"]):
-        sys.exit(f"{eval_json}: evaluated {m['name']} {m['version']}, the package here is {pkg['name']} {pkg['version']}")
+        sys.exit(f"{eval_json}: evaluated {m['name']} {m['version']}, "
+                 f"the package here is {pkg['name']} {pkg['version']}")
     res = {"model": {"name": m["name"], "version": m["version"], "sha256": pkg["sha256"]},
            "via": "medvision evaluate --masks (models/cxr-lungs/evaluate, docs/evaluate.md)",
            "n": len(ev["cases"]), "pixel_mm": note["pixel_mm"], "units": ev["units"],
