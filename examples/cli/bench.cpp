@@ -67,9 +67,9 @@ void add_bench_command(CLI::App& app, BenchArgs& a) {
   auto* c = app.add_subcommand("bench", "Time decode and model runs (p50/p95 per stage)");
   c->add_option("FILE", a.inputs, "Images, or folders (searched recursively)")->required();
   c->add_option("-m,--model", a.model, "Model package name or folder")->required();
-  c->add_option("--device", a.device, "auto | cpu | cuda | cuda:N")->default_val("auto");
+  c->add_option("--device", a.device, kDeviceHelp);
   c->add_option("--threads", a.threads, "CPU threads (0: every CPU this process may use)")
-      ->default_val(0);
+      ->default_val(medvision::ModelOptions().num_threads());
   c->add_option("--batch", a.batch, "Images per model run")->default_val(1);
   c->add_option("--repeat", a.repeat, "Timed repetitions per stage")->default_val(10);
   c->add_option("--warmup", a.warmup, "Untimed repetitions first")->default_val(1);
@@ -80,8 +80,7 @@ void add_bench_command(CLI::App& app, BenchArgs& a) {
 int run_bench(const BenchArgs& a) {
   const double t_start = now_ms();
   medvision::ModelOptions mo;
-  mo.device = a.device;
-  mo.num_threads = a.threads;
+  mo.set_device(a.device).set_num_threads(a.threads);
   medvision::Model model;
   try {
     model = medvision::Model::load(a.model, mo);

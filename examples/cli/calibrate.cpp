@@ -82,35 +82,38 @@ void add_calibrate_command(CLI::App& app, CalibrateArgs& a) {
   c->add_flag("--check", a.check,
               "Drift check: compare FILE...'s scores with the calibration-time ones");
   c->add_option("FILE", a.inputs, "--check: images of the new batch (or folders)");
-  c->add_option("--method", a.method, "temperature | platt | isotonic")->default_val("temperature");
+  // Every default below is the library's (mv_calibrate_options_init()), never restated here.
+  const medvision::CalibrateOptions d;
+  c->add_option("--method", a.method, "temperature | platt | isotonic")
+      ->default_val(medvision::to_string(d.method()));
   c->add_option("--rule", a.rule, "Operating point: youden | sensitivity | specificity")
-      ->default_val("youden");
-  c->add_option("--target", a.target, "Target sensitivity or specificity")->default_val(0.9);
+      ->default_val(medvision::to_string(d.rule()));
+  c->add_option("--target", a.target, "Target sensitivity or specificity")->default_val(d.target());
   auto* refer_band =
       c->add_option("--refer-band", a.refer_band,
                     "Refer band: predictive-value (NPV below, PPV above) | logit (odds within "
                     "e^W of the threshold's) | fixed | none")
-          ->default_val("predictive-value");
+          ->default_val(medvision::to_string(d.refer_mode()));
   auto* refer_fixed =
       c->add_option("--refer", a.refer,
                     "Fixed band half-width around the threshold (implies --refer-band fixed "
                     "unless that is given; 0: no band)")
-          ->default_val(0.1);
+          ->default_val(d.refer_half_width());
   c->add_option("--refer-logit", a.refer_logit, "Logit band half-width W in log-odds")
-      ->default_val(0.4);
+      ->default_val(d.refer_logit_half_width());
   c->add_option("--refer-npv", a.refer_npv, "predictive-value band: NPV below it")
-      ->default_val(0.95);
+      ->default_val(d.refer_npv());
   c->add_option("--refer-ppv", a.refer_ppv, "predictive-value band: PPV above it")
-      ->default_val(0.9);
-  c->add_option("--conformal", a.alpha, "Also fit conformal sets with this alpha")
-      ->default_val(0.0);
+      ->default_val(d.refer_ppv());
+  // Not a default of the library's: unset (0) fits no conformal sets.
+  c->add_option("--conformal", a.alpha, "Also fit conformal sets with this alpha");
   c->add_option("--conformal-score", a.conformal_score,
                 "Conformal score: lac (1 - p of the true class; smallest sets) | aps (mass of "
                 "the classes ranked at or above it; adaptive sets, softmax models only)")
-      ->default_val("lac");
+      ->default_val(medvision::to_string(d.conformal_score()));
   c->add_option("--package-version", a.version,
                 "Version of the new package (default: <version>+cal)");
-  c->add_option("--device", a.device, "auto | cpu | cuda | cuda:N")->default_val("auto");
+  c->add_option("--device", a.device, kDeviceHelp);
   a.command = c;
   a.refer_band_option = refer_band;
   a.refer_option = refer_fixed;
@@ -118,7 +121,7 @@ void add_calibrate_command(CLI::App& app, CalibrateArgs& a) {
 
 int run_calibrate(const CalibrateArgs& a) {
   medvision::ModelOptions mo;
-  mo.device = a.device;
+  mo.set_device(a.device);
   const auto model = medvision::Model::load(a.model, mo);
   if (a.check) return run_drift_check(model, a);
   if (a.labels.empty() || a.out.empty()) {

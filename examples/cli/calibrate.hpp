@@ -13,17 +13,18 @@ struct CalibrateArgs {
   std::string model;
   std::string labels;
   std::string out;
-  std::string method = "temperature";
-  std::string rule = "youden";
-  double target = 0.9;
-  std::string refer_band = "predictive-value";
-  double refer = 0.1;
-  double refer_logit = 0.4;
-  double refer_npv = 0.95;
-  double refer_ppv = 0.9;
-  double alpha = 0.0;
-  std::string conformal_score = "lac";
-  std::string device = "auto";
+  // The flags' defaults are mv_calibrate_options_init()'s, set in add_calibrate_command().
+  std::string method;
+  std::string rule;
+  double target = 0.0;
+  std::string refer_band;
+  double refer = 0.0;
+  double refer_logit = 0.0;
+  double refer_npv = 0.0;
+  double refer_ppv = 0.0;
+  double alpha = 0.0;  // --conformal: 0 (unset) fits no conformal sets
+  std::string conformal_score;
+  std::string device;  // "": the library's default (mv_model_options)
   int batch = 16;
   std::string version;
   CLI::App* command = nullptr;

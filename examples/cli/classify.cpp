@@ -23,9 +23,9 @@ void add_classify_command(CLI::App& app, ClassifyArgs& a) {
   auto* c = app.add_subcommand("classify", "Classify images with a model package");
   c->add_option("FILE", a.inputs, "Images, or folders (searched recursively)")->required();
   c->add_option("-m,--model", a.model, "Model package name or folder")->required();
-  c->add_option("--device", a.device, "auto | cpu | cuda | cuda:N")->default_val("auto");
+  c->add_option("--device", a.device, kDeviceHelp);
   c->add_option("--threads", a.threads, "CPU threads (0: every CPU this process may use)")
-      ->default_val(0);
+      ->default_val(medvision::ModelOptions().num_threads());
   c->add_option("--batch", a.batch, "Images per inference batch")->default_val(8);
   c->add_flag("--reduced-precision", a.reduced, "bf16 on CPU (where supported), fp16 on CUDA");
   c->add_flag("--json", a.json, "One JSON object per line (JSON Lines)");
@@ -39,9 +39,8 @@ int run_classify(const ClassifyArgs& a) {
   medvision::Model model;
   try {
     medvision::ModelOptions mo;
-    mo.device = a.device;
-    mo.num_threads = a.threads;
-    mo.precision = a.reduced ? MV_PRECISION_REDUCED : MV_PRECISION_FLOAT32;
+    mo.set_device(a.device).set_num_threads(a.threads);
+    if (a.reduced) mo.set_precision(MV_PRECISION_REDUCED);
     model = medvision::Model::load(a.model, mo);
   } catch (const medvision::Exception& e) {
     std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());

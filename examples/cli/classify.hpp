@@ -10,8 +10,8 @@ namespace mvcli {
 struct ClassifyArgs {
   std::vector<std::string> inputs;
   std::string model;
-  std::string device = "auto";
-  int threads = 0;
+  std::string device;  // "": the library's default (mv_model_options)
+  int threads = 0;     // --threads' default: mv_model_options_init()'s
   int batch = 8;
   bool json = false;
   bool reduced = false;

@@ -18,6 +18,9 @@ namespace mvcli {
 constexpr int kUsageError = 1;
 constexpr int kStatusBase = 10;
 
+// --device: unset keeps mv_model_options_init()'s device (NULL: "auto").
+constexpr const char* kDeviceHelp = "auto | cpu | cuda | cuda:N (unset: the library's default)";
+
 inline int exit_code(mv_status s) { return s == MV_OK ? 0 : kStatusBase + static_cast<int>(s); }
 
 // Expands folders into the files they hold (recursively, sorted; hidden files skipped).

@@ -528,7 +528,7 @@ void write_outputs(const json& ev, const std::string& out, const std::string& ht
 
 int run_evaluate_segmentation(const EvaluateArgs& a) {
   medvision::ModelOptions mo;
-  mo.device = a.device;
+  mo.set_device(a.device);
   std::vector<medvision::Model> models;
   std::vector<const medvision::Model*> mp;
   for (const auto& name : a.models) {
@@ -542,14 +542,13 @@ int run_evaluate_segmentation(const EvaluateArgs& a) {
   }
   for (const auto& m : models) mp.push_back(&m);
   medvision::EvaluateOptions eo;
-  eo.bootstrap = a.bootstrap;
-  eo.seed = a.seed;
+  eo.set_bootstrap(a.bootstrap).set_seed(a.seed);
   // Checks that the models agree before any image is read.
   medvision::SegmentationEvaluator evaluator(mp, eo);
   const MaskSet set = read_masks_csv(a.masks);
   medvision::LoadOptions lo;
   if (!a.spacing.empty()) {
-    lo.pixel_spacing = {{a.spacing[0], a.spacing.size() > 1 ? a.spacing[1] : a.spacing[0]}};
+    lo.set_pixel_spacing(a.spacing[0], a.spacing.size() > 1 ? a.spacing[1] : a.spacing[0]);
   }
   const size_t n = set.images.size();
   Progress progress(n * models.size());
@@ -640,9 +639,10 @@ void add_evaluate_command(CLI::App& app, EvaluateArgs& a) {
                              "Also decide at the highest threshold reaching this sensitivity");
   auto* thr = c->add_option("--threshold", a.threshold, "Also decide at this threshold");
   sens->excludes(thr);
-  c->add_option("--bootstrap", a.bootstrap, "Bootstrap resamples")->default_val(1000);
-  c->add_option("--seed", a.seed, "Bootstrap seed")->default_val(20240601);
-  c->add_option("--device", a.device, "auto | cpu | cuda | cuda:N")->default_val("auto");
+  const medvision::EvaluateOptions d;  // the library's defaults (mv_evaluate_options_init())
+  c->add_option("--bootstrap", a.bootstrap, "Bootstrap resamples")->default_val(d.bootstrap());
+  c->add_option("--seed", a.seed, "Bootstrap seed")->default_val(d.seed());
+  c->add_option("--device", a.device, kDeviceHelp);
   c->add_option("--batch", a.batch, "Images per forward pass")->default_val(16);
   c->add_flag("--json", a.json, "Print evaluation.json to stdout instead of a summary");
   a.command = c;
@@ -696,14 +696,16 @@ int run_evaluate(const EvaluateArgs& a) {
                                "needed");
   }
   // Checked before any image is read: a bad option should not cost a pass over the data.
-  if (a.threshold != -1.0 && !(a.threshold >= 0.0 && a.threshold <= 1.0)) {
+  const bool threshold = a.command->count("--threshold") > 0;
+  const bool sensitivity = a.command->count("--sensitivity") > 0;
+  if (threshold && !(a.threshold >= 0.0 && a.threshold <= 1.0)) {
     throw medvision::Exception(MV_ERR_INVALID_ARGUMENT, "--threshold: a probability in [0, 1]");
   }
-  if (a.sensitivity != 0.0 && !(a.sensitivity > 0.0 && a.sensitivity <= 1.0)) {
+  if (sensitivity && !(a.sensitivity > 0.0 && a.sensitivity <= 1.0)) {
     throw medvision::Exception(MV_ERR_INVALID_ARGUMENT, "--sensitivity: a rate in (0, 1]");
   }
   medvision::ModelOptions mo;
-  mo.device = a.device;
+  mo.set_device(a.device);
   std::vector<medvision::Model> models;
   for (const auto& name : a.models) {
     models.push_back(medvision::Model::load(name, mo));
@@ -749,10 +751,9 @@ int run_evaluate(const EvaluateArgs& a) {
     lp.push_back(logits[k].data());
   }
   medvision::EvaluateOptions eo;
-  eo.bootstrap = a.bootstrap;
-  eo.seed = a.seed;
-  eo.threshold = a.threshold;
-  eo.sensitivity = a.sensitivity;
+  eo.set_bootstrap(a.bootstrap).set_seed(a.seed);
+  if (threshold) eo.set_threshold(a.threshold);
+  if (sensitivity) eo.set_sensitivity(a.sensitivity);
   json ev = json::parse(medvision::evaluate(mp, lp, set.labels.data(), n, eo));
   ev["labels_csv"] = a.labels;
 

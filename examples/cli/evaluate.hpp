@@ -14,11 +14,12 @@ struct EvaluateArgs {
   std::string masks;            // segmentation: CSV of image,mask (docs/evaluate.md)
   std::vector<double> spacing;  // segmentation: COL[,ROW] mm for images that give none
   std::string out = "evaluation";
-  double sensitivity = 0.0;
-  double threshold = -1.0;
-  uint32_t bootstrap = 1000;
-  uint64_t seed = 20240601;
-  std::string device = "auto";
+  double sensitivity = 0.0;  // read only when --sensitivity is given
+  double threshold = 0.0;    // read only when --threshold is given
+  // --bootstrap's and --seed's defaults: mv_evaluate_options_init()'s.
+  uint32_t bootstrap = 0;
+  uint64_t seed = 0;
+  std::string device;  // "": the library's default (mv_model_options)
   int batch = 16;
   bool json = false;
   CLI::App* command = nullptr;

@@ -29,9 +29,10 @@ void add_explain_command(CLI::App& app, ExplainArgs& a) {
                 "Label (segmentation: class) to explain (default: the most probable "
                 "label; the only foreground class)");
   c->add_option("-o,--out", a.out, "Output PNG (overlay)")->default_val("overlay.png");
-  c->add_option("--method", a.method, "gradcam | gradcam++ | cam")->default_val("gradcam");
+  c->add_option("--method", a.method, "gradcam | gradcam++ | cam")
+      ->default_val(medvision::to_string(medvision::ExplainOptions().method()));
   c->add_option("--alpha", a.alpha, "Overlay opacity at the warmest point")->default_val(0.5f);
-  c->add_option("--device", a.device, "auto | cpu | cuda | cuda:N")->default_val("auto");
+  c->add_option("--device", a.device, kDeviceHelp);
   c->add_flag("--json", a.json, "Print the result as JSON");
   c->add_option("--dicom-sc", a.dicom_sc,
                 "Also write the overlay as a DICOM Secondary Capture in FILE's study "
@@ -45,17 +46,16 @@ void add_explain_command(CLI::App& app, ExplainArgs& a) {
 }
 
 int run_explain(const ExplainArgs& a) {
-  mv_cam_method method = MV_CAM_GRADCAM;
+  medvision::ExplainOptions eo;  // the label left out: mv_explain_options_init()'s
   try {
-    method = medvision::parse<mv_cam_method>(a.method);
+    eo.set_method(medvision::parse<mv_cam_method>(a.method));
   } catch (const medvision::Exception&) {
     std::fprintf(stderr, "medvision: --method must be gradcam, gradcam++ or cam\n");
     return kUsageError;
   }
   medvision::ModelOptions mo;
-  mo.device = a.device;
+  mo.set_device(a.device);
   const auto model = medvision::Model::load(a.model, mo);
-  int32_t label = -1;
   if (!a.label.empty()) {
     const auto labels = model.labels();
     const auto it = std::find(labels.begin(), labels.end(), a.label);
@@ -66,7 +66,7 @@ int run_explain(const ExplainArgs& a) {
                    model.name().c_str(), a.label.c_str(), all.c_str());
       return kUsageError;
     }
-    label = static_cast<int32_t>(it - labels.begin());
+    eo.set_label(static_cast<int32_t>(it - labels.begin()));
   }
   std::vector<medvision::Image> parts;
   for (const auto& in : a.inputs) parts.push_back(medvision::Image::load(in));
@@ -76,7 +76,7 @@ int run_explain(const ExplainArgs& a) {
       parts.size() == 1 ? std::move(parts.front()) : medvision::Image::stack(ptrs);
   std::string file;
   for (const auto& in : a.inputs) file += (file.empty() ? "" : "+") + in;
-  const auto heatmap = medvision::explain(model, image, method, label);
+  const auto heatmap = medvision::explain(model, image, eo);
   heatmap.write_png(a.out, &image, a.alpha);
   const medvision::Image map = heatmap.image();
   if (!a.npy.empty()) {

@@ -15,8 +15,8 @@ struct ExplainArgs {
   std::string model;
   std::string label;
   std::string out = "overlay.png";
-  std::string method = "gradcam";
-  std::string device = "auto";
+  std::string method;  // --method's default: mv_explain_options_init()'s
+  std::string device;  // "": the library's default (mv_model_options)
   float alpha = 0.5f;
   bool json = false;
   CLI::App* command = nullptr;

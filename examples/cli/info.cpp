@@ -117,7 +117,7 @@ void add_info_command(CLI::App& app, InfoArgs& a) {
       ->required();
   info->add_flag("--json", a.json, "One JSON object per line (JSON Lines)");
   info->add_option("--frame", a.frame, "Multi-frame DICOM: decode only this frame")
-      ->default_val(-1);
+      ->default_val(medvision::LoadOptions().frame());
   a.command = info;
 }
 
@@ -126,7 +126,7 @@ int run_info(const InfoArgs& a) {
   for (const auto& f : a.files) {
     try {
       medvision::LoadOptions opts;
-      opts.frame = a.frame;
+      opts.set_frame(a.frame);
       const auto img = medvision::Image::load(f, opts);
       const json j = describe(f, img);
       if (a.json) {

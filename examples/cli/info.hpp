@@ -10,7 +10,7 @@ namespace mvcli {
 struct InfoArgs {
   std::vector<std::string> files;
   bool json = false;
-  int frame = -1;
+  int frame = 0;  // --frame's default: mv_image_load_options_init()'s
   CLI::App* command = nullptr;
 };
 

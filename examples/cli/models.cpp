@@ -33,9 +33,7 @@ int run_models(const ModelsArgs& a) {
     if (dir.empty()) continue;
     try {
       medvision::ModelOptions mo;
-      mo.device = "cpu";
-      mo.warmup = false;
-      mo.optimize = false;
+      mo.set_device("cpu").set_warmup(false).set_optimize(false);
       const auto m = medvision::Model::load(dir, mo);
       const auto labels = m.labels();
       if (a.json) {

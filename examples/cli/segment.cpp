@@ -164,9 +164,9 @@ void add_segment_command(CLI::App& app, SegmentArgs& a) {
   c->add_flag("--largest-component", a.largest_component,
               "Keep only the largest connected component of each class");
   c->add_flag("--fill-holes", a.fill_holes, "Fill holes enclosed by each class");
-  c->add_option("--device", a.device, "auto | cpu | cuda | cuda:N")->default_val("auto");
+  c->add_option("--device", a.device, kDeviceHelp);
   c->add_option("--threads", a.threads, "CPU threads (0: every CPU this process may use)")
-      ->default_val(0);
+      ->default_val(medvision::ModelOptions().num_threads());
   c->add_flag("--json", a.json, "One JSON object per case (JSON Lines)");
   c->add_option("--spacing", a.spacing,
                 "Pixel spacing in mm, COL[,ROW], for inputs that give none (PNG, JPEG) or a wrong "
@@ -191,8 +191,7 @@ int run_segment(const SegmentArgs& a) {
     return kUsageError;
   }
   medvision::ModelOptions mo;
-  mo.device = a.device;
-  mo.num_threads = a.threads;
+  mo.set_device(a.device).set_num_threads(a.threads);
   const auto model = medvision::Model::load(a.model, mo);
   if (model.task() != MV_TASK_SEGMENTATION) {
     std::fprintf(stderr, "medvision: %s is not a segmentation model (use classify)\n",
@@ -208,17 +207,18 @@ int run_segment(const SegmentArgs& a) {
       return exit_code(MV_ERR_IO);
     }
   }
+  // What is not given keeps mv_segment_options_init()'s value (the manifest's settings).
   medvision::SegmentOptions so;
-  so.overlap = a.overlap;
-  so.batch_size = a.batch;
-  so.mirror = a.mirror ? 1 : -1;
-  so.largest_component = a.largest_component ? 1 : -1;
-  so.fill_holes = a.fill_holes ? 1 : -1;
-  so.probabilities = a.probabilities;
+  if (a.command->count("--overlap") > 0) so.set_overlap(a.overlap);
+  if (a.command->count("--batch") > 0) so.set_batch_size(a.batch);
+  if (a.mirror) so.set_mirror(1);
+  if (a.largest_component) so.set_largest_component(1);
+  if (a.fill_holes) so.set_fill_holes(1);
+  if (a.probabilities) so.set_probabilities(true);
 
   medvision::LoadOptions lo;
   if (!a.spacing.empty()) {
-    lo.pixel_spacing = {{a.spacing[0], a.spacing.size() > 1 ? a.spacing[1] : a.spacing[0]}};
+    lo.set_pixel_spacing(a.spacing[0], a.spacing.size() > 1 ? a.spacing[1] : a.spacing[0]);
   }
 
   const std::vector<Case> cases = collect_cases(a);

@@ -12,10 +12,10 @@ struct SegmentArgs {
   std::vector<std::string> inputs;
   std::string model;
   std::string out;
-  std::string device = "auto";
-  int threads = 0;
-  double overlap = -1.0;
-  int batch = 0;
+  std::string device;    // "": the library's default (mv_model_options)
+  int threads = 0;       // --threads' default: mv_model_options_init()'s
+  double overlap = 0.0;  // read only when --overlap is given
+  int batch = 0;         // read only when --batch is given
   bool stack = false;
   bool nifti = false;
   bool png = false;

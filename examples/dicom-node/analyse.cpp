@@ -69,8 +69,7 @@ const medvision::Model& Analyser::model(const std::string& name) {
   auto it = models_.find(name);
   if (it == models_.end()) {
     medvision::ModelOptions o;
-    o.device = config_.device;
-    o.num_threads = config_.threads;
+    o.set_device(config_.device).set_num_threads(config_.threads);
     auto m = medvision::Model::load(name, o);
     log_.info("model " + m.name() + " " + m.version() + " loaded (" + m.device() + ")");
     it = models_.emplace(name, std::move(m)).first;

@@ -44,37 +44,107 @@ inline void check(mv_status status) {
 /** The linked library's version string (may differ from MV_VERSION_STRING of the headers). */
 inline std::string version() { return mv_version_string(); }
 
-/** Options for Image::load(); the defaults are mv_image_load_options_init()'s (read from the
- *  library, never restated here). */
-struct LoadOptions {
-  int32_t frame;
-  int32_t apply_voi;
-  uint64_t max_values;
-  std::string series_uid;
+/**
+ * Options for Image::load(): the C struct filled by mv_image_load_options_init() (the library's
+ * defaults, never restated here) with a chainable setter and a getter per field, as
+ * CalibrateOptions. The series UID is copied and owned here.
+ */
+class LoadOptions {
+ public:
+  LoadOptions() { check(mv_image_load_options_default(&c_)); }
+  /** Multi-frame DICOM: the frame to decode; -1 all frames as depth. */
+  LoadOptions& set_frame(int32_t v) {
+    c_.frame = v;
+    return *this;
+  }
+  /** -1 physical units; i >= 0 applies window preset i and maps to [0, 1]. */
+  LoadOptions& set_apply_voi(int32_t v) {
+    c_.apply_voi = v;
+    return *this;
+  }
+  /** Refuse images with more values than this; 0 the library's limit. */
+  LoadOptions& set_max_values(uint64_t v) {
+    c_.max_values = v;
+    return *this;
+  }
+  /** Keep only this SeriesInstanceUID of a folder ("" for the folder's only series). */
+  LoadOptions& set_series_uid(std::string v) {
+    series_uid_ = std::move(v);
+    return *this;
+  }
   /** {column, row} mm supplied by the user; {0, 0}: the file's (see mv_image_load_options). */
-  std::array<double, 2> pixel_spacing;
-
-  LoadOptions() {
-    mv_image_load_options o;
-    check(mv_image_load_options_default(&o));
-    frame = o.frame;
-    apply_voi = o.apply_voi;
-    max_values = o.max_values;
-    if (o.series_uid != nullptr) series_uid = o.series_uid;
-    pixel_spacing = {{o.pixel_spacing[0], o.pixel_spacing[1]}};
+  LoadOptions& set_pixel_spacing(double column, double row) {
+    c_.pixel_spacing[0] = column;
+    c_.pixel_spacing[1] = row;
+    return *this;
   }
 
-  mv_image_load_options to_c() const {
-    mv_image_load_options o;
-    check(mv_image_load_options_default(&o));
-    o.frame = frame;
-    o.apply_voi = apply_voi;
-    o.max_values = max_values;
-    o.series_uid = series_uid.empty() ? nullptr : series_uid.c_str();
-    o.pixel_spacing[0] = pixel_spacing[0];
-    o.pixel_spacing[1] = pixel_spacing[1];
-    return o;
+  int32_t frame() const noexcept { return c_.frame; }
+  int32_t apply_voi() const noexcept { return c_.apply_voi; }
+  uint64_t max_values() const noexcept { return c_.max_values; }
+  const std::string& series_uid() const noexcept { return series_uid_; }
+  std::array<double, 2> pixel_spacing() const noexcept {
+    return {{c_.pixel_spacing[0], c_.pixel_spacing[1]}};
   }
+
+  /** The C struct, its strings pointing into this object (valid while it lives unchanged). */
+  const mv_image_load_options* c() const noexcept {
+    c_.series_uid = series_uid_.empty() ? nullptr : series_uid_.c_str();
+    return &c_;
+  }
+
+ private:
+  mutable mv_image_load_options c_;
+  std::string series_uid_;
+};
+
+/**
+ * Geometry for Image::from_pixels(): the C struct filled by mv_image_geometry_init() (identity),
+ * with chainable setters and getters.
+ */
+class ImageGeometry {
+ public:
+  ImageGeometry() { check(mv_image_geometry_init(&c_, sizeof c_)); }
+  /** Column, row, slice spacing in mm. */
+  ImageGeometry& set_spacing(const std::array<double, 3>& v) {
+    for (size_t i = 0; i < 3; ++i) c_.spacing[i] = v[i];
+    return *this;
+  }
+  /** LPS position of the first voxel's centre in mm. */
+  ImageGeometry& set_origin(const std::array<double, 3>& v) {
+    for (size_t i = 0; i < 3; ++i) c_.origin[i] = v[i];
+    return *this;
+  }
+  /** Row-major 3x3; column c is the LPS direction of index axis c. */
+  ImageGeometry& set_direction(const std::array<double, 9>& v) {
+    for (size_t i = 0; i < 9; ++i) c_.direction[i] = v[i];
+    return *this;
+  }
+  ImageGeometry& set_photometric(mv_photometric v) {
+    c_.photometric = static_cast<uint32_t>(v);
+    return *this;
+  }
+
+  std::array<double, 3> spacing() const noexcept {
+    return {{c_.spacing[0], c_.spacing[1], c_.spacing[2]}};
+  }
+  std::array<double, 3> origin() const noexcept {
+    return {{c_.origin[0], c_.origin[1], c_.origin[2]}};
+  }
+  std::array<double, 9> direction() const noexcept {
+    std::array<double, 9> v{};
+    for (size_t i = 0; i < 9; ++i) v[i] = c_.direction[i];
+    return v;
+  }
+  mv_photometric photometric() const noexcept {
+    return static_cast<mv_photometric>(c_.photometric);
+  }
+
+  /** The C struct. */
+  const mv_image_geometry* c() const noexcept { return &c_; }
+
+ private:
+  mv_image_geometry c_;
 };
 
 /** A window preset (VOI) in physical units. */
@@ -122,17 +192,15 @@ class Image {
 
   /** Decodes a file, or a folder holding one DICOM series. */
   static Image load(const std::string& path, const LoadOptions& options = {}) {
-    const mv_image_load_options o = options.to_c();
     mv_image* h = nullptr;
-    check(mv_image_load(path.c_str(), &o, &h));
+    check(mv_image_load(path.c_str(), options.c(), &h));
     return Image(h);
   }
 
   /** Decodes an encoded image held in memory. */
   static Image load_memory(const void* data, size_t size, const LoadOptions& options = {}) {
-    const mv_image_load_options o = options.to_c();
     mv_image* h = nullptr;
-    check(mv_image_load_memory(data, size, &o, &h));
+    check(mv_image_load_memory(data, size, options.c(), &h));
     return Image(h);
   }
 
@@ -141,9 +209,8 @@ class Image {
     std::vector<const char*> c_paths;
     c_paths.reserve(paths.size());
     for (const auto& p : paths) c_paths.push_back(p.c_str());
-    const mv_image_load_options o = options.to_c();
     mv_image* h = nullptr;
-    check(mv_image_load_series(c_paths.data(), c_paths.size(), &o, &h));
+    check(mv_image_load_series(c_paths.data(), c_paths.size(), options.c(), &h));
     return Image(h);
   }
 
@@ -153,6 +220,9 @@ class Image {
     mv_image* h = nullptr;
     check(mv_image_from_pixels(&pixels, geometry, &h));
     return Image(h);
+  }
+  static Image from_pixels(const mv_tensor_view& pixels, const ImageGeometry& geometry) {
+    return from_pixels(pixels, geometry.c());
   }
 
   explicit operator bool() const noexcept { return handle_ != nullptr; }
@@ -230,23 +300,86 @@ class Image {
   std::unique_ptr<mv_image, detail::ImageFree> handle_;
 };
 
-/** Options for Model::load(); the defaults are mv_model_options_init()'s. */
-struct ModelOptions {
-  std::string device;  ///< "" or "auto": CUDA when available, else the CPU
-  int32_t num_threads;
-  mv_precision precision;
-  bool warmup;
-  bool optimize;
-
+/**
+ * Options for Model::load(): the C struct filled by mv_model_options_init() with a chainable
+ * setter and a getter per field, as CalibrateOptions. The device string is copied and owned here.
+ */
+class ModelOptions {
+ public:
   ModelOptions() {
-    mv_model_options o;
-    check(mv_model_options_default(&o));
-    device = o.device != nullptr ? o.device : "auto";
-    num_threads = o.num_threads;
-    precision = static_cast<mv_precision>(o.precision);
-    warmup = o.warmup != 0;
-    optimize = o.optimize != 0;
+    check(mv_model_options_default(&c_));
+    if (c_.device != nullptr) device_ = c_.device;
   }
+  /** "auto", "cpu", "cuda" or "cuda:N"; "" the library's default (NULL in C). */
+  ModelOptions& set_device(std::string v) {
+    device_ = std::move(v);
+    return *this;
+  }
+  /** Intra-op CPU threads: N > 0, 0 every CPU this process may use, -1 LibTorch's pool. */
+  ModelOptions& set_num_threads(int32_t v) {
+    c_.num_threads = v;
+    return *this;
+  }
+  ModelOptions& set_precision(mv_precision v) {
+    c_.precision = v;
+    return *this;
+  }
+  /** Run one warm-up batch at load. */
+  ModelOptions& set_warmup(bool v) {
+    c_.warmup = v ? 1 : 0;
+    return *this;
+  }
+  /** Freeze the TorchScript module for inference. */
+  ModelOptions& set_optimize(bool v) {
+    c_.optimize = v ? 1 : 0;
+    return *this;
+  }
+
+  /** "" when the library's default (NULL in C) is kept. */
+  const std::string& device() const noexcept { return device_; }
+  int32_t num_threads() const noexcept { return c_.num_threads; }
+  mv_precision precision() const noexcept { return static_cast<mv_precision>(c_.precision); }
+  bool warmup() const noexcept { return c_.warmup != 0; }
+  bool optimize() const noexcept { return c_.optimize != 0; }
+
+  /** The C struct, its strings pointing into this object (valid while it lives unchanged). */
+  const mv_model_options* c() const noexcept {
+    c_.device = device_.empty() ? nullptr : device_.c_str();
+    return &c_;
+  }
+
+ private:
+  mutable mv_model_options c_;
+  std::string device_;
+};
+
+/**
+ * Options for Result::write_dicom_sr(): the C struct filled by mv_dicom_sr_options_init() with a
+ * chainable setter and a getter per field. The path is copied and owned here.
+ */
+class DicomSrOptions {
+ public:
+  DicomSrOptions() {
+    check(mv_dicom_sr_options_default(&c_));
+    if (c_.seg_path != nullptr) seg_path_ = c_.seg_path;
+  }
+  /** The DICOM SEG written for the same result, whose segments the region groups reference
+   *  ("" for none). */
+  DicomSrOptions& set_seg_path(std::string v) {
+    seg_path_ = std::move(v);
+    return *this;
+  }
+  const std::string& seg_path() const noexcept { return seg_path_; }
+
+  /** The C struct, its strings pointing into this object (valid while it lives unchanged). */
+  const mv_dicom_sr_options* c() const noexcept {
+    c_.seg_path = seg_path_.empty() ? nullptr : seg_path_.c_str();
+    return &c_;
+  }
+
+ private:
+  mutable mv_dicom_sr_options c_;
+  std::string seg_path_;
 };
 
 /** One label's scores in a classification result. */
@@ -343,14 +476,16 @@ class Result {
   void write_dicom_seg(const Image& source, const std::string& path) const {
     check(mv_result_write_dicom_seg(get(), source.get(), path.c_str()));
   }
-  /** A DICOM SR (TID 1500 measurement report) of the result in the source's study; `seg_path`:
-   *  "" or the DICOM SEG written for this result, whose segments the region groups reference. */
+  /** A DICOM SR (TID 1500 measurement report) of the result in the source's study. */
   void write_dicom_sr(const Image& source, const std::string& path,
-                      const std::string& seg_path = "") const {
-    mv_dicom_sr_options o;
-    check(mv_dicom_sr_options_default(&o));
-    o.seg_path = seg_path.empty() ? nullptr : seg_path.c_str();
-    check(mv_result_write_dicom_sr(get(), source.get(), &o, path.c_str()));
+                      const DicomSrOptions& options = {}) const {
+    check(mv_result_write_dicom_sr(get(), source.get(), options.c(), path.c_str()));
+  }
+  /** As above; `seg_path`: "" or the DICOM SEG written for this result, whose segments the
+   *  region groups reference. */
+  void write_dicom_sr(const Image& source, const std::string& path,
+                      const std::string& seg_path) const {
+    write_dicom_sr(source, path, DicomSrOptions().set_seg_path(seg_path));
   }
 
  private:
@@ -360,30 +495,65 @@ class Result {
   std::unique_ptr<mv_result, Free> handle_;
 };
 
-/** Options for Model::segment(); the defaults are mv_segment_options_init()'s (negative or 0:
- *  the manifest's settings). */
-struct SegmentOptions {
-  double overlap;
-  int32_t batch_size;
-  int32_t mirror;
-  bool probabilities;
-  int32_t largest_component;
-  int32_t fill_holes;
-  mv_progress_fn progress;  ///< called on the calling thread; return 0 to cancel
-  void* progress_user;
-
-  SegmentOptions() {
-    mv_segment_options o;
-    check(mv_segment_options_default(&o));
-    overlap = o.overlap;
-    batch_size = o.batch_size;
-    mirror = o.mirror;
-    probabilities = o.probabilities != 0;
-    largest_component = o.largest_component;
-    fill_holes = o.fill_holes;
-    progress = o.progress;
-    progress_user = o.progress_user;
+/**
+ * Options for Model::segment(): the C struct filled by mv_segment_options_init() with a chainable
+ * setter and a getter per field, as CalibrateOptions. The tri-state fields take 1 (on), 0 (off) or
+ * a negative value (the manifest's setting); see mv_segment_options.
+ */
+class SegmentOptions {
+ public:
+  SegmentOptions() { check(mv_segment_options_default(&c_)); }
+  /** Sliding-window overlap in [0, 1); < 0 the manifest's. */
+  SegmentOptions& set_overlap(double v) {
+    c_.overlap = v;
+    return *this;
   }
+  /** Windows per forward pass; 0 the manifest's. */
+  SegmentOptions& set_batch_size(int32_t v) {
+    c_.batch_size = v;
+    return *this;
+  }
+  /** Mirror test-time augmentation: 1, 0, or -1 the manifest's. */
+  SegmentOptions& set_mirror(int32_t v) {
+    c_.mirror = v;
+    return *this;
+  }
+  /** Keep the per-class probability maps (Result::probability_map()). */
+  SegmentOptions& set_probabilities(bool v) {
+    c_.probabilities = v ? 1 : 0;
+    return *this;
+  }
+  /** Keep only the largest component of each class: 1, 0, or -1 the manifest's. */
+  SegmentOptions& set_largest_component(int32_t v) {
+    c_.largest_component = v;
+    return *this;
+  }
+  /** Fill holes enclosed by each class: 1, 0, or -1 the manifest's. */
+  SegmentOptions& set_fill_holes(int32_t v) {
+    c_.fill_holes = v;
+    return *this;
+  }
+  /** Called on the calling thread after every batch of windows; return 0 to cancel. */
+  SegmentOptions& set_progress(mv_progress_fn fn, void* user) {
+    c_.progress = fn;
+    c_.progress_user = user;
+    return *this;
+  }
+
+  double overlap() const noexcept { return c_.overlap; }
+  int32_t batch_size() const noexcept { return c_.batch_size; }
+  int32_t mirror() const noexcept { return c_.mirror; }
+  bool probabilities() const noexcept { return c_.probabilities != 0; }
+  int32_t largest_component() const noexcept { return c_.largest_component; }
+  int32_t fill_holes() const noexcept { return c_.fill_holes; }
+  mv_progress_fn progress() const noexcept { return c_.progress; }
+  void* progress_user() const noexcept { return c_.progress_user; }
+
+  /** The C struct. */
+  const mv_segment_options* c() const noexcept { return &c_; }
+
+ private:
+  mv_segment_options c_;
 };
 
 /** A loaded model package. Thread-safe: share one Model between threads. */
@@ -393,15 +563,8 @@ class Model {
   explicit Model(mv_model* handle) noexcept : handle_(handle) {}
 
   static Model load(const std::string& name_or_path, const ModelOptions& options = {}) {
-    mv_model_options o;
-    check(mv_model_options_default(&o));
-    o.device = options.device.c_str();
-    o.num_threads = options.num_threads;
-    o.precision = options.precision;
-    o.warmup = options.warmup ? 1 : 0;
-    o.optimize = options.optimize ? 1 : 0;
     mv_model* h = nullptr;
-    check(mv_model_load(name_or_path.c_str(), &o, &h));
+    check(mv_model_load(name_or_path.c_str(), options.c(), &h));
     return Model(h);
   }
 
@@ -430,18 +593,8 @@ class Model {
 
   /** Segments an image or volume (see mv_model_segment()). */
   Result segment(const Image& image, const SegmentOptions& options = {}) const {
-    mv_segment_options o;
-    check(mv_segment_options_default(&o));
-    o.overlap = options.overlap;
-    o.batch_size = options.batch_size;
-    o.mirror = options.mirror;
-    o.probabilities = options.probabilities ? 1 : 0;
-    o.largest_component = options.largest_component;
-    o.fill_holes = options.fill_holes;
-    o.progress = options.progress;
-    o.progress_user = options.progress_user;
     mv_result* r = nullptr;
-    check(mv_model_segment(get(), image.get(), &o, &r));
+    check(mv_model_segment(get(), image.get(), options.c(), &r));
     return Result(r);
   }
 
@@ -520,20 +673,55 @@ class Heatmap {
   std::unique_ptr<mv_heatmap, Free> handle_;
 };
 
-/** Computes a heat map (see mv_explain()). label -1 explains the most probable label
- *  (classification) or the only foreground class (segmentation). */
-inline Heatmap explain(const Model& model, const Image& image,
-                       mv_cam_method method = MV_CAM_GRADCAM, int32_t label = -1,
-                       mv_progress_fn progress = nullptr, void* progress_user = nullptr) {
-  mv_explain_options o;
-  check(mv_explain_options_default(&o));
-  o.method = method;
-  o.label = label;
-  o.progress = progress;
-  o.progress_user = progress_user;
+/**
+ * Options for explain(): the C struct filled by mv_explain_options_init() with a chainable setter
+ * and a getter per field, as CalibrateOptions.
+ */
+class ExplainOptions {
+ public:
+  ExplainOptions() { check(mv_explain_options_default(&c_)); }
+  ExplainOptions& set_method(mv_cam_method v) {
+    c_.method = v;
+    return *this;
+  }
+  /** Label index to explain; -1 the most probable label (classification) or the only
+   *  foreground class (segmentation). */
+  ExplainOptions& set_label(int32_t v) {
+    c_.label = v;
+    return *this;
+  }
+  /** Segmentation models: called after every window; return 0 to cancel. */
+  ExplainOptions& set_progress(mv_progress_fn fn, void* user) {
+    c_.progress = fn;
+    c_.progress_user = user;
+    return *this;
+  }
+
+  mv_cam_method method() const noexcept { return static_cast<mv_cam_method>(c_.method); }
+  int32_t label() const noexcept { return c_.label; }
+  mv_progress_fn progress() const noexcept { return c_.progress; }
+  void* progress_user() const noexcept { return c_.progress_user; }
+
+  /** The C struct. */
+  const mv_explain_options* c() const noexcept { return &c_; }
+
+ private:
+  mv_explain_options c_;
+};
+
+/** Computes a heat map (see mv_explain()). */
+inline Heatmap explain(const Model& model, const Image& image, const ExplainOptions& options = {}) {
   mv_heatmap* h = nullptr;
-  check(mv_explain(model.get(), image.get(), &o, &h));
+  check(mv_explain(model.get(), image.get(), options.c(), &h));
   return Heatmap(h);
+}
+
+/** Computes a heat map of `label` (-1: see ExplainOptions::set_label()) by `method`. */
+inline Heatmap explain(const Model& model, const Image& image, mv_cam_method method, int32_t label,
+                       mv_progress_fn progress = nullptr, void* progress_user = nullptr) {
+  return explain(
+      model, image,
+      ExplainOptions().set_method(method).set_label(label).set_progress(progress, progress_user));
 }
 
 /** The model packages on the search path (see mv_model_list()), one folder each. */

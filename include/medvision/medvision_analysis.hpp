@@ -148,26 +148,56 @@ inline std::string drift_check(const Model& model, const float* logits, size_t c
   return buf;
 }
 
-/** Options of evaluate() (see mv_evaluate_options); the defaults are
- *  mv_evaluate_options_init()'s. */
-struct EvaluateOptions {
-  uint32_t bootstrap;
-  uint32_t bins;
-  uint64_t seed;
-  double level;
-  double threshold;    // negative: only the package's operating point
-  double sensitivity;  // 0: none
-
-  EvaluateOptions() {
-    mv_evaluate_options o;
-    check(mv_evaluate_options_default(&o));
-    bootstrap = o.bootstrap;
-    bins = o.bins;
-    seed = o.seed;
-    level = o.level;
-    threshold = o.threshold;
-    sensitivity = o.sensitivity;
+/**
+ * Options of evaluate() and SegmentationEvaluator: the C struct filled by
+ * mv_evaluate_options_init() with a chainable setter and a getter per field, as CalibrateOptions.
+ */
+class EvaluateOptions {
+ public:
+  EvaluateOptions() { check(mv_evaluate_options_default(&c_)); }
+  /** Resamples of the AUROC CI and of the paired bootstrap. */
+  EvaluateOptions& set_bootstrap(uint32_t v) {
+    c_.bootstrap = v;
+    return *this;
   }
+  /** ECE bins. */
+  EvaluateOptions& set_bins(uint32_t v) {
+    c_.bins = v;
+    return *this;
+  }
+  /** std::mt19937_64 seed of every bootstrap. */
+  EvaluateOptions& set_seed(uint64_t v) {
+    c_.seed = v;
+    return *this;
+  }
+  /** CI level in (0, 1). */
+  EvaluateOptions& set_level(double v) {
+    c_.level = v;
+    return *this;
+  }
+  /** Also decide at this threshold in [0, 1]; negative: only the package's operating point. */
+  EvaluateOptions& set_threshold(double v) {
+    c_.threshold = v;
+    return *this;
+  }
+  /** Also decide at the highest threshold reaching this sensitivity; 0: not. */
+  EvaluateOptions& set_sensitivity(double v) {
+    c_.sensitivity = v;
+    return *this;
+  }
+
+  uint32_t bootstrap() const noexcept { return c_.bootstrap; }
+  uint32_t bins() const noexcept { return c_.bins; }
+  uint64_t seed() const noexcept { return c_.seed; }
+  double level() const noexcept { return c_.level; }
+  double threshold() const noexcept { return c_.threshold; }
+  double sensitivity() const noexcept { return c_.sensitivity; }
+
+  /** The C struct. */
+  const mv_evaluate_options* c() const noexcept { return &c_; }
+
+ private:
+  mv_evaluate_options c_;
 };
 
 /**
@@ -182,16 +212,9 @@ inline std::string evaluate(const std::vector<const Model*>& models,
   }
   std::vector<const mv_model*> handles;
   for (const Model* m : models) handles.push_back(m != nullptr ? m->get() : nullptr);
-  mv_evaluate_options o;
-  check(mv_evaluate_options_default(&o));
-  o.bootstrap = options.bootstrap;
-  o.bins = options.bins;
-  o.seed = options.seed;
-  o.level = options.level;
-  o.threshold = options.threshold;
-  o.sensitivity = options.sensitivity;
   mv_evaluation* ev = nullptr;
-  check(mv_evaluate(handles.data(), logits.data(), handles.size(), labels, count, &o, &ev));
+  check(
+      mv_evaluate(handles.data(), logits.data(), handles.size(), labels, count, options.c(), &ev));
   std::string text = mv_evaluation_json(ev);
   mv_evaluation_free(ev);
   return text;
@@ -207,13 +230,8 @@ class SegmentationEvaluator {
                         const EvaluateOptions& options = {}) {
     std::vector<const mv_model*> handles;
     for (const Model* m : models) handles.push_back(m != nullptr ? m->get() : nullptr);
-    mv_evaluate_options o;
-    check(mv_evaluate_options_default(&o));
-    o.bootstrap = options.bootstrap;
-    o.seed = options.seed;
-    o.level = options.level;
     mv_segmentation_evaluator* ev = nullptr;
-    check(mv_segmentation_evaluator_create(handles.data(), handles.size(), &o, &ev));
+    check(mv_segmentation_evaluator_create(handles.data(), handles.size(), options.c(), &ev));
     handle_.reset(ev);
     count_ = models.size();
   }

@@ -42,18 +42,29 @@ class Window:
     @property
     def function(self) -> str: ...
 
+# The option classes hold the C library's defaults (mv_*_options_init()); the functions below
+# take theirs from them, so the stubs write every such default as "...".
+class LoadOptions:
+    """mv_image_load_options; a new object holds the library's defaults."""
+    frame: int
+    apply_voi: int
+    max_values: int
+    series_uid: str
+    pixel_spacing: Tuple[float, float]
+    def __init__(self) -> None: ...
+
 class Image:
     @staticmethod
-    def load(path: str, *, frame: int = -1, apply_voi: int = -1, max_values: int = 0,
-             series_uid: str = "",
+    def load(path: str, *, frame: int = ..., apply_voi: int = ..., max_values: int = ...,
+             series_uid: str = ...,
              pixel_spacing: Optional[Sequence[float]] = None) -> Image: ...
     @staticmethod
-    def load_memory(data: Union[bytes, bytearray, memoryview], *, frame: int = -1,
-                    apply_voi: int = -1, max_values: int = 0,
+    def load_memory(data: Union[bytes, bytearray, memoryview], *, frame: int = ...,
+                    apply_voi: int = ..., max_values: int = ...,
                     pixel_spacing: Optional[Sequence[float]] = None) -> Image: ...
     @staticmethod
-    def load_series(paths: Sequence[str], *, frame: int = -1, apply_voi: int = -1,
-                    max_values: int = 0, series_uid: str = "") -> Image: ...
+    def load_series(paths: Sequence[str], *, frame: int = ..., apply_voi: int = ...,
+                    max_values: int = ..., series_uid: str = ...) -> Image: ...
     @staticmethod
     def from_pixels(pixels: npt.ArrayLike, *, spacing: Optional[Sequence[float]] = None,
                     origin: Optional[Sequence[float]] = None,
@@ -136,10 +147,29 @@ class Result:
     def write_dicom_seg(self, path: str, source: Image) -> None: ...
     def write_dicom_sr(self, path: str, source: Image, seg_path: str = ...) -> None: ...
 
+class ModelOptions:
+    """mv_model_options; a new object holds the library's defaults (device "": NULL)."""
+    device: str
+    num_threads: int
+    precision: str
+    warmup: bool
+    optimize: bool
+    def __init__(self) -> None: ...
+
+class SegmentOptions:
+    """mv_segment_options; a new object holds the library's defaults."""
+    overlap: float
+    batch_size: int
+    mirror: int
+    probabilities: bool
+    largest_component: int
+    fill_holes: int
+    def __init__(self) -> None: ...
+
 class Model:
-    def __init__(self, name_or_path: str, *, device: str = "auto", num_threads: int = 0,
-                 precision: str = "float32", warmup: bool = True,
-                 optimize: bool = True) -> None: ...
+    def __init__(self, name_or_path: str, *, device: str = ..., num_threads: int = ...,
+                 precision: str = ..., warmup: bool = ...,
+                 optimize: bool = ...) -> None: ...
     @property
     def name(self) -> str: ...
     @property
@@ -158,9 +188,9 @@ class Model:
     def activation(self) -> str: ...
     def run(self, image: Image) -> Result: ...
     def run_batch(self, images: Sequence[Image]) -> List[Result]: ...
-    def segment(self, image: Image, *, overlap: float = -1.0, batch_size: int = 0,
-                mirror: int = -1, probabilities: bool = False, largest_component: int = -1,
-                fill_holes: int = -1,
+    def segment(self, image: Image, *, overlap: float = ..., batch_size: int = ...,
+                mirror: int = ..., probabilities: bool = ..., largest_component: int = ...,
+                fill_holes: int = ...,
                 progress: Optional[Callable[[int, int], Optional[bool]]] = None) -> Result: ...
     def close(self) -> None: ...
     @property
@@ -191,7 +221,12 @@ class Heatmap:
     def __enter__(self) -> Heatmap: ...
     def __exit__(self, *args: Any) -> None: ...
 
-def explain(model: Model, image: Image, method: str = "gradcam", label: int = -1,
+class ExplainOptions:
+    """mv_explain_options; a new object holds the library's defaults."""
+    method: str
+    label: int
+    def __init__(self) -> None: ...
+def explain(model: Model, image: Image, method: str = ..., label: int = ...,
             progress: Optional[Callable[[int, int], Optional[bool]]] = None) -> Heatmap: ...
 class CalibrateOptions:
     """mv_calibrate_options; a new object holds the library's defaults. Option values by the
@@ -214,6 +249,15 @@ def calibrate(model: Model, logits: npt.ArrayLike, labels: npt.ArrayLike, out_di
               options: CalibrateOptions = ...) -> str:
     """The calibration report as JSON text."""
 def drift_check(model: Model, logits: npt.ArrayLike) -> str: ...
+class EvaluateOptions:
+    """mv_evaluate_options; a new object holds the library's defaults."""
+    bootstrap: int
+    bins: int
+    seed: int
+    level: float
+    threshold: float
+    sensitivity: float
+    def __init__(self) -> None: ...
 def evaluate(models: List[Model], logits: List[npt.ArrayLike], labels: npt.ArrayLike, *,
-             threshold: float = -1.0, sensitivity: float = 0.0, bootstrap: int = 1000,
-             seed: int = 20240601, bins: int = 15, level: float = 0.95) -> str: ...
+             threshold: float = ..., sensitivity: float = ..., bootstrap: int = ...,
+             seed: int = ..., bins: int = ..., level: float = ...) -> str: ...

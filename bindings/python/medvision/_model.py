@@ -17,6 +17,22 @@ PathLike = Union[str, "os.PathLike[str]"]
 ImageLike = Union[Image, PathLike, bytes, bytearray, memoryview, np.ndarray]
 
 
+#: The C library's defaults (mv_*_options_init(), read through the binding): every signature
+#: below takes its defaults from here, or None for "the library's default" where the C value is
+#: a "not set" sentinel, so that no default is ever restated. tests/test_defaults.py checks it.
+_LOAD = _core.LoadOptions()
+_MODEL = _core.ModelOptions()
+_SEGMENT = _core.SegmentOptions()
+_EXPLAIN = _core.ExplainOptions()
+_EVALUATE = _core.EvaluateOptions()
+_CAL = _core.CalibrateOptions()
+
+
+def _given(**kwargs: Any) -> Dict[str, Any]:
+    """The keyword arguments that are not None (None keeps the library's default)."""
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
 def _pair(spacing: Union[None, float, Sequence[float]]) -> Optional[Sequence[float]]:
     if spacing is None:
         return None
@@ -25,8 +41,9 @@ def _pair(spacing: Union[None, float, Sequence[float]]) -> Optional[Sequence[flo
     return [float(v) for v in spacing]
 
 
-def load_image(source: Union[PathLike, bytes, bytearray, memoryview], *, frame: int = -1,
-               apply_voi: int = -1, max_values: int = 0, series_uid: str = "",
+def load_image(source: Union[PathLike, bytes, bytearray, memoryview], *,
+               frame: int = _LOAD.frame, apply_voi: int = _LOAD.apply_voi,
+               max_values: int = _LOAD.max_values, series_uid: str = _LOAD.series_uid,
                pixel_spacing: Optional[Sequence[float]] = None) -> Image:
     """Decodes a DICOM, NIfTI, PNG, JPEG, TIFF or BMP image (the format is found from the
     content), or a folder holding one DICOM series, or encoded bytes held in memory.
@@ -34,7 +51,8 @@ def load_image(source: Union[PathLike, bytes, bytearray, memoryview], *, frame: 
     The GIL is released while decoding. ``Image.array`` is a read-only view of the decoded
     float32 buffer (no copy). ``pixel_spacing`` (column, row mm, or one number for both)
     replaces the file's spacing, for sources that give none (PNG, JPEG): without one, their
-    segmentation sizes are pixel counts (``Image.spacing_source`` is "").
+    segmentation sizes are pixel counts (``Image.spacing_source`` is ""). Every default is the
+    C library's (``mv_image_load_options_init()``; ``medvision.LoadOptions()`` shows them).
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         return Image.load_memory(source, frame=frame, apply_voi=apply_voi,
@@ -46,7 +64,7 @@ def load_image(source: Union[PathLike, bytes, bytearray, memoryview], *, frame: 
     raise TypeError(f"load_image() takes a path or bytes, not {type(source).__name__}")
 
 
-def load_series(paths: Sequence[PathLike], *, series_uid: str = "") -> Image:
+def load_series(paths: Sequence[PathLike], *, series_uid: str = _LOAD.series_uid) -> Image:
     """Reads DICOM files as one volume sorted along the slice normal."""
     return Image.load_series([os.fspath(p) for p in paths], series_uid=series_uid)
 
@@ -86,12 +104,15 @@ class Model:
 
     ``Model("cxr-pneumonia")`` finds a package by name on the search path (MEDVISION_MODEL_PATH,
     then the built-in folders); a folder path loads that package. ``device`` is "auto" (CUDA
-    when the linked LibTorch has it, else the CPU), "cpu", "cuda" or "cuda:N".
+    when the linked LibTorch has it, else the CPU), "cpu", "cuda" or "cuda:N"; None is the
+    library's default ("auto"). Every default is the C library's (``mv_model_options_init()``;
+    ``medvision.ModelOptions()`` shows them).
     """
 
-    def __init__(self, name_or_path: PathLike, device: str = "auto", *, num_threads: int = 0,
-                 precision: str = "float32", warmup: bool = True, optimize: bool = True):
-        self._core = _core.Model(os.fspath(name_or_path), device=device,
+    def __init__(self, name_or_path: PathLike, device: Optional[str] = None, *,
+                 num_threads: int = _MODEL.num_threads, precision: str = _MODEL.precision,
+                 warmup: bool = _MODEL.warmup, optimize: bool = _MODEL.optimize):
+        self._core = _core.Model(os.fspath(name_or_path), **_given(device=device),
                                  num_threads=num_threads, precision=precision, warmup=warmup,
                                  optimize=optimize)
         self._manifest: Optional[Dict[str, Any]] = None
@@ -160,7 +181,7 @@ class Model:
         return np.stack([r.logits for r in results]) if results else np.zeros(
             (0, len(self.labels)), np.float32)
 
-    def explain(self, image: ImageLike, *, method: str = "gradcam",
+    def explain(self, image: ImageLike, *, method: str = _EXPLAIN.method,
                 label: Union[None, int, str] = None,
                 progress: Optional[Callable[[int, int], Optional[bool]]] = None) -> Explanation:
         """A heat map (Grad-CAM, "gradcam++" or "cam") of where the model looked for ``label``
@@ -178,31 +199,35 @@ class Model:
                     f"'{label}' is not a label of model '{self.name}' "
                     f"(labels: {', '.join(self.labels)})") from None
         else:
-            index = -1 if label is None else int(label)
-        h = _core.explain(self._core, _as_image(image), method, index, progress)
+            index = None if label is None else int(label)
+        h = _core.explain(self._core, _as_image(image), method, progress=progress,
+                          **_given(label=index))
         region = h.region_voxels
         return Explanation(h.label, h.probability, method, h.array, h,
                            None if region < 0 else region, h.slice)
 
     def segment(self, image: ImageLike, *, overlap: Optional[float] = None,
                 batch_size: Optional[int] = None, mirror: Optional[bool] = None,
-                probabilities: bool = False, largest_component: Optional[bool] = None,
+                probabilities: bool = _SEGMENT.probabilities,
+                largest_component: Optional[bool] = None,
                 fill_holes: Optional[bool] = None,
                 progress: Optional[Callable[[int, int], Optional[bool]]] = None
                 ) -> Segmentation:
         """Segments a 2D image or a 3D volume: sliding windows with Gaussian blending, the
         probabilities mapped back onto the input grid, a label map, post-processing and
-        per-region measurements. None keeps the manifest's setting. ``progress(done, total)``
+        per-region measurements. None keeps the library's default (``mv_segment_options_init()``:
+        the manifest's setting). ``progress(done, total)``
         is called after each batch of windows; returning False cancels (CancelledError).
         Multi-channel models take one image: see medvision.stack()."""
-        def tri(x: Optional[bool]) -> int:
-            return -1 if x is None else int(bool(x))
+        def tri(x: Optional[bool]) -> Optional[int]:
+            return None if x is None else int(bool(x))
 
         r = self._core.segment(
-            _as_image(image), overlap=-1.0 if overlap is None else float(overlap),
-            batch_size=0 if batch_size is None else int(batch_size), mirror=tri(mirror),
-            probabilities=probabilities, largest_component=tri(largest_component),
-            fill_holes=tri(fill_holes), progress=progress)
+            _as_image(image), probabilities=probabilities, progress=progress,
+            **_given(overlap=None if overlap is None else float(overlap),
+                     batch_size=None if batch_size is None else int(batch_size),
+                     mirror=tri(mirror), largest_component=tri(largest_component),
+                     fill_holes=tri(fill_holes)))
         return Segmentation._from_core(r, _source(image))
 
     def run(self, image: ImageLike) -> Union[Classification, Segmentation]:
@@ -226,11 +251,6 @@ def _logits_of(model: Model, data: Union[np.ndarray, Sequence[ImageLike]],
     if isinstance(data, np.ndarray) and data.dtype.kind == "f":
         return data
     return model.logits(list(data), batch_size=batch_size)
-
-
-#: The C library's calibration defaults (mv_calibrate_options_init()): calibrate() takes its
-#: own defaults from here, so that they are never restated.
-_CAL = _core.CalibrateOptions()
 
 
 def calibrate(model: Model, data: Union[np.ndarray, Sequence[ImageLike]],
@@ -305,8 +325,9 @@ def evaluate(models: Union[Model, Sequence[Model]],
              data: Union[np.ndarray, Sequence[np.ndarray], Sequence[ImageLike]],
              labels: Union[np.ndarray, Sequence[Any], None] = None, *,
              threshold: Optional[float] = None,
-             sensitivity: Optional[float] = None, bootstrap: int = 1000, seed: int = 20240601,
-             bins: int = 15, level: float = 0.95, batch_size: int = 16,
+             sensitivity: Optional[float] = None, bootstrap: int = _EVALUATE.bootstrap,
+             seed: int = _EVALUATE.seed, bins: int = _EVALUATE.bins,
+             level: float = _EVALUATE.level, batch_size: int = 16,
              masks: Optional[Sequence[ImageLike]] = None,
              predictions: Optional[Sequence[Sequence[ImageLike]]] = None,
              case_names: Optional[Sequence[str]] = None) -> dict:
@@ -315,7 +336,9 @@ def evaluate(models: Union[Model, Sequence[Model]],
     CI, sensitivity / specificity / PPV / NPV at each package's operating point (and at
     ``threshold`` or at ``sensitivity``), ECE / adaptive ECE / Brier / NLL raw and calibrated,
     refer-band and conformal coverage, curves, and for two or more models a paired comparison
-    (DeLong's test for AUROC, paired bootstrap for the rest).
+    (DeLong's test for AUROC, paired bootstrap for the rest). Every default is the C library's
+    (``mv_evaluate_options_init()``; ``medvision.EvaluateOptions()`` shows them); ``threshold``
+    and ``sensitivity`` None: no extra decision.
 
     ``data``: one raw-output array [N, labels] per model, or N images/paths run through every
     model. ``labels`` as for :func:`calibrate`.
@@ -380,8 +403,8 @@ def evaluate(models: Union[Model, Sequence[Model]],
         arrays = [m.logits(items, batch_size=batch_size) for m in ms]
     arr = _label_array(ms[0], labels, "evaluate")
     text = _core.evaluate([m._core for m in ms], [np.asarray(a, np.float32) for a in arrays],
-                          arr.astype(np.int32),
-                          threshold=-1.0 if threshold is None else float(threshold),
-                          sensitivity=0.0 if sensitivity is None else float(sensitivity),
-                          bootstrap=bootstrap, seed=seed, bins=bins, level=level)
+                          arr.astype(np.int32), bootstrap=bootstrap, seed=seed, bins=bins,
+                          level=level,
+                          **_given(threshold=None if threshold is None else float(threshold),
+                                   sensitivity=None if sensitivity is None else float(sensitivity)))
     return json.loads(text)

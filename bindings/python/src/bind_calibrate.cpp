@@ -93,6 +93,23 @@ void bind_calibrate(py::module_& m) {
       py::arg("model"), py::arg("logits"),
       "Compares raw outputs with the calibration-time score distribution; JSON report.");
 
+  // The C struct behind medvision::EvaluateOptions, one property per field; a new object holds
+  // the library's defaults (mv_evaluate_options_init()), which evaluate() and
+  // SegmentationEvaluator take as their own.
+  using EO = medvision::EvaluateOptions;
+  py::class_<EO>(m, "EvaluateOptions",
+                 "Options of evaluate(); a new object holds the library's defaults.")
+      .def(py::init<>())
+      .def_property("bootstrap", &EO::bootstrap, &EO::set_bootstrap)
+      .def_property("bins", &EO::bins, &EO::set_bins)
+      .def_property("seed", &EO::seed, &EO::set_seed)
+      .def_property("level", &EO::level, &EO::set_level)
+      .def_property("threshold", &EO::threshold, &EO::set_threshold,
+                    "Also decide at this threshold; negative: not.")
+      .def_property("sensitivity", &EO::sensitivity, &EO::set_sensitivity,
+                    "Also decide at the highest threshold reaching this sensitivity; 0: not.");
+  const EO evaluate_defaults;
+
   m.def(
       "evaluate",
       [](const std::vector<ModelHolder>& models, const std::vector<FloatArray>& logits,
@@ -129,24 +146,23 @@ void bind_calibrate(py::module_& m) {
                                          "] of 0/1 (sigmoid models) or [" + std::to_string(count) +
                                          "] class indices (softmax models)");
         }
-        medvision::EvaluateOptions o;
-        o.threshold = threshold;
-        o.sensitivity = sensitivity;
-        o.bootstrap = bootstrap;
-        o.seed = seed;
-        o.bins = bins;
-        o.level = level;
+        EO o;
+        o.set_threshold(threshold)
+            .set_sensitivity(sensitivity)
+            .set_bootstrap(bootstrap)
+            .set_seed(seed)
+            .set_bins(bins)
+            .set_level(level);
         py::gil_scoped_release release;
         return medvision::evaluate(mp, lp, labels.data(), count, o);
       },
       // The defaults are the C library's (mv_evaluate_options_init()).
       py::arg("models"), py::arg("logits"), py::arg("labels"), py::kw_only(),
-      py::arg("threshold") = medvision::EvaluateOptions().threshold,
-      py::arg("sensitivity") = medvision::EvaluateOptions().sensitivity,
-      py::arg("bootstrap") = medvision::EvaluateOptions().bootstrap,
-      py::arg("seed") = medvision::EvaluateOptions().seed,
-      py::arg("bins") = medvision::EvaluateOptions().bins,
-      py::arg("level") = medvision::EvaluateOptions().level,
+      py::arg("threshold") = evaluate_defaults.threshold(),
+      py::arg("sensitivity") = evaluate_defaults.sensitivity(),
+      py::arg("bootstrap") = evaluate_defaults.bootstrap(),
+      py::arg("seed") = evaluate_defaults.seed(), py::arg("bins") = evaluate_defaults.bins(),
+      py::arg("level") = evaluate_defaults.level(),
       "Evaluates models on one labelled test set from their raw outputs; JSON text.");
 
   using EvaluatorHolder = Holder<medvision::SegmentationEvaluator>;
@@ -160,15 +176,14 @@ void bind_calibrate(py::module_& m) {
                keep.push_back(h.get());
                mp.push_back(keep.back().get());
              }
-             medvision::EvaluateOptions o;
-             o.bootstrap = bootstrap;
-             o.seed = seed;
-             o.level = level;
+             EO o;
+             o.set_bootstrap(bootstrap).set_seed(seed).set_level(level);
              return EvaluatorHolder(medvision::SegmentationEvaluator(mp, o),
                                     "segmentation evaluator");
            }),
-           py::arg("models"), py::kw_only(), py::arg("bootstrap") = 1000,
-           py::arg("seed") = 20240601, py::arg("level") = 0.95)
+           // The defaults are the C library's (mv_evaluate_options_init()).
+           py::arg("models"), py::kw_only(), py::arg("bootstrap") = evaluate_defaults.bootstrap(),
+           py::arg("seed") = evaluate_defaults.seed(), py::arg("level") = evaluate_defaults.level())
       .def(
           "add",
           [](const EvaluatorHolder& self, const std::string& case_name,

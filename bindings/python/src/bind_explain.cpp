@@ -82,22 +82,34 @@ void bind_explain(py::module_& m) {
           "Writes the overlay as a DICOM Secondary Capture in the study of `source` (an image "
           "read from DICOM); 3D maps: the slice `slice`, referencing its instance.");
 
+  // The C struct behind medvision::ExplainOptions, one property per field; a new object holds
+  // the library's defaults (mv_explain_options_init()), which explain() takes as its own.
+  using XO = medvision::ExplainOptions;
+  py::class_<XO>(m, "ExplainOptions",
+                 "Options of Model.explain(); a new object holds the library's defaults.")
+      .def(py::init<>())
+      .def_property(
+          "method", [](const XO& o) { return medvision::to_string(o.method()); },
+          [](XO& o, const std::string& v) { o.set_method(medvision::parse<mv_cam_method>(v)); })
+      .def_property("label", &XO::label, &XO::set_label);
+  const XO explain_defaults;
+
   m.def(
       "explain",
       [](const ModelHolder& model, const ImageHolder& image, const std::string& method, int label,
          py::object progress) {
         auto mdl = model.get();
         auto img = image.get();
-        const mv_cam_method cam = medvision::parse<mv_cam_method>(method);
+        XO o;
+        o.set_method(medvision::parse<mv_cam_method>(method)).set_label(label);
         Progress state{progress, nullptr};
-        const bool report = !progress.is_none();
+        if (!progress.is_none()) o.set_progress(&Progress::call, &state);
         medvision::Heatmap h;
         std::exception_ptr failure;
         {
           py::gil_scoped_release release;
           try {
-            h = medvision::explain(*mdl, *img, cam, label, report ? &Progress::call : nullptr,
-                                   report ? &state : nullptr);
+            h = medvision::explain(*mdl, *img, o);
           } catch (...) {
             failure = std::current_exception();
           }
@@ -106,8 +118,9 @@ void bind_explain(py::module_& m) {
         if (failure) std::rethrow_exception(failure);
         return HeatmapHolder(std::move(h), "Heatmap");
       },
-      py::arg("model"), py::arg("image"), py::arg("method") = "gradcam", py::arg("label") = -1,
-      py::arg("progress") = py::none(),
+      py::arg("model"), py::arg("image"),
+      py::arg("method") = std::string(medvision::to_string(explain_defaults.method())),
+      py::arg("label") = explain_defaults.label(), py::arg("progress") = py::none(),
       "Heat map of where `model` looked for label index `label` (-1: the most probable label; "
       "segmentation: the only foreground class); GIL released.");
 }

@@ -105,28 +105,53 @@ ImageHolder from_pixels(py::array pixels, py::object spacing, py::object origin,
   return ImageHolder(std::move(image), "Image");
 }
 
+// (column, row) mm from one or two numbers.
+std::array<double, 2> spacing_pair(const py::object& pixel_spacing) {
+  const auto v = pixel_spacing.cast<std::vector<double>>();
+  if (v.size() != 1 && v.size() != 2) {
+    throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
+                               "pixel_spacing needs one or two numbers (column, row mm)");
+  }
+  return {{v[0], v.back()}};
+}
+
+// None leaves a field at mv_image_load_options_init()'s value.
 medvision::LoadOptions load_options(int frame, int apply_voi, uint64_t max_values,
                                     const std::string& series_uid,
                                     const py::object& pixel_spacing = py::none()) {
   medvision::LoadOptions o;
   if (!pixel_spacing.is_none()) {
-    const auto v = pixel_spacing.cast<std::vector<double>>();
-    if (v.size() != 1 && v.size() != 2) {
-      throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
-                                 "pixel_spacing needs one or two numbers (column, row mm)");
-    }
-    o.pixel_spacing = {{v[0], v.back()}};
+    const auto v = spacing_pair(pixel_spacing);
+    o.set_pixel_spacing(v[0], v[1]);
   }
-  o.frame = frame;
-  o.apply_voi = apply_voi;
-  o.max_values = max_values;
-  o.series_uid = series_uid;
+  o.set_frame(frame).set_apply_voi(apply_voi).set_max_values(max_values).set_series_uid(series_uid);
   return o;
 }
 
 }  // namespace
 
 void bind_io(py::module_& m) {
+  // The C struct behind medvision::LoadOptions, one property per field. A new object holds the
+  // library's defaults (mv_image_load_options_init()), which Image.load* and
+  // medvision.load_image() take as their own.
+  using LO = medvision::LoadOptions;
+  py::class_<LO>(m, "LoadOptions",
+                 "Options of load_image(); a new object holds the library's defaults.")
+      .def(py::init<>())
+      .def_property("frame", &LO::frame, &LO::set_frame)
+      .def_property("apply_voi", &LO::apply_voi, &LO::set_apply_voi)
+      .def_property("max_values", &LO::max_values, &LO::set_max_values)
+      .def_property("series_uid", &LO::series_uid, &LO::set_series_uid)
+      .def_property(
+          "pixel_spacing",
+          [](const LO& o) { return py::make_tuple(o.pixel_spacing()[0], o.pixel_spacing()[1]); },
+          [](LO& o, const py::object& v) {
+            const auto p = spacing_pair(v);
+            o.set_pixel_spacing(p[0], p[1]);
+          },
+          "(column, row) mm; (0, 0): the file's.");
+
+  const LO load_defaults;
   py::class_<medvision::Window>(m, "Window", "A window preset (VOI) in physical units.")
       .def_readonly("center", &medvision::Window::center)
       .def_readonly("width", &medvision::Window::width)
@@ -155,9 +180,10 @@ library's buffer (no copy); the buffer lives as long as any view of it, even aft
            }
            return ImageHolder(std::move(image), "Image");
          },
-         py::arg("path"), py::kw_only(), py::arg("frame") = -1, py::arg("apply_voi") = -1,
-         py::arg("max_values") = 0, py::arg("series_uid") = "",
-         py::arg("pixel_spacing") = py::none(),
+         py::arg("path"), py::kw_only(), py::arg("frame") = load_defaults.frame(),
+         py::arg("apply_voi") = load_defaults.apply_voi(),
+         py::arg("max_values") = load_defaults.max_values(),
+         py::arg("series_uid") = load_defaults.series_uid(), py::arg("pixel_spacing") = py::none(),
          "Decodes a file, or a folder holding one DICOM series (GIL released). pixel_spacing: "
          "(column, row) mm supplied by the user, replacing the file's.")
       .def_static(
@@ -169,7 +195,8 @@ library's buffer (no copy); the buffer lives as long as any view of it, even aft
               throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
                                          "load_memory: the buffer must be contiguous bytes");
             }
-            const auto o = load_options(frame, apply_voi, max_values, "", pixel_spacing);
+            const auto o =
+                load_options(frame, apply_voi, max_values, LO().series_uid(), pixel_spacing);
             medvision::Image image;
             {
               py::gil_scoped_release release;
@@ -178,8 +205,9 @@ library's buffer (no copy); the buffer lives as long as any view of it, even aft
             }
             return ImageHolder(std::move(image), "Image");
           },
-          py::arg("data"), py::kw_only(), py::arg("frame") = -1, py::arg("apply_voi") = -1,
-          py::arg("max_values") = 0, py::arg("pixel_spacing") = py::none(),
+          py::arg("data"), py::kw_only(), py::arg("frame") = load_defaults.frame(),
+          py::arg("apply_voi") = load_defaults.apply_voi(),
+          py::arg("max_values") = load_defaults.max_values(), py::arg("pixel_spacing") = py::none(),
           "Decodes encoded bytes (any single-file format; GIL released).")
       .def_static(
           "load_series",
@@ -193,8 +221,10 @@ library's buffer (no copy); the buffer lives as long as any view of it, even aft
             }
             return ImageHolder(std::move(image), "Image");
           },
-          py::arg("paths"), py::kw_only(), py::arg("frame") = -1, py::arg("apply_voi") = -1,
-          py::arg("max_values") = 0, py::arg("series_uid") = "",
+          py::arg("paths"), py::kw_only(), py::arg("frame") = load_defaults.frame(),
+          py::arg("apply_voi") = load_defaults.apply_voi(),
+          py::arg("max_values") = load_defaults.max_values(),
+          py::arg("series_uid") = load_defaults.series_uid(),
           "Reads DICOM files as one volume sorted along the slice normal (GIL released).")
       .def_static("from_pixels", &from_pixels, py::arg("pixels"), py::kw_only(),
                   py::arg("spacing") = py::none(), py::arg("origin") = py::none(),

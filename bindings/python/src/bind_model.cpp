@@ -152,9 +152,39 @@ void bind_model(py::module_& m) {
             py::gil_scoped_release nogil;
             r->write_dicom_sr(*img, path, seg_path);
           },
-          py::arg("path"), py::arg("source"), py::arg("seg_path") = "",
+          py::arg("path"), py::arg("source"),
+          py::arg("seg_path") = medvision::DicomSrOptions().seg_path(),
           "A DICOM SR (TID 1500) of the result in the source's study; seg_path: the DICOM SEG "
           "written for this result (\"\" for none).");
+
+  // The C structs behind medvision::ModelOptions and SegmentOptions, one property per field. A
+  // new object holds the library's defaults (mv_model_options_init(), mv_segment_options_init()),
+  // which Model() and Model.segment() take as their own.
+  using MO = medvision::ModelOptions;
+  py::class_<MO>(m, "ModelOptions",
+                 "Options of Model(); a new object holds the library's defaults.")
+      .def(py::init<>())
+      .def_property("device", &MO::device, &MO::set_device,
+                    "\"auto\", \"cpu\", \"cuda\" or \"cuda:N\"; \"\": the library's default.")
+      .def_property("num_threads", &MO::num_threads, &MO::set_num_threads)
+      .def_property(
+          "precision", [](const MO& o) { return medvision::to_string(o.precision()); },
+          [](MO& o, const std::string& v) { o.set_precision(medvision::parse<mv_precision>(v)); })
+      .def_property("warmup", &MO::warmup, &MO::set_warmup)
+      .def_property("optimize", &MO::optimize, &MO::set_optimize);
+  using SO = medvision::SegmentOptions;
+  py::class_<SO>(m, "SegmentOptions",
+                 "Options of Model.segment(); a new object holds the library's defaults "
+                 "(negative or 0: the manifest's setting).")
+      .def(py::init<>())
+      .def_property("overlap", &SO::overlap, &SO::set_overlap)
+      .def_property("batch_size", &SO::batch_size, &SO::set_batch_size)
+      .def_property("mirror", &SO::mirror, &SO::set_mirror)
+      .def_property("probabilities", &SO::probabilities, &SO::set_probabilities)
+      .def_property("largest_component", &SO::largest_component, &SO::set_largest_component)
+      .def_property("fill_holes", &SO::fill_holes, &SO::set_fill_holes);
+  const MO model_defaults;
+  const SO segment_defaults;
 
   py::class_<ModelHolder> model(m, "Model", R"doc(
 A loaded model package. Thread-safe: share one Model between threads; every call releases the GIL.
@@ -163,12 +193,12 @@ A loaded model package. Thread-safe: share one Model between threads; every call
   model
       .def(py::init([](const std::string& name_or_path, const std::string& device, int num_threads,
                        const std::string& precision, bool warmup, bool optimize) {
-             medvision::ModelOptions o;
-             o.device = device;
-             o.num_threads = num_threads;
-             o.precision = medvision::parse<mv_precision>(precision);
-             o.warmup = warmup;
-             o.optimize = optimize;
+             MO o;
+             o.set_device(device)
+                 .set_num_threads(num_threads)
+                 .set_precision(medvision::parse<mv_precision>(precision))
+                 .set_warmup(warmup)
+                 .set_optimize(optimize);
              medvision::Model loaded;
              {
                py::gil_scoped_release release;
@@ -177,13 +207,11 @@ A loaded model package. Thread-safe: share one Model between threads; every call
              return ModelHolder(std::move(loaded), "Model");
            }),
            // The defaults are the C library's (mv_model_options_init()).
-           py::arg("name_or_path"), py::kw_only(),
-           py::arg("device") = medvision::ModelOptions().device,
-           py::arg("num_threads") = medvision::ModelOptions().num_threads,
-           py::arg("precision") =
-               std::string(medvision::to_string(medvision::ModelOptions().precision)),
-           py::arg("warmup") = medvision::ModelOptions().warmup,
-           py::arg("optimize") = medvision::ModelOptions().optimize)
+           py::arg("name_or_path"), py::kw_only(), py::arg("device") = model_defaults.device(),
+           py::arg("num_threads") = model_defaults.num_threads(),
+           py::arg("precision") = std::string(medvision::to_string(model_defaults.precision())),
+           py::arg("warmup") = model_defaults.warmup(),
+           py::arg("optimize") = model_defaults.optimize())
       .def_property_readonly("name", [](const ModelHolder& s) { return s.get()->name(); })
       .def_property_readonly("version", [](const ModelHolder& s) { return s.get()->version(); })
       .def_property_readonly("notice", [](const ModelHolder& s) { return s.get()->notice(); })
@@ -217,18 +245,15 @@ A loaded model package. Thread-safe: share one Model between threads; every call
              py::object progress) {
             auto mdl = self.get();
             auto img = image.get();
-            medvision::SegmentOptions o;
-            o.overlap = overlap;
-            o.batch_size = batch_size;
-            o.mirror = mirror;
-            o.probabilities = probabilities;
-            o.largest_component = largest_component;
-            o.fill_holes = fill_holes;
+            SO o;
+            o.set_overlap(overlap)
+                .set_batch_size(batch_size)
+                .set_mirror(mirror)
+                .set_probabilities(probabilities)
+                .set_largest_component(largest_component)
+                .set_fill_holes(fill_holes);
             Progress state{progress, nullptr};
-            if (!progress.is_none()) {
-              o.progress = &Progress::call;
-              o.progress_user = &state;
-            }
+            if (!progress.is_none()) o.set_progress(&Progress::call, &state);
             medvision::Result r;
             std::exception_ptr failure;
             {
@@ -244,13 +269,12 @@ A loaded model package. Thread-safe: share one Model between threads; every call
             return ResultHolder(std::move(r), "Result");
           },
           // The defaults are the C library's (mv_segment_options_init()).
-          py::arg("image"), py::kw_only(), py::arg("overlap") = medvision::SegmentOptions().overlap,
-          py::arg("batch_size") = medvision::SegmentOptions().batch_size,
-          py::arg("mirror") = medvision::SegmentOptions().mirror,
-          py::arg("probabilities") = medvision::SegmentOptions().probabilities,
-          py::arg("largest_component") = medvision::SegmentOptions().largest_component,
-          py::arg("fill_holes") = medvision::SegmentOptions().fill_holes,
-          py::arg("progress") = py::none(),
+          py::arg("image"), py::kw_only(), py::arg("overlap") = segment_defaults.overlap(),
+          py::arg("batch_size") = segment_defaults.batch_size(),
+          py::arg("mirror") = segment_defaults.mirror(),
+          py::arg("probabilities") = segment_defaults.probabilities(),
+          py::arg("largest_component") = segment_defaults.largest_component(),
+          py::arg("fill_holes") = segment_defaults.fill_holes(), py::arg("progress") = py::none(),
           "Sliding-window segmentation (GIL released; progress(done, total) -> bool is called "
           "with the GIL taken back).")
       .def(
