@@ -10,8 +10,9 @@
 
 namespace medvision::model {
 
-enum class Task { kClassification, kSegmentation };
-enum class Activation { kSigmoid, kSoftmax };
+enum class Task { kClassification, kSegmentation, kRegression };
+// kIdentity: regression outputs are the model's values as they are.
+enum class Activation { kSigmoid, kSoftmax, kIdentity };
 
 // The manifest's "segmentation" object (docs/model-package.md, "Segmentation"), validated.
 // A coded concept for DICOM SEG (Segmented Property Category / Type, CID 7150 / 7151).
@@ -23,6 +24,12 @@ struct ConceptCode {
 struct SegmentCodes {
   ConceptCode category;
   ConceptCode type;
+};
+
+// The manifest's "regression" object: the unit of each output (label order), e.g. "1" for a
+// ratio, "mm", "mL".
+struct RegressionSpec {
+  std::vector<std::string> units;
 };
 
 struct SegmentationSpec {
@@ -74,6 +81,7 @@ struct Manifest {
   // Label name -> the finding it reports, coded (manifest "codes"; DICOM SR measurement groups).
   std::map<std::string, ConceptCode> codes;
   SegmentationSpec segment;  // parsed (defaults when "segmentation" is null)
+  RegressionSpec regress;    // parsed (task regression only)
   std::string intended_use;
   Population population;
   std::string notice;

@@ -475,3 +475,47 @@ class Segmentation:
         if self.source is not None:
             d["file"] = self.source
         return d
+
+
+@dataclass(frozen=True)
+class RegressionValue:
+    """One value of a regression result, with its unit (the manifest's regression.units)."""
+
+    name: str
+    value: float
+    unit: str
+
+
+@dataclass(frozen=True)
+class Regression:
+    """The outcome of a regression model on one image: one value per label. Not for diagnostic
+    use."""
+
+    model: str
+    model_version: str
+    notice: str
+    values: Tuple[RegressionValue, ...]
+    warnings: Tuple[str, ...] = ()
+    source: Optional[str] = None
+    _handle: Optional["_core.Result"] = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def _from_core(cls, r: "_core.Result", source: Optional[str] = None) -> "Regression":
+        return cls(r.model_name, r.model_version, r.notice,
+                   tuple(RegressionValue(*v) for v in r.values), tuple(r.warnings), source, r)
+
+    def __getitem__(self, name: str) -> RegressionValue:
+        for v in self.values:
+            if v.name == name:
+                return v
+        raise KeyError(name)
+
+    def to_dict(self) -> Dict[str, Any]:
+        d: Dict[str, Any] = {
+            "model": {"name": self.model, "version": self.model_version},
+            "notice": self.notice, "task": "regression",
+            "values": [dataclasses.asdict(v) for v in self.values],
+            "warnings": list(self.warnings)}
+        if self.source is not None:
+            d["file"] = self.source
+        return d
