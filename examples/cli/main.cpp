@@ -19,7 +19,6 @@
 #include "info.hpp"
 #include "medvision/medvision.hpp"
 #include "models.hpp"
-#include "regress.hpp"
 #include "segment.hpp"
 
 namespace {
@@ -55,7 +54,6 @@ int main(int argc, char** argv) {
       command(app, mvcli::add_bench_command, mvcli::run_bench),
       command(app, mvcli::add_calibrate_command, mvcli::run_calibrate),
       command(app, mvcli::add_segment_command, mvcli::run_segment),
-      command(app, mvcli::add_regress_command, mvcli::run_regress),
       command(app, mvcli::add_evaluate_command, mvcli::run_evaluate),
       command(app, mvcli::add_models_command, mvcli::run_models),
   };

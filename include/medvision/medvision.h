@@ -489,11 +489,7 @@ typedef struct mv_model mv_model;
 typedef struct mv_result mv_result;
 
 /** What a model does. @since 0.1 */
-typedef enum mv_task {
-  MV_TASK_CLASSIFICATION = 0,
-  MV_TASK_SEGMENTATION = 1,
-  MV_TASK_REGRESSION = 2 /**< one value per label, with a unit (@since 0.2) */
-} mv_task;
+typedef enum mv_task { MV_TASK_CLASSIFICATION = 0, MV_TASK_SEGMENTATION = 1 } mv_task;
 
 /** Arithmetic precision of inference. @since 0.1 */
 typedef enum mv_precision {
@@ -565,8 +561,7 @@ MV_API mv_task mv_model_task(const mv_model* model) MV_NOEXCEPT;
 /** A model's output activation (the manifest's output.activation). @since 0.1 */
 typedef enum mv_activation {
   MV_ACTIVATION_SIGMOID = 0, /**< independent labels (multi-label): labels per image are 0/1 */
-  MV_ACTIVATION_SOFTMAX = 1, /**< mutually exclusive classes: one class index per image */
-  MV_ACTIVATION_IDENTITY = 2 /**< regression models: the values as computed (@since 0.2) */
+  MV_ACTIVATION_SOFTMAX = 1  /**< mutually exclusive classes: one class index per image */
 } mv_activation;
 
 /** @brief The model's output activation, which says how calibration and evaluation labels are
@@ -912,19 +907,6 @@ MV_API MV_NODISCARD mv_status mv_result_write_dicom_sr(const mv_result* result,
                                                        const mv_image* source,
                                                        const mv_dicom_sr_options* opts,
                                                        const char* path) MV_NOEXCEPT;
-
-/* ---------------------------------------------------------------------------------------------- */
-/* Regression results */
-/* ---------------------------------------------------------------------------------------------- */
-
-/** @brief Value `index` (manifest label order; mv_result_label() names it) of a regression
- *  result, as the model computed it; NaN for another task or out of range. Thread-safety: safe.
- *  @since 0.2 */
-MV_API double mv_result_value(const mv_result* result, size_t index) MV_NOEXCEPT;
-/** @brief The unit of value `index` (the manifest's regression.units, e.g. "1", "mm"), or NULL
- *  for another task or out of range. Ownership: borrowed; valid while the result lives.
- *  Thread-safety: safe. @since 0.2 */
-MV_API const char* mv_result_unit(const mv_result* result, size_t index) MV_NOEXCEPT;
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Explanations */

@@ -262,13 +262,6 @@ struct LabelScore {
   int32_t conformal = -1;
 };
 
-/** One value of a regression result. */
-struct RegressionValue {
-  std::string name;
-  double value = 0.0;
-  std::string unit;
-};
-
 /** The result of running a model on one image (owning; movable). */
 class Result {
  public:
@@ -313,15 +306,6 @@ class Result {
 
   /** MV_TASK_SEGMENTATION for results of segmentation models. */
   mv_task task() const noexcept { return mv_result_task(get()); }
-  /** Regression: one value per label, in manifest order, with its unit (empty for another task). */
-  std::vector<RegressionValue> values() const {
-    std::vector<RegressionValue> out;
-    if (task() != MV_TASK_REGRESSION) return out;
-    for (size_t i = 0; i < label_count(); ++i) {
-      out.push_back({mv_result_label(get(), i), mv_result_value(get(), i), mv_result_unit(get(), i)});
-    }
-    return out;
-  }
   /** Segmentation: the label map on the input grid (one channel of class values). Borrowed:
    *  valid while this Result lives; an empty Image for classification results. */
   Image mask() const noexcept { return Image::borrow(mv_result_mask(get())); }

@@ -58,8 +58,6 @@ mv_result* wrap_result(model::Result&& result) {
     r->task = MV_TASK_SEGMENTATION;
     r->mask = alias(r->result.segmentation.mask);
     r->probabilities = alias(r->result.segmentation.probabilities);
-  } else if (r->result.task == model::Task::kRegression) {
-    r->task = MV_TASK_REGRESSION;
   }
   return r.release();
 }
@@ -132,28 +130,14 @@ const char* mv_model_notice(const mv_model* m) MV_NOEXCEPT {
   return m ? m->model->manifest().notice.c_str() : nullptr;
 }
 mv_task mv_model_task(const mv_model* m) MV_NOEXCEPT {
-  if (m == nullptr) return MV_TASK_CLASSIFICATION;
-  switch (m->model->manifest().task) {
-    case medvision::model::Task::kSegmentation:
-      return MV_TASK_SEGMENTATION;
-    case medvision::model::Task::kRegression:
-      return MV_TASK_REGRESSION;
-    case medvision::model::Task::kClassification:
-      break;
-  }
-  return MV_TASK_CLASSIFICATION;
+  return m && m->model->manifest().task == medvision::model::Task::kSegmentation
+             ? MV_TASK_SEGMENTATION
+             : MV_TASK_CLASSIFICATION;
 }
 mv_activation mv_model_activation(const mv_model* m) MV_NOEXCEPT {
-  if (m == nullptr) return MV_ACTIVATION_SIGMOID;
-  switch (m->model->manifest().activation) {
-    case medvision::model::Activation::kSoftmax:
-      return MV_ACTIVATION_SOFTMAX;
-    case medvision::model::Activation::kIdentity:
-      return MV_ACTIVATION_IDENTITY;
-    case medvision::model::Activation::kSigmoid:
-      break;
-  }
-  return MV_ACTIVATION_SIGMOID;
+  return m && m->model->manifest().activation == medvision::model::Activation::kSoftmax
+             ? MV_ACTIVATION_SOFTMAX
+             : MV_ACTIVATION_SIGMOID;
 }
 size_t mv_model_label_count(const mv_model* m) MV_NOEXCEPT {
   return m ? m->model->manifest().labels.size() : 0;
@@ -210,7 +194,6 @@ void mv_result_free(mv_result* r) MV_NOEXCEPT { delete r; }
 
 size_t mv_result_label_count(const mv_result* r) MV_NOEXCEPT {
   if (r == nullptr) return 0;
-  if (r->task == MV_TASK_REGRESSION) return r->result.regression.values.size();
   return r->task == MV_TASK_SEGMENTATION ? r->result.segmentation.classes.size()
                                          : r->result.classification.scores.size();
 }
@@ -218,10 +201,6 @@ const char* mv_result_label(const mv_result* r, size_t i) MV_NOEXCEPT {
   if (r != nullptr && r->task == MV_TASK_SEGMENTATION) {
     return i < r->result.segmentation.classes.size() ? r->result.segmentation.classes[i].c_str()
                                                      : nullptr;
-  }
-  if (r != nullptr && r->task == MV_TASK_REGRESSION) {
-    return i < r->result.regression.values.size() ? r->result.regression.values[i].name.c_str()
-                                                  : nullptr;
   }
   const auto* s = score(r, i);
   return s ? s->label.c_str() : nullptr;

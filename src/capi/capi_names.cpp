@@ -64,11 +64,9 @@ constexpr Name kCamMethods[] = {{MV_CAM_GRADCAM, "gradcam"},
 constexpr Name kPrecisions[] = {{MV_PRECISION_FLOAT32, "float32"},
                                 {MV_PRECISION_REDUCED, "reduced"}};
 constexpr Name kTasks[] = {{MV_TASK_CLASSIFICATION, "classification"},
-                           {MV_TASK_SEGMENTATION, "segmentation"},
-                           {MV_TASK_REGRESSION, "regression"}};
+                           {MV_TASK_SEGMENTATION, "segmentation"}};
 constexpr Name kActivations[] = {{MV_ACTIVATION_SIGMOID, "sigmoid"},
-                                 {MV_ACTIVATION_SOFTMAX, "softmax"},
-                                 {MV_ACTIVATION_IDENTITY, "identity"}};
+                                 {MV_ACTIVATION_SOFTMAX, "softmax"}};
 
 }  // namespace
 
@@ -94,7 +92,7 @@ MV_ENUM_NAMES(mv_refer_mode, mv_refer_mode, kReferModes, 4, "refer mode")
 MV_ENUM_NAMES(mv_conformal_score, mv_conformal_score, kConformalScores, 2, "conformal score")
 MV_ENUM_NAMES(mv_cam_method, mv_cam_method, kCamMethods, 3, "CAM method")
 MV_ENUM_NAMES(mv_precision, mv_precision, kPrecisions, 2, "precision")
-MV_ENUM_NAMES(mv_task, mv_task, kTasks, 3, "task")
-MV_ENUM_NAMES(mv_activation, mv_activation, kActivations, 3, "activation")
+MV_ENUM_NAMES(mv_task, mv_task, kTasks, 2, "task")
+MV_ENUM_NAMES(mv_activation, mv_activation, kActivations, 2, "activation")
 
 }  // extern "C"

@@ -232,29 +232,6 @@ Population parse_population(const json& p, const std::string& where) {
   return out;
 }
 
-// The manifest's "regression": {"units": {label: unit}}, a unit for every label.
-RegressionSpec parse_regression(const json& r, const std::vector<std::string>& labels,
-                                const std::string& where) {
-  if (!r.is_object()) bad(where, "regression", "must be an object {\"units\": {label: unit}}");
-  check_keys(r, {"units"}, where, "regression.");
-  auto it = r.find("units");
-  if (it == r.end() || !it->is_object()) bad(where, "regression.units", "must be an object");
-  RegressionSpec spec;
-  for (const auto& label : labels) {
-    auto u = it->find(label);
-    if (u == it->end() || !u->is_string() || u->get<std::string>().empty()) {
-      bad(where, "regression.units." + label, "must be a non-empty string (e.g. \"1\", \"mm\")");
-    }
-    spec.units.push_back(u->get<std::string>());
-  }
-  for (const auto& [label, u] : it->items()) {
-    if (std::find(labels.begin(), labels.end(), label) == labels.end()) {
-      bad(where, "regression.units." + label, "'" + label + "' is not one of the labels");
-    }
-  }
-  return spec;
-}
-
 }  // namespace
 
 Manifest parse_manifest(const json& j, const std::string& dir, const std::string& where) {
@@ -263,7 +240,7 @@ Manifest parse_manifest(const json& j, const std::string& dir, const std::string
              {"format_version", "name",   "version",     "task",       "labels",     "input",
               "preprocess",     "output", "calibration", "thresholds", "explain",    "segmentation",
               "intended_use",   "notice", "provenance",  "metrics",    "model_file", "sha256",
-              "description",    "codes",  "population", "regression"},
+              "description",    "codes",  "population"},
              where, "");
   Manifest m;
   m.dir = dir;
@@ -285,10 +262,8 @@ Manifest parse_manifest(const json& j, const std::string& dir, const std::string
     m.task = Task::kClassification;
   } else if (task == "segmentation") {
     m.task = Task::kSegmentation;
-  } else if (task == "regression") {
-    m.task = Task::kRegression;
   } else {
-    bad(where, "task", "'" + task + "' is not one of classification, segmentation, regression");
+    bad(where, "task", "'" + task + "' is not one of classification, segmentation");
   }
 
   const json& labels = require(j, "labels", where);
@@ -355,13 +330,8 @@ Manifest parse_manifest(const json& j, const std::string& dir, const std::string
   } else if (act == "softmax") {
     m.activation = Activation::kSoftmax;
     if (m.labels.size() < 2) bad(where, "output.activation", "softmax needs at least 2 labels");
-  } else if (act == "identity") {
-    m.activation = Activation::kIdentity;
   } else {
-    bad(where, "output.activation", "'" + act + "' is not one of sigmoid, softmax, identity");
-  }
-  if ((m.task == Task::kRegression) != (m.activation == Activation::kIdentity)) {
-    bad(where, "output.activation", "'identity' is for task regression, and regression needs it");
+    bad(where, "output.activation", "'" + act + "' is not one of sigmoid, softmax");
   }
 
   m.calibration = j.value("calibration", json());
@@ -391,15 +361,6 @@ Manifest parse_manifest(const json& j, const std::string& dir, const std::string
   if (!m.segmentation.is_null()) {
     if (m.task != Task::kSegmentation) bad(where, "segmentation", "only for task segmentation");
     m.segment = parse_segmentation(m.segmentation, m.labels, where);
-  }
-  if (m.task == Task::kRegression) {
-    m.regress = parse_regression(j.value("regression", json()), m.labels, where);
-    if (!m.calibration.is_null() || !m.thresholds.is_null()) {
-      bad(where, "calibration", "calibration and thresholds are for classification models");
-    }
-    if (!m.explain_features.empty()) bad(where, "explain", "is not for regression models");
-  } else if (j.contains("regression") && !j["regression"].is_null()) {
-    bad(where, "regression", "only for task regression");
   }
   m.intended_use = optional_string(j, "intended_use", where);
   if (auto it = j.find("population"); it != j.end() && !it->is_null()) {

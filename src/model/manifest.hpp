@@ -10,9 +10,8 @@
 
 namespace medvision::model {
 
-enum class Task { kClassification, kSegmentation, kRegression };
-// kIdentity: regression outputs are the model's values as they are.
-enum class Activation { kSigmoid, kSoftmax, kIdentity };
+enum class Task { kClassification, kSegmentation };
+enum class Activation { kSigmoid, kSoftmax };
 
 // The manifest's "segmentation" object (docs/model-package.md, "Segmentation"), validated.
 // A coded concept for DICOM SEG (Segmented Property Category / Type, CID 7150 / 7151).
@@ -24,12 +23,6 @@ struct ConceptCode {
 struct SegmentCodes {
   ConceptCode category;
   ConceptCode type;
-};
-
-// The manifest's "regression" object: the unit of each output (label order), e.g. "1" for a
-// ratio, "mm", "mL".
-struct RegressionSpec {
-  std::vector<std::string> units;
 };
 
 struct SegmentationSpec {
@@ -81,7 +74,6 @@ struct Manifest {
   // Label name -> the finding it reports, coded (manifest "codes"; DICOM SR measurement groups).
   std::map<std::string, ConceptCode> codes;
   SegmentationSpec segment;  // parsed (defaults when "segmentation" is null)
-  RegressionSpec regress;    // parsed (task regression only)
   std::string intended_use;
   Population population;
   std::string notice;

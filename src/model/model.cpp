@@ -265,9 +265,6 @@ std::vector<Classification> Model::classify(const std::vector<const Image*>& ima
 
 Result Model::run(const Image& image) const {
   if (manifest_.task == Task::kSegmentation) return make_result(manifest_, segment(image, {}));
-  if (manifest_.task == Task::kRegression) {
-    return make_result(manifest_, std::move(regress({&image}).front()));
-  }
   auto results = classify({&image});
   return make_result(manifest_, std::move(results.front()));
 }
@@ -277,10 +274,6 @@ std::vector<Result> Model::run_batch(const std::vector<const Image*>& images) co
   out.reserve(images.size());
   if (manifest_.task == Task::kSegmentation) {
     for (const Image* im : images) out.push_back(make_result(manifest_, segment(*im, {})));
-    return out;
-  }
-  if (manifest_.task == Task::kRegression) {
-    for (auto& r : regress(images)) out.push_back(make_result(manifest_, std::move(r)));
     return out;
   }
   for (auto& c : classify(images)) out.push_back(make_result(manifest_, std::move(c)));

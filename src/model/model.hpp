@@ -81,19 +81,6 @@ struct Segmentation {
   std::map<std::string, SegmentCodes> codes;  // the manifest's DICOM SEG codes per class name
 };
 
-// One output of a regression model: the model's value, named and with its unit.
-struct RegressionValue {
-  std::string name;  // the manifest's label
-  double value = 0.0;
-  std::string unit;  // the manifest's regression.units
-};
-
-struct Regression {
-  std::vector<RegressionValue> values;  // in manifest label order
-  std::vector<std::string> warnings;
-  preprocess::TransformChain chain;
-};
-
 struct Result;  // model/result.hpp
 
 struct LoadOptions {
@@ -125,9 +112,6 @@ class Model {
 
   // Preprocesses every image and runs them as one batch. Throws medvision::Error.
   std::vector<Classification> classify(const std::vector<const Image*>& images) const;
-
-  // Preprocesses every image and runs them as one batch: one value per label and image.
-  std::vector<Regression> regress(const std::vector<const Image*>& images) const;
 
   // Segments one image (2D or 3D): preprocessing, sliding-window inference, activation, the
   // probabilities mapped back onto the input grid, label map, post-processing and measurements.

@@ -160,20 +160,6 @@ std::string segmentation_json(const Result& r) {
   return dump(j);
 }
 
-std::string regression_json(const Result& r) {
-  nlohmann::json j;
-  j["model"] = {{"name", r.model_name}, {"version", r.model_version}};
-  j["notice"] = r.notice;
-  j["task"] = "regression";
-  nlohmann::json values = nlohmann::json::array();
-  for (const auto& v : r.regression.values) {
-    values.push_back({{"name", v.name}, {"value", v.value}, {"unit", v.unit}});
-  }
-  j["values"] = std::move(values);
-  j["warnings"] = r.regression.warnings;
-  return dump(j);
-}
-
 Result made_by(const Manifest& m, Task task) {
   Result r;
   r.task = task;
@@ -199,14 +185,6 @@ Result make_result(const Manifest& manifest, Segmentation&& segmentation) {
   Result r = made_by(manifest, Task::kSegmentation);
   r.segmentation = std::move(segmentation);
   r.json = segmentation_json(r);
-  return r;
-}
-
-Result make_result(const Manifest& manifest, Regression&& regression) {
-  log_warnings(manifest.name, regression.warnings);
-  Result r = made_by(manifest, Task::kRegression);
-  r.regression = std::move(regression);
-  r.json = regression_json(r);
   return r;
 }
 

@@ -21,19 +21,10 @@ struct Result {
   std::map<std::string, ConceptCode> codes;  // the manifest's "codes", for DICOM SR
   Classification classification;             // task == kClassification
   Segmentation segmentation;                 // task == kSegmentation
-  Regression regression;                     // task == kRegression
   std::string json;                          // the result as JSON, serialised once
   // The warnings of either task.
   const std::vector<std::string>& warnings() const {
-    switch (task) {
-      case Task::kSegmentation:
-        return segmentation.warnings;
-      case Task::kRegression:
-        return regression.warnings;
-      case Task::kClassification:
-        break;
-    }
-    return classification.warnings;
+    return task == Task::kSegmentation ? segmentation.warnings : classification.warnings;
   }
 };
 
@@ -41,7 +32,6 @@ struct Result {
 // warnings (log level WARN, named after the model) and serialises the JSON (docs/results.md).
 Result make_result(const Manifest& manifest, Classification&& classification);
 Result make_result(const Manifest& manifest, Segmentation&& segmentation);
-Result make_result(const Manifest& manifest, Regression&& regression);
 
 // Segmentation results (MV_ERR_INVALID_ARGUMENT for another task). The image passed must be on
 // the label map's grid; callers check that (mv_result_* name the function in the message).

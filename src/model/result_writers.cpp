@@ -129,9 +129,6 @@ void write_dicom_seg(const Result& result, const Image& source, const std::strin
 
 void write_dicom_sr(const Result& result, const Image& source, const std::string& seg_path,
                     const std::string& path) {
-  if (result.task == Task::kRegression) {
-    throw Error(MV_ERR_NOT_IMPLEMENTED, path + ": DICOM SR of regression results is not written yet");
-  }
   io::write_dicom_sr(sr_content(result), source, seg_path, path);
 }
 

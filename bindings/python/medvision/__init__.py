@@ -53,8 +53,6 @@ from ._results import (
     Explanation,
     LabelScore,
     Region,
-    Regression,
-    RegressionValue,
     Segmentation,
 )
 
@@ -115,7 +113,7 @@ __all__ = [
     "evaluate",
     "__version__", "Status", "Image", "Window", "Heatmap", "Model", "load_image", "load_series",
     "from_numpy", "stack", "calibrate", "list_models", "enable_logging", "disable_logging",
-    "Classification", "LabelScore", "Segmentation", "Region", "Regression", "RegressionValue", "Explanation", "DriftReport", "DriftLabel",
+    "Classification", "LabelScore", "Segmentation", "Region", "Explanation", "DriftReport", "DriftLabel",
     "CalibrationReport", "CalibrateOptions", "MedvisionError", "InvalidArgumentError", "MedvisionOutOfMemoryError",
     "MedvisionIOError", "MedvisionFileNotFoundError", "FileFormatError", "UnsupportedFormatError",
     "CorruptDataError", "ModelError", "DeviceError", "ShapeMismatchError", "AbiMismatchError",

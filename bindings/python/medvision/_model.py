@@ -10,7 +10,7 @@ import numpy as np
 from . import _core
 from ._core import Image
 from ._results import (CalibrationReport, Classification, DriftReport, Explanation,
-                       Regression, Segmentation)
+                       Segmentation)
 
 PathLike = Union[str, "os.PathLike[str]"]
 #: Anything medvision can turn into an Image.
@@ -205,14 +205,12 @@ class Model:
             fill_holes=tri(fill_holes), progress=progress)
         return Segmentation._from_core(r, _source(image))
 
-    def run(self, image: ImageLike) -> Union[Classification, Segmentation, Regression]:
-        """Runs the model's task with the manifest's settings: a Classification, a
-        Segmentation or a Regression."""
+    def run(self, image: ImageLike) -> Union[Classification, Segmentation]:
+        """Runs the model's task with the manifest's settings: a Classification or a
+        Segmentation."""
         r = self._core.run(_as_image(image))
         if r.task == "segmentation":
             return Segmentation._from_core(r, _source(image))
-        if r.task == "regression":
-            return Regression._from_core(r, _source(image))
         return Classification._from_core(r, _source(image))
 
     def drift_check(self, data: Union[np.ndarray, Sequence[ImageLike]], *,

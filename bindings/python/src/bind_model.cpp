@@ -79,16 +79,11 @@ void bind_model(py::module_& m) {
       .def_property_readonly("notice", [](const ResultHolder& s) { return s.get()->notice(); })
       .def_property_readonly("warnings", [](const ResultHolder& s) { return s.get()->warnings(); })
       .def_property_readonly("json", [](const ResultHolder& s) { return s.get()->json(); })
-      .def_property_readonly(
-          "task", [](const ResultHolder& s) { return medvision::to_string(s.get()->task()); })
-      .def_property_readonly(
-          "values",
-          [](const ResultHolder& s) {
-            py::list out;
-            for (const auto& v : s.get()->values()) out.append(py::make_tuple(v.name, v.value, v.unit));
-            return out;
-          },
-          "Regression: (name, value, unit) per label, in manifest order; [] for another task.")
+      .def_property_readonly("task",
+                             [](const ResultHolder& s) {
+                               return s.get()->task() == MV_TASK_SEGMENTATION ? "segmentation"
+                                                                              : "classification";
+                             })
       .def_property_readonly("labels",
                              [](const ResultHolder& s) {
                                auto r = s.get();
