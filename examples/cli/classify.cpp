@@ -46,6 +46,14 @@ int run_classify(const ClassifyArgs& a) {
     std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
     return exit_code(e.status());
   }
+  // A model of another task would run and then print an empty classification (or fail on a
+  // label index): say what it is instead, before any image is read.
+  if (model.task() != MV_TASK_CLASSIFICATION) {
+    std::fprintf(stderr, "medvision: %s is a %s model: classify runs classification models%s\n",
+                 a.model.c_str(), medvision::to_string(model.task()),
+                 model.task() == MV_TASK_SEGMENTATION ? " (use `medvision segment`)" : "");
+    return kUsageError;
+  }
   const auto files = expand_inputs(a.inputs);
   if (files.empty()) {
     std::fprintf(stderr, "medvision: no input files\n");

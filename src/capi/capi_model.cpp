@@ -54,10 +54,16 @@ namespace medvision::capi {
 mv_result* wrap_result(model::Result&& result) {
   auto r = std::make_unique<mv_result>();
   r->result = std::move(result);
-  if (r->result.task == model::Task::kSegmentation) {
-    r->task = MV_TASK_SEGMENTATION;
-    r->mask = alias(r->result.segmentation.mask);
-    r->probabilities = alias(r->result.segmentation.probabilities);
+  // Switches without default map every task (-Wswitch names them when a task is added).
+  switch (r->result.task) {
+    case model::Task::kSegmentation:
+      r->task = MV_TASK_SEGMENTATION;
+      r->mask = alias(r->result.segmentation.mask);
+      r->probabilities = alias(r->result.segmentation.probabilities);
+      break;
+    case model::Task::kClassification:
+      r->task = MV_TASK_CLASSIFICATION;
+      break;
   }
   return r.release();
 }
@@ -130,14 +136,24 @@ const char* mv_model_notice(const mv_model* m) MV_NOEXCEPT {
   return m ? m->model->manifest().notice.c_str() : nullptr;
 }
 mv_task mv_model_task(const mv_model* m) MV_NOEXCEPT {
-  return m && m->model->manifest().task == medvision::model::Task::kSegmentation
-             ? MV_TASK_SEGMENTATION
-             : MV_TASK_CLASSIFICATION;
+  if (m == nullptr) return MV_TASK_CLASSIFICATION;
+  switch (m->model->manifest().task) {
+    case medvision::model::Task::kSegmentation:
+      return MV_TASK_SEGMENTATION;
+    case medvision::model::Task::kClassification:
+      break;
+  }
+  return MV_TASK_CLASSIFICATION;
 }
 mv_activation mv_model_activation(const mv_model* m) MV_NOEXCEPT {
-  return m && m->model->manifest().activation == medvision::model::Activation::kSoftmax
-             ? MV_ACTIVATION_SOFTMAX
-             : MV_ACTIVATION_SIGMOID;
+  if (m == nullptr) return MV_ACTIVATION_SIGMOID;
+  switch (m->model->manifest().activation) {
+    case medvision::model::Activation::kSoftmax:
+      return MV_ACTIVATION_SOFTMAX;
+    case medvision::model::Activation::kSigmoid:
+      break;
+  }
+  return MV_ACTIVATION_SIGMOID;
 }
 size_t mv_model_label_count(const mv_model* m) MV_NOEXCEPT {
   return m ? m->model->manifest().labels.size() : 0;

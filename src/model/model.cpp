@@ -263,8 +263,15 @@ std::vector<Classification> Model::classify(const std::vector<const Image*>& ima
   return interpret(logits, std::move(inputs));
 }
 
+// The dispatches on the task are switches without default: -Wswitch names each one when a
+// task is added (docs/architecture.md, "Add a task").
 Result Model::run(const Image& image) const {
-  if (manifest_.task == Task::kSegmentation) return make_result(manifest_, segment(image, {}));
+  switch (manifest_.task) {
+    case Task::kSegmentation:
+      return make_result(manifest_, segment(image, {}));
+    case Task::kClassification:
+      break;
+  }
   auto results = classify({&image});
   return make_result(manifest_, std::move(results.front()));
 }
@@ -272,9 +279,12 @@ Result Model::run(const Image& image) const {
 std::vector<Result> Model::run_batch(const std::vector<const Image*>& images) const {
   std::vector<Result> out;
   out.reserve(images.size());
-  if (manifest_.task == Task::kSegmentation) {
-    for (const Image* im : images) out.push_back(make_result(manifest_, segment(*im, {})));
-    return out;
+  switch (manifest_.task) {
+    case Task::kSegmentation:
+      for (const Image* im : images) out.push_back(make_result(manifest_, segment(*im, {})));
+      return out;
+    case Task::kClassification:
+      break;
   }
   for (auto& c : classify(images)) out.push_back(make_result(manifest_, std::move(c)));
   return out;

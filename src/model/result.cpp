@@ -61,6 +61,7 @@ std::string classification_json(const Result& r, const Manifest& m) {
   nlohmann::json j;
   j["model"] = {{"name", r.model_name}, {"version", r.model_version}};
   j["notice"] = r.notice;
+  j["task"] = "classification";  // every result names its task (docs/results.md)
   nlohmann::json labels = nlohmann::json::array();
   for (size_t idx : c.ranking) {
     const auto& s = c.scores[idx];

@@ -22,9 +22,16 @@ struct Result {
   Classification classification;             // task == kClassification
   Segmentation segmentation;                 // task == kSegmentation
   std::string json;                          // the result as JSON, serialised once
-  // The warnings of either task.
+  // The warnings of either task. A switch without default, as on every dispatch on the task:
+  // -Wswitch names it when a task is added (docs/architecture.md, "Add a task").
   const std::vector<std::string>& warnings() const {
-    return task == Task::kSegmentation ? segmentation.warnings : classification.warnings;
+    switch (task) {
+      case Task::kSegmentation:
+        return segmentation.warnings;
+      case Task::kClassification:
+        break;
+    }
+    return classification.warnings;
   }
 };
 

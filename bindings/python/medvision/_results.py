@@ -219,6 +219,7 @@ class Classification:
         d: Dict[str, Any] = {
             "model": {"name": self.model, "version": self.model_version},
             "notice": self.notice,
+            "task": "classification",
             "labels": [s.to_dict() for s in self.ranked],
             "ranked_by": ("probability" if not self.scores or self.scores[0].calibrated is None
                           else "calibrated"),

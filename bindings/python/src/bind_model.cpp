@@ -79,11 +79,9 @@ void bind_model(py::module_& m) {
       .def_property_readonly("notice", [](const ResultHolder& s) { return s.get()->notice(); })
       .def_property_readonly("warnings", [](const ResultHolder& s) { return s.get()->warnings(); })
       .def_property_readonly("json", [](const ResultHolder& s) { return s.get()->json(); })
-      .def_property_readonly("task",
-                             [](const ResultHolder& s) {
-                               return s.get()->task() == MV_TASK_SEGMENTATION ? "segmentation"
-                                                                              : "classification";
-                             })
+      // The task's one spelling is the C API's (mv_task_name), as for Model.task.
+      .def_property_readonly(
+          "task", [](const ResultHolder& s) { return medvision::to_string(s.get()->task()); })
       .def_property_readonly("labels",
                              [](const ResultHolder& s) {
                                auto r = s.get();

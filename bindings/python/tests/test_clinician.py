@@ -310,3 +310,11 @@ def test_explanation_save_names_are_deprecated_aliases(mv, tmp_path):
     with pytest.warns(DeprecationWarning, match="use write_dicom_sc"):
         e.save_dicom_sc(tmp_path / "old.dcm", image)
     assert pydicom.dcmread(str(tmp_path / "old.dcm")).SOPClassUID == "1.2.840.10008.5.1.4.1.1.7"
+
+
+def test_cli_classify_refuses_a_segmentation_model():
+    # It used to segment the image and then fail with "label index out of range".
+    p = cli("classify", str(EXAMPLE_DCM), "--model", "cxr-lungs", "--device", "cpu")
+    assert p.returncode == 1, p.stderr
+    assert "cxr-lungs is a segmentation model" in p.stderr and "medvision segment" in p.stderr
+    assert p.stdout == ""

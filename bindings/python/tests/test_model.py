@@ -20,6 +20,9 @@ def test_model_description(mv, pneumonia):
 def test_classify_accepts_every_input_kind(mv, pneumonia, example_image):
     ref = pneumonia.classify(example_image)
     assert ref.source is None
+    # Every result names its task, in the JSON and through the binding (mv_task_name).
+    assert ref._handle.task == pneumonia.task == "classification"
+    assert json.loads(ref._handle.json)["task"] == ref.to_dict()["task"] == "classification"
     by_path = pneumonia.classify(EXAMPLE_DCM)
     assert by_path.source == str(EXAMPLE_DCM)
     by_bytes = pneumonia.classify(EXAMPLE_DCM.read_bytes())

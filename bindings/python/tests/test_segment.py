@@ -30,6 +30,7 @@ def test_lungs_mask_probabilities_and_regions(mv, lungs, jsrt):
     assert lungs.task == "segmentation"
     seg = lungs.segment(jsrt, probabilities=True)
     assert isinstance(seg, mv.Segmentation)
+    assert seg._handle.task == lungs.task and seg.to_dict()["task"] == "segmentation"
     assert seg.labels == ("background", "left_lung", "right_lung", "heart")
     assert seg.mask.shape == (1, jsrt.height, jsrt.width) and seg.mask.dtype == np.float32
     assert not seg.mask.flags.writeable and np.shares_memory(seg.mask, seg._handle.mask)
