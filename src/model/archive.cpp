@@ -18,7 +18,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr uint64_t kMaxTotal = uint64_t{16} << 30;  // 16 GiB extracted at most
+constexpr uint64_t kMaxTotal = uint64_t{16} << 30;    // 16 GiB extracted at most
+constexpr uint64_t kMaxMetadata = uint64_t{1} << 20;  // a long name or pax header: 1 MiB at most
+constexpr uint64_t kChunk = uint64_t{1} << 20;        // entry data is copied 1 MiB at a time
 constexpr size_t kBlock = 512;
 
 bool ends_with(const std::string& s, const char* suffix) {
@@ -113,6 +115,46 @@ bool is_package_archive(const std::string& path) {
   return !archive_stem(fs::path(path).filename().string()).empty() && fs::is_regular_file(path, ec);
 }
 
+namespace {
+
+// The "path" record of a pax extended header ("<len> path=<name>\n" records), or "".
+std::string pax_path(const std::string& text) {
+  std::string path;
+  for (size_t pos = 0; pos < text.size();) {
+    const size_t sp = text.find(' ', pos);
+    if (sp == std::string::npos) break;
+    const size_t len = static_cast<size_t>(std::strtoull(text.c_str() + pos, nullptr, 10));
+    if (len == 0 || pos + len > text.size() || sp + 1 >= pos + len) break;
+    const std::string rec = text.substr(sp + 1, pos + len - sp - 2);
+    if (rec.rfind("path=", 0) == 0) path = rec.substr(5);
+    pos += len;
+  }
+  return path;
+}
+
+// Copies one entry's data (padded to whole blocks) in chunks of at most kChunk bytes, writing its
+// first `size` bytes to `out` (or dropping them): memory stays bounded whatever size the header
+// declares, and a declared size past the end of the data is "truncated", found while reading.
+void copy_entry(Reader& in, std::ofstream* out, uint64_t padded, uint64_t size,
+                std::vector<char>& buf, const std::string& archive, const std::string& what,
+                const std::string& entry_what) {
+  buf.resize(static_cast<size_t>(std::min<uint64_t>(padded, kChunk)));
+  for (uint64_t done = 0; done < padded;) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(padded - done, kChunk));
+    if (!in.read(buf.data(), n, entry_what)) {
+      throw Error(MV_ERR_CORRUPT_DATA, archive + ": " + what + ": the archive is truncated");
+    }
+    if (out != nullptr && done < size) {
+      out->write(buf.data(), static_cast<std::streamsize>(std::min<uint64_t>(size - done, n)));
+      if (!*out)
+        throw Error(MV_ERR_IO, archive + ": cannot extract " + entry_what + " (disk full?)");
+    }
+    done += n;
+  }
+}
+
+}  // namespace
+
 std::shared_ptr<const ExtractedPackage> ExtractedPackage::extract(const std::string& archive) {
   std::shared_ptr<ExtractedPackage> out(new ExtractedPackage());
   out->archive_ = archive;
@@ -164,31 +206,28 @@ std::shared_ptr<const ExtractedPackage> ExtractedPackage::extract(const std::str
       throw Error(MV_ERR_CORRUPT_DATA, archive + ": " + what + ": implausible entry size");
     }
     const uint64_t padded = (size + kBlock - 1) / kBlock * kBlock;
-    data.resize(static_cast<size_t>(padded));
-    if (padded > 0 &&
-        !in.read(data.data(), static_cast<size_t>(padded), what + " ('" + name + "')")) {
-      throw Error(MV_ERR_CORRUPT_DATA, archive + ": " + what + ": the archive is truncated");
-    }
-    if (type == 'L') {  // GNU long name for the next entry
-      long_name = field(data.data(), static_cast<size_t>(size));
-      continue;
-    }
-    if (type == 'x') {  // pax extended header: only "path" matters here
-      const std::string text(data.data(), static_cast<size_t>(size));
-      for (size_t pos = 0; pos < text.size();) {
-        const size_t sp = text.find(' ', pos);
-        if (sp == std::string::npos) break;
-        const size_t len = static_cast<size_t>(std::strtoull(text.c_str() + pos, nullptr, 10));
-        if (len == 0 || pos + len > text.size()) break;
-        const std::string rec = text.substr(sp + 1, pos + len - sp - 2);
-        if (rec.rfind("path=", 0) == 0) long_name = rec.substr(5);
-        pos += len;
+    const std::string entry_what = what + " ('" + name + "')";
+    if (type == 'L' || type == 'x') {  // GNU long name / pax extended header for the next entry
+      // Held in memory, so bounded: the declared size is not trusted before the data is read.
+      if (size > kMaxMetadata) {
+        throw Error(MV_ERR_CORRUPT_DATA,
+                    archive + ": " + what + ": implausible long-name or pax header size");
+      }
+      data.resize(static_cast<size_t>(padded));
+      if (padded > 0 && !in.read(data.data(), static_cast<size_t>(padded), entry_what)) {
+        throw Error(MV_ERR_CORRUPT_DATA, archive + ": " + what + ": the archive is truncated");
+      }
+      if (type == 'L') {
+        long_name = field(data.data(), static_cast<size_t>(size));
+      } else if (std::string path = pax_path(std::string(data.data(), static_cast<size_t>(size)));
+                 !path.empty()) {  // pax: only "path" matters here
+        long_name = path;
       }
       continue;
     }
-    if (type == 'g') continue;  // pax global header
-    if (type == '5') {
-      fs::create_directories(fs::path(out->root_) / safe_name(archive, name));
+    if (type == 'g' || type == '5') {  // pax global header; folder
+      copy_entry(in, nullptr, padded, size, data, archive, what, entry_what);
+      if (type == '5') fs::create_directories(fs::path(out->root_) / safe_name(archive, name));
       continue;
     }
     if (type != '0' && type != '\0' && type != '7') {
@@ -200,8 +239,8 @@ std::shared_ptr<const ExtractedPackage> ExtractedPackage::extract(const std::str
     std::error_code ec;
     fs::create_directories(dest.parent_path(), ec);
     std::ofstream f(dest, std::ios::binary);
-    f.write(data.data(), static_cast<std::streamsize>(size));
-    if (!f) throw Error(MV_ERR_IO, archive + ": cannot extract '" + name + "' (disk full?)");
+    if (!f) throw Error(MV_ERR_IO, archive + ": cannot extract '" + name + "'");
+    copy_entry(in, &f, padded, size, data, archive, what, entry_what);
   }
 
   const fs::path root(out->root_);
