@@ -13,6 +13,7 @@ struct ClassifyArgs {
   std::string device = "auto";
   int threads = 0;
   int batch = 8;
+  int decode_threads = 0;  // pipeline decode workers; 0: min(2, CPUs)
   bool json = false;
   bool reduced = false;
   std::string dicom_sr;  // folder for <stem>.sr.dcm (DICOM SR per image), or empty
