@@ -67,10 +67,10 @@ mv_status mv_model_run_many(const mv_model* model, const char* const* paths,
     } else if (images != nullptr && images[i] != nullptr) {
       inputs[i].image = images[i]->image.get();
     } else {
-      return medvision::capi::fail(MV_ERR_INVALID_ARGUMENT,
-                                   ("mv_model_run_many: input " + std::to_string(i) +
-                                    " has neither a path nor an image")
-                                       .c_str());
+      return medvision::capi::fail(
+          MV_ERR_INVALID_ARGUMENT,
+          ("mv_model_run_many: input " + std::to_string(i) + " has neither a path nor an image")
+              .c_str());
     }
   }
   medvision::model::PipelineOptions po;

@@ -23,9 +23,9 @@ namespace {
 struct Slot {
   mv_status status = MV_OK;
   std::string message;
-  preprocess::Prepared prepared;        // classification
-  std::unique_ptr<Image> owned;         // segmentation: the decoded image (paths)
-  const Image* image = nullptr;         // segmentation: owned.get() or the caller's image
+  preprocess::Prepared prepared;  // classification
+  std::unique_ptr<Image> owned;   // segmentation: the decoded image (paths)
+  const Image* image = nullptr;   // segmentation: owned.get() or the caller's image
 };
 
 std::string input_name(const PipelineInput& in, size_t i) {

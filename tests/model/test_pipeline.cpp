@@ -75,8 +75,8 @@ struct Inputs {
     std::ifstream in(dicom, std::ios::binary);
     std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     const fs::path truncated = tmp.path() / "truncated.dcm";
-    std::ofstream(truncated, std::ios::binary).write(bytes.data(),
-                                                     static_cast<std::streamsize>(bytes.size() / 2));
+    std::ofstream(truncated, std::ios::binary)
+        .write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
     const fs::path text = tmp.path() / "notes.txt";
     std::ofstream(text) << "this is not an image\n";
     for (int i = 0; i < 9; ++i) {
@@ -149,8 +149,8 @@ TEST_CASE("pipeline: results equal the one-by-one path, in order; bad files get 
           }
         }
         // The statuses name the problem.
-        CHECK(mv_result_list_status(list, 2) == MV_ERR_IO);                  // missing
-        CHECK(mv_result_list_status(list, 5) == MV_ERR_CORRUPT_DATA);        // truncated
+        CHECK(mv_result_list_status(list, 2) == MV_ERR_IO);                   // missing
+        CHECK(mv_result_list_status(list, 5) == MV_ERR_CORRUPT_DATA);         // truncated
         CHECK(mv_result_list_status(list, 10) == MV_ERR_UNSUPPORTED_FORMAT);  // text
         mv_result_list_free(list);
       }

@@ -312,13 +312,13 @@ A loaded model package. Thread-safe: share one Model between threads; every call
             if (state.error) throw std::move(*state.error);
             if (status != MV_OK) throw medvision::Exception(status, message);
             std::unique_ptr<mv_result_list, void (*)(mv_result_list*)> list(raw,
-                                                                             mv_result_list_free);
+                                                                            mv_result_list_free);
             py::list out;
             for (size_t i = 0; i < mv_result_list_count(raw); ++i) {
               const mv_status s = mv_result_list_status(raw, i);
               if (s == MV_OK) {
-                out.append(py::cast(ResultHolder(medvision::Result(mv_result_list_take(raw, i)),
-                                                 "Result")));
+                out.append(py::cast(
+                    ResultHolder(medvision::Result(mv_result_list_take(raw, i)), "Result")));
               } else {
                 out.append(status_error(s, mv_result_list_message(raw, i)));
               }
