@@ -93,7 +93,7 @@ def test_progress_on_the_calling_thread_and_cancel(mv, pneumonia, files):
     assert [d for d, _, _ in calls] == sorted(d for d, _, _ in calls)
 
     with pytest.raises(mv.CancelledError):
-        pneumonia.classify(items * 2, batch_size=2, errors="return", progress=lambda d, t: False)
+        pneumonia.classify(items, batch_size=2, errors="return", progress=lambda d, t: False)
 
     def boom(done, total):
         raise KeyError("stop")
@@ -101,4 +101,4 @@ def test_progress_on_the_calling_thread_and_cancel(mv, pneumonia, files):
     with pytest.raises(KeyError):
         pneumonia.classify(items, batch_size=2, errors="return", progress=boom)
     # The model is still usable after a cancelled run.
-    assert len(pneumonia.classify(items, batch_size=4, errors="return")) == len(items)
+    assert len(pneumonia.classify(items[:3], batch_size=4, errors="return")) == 3
