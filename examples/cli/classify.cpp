@@ -27,6 +27,9 @@ void add_classify_command(CLI::App& app, ClassifyArgs& a) {
   c->add_option("--threads", a.threads, "CPU threads (0: every CPU this process may use)")
       ->default_val(medvision::ModelOptions().num_threads());
   c->add_option("--batch", a.batch, "Images per inference batch")->default_val(8);
+  c->add_option("--decode-threads", a.decode_threads,
+                "Threads decoding the next images while a batch runs (0: min(2, CPUs))")
+      ->default_val(0);
   c->add_flag("--reduced-precision", a.reduced, "bf16 on CPU (where supported), fp16 on CUDA");
   c->add_flag("--json", a.json, "One JSON object per line (JSON Lines)");
   c->add_option("--dicom-sr", a.dicom_sr,
@@ -80,57 +83,66 @@ int run_classify(const ClassifyArgs& a) {
   int rc = 0;
   bool first = true;
   Progress progress(files.size());
-  const size_t batch = static_cast<size_t>(std::max(1, a.batch));
-  for (size_t start = 0; start < files.size(); start += batch) {
-    const size_t end = std::min(files.size(), start + batch);
-    std::vector<medvision::Image> images;
-    std::vector<std::string> names;
-    for (size_t i = start; i < end; ++i) {
-      try {
-        images.push_back(medvision::Image::load(files[i]));
-        names.push_back(files[i]);
-      } catch (const medvision::Exception& e) {
-        rc = exit_code(e.status());
+  // The library's streaming pipeline (mv_model_run_many): files are decoded and preprocessed on
+  // worker threads while the previous batch runs, so that only a few full-size images exist at
+  // once. It runs over chunks of files so that results are printed as they come.
+  medvision::PipelineOptions po;
+  po.batch_size = std::max(1, a.batch);
+  po.decode_threads = std::max(0, a.decode_threads);
+  const size_t chunk = std::max<size_t>(64, 4 * static_cast<size_t>(po.batch_size));
+  for (size_t start = 0; start < files.size(); start += chunk) {
+    const size_t end = std::min(files.size(), start + chunk);
+    const std::vector<std::string> names(files.begin() + static_cast<std::ptrdiff_t>(start),
+                                         files.begin() + static_cast<std::ptrdiff_t>(end));
+    po.progress = [&](uint64_t done, uint64_t) {
+      progress.update(start + static_cast<size_t>(done));
+      return true;
+    };
+    std::vector<medvision::ItemResult> items;
+    try {
+      items = medvision::run_many(model, names, po);
+    } catch (const medvision::Exception& e) {
+      std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
+      return exit_code(e.status());
+    }
+    for (size_t i = 0; i < items.size(); ++i) {
+      const auto& item = items[i];
+      if (!item.ok()) {
+        rc = exit_code(item.status);
         if (a.json) {
-          std::cout << json{{"file", files[i]}, {"error", e.status_name()}, {"message", e.what()}}
+          std::cout << json{{"file", names[i]},
+                            {"error", mv_status_name(item.status)},
+                            {"message", item.message}}
                            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
                     << "\n";
         } else {
+          std::fprintf(stderr, "medvision: %s: %s\n", mv_status_name(item.status),
+                       item.message.c_str());
+        }
+        continue;
+      }
+      std::string sr;
+      if (!a.dicom_sr.empty()) {
+        sr = sr_path(names[i]);
+        try {
+          // The pipeline frees each decoded image after preprocessing; the SR's study and
+          // references come from the file, read again here.
+          item.result.write_dicom_sr(medvision::Image::load(names[i]), sr);
+        } catch (const medvision::Exception& e) {
+          rc = exit_code(e.status());
           std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
+          sr.clear();
         }
       }
-    }
-    if (!images.empty()) {
-      std::vector<const medvision::Image*> ptrs;
-      for (const auto& im : images) ptrs.push_back(&im);
-      try {
-        const auto results = model.run_batch(ptrs);
-        for (size_t i = 0; i < results.size(); ++i) {
-          std::string sr;
-          if (!a.dicom_sr.empty()) {
-            sr = sr_path(names[i]);
-            try {
-              results[i].write_dicom_sr(images[i], sr);
-            } catch (const medvision::Exception& e) {
-              rc = exit_code(e.status());
-              std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
-              sr.clear();
-            }
-          }
-          if (a.json) {
-            json j = json::parse(results[i].json());
-            j["file"] = names[i];
-            if (!sr.empty()) j["dicom_sr"] = sr;
-            std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-          } else {
-            print_result_human(names[i], results[i], first);
-            if (!sr.empty()) std::printf("  DICOM SR written to %s\n", sr.c_str());
-            first = false;
-          }
-        }
-      } catch (const medvision::Exception& e) {
-        rc = exit_code(e.status());
-        std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
+      if (a.json) {
+        json j = json::parse(item.result.json());
+        j["file"] = names[i];
+        if (!sr.empty()) j["dicom_sr"] = sr;
+        std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+      } else {
+        print_result_human(names[i], item.result, first);
+        if (!sr.empty()) std::printf("  DICOM SR written to %s\n", sr.c_str());
+        first = false;
       }
     }
     progress.update(end);

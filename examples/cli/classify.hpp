@@ -13,6 +13,7 @@ struct ClassifyArgs {
   std::string device;  // "": the library's default (mv_model_options)
   int threads = 0;     // --threads' default: mv_model_options_init()'s
   int batch = 8;
+  int decode_threads = 0;  // pipeline decode workers; 0: min(2, CPUs)
   bool json = false;
   bool reduced = false;
   std::string dicom_sr;  // folder for <stem>.sr.dcm (DICOM SR per image), or empty

@@ -1372,6 +1372,98 @@ MV_API MV_NODISCARD mv_status mv_segmentation_evaluator_finish(
 /** @brief Frees an evaluator; NULL is a no-op. @since 0.1 */
 MV_API void mv_segmentation_evaluator_free(mv_segmentation_evaluator* evaluator) MV_NOEXCEPT;
 
+/* ---------------------------------------------------------------------------------------------- */
+/* Many images: the streaming pipeline */
+/* ---------------------------------------------------------------------------------------------- */
+
+/** The results of mv_model_run_many(): one result or one error per input, in input order.
+ *  @since 0.1 */
+typedef struct mv_result_list mv_result_list;
+
+/** Options for mv_model_run_many(). Initialise with mv_pipeline_options_init(). @since 0.1 */
+typedef struct mv_pipeline_options {
+  uint32_t struct_size;
+  /** Classification: images per inference batch (>= 1); 0 (default) means 8. Segmentation models
+   *  run one image at a time whatever this says. */
+  int32_t batch_size;
+  /** Decode/preprocess worker threads; 0 (default) means min(2, the CPUs this process may use).
+   *  They run while the calling thread runs inference on LibTorch's intra-op threads
+   *  (mv_model_options.num_threads): decode_threads + num_threads <= CPUs avoids
+   *  oversubscription. */
+  int32_t decode_threads;
+  /** Prepared, model-sized inputs that may wait for inference, in batches (>= 1); 0 (default)
+   *  means 2. Segmentation: whole decoded images, this many. Bounds the memory. */
+  int32_t queue_batches;
+  /** Called on the calling thread after each inference batch and each failed input, with the
+   *  inputs finished so far (`done`) of `total`; return 0 to cancel. May be NULL (default). */
+  mv_progress_fn progress;
+  /** Passed to `progress`. */
+  void* progress_user;
+} mv_pipeline_options;
+
+/** @brief Fills `opts` with defaults. @return MV_OK, MV_ERR_INVALID_ARGUMENT,
+ *  MV_ERR_ABI_MISMATCH. Thread-safety: safe. @since 0.1 */
+MV_API MV_NODISCARD mv_status mv_pipeline_options_init(mv_pipeline_options* opts,
+                                                       size_t struct_size) MV_NOEXCEPT;
+
+/** @brief mv_pipeline_options_init() with the size this header was compiled with. */
+static inline mv_status mv_pipeline_options_default(mv_pipeline_options* opts) {
+  return mv_pipeline_options_init(opts, sizeof *opts);
+}
+
+/**
+ * @brief Runs a model on many inputs, streaming: decode and preprocessing on a few worker threads
+ * into a bounded queue of model-sized inputs, batched inference on the calling thread, so that
+ * decoding the next images overlaps inference of the current batch and at most
+ * `decode_threads` full-size decoded images exist at once. Results equal mv_model_run_batch()'s
+ * on the same batches (with batch_size 1, mv_model_run()'s), in input order.
+ *
+ * Input i is `paths[i]` when `paths` is not NULL and `paths[i]` is not NULL (decoded as
+ * mv_image_load() with default options), else `images[i]` (borrowed for the duration of the
+ * call). One bad input never fails the others: each gets its own status and a message naming the
+ * file (or "images[i]") and the problem (mv_result_list_status(), mv_result_list_message()).
+ * @param[in] paths `count` UTF-8 paths (entries may be NULL), or NULL.
+ * @param[in] images `count` images (entries may be NULL where a path is given), or NULL.
+ * @param[in] opts options, or NULL for defaults.
+ * @param[out] out the per-input results, set only when the call returns MV_OK.
+ * @return MV_OK (even if some or all inputs failed: see mv_result_list_status()) and
+ *         count 0 gives an empty list; MV_ERR_INVALID_ARGUMENT (NULL model or out, both arrays
+ *         NULL with count > 0, an input with neither a path nor an image, bad options);
+ *         MV_ERR_CANCELLED (the progress callback returned 0: every worker has stopped and
+ *         nothing is returned); MV_ERR_ABI_MISMATCH; MV_ERR_OUT_OF_MEMORY.
+ * Ownership: the caller owns *out; free with mv_result_list_free().
+ * Thread-safety: safe; many threads may run the same model at once. The progress callback is
+ * called on the calling thread. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_model_run_many(const mv_model* model, const char* const* paths,
+                                                const mv_image* const* images, size_t count,
+                                                const mv_pipeline_options* opts,
+                                                mv_result_list** out) MV_NOEXCEPT;
+
+/** @brief The number of inputs (0 for NULL). Thread-safety: safe. @since 0.1 */
+MV_API size_t mv_result_list_count(const mv_result_list* list) MV_NOEXCEPT;
+
+/** @brief Input i's status: MV_OK when it has a result; MV_ERR_INVALID_ARGUMENT when `list` is
+ *  NULL or i is out of range. Thread-safety: safe. @since 0.1 */
+MV_API mv_status mv_result_list_status(const mv_result_list* list, size_t i) MV_NOEXCEPT;
+
+/** @brief Input i's error message (UTF-8, names the file and the problem; never PHI), "" when it
+ *  succeeded, NULL when out of range. Ownership: borrowed, valid while the list lives. @since 0.1
+ */
+MV_API const char* mv_result_list_message(const mv_result_list* list, size_t i) MV_NOEXCEPT;
+
+/** @brief Input i's result, NULL when it failed, was taken, or i is out of range.
+ *  Ownership: borrowed, valid while the list lives. Thread-safety: safe. @since 0.1 */
+MV_API const mv_result* mv_result_list_get(const mv_result_list* list, size_t i) MV_NOEXCEPT;
+
+/** @brief Takes input i's result out of the list (NULL when there is none); the list then holds
+ *  none for i. Ownership: the caller owns the result; free with mv_result_free().
+ *  Thread-safety: not with other calls on the same list. @since 0.1 */
+MV_API mv_result* mv_result_list_take(mv_result_list* list, size_t i) MV_NOEXCEPT;
+
+/** @brief Frees a list and the results still in it; NULL is a no-op. @since 0.1 */
+MV_API void mv_result_list_free(mv_result_list* list) MV_NOEXCEPT;
+
 MV_END_DECL
 
 /** @} */

@@ -13,6 +13,8 @@
 
 #include <array>
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -740,6 +742,95 @@ inline std::vector<std::string> list_models() {
     start = end + 1;
   }
   return out;
+}
+
+/** Options for run_many(); the defaults are mv_pipeline_options_init()'s. */
+struct PipelineOptions {
+  int32_t batch_size;
+  int32_t decode_threads;
+  int32_t queue_batches;
+  /** Called on the calling thread with (done, total); return false to cancel. An exception it
+   *  throws cancels the run and is rethrown by run_many(). */
+  std::function<bool(uint64_t, uint64_t)> progress;
+
+  PipelineOptions() {
+    mv_pipeline_options o;
+    check(mv_pipeline_options_default(&o));
+    batch_size = o.batch_size;
+    decode_threads = o.decode_threads;
+    queue_batches = o.queue_batches;
+  }
+};
+
+/** One input's outcome in run_many(): a result, or a status and a message naming the input. */
+struct ItemResult {
+  mv_status status = MV_OK;
+  std::string message;
+  Result result;  ///< empty unless status is MV_OK
+  bool ok() const noexcept { return status == MV_OK; }
+};
+
+namespace detail {
+
+inline std::vector<ItemResult> run_many(const Model& model, const char* const* paths,
+                                        const mv_image* const* images, size_t count,
+                                        const PipelineOptions& options) {
+  mv_pipeline_options o;
+  check(mv_pipeline_options_default(&o));
+  o.batch_size = options.batch_size;
+  o.decode_threads = options.decode_threads;
+  o.queue_batches = options.queue_batches;
+  struct Progress {
+    const std::function<bool(uint64_t, uint64_t)>* fn;
+    std::exception_ptr error;
+    static int32_t call(uint64_t done, uint64_t total, void* user) noexcept {
+      auto* self = static_cast<Progress*>(user);
+      try {
+        return (*self->fn)(done, total) ? 1 : 0;
+      } catch (...) {
+        self->error = std::current_exception();
+        return 0;
+      }
+    }
+  } progress{&options.progress, nullptr};
+  if (options.progress) {
+    o.progress = &Progress::call;
+    o.progress_user = &progress;
+  }
+  mv_result_list* raw = nullptr;
+  const mv_status s = mv_model_run_many(model.get(), paths, images, count, &o, &raw);
+  if (progress.error) std::rethrow_exception(progress.error);
+  check(s);
+  std::unique_ptr<mv_result_list, void (*)(mv_result_list*)> list(raw, mv_result_list_free);
+  std::vector<ItemResult> out(mv_result_list_count(raw));
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i].status = mv_result_list_status(raw, i);
+    out[i].message = mv_result_list_message(raw, i);
+    out[i].result = Result(mv_result_list_take(raw, i));
+  }
+  return out;
+}
+
+}  // namespace detail
+
+/** Runs `model` on many files, streaming (mv_model_run_many()): results in input order; a bad
+ *  file gets its own status and message and never fails the others. Throws Exception for bad
+ *  options and MV_ERR_CANCELLED. Thread-safe like Model::run(). */
+inline std::vector<ItemResult> run_many(const Model& model, const std::vector<std::string>& paths,
+                                        const PipelineOptions& options = {}) {
+  std::vector<const char*> p;
+  p.reserve(paths.size());
+  for (const auto& s : paths) p.push_back(s.c_str());
+  return detail::run_many(model, p.data(), nullptr, p.size(), options);
+}
+
+/** run_many() over images in memory (borrowed for the duration of the call). */
+inline std::vector<ItemResult> run_many(const Model& model, const std::vector<const Image*>& images,
+                                        const PipelineOptions& options = {}) {
+  std::vector<const mv_image*> h;
+  h.reserve(images.size());
+  for (const Image* im : images) h.push_back(im ? im->get() : nullptr);
+  return detail::run_many(model, nullptr, h.data(), h.size(), options);
 }
 
 }  // namespace medvision

@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "common/image.hpp"
 #include "model/model.hpp"
@@ -47,4 +48,14 @@ struct mv_heatmap {
 // mv_model_calibrate_report(): the report, serialised once.
 struct mv_calibration_report {
   std::string json;
+};
+
+// mv_model_run_many(): one entry per input, in input order.
+struct mv_result_list {
+  struct Item {
+    mv_status status = MV_OK;
+    std::string message;
+    std::unique_ptr<mv_result> result;
+  };
+  std::vector<Item> items;
 };

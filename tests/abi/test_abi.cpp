@@ -50,6 +50,14 @@ static_assert(offsetof(mv_dicom_sr_options, struct_size) == 0, "struct_size firs
 static_assert(offsetof(mv_dicom_sr_options, seg_path) == 8, "ABI");
 static_assert(sizeof(mv_dicom_sr_options) == 16, "ABI");
 
+static_assert(offsetof(mv_pipeline_options, struct_size) == 0, "struct_size first");
+static_assert(offsetof(mv_pipeline_options, batch_size) == 4, "ABI");
+static_assert(offsetof(mv_pipeline_options, decode_threads) == 8, "ABI");
+static_assert(offsetof(mv_pipeline_options, queue_batches) == 12, "ABI");
+static_assert(offsetof(mv_pipeline_options, progress) == 16, "ABI");
+static_assert(offsetof(mv_pipeline_options, progress_user) == 24, "ABI");
+static_assert(sizeof(mv_pipeline_options) == 32, "ABI");
+
 static_assert(sizeof(mv_status) == sizeof(int), "enums are int-sized");
 
 TEST_CASE("abi: public struct layouts are pinned (compile-time checks)", "[abi]") {

@@ -157,20 +157,36 @@ class Model:
 
     # -- inference ------------------------------------------------------------------------
     def classify(self, images: Union[ImageLike, Sequence[ImageLike]], *,
-                 batch_size: int = 16) -> Union[Classification, List[Classification]]:
-        """Classifies one image (returns a Classification) or a list (returns a list, run in
-        batches of ``batch_size``). Items may be Images, paths, encoded bytes or numpy arrays.
+                 batch_size: int = 16, decode_threads: int = 0,
+                 progress: Optional[Callable[[int, int], Optional[bool]]] = None,
+                 errors: str = "raise") -> Union[Classification, List[Any]]:
+        """Classifies one image (returns a Classification) or a list (returns a list in input
+        order). Items may be Images, paths, encoded bytes or numpy arrays.
+
+        A list runs through the streaming pipeline (mv_model_run_many, the GIL released): paths
+        are decoded on ``decode_threads`` workers (0: min(2, CPUs)) while batches of
+        ``batch_size`` run, so only a few full-size images exist at once. One bad file never
+        fails the others: with ``errors="return"`` its slot holds the MedvisionError (naming the
+        file and the problem); with ``errors="raise"`` (default) the first one is raised after
+        the run. ``progress(done, total)`` returning False cancels (CancelledError).
         """
         if self.task != "classification":
             raise _core.InvalidArgumentError(
                 f"model '{self.name}' is a {self.task} model: use Model.segment() or Model.run()")
+        if errors not in ("raise", "return"):
+            raise ValueError(f"errors must be 'raise' or 'return', not {errors!r}")
         if isinstance(images, (list, tuple)):
-            out: List[Classification] = []
-            step = max(1, int(batch_size))
-            for start in range(0, len(images), step):
-                chunk = images[start:start + step]
-                decoded = [_as_image(x) for x in chunk]
-                for x, r in zip(chunk, self._core.run_batch(decoded)):
+            inputs = [os.fspath(x) if isinstance(x, (str, os.PathLike)) else _as_image(x)
+                      for x in images]
+            done = self._core.run_many(inputs, batch_size=max(1, int(batch_size)),
+                                       decode_threads=int(decode_threads), progress=progress)
+            out: List[Any] = []
+            for x, r in zip(images, done):
+                if isinstance(r, BaseException):
+                    if errors == "raise":
+                        raise r
+                    out.append(r)
+                else:
                     out.append(Classification._from_core(r, _source(x)))
             return out
         return Classification._from_core(self._core.run(_as_image(images)), _source(images))

@@ -150,4 +150,16 @@ void bind_common(py::module_& m) {
       "Installs handler(level: int, message: str) as the library's log sink (None removes it).");
 }
 
+// The exception instance for `status` and `message` (as a failed call would raise it), for the
+// per-input errors of Model.run_many.
+py::object status_error(mv_status status, const char* message) {
+  const auto idx = static_cast<size_t>(status);
+  PyObject* cls = idx < kStatusCount && g_status_class[idx] ? g_status_class[idx] : g_base_error;
+  if (status == MV_ERR_IO && is_not_found(message)) cls = g_file_not_found;
+  py::object exc = py::handle(cls)(message);
+  exc.attr("status") = static_cast<int>(status);
+  exc.attr("status_name") = mv_status_name(status);
+  return exc;
+}
+
 }  // namespace mvpy

@@ -293,6 +293,68 @@ A loaded model package. Thread-safe: share one Model between threads; every call
             return out;
           },
           py::arg("images"), "One batch through the model (GIL released).")
+      .def(
+          "run_many",
+          [](const ModelHolder& self, const std::vector<py::object>& inputs, int32_t batch_size,
+             int32_t decode_threads, int32_t queue_batches, py::object progress) {
+            // Inputs are str paths or Images; both are read out before the GIL is released.
+            auto mdl = self.get();
+            std::vector<std::string> paths(inputs.size());
+            std::vector<std::shared_ptr<medvision::Image>> keep;
+            std::vector<const char*> path_ptrs(inputs.size(), nullptr);
+            std::vector<const mv_image*> image_ptrs(inputs.size(), nullptr);
+            for (size_t i = 0; i < inputs.size(); ++i) {
+              if (py::isinstance<py::str>(inputs[i])) {
+                paths[i] = inputs[i].cast<std::string>();
+                path_ptrs[i] = paths[i].c_str();
+              } else {
+                keep.push_back(inputs[i].cast<const ImageHolder&>().get());
+                image_ptrs[i] = keep.back()->get();
+              }
+            }
+            mv_pipeline_options o;
+            medvision::check(mv_pipeline_options_default(&o));
+            o.batch_size = batch_size;
+            o.decode_threads = decode_threads;
+            o.queue_batches = queue_batches;
+            Progress state{progress, nullptr};
+            if (!progress.is_none()) {
+              o.progress = &Progress::call;
+              o.progress_user = &state;
+            }
+            mv_result_list* raw = nullptr;
+            mv_status status = MV_OK;
+            std::string message;
+            {
+              py::gil_scoped_release release;
+              status = mv_model_run_many(mdl->get(), path_ptrs.data(), image_ptrs.data(),
+                                         inputs.size(), &o, &raw);
+              if (status != MV_OK) message = mv_last_error();
+            }
+            if (state.error) throw std::move(*state.error);
+            if (status != MV_OK) throw medvision::Exception(status, message);
+            std::unique_ptr<mv_result_list, void (*)(mv_result_list*)> list(raw,
+                                                                            mv_result_list_free);
+            py::list out;
+            for (size_t i = 0; i < mv_result_list_count(raw); ++i) {
+              const mv_status s = mv_result_list_status(raw, i);
+              if (s == MV_OK) {
+                out.append(py::cast(
+                    ResultHolder(medvision::Result(mv_result_list_take(raw, i)), "Result")));
+              } else {
+                out.append(status_error(s, mv_result_list_message(raw, i)));
+              }
+            }
+            return out;
+          },
+          py::arg("inputs"), py::kw_only(),
+          py::arg("batch_size") = medvision::PipelineOptions().batch_size,
+          py::arg("decode_threads") = medvision::PipelineOptions().decode_threads,
+          py::arg("queue_batches") = medvision::PipelineOptions().queue_batches,
+          py::arg("progress") = py::none(),
+          "The streaming pipeline (mv_model_run_many; GIL released, progress(done, total) -> bool "
+          "called with the GIL taken back): one Result or one MedvisionError instance per input "
+          "(a str path or an Image), in input order.")
       .def("__repr__", [](const ModelHolder& self) {
         if (self.closed()) return std::string("<medvision.Model (closed)>");
         auto mdl = self.get();

@@ -97,4 +97,7 @@ struct Progress {
   }
 };
 
+// The exception instance a call failing with `status` would raise (bind_common.cpp).
+py::object status_error(mv_status status, const char* message);
+
 }  // namespace mvpy
