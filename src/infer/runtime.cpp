@@ -6,6 +6,7 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/api/include/torch/version.h>
 #include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/cuda.h>
 #include <torch/script.h>
 
@@ -13,6 +14,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -119,7 +121,15 @@ int64_t Tensor::numel() const {
 
 struct Runtime::Impl {
   std::string path;
+  // Every method (Grad-CAM's included): frozen (Graph::kFreeze, kOptimizeForInference) or as
+  // loaded (kNone). Autograd works on it.
   torch::jit::Module module;
+  // forward after freeze + optimize_for_inference (CPU, float32), used by run(forward) only;
+  // empty otherwise. A separate module: the pass rewrites forward's graph in place and its
+  // oneDNN ops have no autograd. It costs one more copy of the weights (small next to the
+  // activations of one batch).
+  std::optional<torch::jit::Module> fast;
+  Graph graph = Graph::kNone;
   torch::Device device{torch::kCPU};
   torch::ScalarType dtype = torch::kFloat32;
   std::vector<std::string> warnings;
@@ -186,17 +196,36 @@ std::unique_ptr<Runtime> Runtime::load(const std::string& path, const RuntimeOpt
                                       "', which the TorchScript module does not export");
       }
     }
-    if (options.optimize) {
+    impl->graph = options.optimize ? options.graph : Graph::kNone;
+    if (impl->graph == Graph::kOptimizeForInference &&
+        (!impl->device.is_cpu() || impl->dtype != torch::kFloat32)) {
+      // optimize_for_inference's oneDNN conversion is for the CPU in float32; CUDA and bf16
+      // keep the frozen module (unmeasured otherwise; the CUDA path is unchanged).
+      impl->graph = Graph::kFreeze;
+    }
+    torch::jit::Module all = m;
+    if (impl->graph != Graph::kNone) {
       try {
-        torch::jit::Module frozen = torch::jit::freeze(m, options.methods);
-        m = frozen;
+        all = torch::jit::freeze(m, options.methods);
       } catch (const c10::Error&) {
         // Some modules (e.g. with attributes mutated in forward) cannot be frozen; they still
-        // run correctly unfrozen, only a little slower.
+        // run correctly unfrozen, only slower.
         impl->warnings.push_back("module could not be frozen; running it unfrozen");
+        impl->graph = Graph::kNone;
       }
     }
-    impl->module = m;
+    if (impl->graph == Graph::kOptimizeForInference) {
+      try {
+        // freeze() clones, so `all` is untouched; only forward is kept and optimised.
+        torch::jit::Module f = torch::jit::freeze(m);
+        impl->fast = torch::jit::optimize_for_inference(f);
+      } catch (const c10::Error& e) {
+        impl->warnings.push_back("optimize_for_inference failed (" +
+                                 short_message(e).substr(0, 200) + "); running the frozen module");
+        impl->graph = Graph::kFreeze;
+      }
+    }
+    impl->module = all;
   } catch (const c10::Error& e) {
     rethrow_torch(e, path + ": cannot load TorchScript module");
   } catch (const Error&) {
@@ -212,6 +241,9 @@ Tensor Runtime::run(const float* data, const std::vector<int64_t>& shape,
   try {
     c10::InferenceMode guard;
     torch::Tensor x = impl_->input(data, shape);
+    if (impl_->fast && method == "forward") {
+      return to_host(first_tensor(impl_->fast->forward({x}), impl_->path));
+    }
     auto m = impl_->module.find_method(method);
     if (!m) throw Error(MV_ERR_MODEL, impl_->path + ": no method '" + method + "'");
     c10::IValue out = (*m)({x});
@@ -315,6 +347,17 @@ std::string Runtime::precision() const {
       return "float16";
     default:
       return "float32";
+  }
+}
+
+std::string Runtime::graph() const {
+  switch (impl_->graph) {
+    case Graph::kOptimizeForInference:
+      return "optimize_for_inference";
+    case Graph::kFreeze:
+      return "freeze";
+    default:
+      return "none";
   }
 }
 

@@ -11,6 +11,17 @@ namespace medvision::infer {
 
 enum class Precision { kFloat32, kReduced };  // kReduced: bf16 on CPU, fp16 on CUDA
 
+// The graph optimisation applied for plain inference (`run` of forward), from the manifest's
+// "inference.graph" (docs/model-package.md, docs/performance.md):
+//   kOptimizeForInference  freeze + torch::jit::optimize_for_inference (oneDNN prepacked
+//                          weights, conv/bn/relu folding) on the CPU in float32; elsewhere
+//                          (CUDA, bf16/fp16) it falls back to kFreeze;
+//   kFreeze                torch::jit::freeze (parameters folded into constants);
+//   kNone                  the module as loaded.
+// Grad-CAM (features/head, activations) always runs on a frozen, unoptimised module: it needs
+// autograd, which oneDNN's prepacked ops do not support.
+enum class Graph { kOptimizeForInference, kFreeze, kNone };
+
 // The CPUs this process may run on (sched_getaffinity; cgroup/taskset limits included), at least 1.
 int usable_cpus();
 
@@ -20,7 +31,9 @@ struct RuntimeOptions {
   // on (sched_getaffinity); < 0 leaves LibTorch's pool as it is (for hosts that manage it).
   int num_threads = 0;
   Precision precision = Precision::kFloat32;
-  bool optimize = true;  // freeze + optimize_for_inference
+  // false: no graph pass at all (the module as loaded, for every method); true: `graph`.
+  bool optimize = true;
+  Graph graph = Graph::kOptimizeForInference;
   // Methods besides forward that must survive freezing (e.g. "features", "head" for CAM).
   std::vector<std::string> methods;
 };
@@ -68,7 +81,10 @@ class Runtime {
                               const std::string& method, int64_t cls, bool softmax,
                               double logit_threshold) const;
 
-  std::string device() const;                 // "cpu" or "cuda:N"
+  std::string device() const;  // "cpu" or "cuda:N"
+  // The graph optimisation plain inference runs with: "optimize_for_inference", "freeze" or
+  // "none" (after any fall-back; see warnings()).
+  std::string graph() const;
   std::string precision() const;              // "float32", "bfloat16", "float16"
   std::vector<std::string> warnings() const;  // e.g. a fall-back from reduced precision
 

@@ -347,7 +347,7 @@ Manifest parse_manifest(const json& j, const std::string& dir, const std::string
              {"format_version", "name",   "version",     "task",       "labels",     "input",
               "preprocess",     "output", "calibration", "thresholds", "explain",    "segmentation",
               "intended_use",   "notice", "provenance",  "metrics",    "model_file", "sha256",
-              "description",    "codes",  "population"},
+              "description",    "codes",  "population",  "inference"},
              where, "");
   Manifest m;
   m.dir = dir;
@@ -395,6 +395,15 @@ Manifest parse_manifest(const json& j, const std::string& dir, const std::string
   }
 
   parse_explain(j, where, m);
+  if (auto it = j.find("inference"); it != j.end() && !it->is_null()) {
+    if (!it->is_object()) bad(where, "inference", "must be an object or null");
+    check_keys(*it, {"graph"}, where, "inference.");
+    m.inference_graph = optional_string(*it, "graph", where + ": inference");
+    if (!m.inference_graph.empty() && m.inference_graph != "optimize_for_inference" &&
+        m.inference_graph != "freeze" && m.inference_graph != "none") {
+      bad(where, "inference.graph", "must be optimize_for_inference, freeze or none");
+    }
+  }
   m.segmentation = j.value("segmentation", json());
   if (!m.segmentation.is_null()) {
     if (m.task != Task::kSegmentation) bad(where, "segmentation", "only for task segmentation");

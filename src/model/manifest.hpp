@@ -71,6 +71,9 @@ struct Manifest {
   // Segmentation CAM: a TorchScript method x -> (output, activations), or empty.
   std::string explain_activations;
   nlohmann::json segmentation;  // as written
+  // "inference.graph": "optimize_for_inference", "freeze" or "none"; empty when absent (the
+  // runtime's default, optimize_for_inference). src/infer/runtime.hpp: infer::Graph.
+  std::string inference_graph;
   // Label name -> the finding it reports, coded (manifest "codes"; DICOM SR measurement groups).
   std::map<std::string, ConceptCode> codes;
   SegmentationSpec segment;  // parsed (defaults when "segmentation" is null)

@@ -49,6 +49,11 @@ std::shared_ptr<const Model> Model::load(const std::string& name_or_path,
   if (!m->manifest_.explain_activations.empty()) {
     ro.methods.push_back(m->manifest_.explain_activations);
   }
+  if (m->manifest_.inference_graph == "freeze") {
+    ro.graph = infer::Graph::kFreeze;
+  } else if (m->manifest_.inference_graph == "none") {
+    ro.graph = infer::Graph::kNone;
+  }
   m->runtime_ = infer::Runtime::load((fs::path(dir) / m->manifest_.model_file).string(), ro);
   m->load_warnings_ = m->runtime_->warnings();
   if (!m->manifest_.calibration.is_null() || !m->manifest_.thresholds.is_null()) {

@@ -35,6 +35,7 @@ def test_bundled_package_conforms(pkg):
     lambda m: m.update(sha256="abc"),
     lambda m: m["preprocess"].append({"op": "sharpen"}),
     lambda m: m.update(labels=["A", "A"]),
+    lambda m: m.update(inference={"graph": "fast"}),
 ])
 def test_schema_rejects_mistakes(edit):
     m = copy.deepcopy(json.loads((ROOT / "models/cxr-pneumonia/package/manifest.json").read_text()))

@@ -94,6 +94,72 @@ TEST_CASE("model: a package loads and classifies like the TorchScript module doe
   mv_model_free(model);
 }
 
+TEST_CASE("model: every inference.graph choice classifies like the TorchScript module", "[model]") {
+  // Convolution + bias + ReLU + pooling + linear: what optimize_for_inference rewrites (oneDNN
+  // prepacked convolution, folded ReLU), unlike the linear fixture.
+  torch::jit::Module module("ConvNet");
+  torch::manual_seed(17);
+  module.register_parameter("k", torch::randn({8, 3, 3, 3}) * 0.3, false);
+  module.register_parameter("kb", torch::randn({8}) * 0.1, false);
+  module.register_parameter("w", torch::randn({4, 8}), false);
+  module.define(R"(
+    def forward(self, x):
+        f = torch.relu(torch.conv2d(x, self.k, self.kb, [1, 1], [1, 1]))
+        return f.mean(dim=[2, 3]).matmul(self.w.t())
+  )");
+  TempDir tmp;
+  mv_image* img = grey_image(40, 30, 0.0f, /*ramp=*/true);
+  // Reference: the module as built, on what the package's preprocessing makes of the image.
+  const std::string plain_pkg = mvtest::write_package(tmp.path() / "none", module, [] {
+    auto j = mvtest::base_manifest(3, 4);
+    j.erase("explain");  // no features/head methods
+    j["inference"] = {{"graph", "none"}};
+    return j;
+  }());
+  std::vector<float> reference;
+  {
+    mv_model* m = load_ok(plain_pkg);
+    mv_result* r = nullptr;
+    REQUIRE(mv_model_run(m, img, &r) == MV_OK);
+    for (size_t k = 0; k < 4; ++k) reference.push_back(mv_result_logit(r, k));
+    mv_result_free(r);
+    mv_model_free(m);
+  }
+  for (const char* graph : {"", "optimize_for_inference", "freeze", "off"}) {
+    INFO(graph);
+    auto j = mvtest::base_manifest(3, 4);
+    j.erase("explain");
+    if (*graph != '\0' && std::string(graph) != "off") j["inference"] = {{"graph", graph}};
+    const auto pkg = mvtest::write_package(tmp.path() / (std::string("g") + graph), module, j);
+    mv_model_options o;
+    REQUIRE(mv_model_options_default(&o) == MV_OK);
+    o.optimize = std::string(graph) == "off" ? 0 : 1;  // the load option that turns it all off
+    mv_model* m = nullptr;
+    REQUIRE(mv_model_load(pkg.c_str(), &o, &m) == MV_OK);
+    mv_result* r = nullptr;
+    REQUIRE(mv_model_run(m, img, &r) == MV_OK);
+    for (size_t k = 0; k < 4; ++k)
+      CHECK(mv_result_logit(r, k) == Approx(reference[k]).margin(1e-5));
+    mv_result_free(r);
+    mv_model_free(m);
+  }
+  mv_image_free(img);
+  // The reference itself against LibTorch directly: the same preprocessing on a constant image.
+  mv_image* flat = grey_image(16, 16, 51.0f);
+  mv_model* m = load_ok(plain_pkg);
+  mv_result* r = nullptr;
+  REQUIRE(mv_model_run(m, flat, &r) == MV_OK);
+  torch::NoGradGuard ng;
+  auto logits = module.forward({torch::full({1, 3, 16, 16}, 51.0f / 255.0f)}).toTensor();
+  for (size_t k = 0; k < 4; ++k) {
+    CHECK(mv_result_logit(r, k) ==
+          Approx(logits[0][static_cast<int64_t>(k)].item<float>()).margin(1e-5));
+  }
+  mv_result_free(r);
+  mv_model_free(m);
+  mv_image_free(flat);
+}
+
 TEST_CASE("model: a batch gives the same results as one image at a time", "[model]") {
   TempDir tmp;
   auto module = mvtest::make_linear_module(1, 1);
@@ -245,6 +311,11 @@ TEST_CASE("model: loading errors name the file and the problem", "[model][errors
          "duplicate"},
         {"bad input size", [](auto& j) { j["input"]["size"] = {16}; }, "input.size"},
         {"future format", [](auto& j) { j["format_version"] = 2; }, "format_version"},
+        {"unknown graph pass",
+         [](auto& j) {
+           j["inference"] = {{"graph", "fast"}};
+         },
+         "inference.graph"},
     };
     for (const auto& c : cases) {
       INFO(c.what);

@@ -157,14 +157,14 @@ class Model:
 
     # -- inference ------------------------------------------------------------------------
     def classify(self, images: Union[ImageLike, Sequence[ImageLike]], *,
-                 batch_size: int = 16, decode_threads: int = 0,
+                 batch_size: int = 16, decode_threads: Optional[int] = None,
                  progress: Optional[Callable[[int, int], Optional[bool]]] = None,
                  errors: str = "raise") -> Union[Classification, List[Any]]:
         """Classifies one image (returns a Classification) or a list (returns a list in input
         order). Items may be Images, paths, encoded bytes or numpy arrays.
 
         A list runs through the streaming pipeline (mv_model_run_many, the GIL released): paths
-        are decoded on ``decode_threads`` workers (0: min(2, CPUs)) while batches of
+        are decoded on ``decode_threads`` workers (None or 0: min(2, CPUs), the C default) while batches of
         ``batch_size`` run, so only a few full-size images exist at once. One bad file never
         fails the others: with ``errors="return"`` its slot holds the MedvisionError (naming the
         file and the problem); with ``errors="raise"`` (default) the first one is raised after
@@ -178,8 +178,9 @@ class Model:
         if isinstance(images, (list, tuple)):
             inputs = [os.fspath(x) if isinstance(x, (str, os.PathLike)) else _as_image(x)
                       for x in images]
+            extra = {} if decode_threads is None else {"decode_threads": int(decode_threads)}
             done = self._core.run_many(inputs, batch_size=max(1, int(batch_size)),
-                                       decode_threads=int(decode_threads), progress=progress)
+                                       progress=progress, **extra)
             out: List[Any] = []
             for x, r in zip(images, done):
                 if isinstance(r, BaseException):
