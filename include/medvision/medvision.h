@@ -512,7 +512,10 @@ typedef struct mv_model_options {
   int32_t precision;
   /** Non-zero (default): run one warm-up batch at load, which also checks the output shape. */
   int32_t warmup;
-  /** Non-zero (default): freeze the TorchScript module for inference. */
+  /** Non-zero (default): apply the package's inference graph pass (manifest `inference.graph`:
+   *  on the CPU in float32 freeze + torch::jit::optimize_for_inference by default, or freeze
+   *  only; CUDA and reduced precision freeze only; docs/performance.md). Zero: run the module as
+   *  loaded. */
   int32_t optimize;
 } mv_model_options;
 
