@@ -1,29 +1,19 @@
 // Version, status, last error, logging and small helpers of the C API.
 
-#include <atomic>
+#include <exception>
 #include <string>
 
 #include "capi/capi_guard.hpp"
 #include "common/log.hpp"
 
 namespace medvision::capi {
-namespace {
-std::atomic<ExceptionMapper> g_mapper{nullptr};
-}
 
-void register_exception_mapper(ExceptionMapper mapper) noexcept { g_mapper.store(mapper); }
-
-mv_status map_foreign_exception(const std::exception_ptr& e) noexcept {
-  if (ExceptionMapper mapper = g_mapper.load()) {
-    const mv_status s = mapper(e);
-    if (s != MV_OK) return s;
-  }
+mv_status fail_with(const std::exception_ptr& e) noexcept {
   try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    return fail(MV_ERR_INTERNAL, (std::string("internal error: ") + ex.what()).c_str());
-  } catch (...) {
-    return fail(MV_ERR_UNKNOWN, "unknown error");
+    const ErrorInfo info = error_info(e);
+    return fail(info.status, info.message.c_str());
+  } catch (...) {  // building the message itself ran out of memory
+    return fail(MV_ERR_OUT_OF_MEMORY, "out of memory");
   }
 }
 

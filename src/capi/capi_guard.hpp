@@ -5,7 +5,6 @@
 
 #include <cstring>
 #include <exception>
-#include <new>
 #include <string>
 
 #include "common/error.hpp"
@@ -18,11 +17,10 @@ inline mv_status fail(mv_status status, const char* message) noexcept {
   return status;
 }
 
-// Optional hook so that modules with their own exception types (LibTorch's c10::Error) can map
-// them without this header including their headers. Returns MV_OK if it did not recognise it.
-using ExceptionMapper = mv_status (*)(std::exception_ptr) noexcept;
-void register_exception_mapper(ExceptionMapper mapper) noexcept;
-mv_status map_foreign_exception(const std::exception_ptr& e) noexcept;
+// Sets the last error from an exception and returns its status, by the one mapping in
+// common/error.hpp (error_info) that the streaming pipeline's per-input errors use too. LibTorch's
+// c10::Error never gets here: src/infer rethrows it as medvision::Error with a status.
+mv_status fail_with(const std::exception_ptr& e) noexcept;
 
 // Copies a caller's options struct of `caller_size` bytes over a defaulted one, so that old
 // clients get new defaults and new clients' extra fields are ignored by an old library.
@@ -67,16 +65,10 @@ mv_status init_options(T* opts, size_t struct_size, size_t min_size, const T& de
 #define MV_CAPI_BEGIN              \
   ::medvision::clear_last_error(); \
   try {
-#define MV_CAPI_END                                                            \
-  }                                                                            \
-  catch (const ::medvision::Error& e) {                                        \
-    return ::medvision::capi::fail(e.status(), e.what());                      \
-  }                                                                            \
-  catch (const std::bad_alloc&) {                                              \
-    return ::medvision::capi::fail(MV_ERR_OUT_OF_MEMORY, "out of memory");     \
-  }                                                                            \
-  catch (...) {                                                                \
-    return ::medvision::capi::map_foreign_exception(std::current_exception()); \
+#define MV_CAPI_END                                                \
+  }                                                                \
+  catch (...) {                                                    \
+    return ::medvision::capi::fail_with(std::current_exception()); \
   }
 
 // For NULL checks at the top of a C function.

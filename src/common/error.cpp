@@ -31,6 +31,20 @@ void clear_last_error() noexcept { tls_message[0] = '\0'; }
 
 const char* last_error() noexcept { return tls_message; }
 
+ErrorInfo error_info(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const Error& ex) {
+    return {ex.status(), to_valid_utf8(ex.what())};
+  } catch (const std::bad_alloc&) {
+    return {MV_ERR_OUT_OF_MEMORY, "out of memory"};
+  } catch (const std::exception& ex) {
+    return {MV_ERR_INTERNAL, "internal error: " + to_valid_utf8(ex.what())};
+  } catch (...) {
+    return {MV_ERR_UNKNOWN, "unknown error"};
+  }
+}
+
 uint64_t checked_volume(const uint64_t* dims, int n, uint64_t limit, const std::string& what) {
   uint64_t total = 1;
   for (int i = 0; i < n; ++i) {

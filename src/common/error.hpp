@@ -1,6 +1,7 @@
 #pragma once
 // medvision::Error: the one exception type internals throw. The C API maps it to its status.
 
+#include <exception>
 #include <stdexcept>
 #include <string>
 
@@ -17,6 +18,18 @@ class Error : public std::runtime_error {
  private:
   mv_status status_;
 };
+
+// The one mapping from an exception to a status and a message, used at the C boundary
+// (MV_CAPI_END) and for the per-input errors of the streaming pipeline, so that both report the
+// same status for the same failure: medvision::Error keeps its status and message,
+// std::bad_alloc is MV_ERR_OUT_OF_MEMORY, any other std::exception MV_ERR_INTERNAL ("internal
+// error: ..."), anything else MV_ERR_UNKNOWN. The message is valid UTF-8. Throws only
+// std::bad_alloc (building the message); callers that must not throw catch it.
+struct ErrorInfo {
+  mv_status status;
+  std::string message;
+};
+ErrorInfo error_info(const std::exception_ptr& e);
 
 // Thread-local last error (see mv_last_error()). Never throws.
 void set_last_error(const char* message) noexcept;

@@ -5,7 +5,6 @@
 #include <exception>
 #include <memory>
 #include <mutex>
-#include <new>
 #include <thread>
 #include <utility>
 
@@ -39,23 +38,16 @@ std::string named(const std::string& name, const std::string& message) {
   return to_valid_utf8(name) + ": " + m;
 }
 
-// Runs `fn`, turning any exception into a status and a message naming the input.
+// Runs `fn`, turning any exception into a status and a message naming the input, by the same
+// mapping as the C boundary (common/error.hpp).
 template <typename Fn>
 void guarded(const std::string& name, mv_status* status, std::string* message, Fn&& fn) {
   try {
     fn();
-  } catch (const Error& e) {
-    *status = e.status();
-    *message = named(name, e.what());
-  } catch (const std::bad_alloc&) {
-    *status = MV_ERR_OUT_OF_MEMORY;
-    *message = named(name, "out of memory");
-  } catch (const std::exception& e) {
-    *status = MV_ERR_INTERNAL;
-    *message = named(name, e.what());
   } catch (...) {
-    *status = MV_ERR_UNKNOWN;
-    *message = named(name, "unknown error");
+    ErrorInfo info = error_info(std::current_exception());
+    *status = info.status;
+    *message = named(name, info.message);
   }
 }
 

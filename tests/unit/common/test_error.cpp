@@ -1,4 +1,7 @@
 #include <catch2/catch.hpp>
+#include <exception>
+#include <new>
+#include <stdexcept>
 #include <string>
 
 #include "common/error.hpp"
@@ -33,6 +36,30 @@ TEST_CASE("error: checked_volume refuses overflow and the limit before allocatin
   }
   const uint64_t ok[2] = {512, 512};
   REQUIRE(medvision::checked_volume(ok, 2, 1u << 20, "x") == 512u * 512u);
+}
+
+TEST_CASE("error: error_info maps every exception kind to one status and message", "[common]") {
+  auto info_of = [](auto&& thrower) {
+    try {
+      thrower();
+    } catch (...) {
+      return medvision::error_info(std::current_exception());
+    }
+    FAIL("no throw");
+    return medvision::ErrorInfo{MV_OK, ""};
+  };
+  auto e = info_of([] { throw Error(MV_ERR_CORRUPT_DATA, "f.dcm: bad \xff byte"); });
+  REQUIRE(e.status == MV_ERR_CORRUPT_DATA);
+  REQUIRE(e.message == "f.dcm: bad \xEF\xBF\xBD byte");  // U+FFFD, valid UTF-8
+  e = info_of([] { throw std::bad_alloc(); });
+  REQUIRE(e.status == MV_ERR_OUT_OF_MEMORY);
+  REQUIRE(e.message == "out of memory");
+  e = info_of([] { throw std::out_of_range("vector index"); });
+  REQUIRE(e.status == MV_ERR_INTERNAL);
+  REQUIRE(e.message == "internal error: vector index");
+  e = info_of([] { throw 42; });
+  REQUIRE(e.status == MV_ERR_UNKNOWN);
+  REQUIRE(e.message == "unknown error");
 }
 
 TEST_CASE("image: only allow-listed metadata is kept", "[common]") {
