@@ -10,6 +10,7 @@
 #include <fmt/ranges.h>
 
 #include "common/error.hpp"
+#include "infer/tensor_cache.hpp"
 
 namespace medvision::segment {
 
@@ -98,6 +99,8 @@ std::vector<float> importance_map(const std::vector<int64_t>& roi, bool gaussian
 
 infer::Tensor sliding_window(const infer::Runtime& runtime, const float* input,
                              const std::vector<int64_t>& shape, const WindowOptions& o) {
+  // Every window's forward pass allocates the same large activations: reuse them (issue 17).
+  const infer::TensorCacheScope reuse;
   return sliding_window(
       [&runtime](const float* windows, const std::vector<int64_t>& bshape) {
         return runtime.run(windows, bshape);
