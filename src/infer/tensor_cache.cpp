@@ -17,8 +17,6 @@ constexpr size_t kMinCached = size_t{1} << 20;  // smaller blocks: glibc's heap 
 constexpr size_t kMaxCached = size_t{4} << 30;  // never hold more than this in the cache
 constexpr uint8_t kPriority = 10;               // above LibTorch's default CPU allocator (0)
 
-thread_local int t_depth = 0;  // open scopes on this thread
-
 class CachingAllocator final : public c10::Allocator {
  public:
   static CachingAllocator& get() {
@@ -28,7 +26,7 @@ class CachingAllocator final : public c10::Allocator {
 
   void install() {
     std::call_once(installed_once_, [this] {
-      base_ = c10::GetCPUAllocator();
+      base_.store(c10::GetCPUAllocator());
       c10::SetCPUAllocator(this, kPriority);
       installed_.store(c10::GetCPUAllocator() == this);
     });
@@ -37,7 +35,7 @@ class CachingAllocator final : public c10::Allocator {
 
   c10::DataPtr allocate(size_t n) const override {
     auto* self = const_cast<CachingAllocator*>(this);
-    if (n < kMinCached || active_.load() == 0) return base_->allocate(n);
+    if (n < kMinCached || active_.load() == 0) return base_.load()->allocate(n);
     return self->allocate_cached(n);
   }
   c10::DeleterFnPtr raw_deleter() const override { return &release; }
@@ -113,7 +111,7 @@ class CachingAllocator final : public c10::Allocator {
       return;
     }
     // Not ours: a raw_allocate()d buffer of the base allocator (oneDNN's, outside a scope).
-    const c10::DeleterFnPtr base_deleter = self.base_->raw_deleter();
+    const c10::DeleterFnPtr base_deleter = self.base_.load()->raw_deleter();
     if (base_deleter != nullptr) {
       base_deleter(p);
     } else {
@@ -138,7 +136,9 @@ class CachingAllocator final : public c10::Allocator {
     if (live_bytes_ > peak_live_) peak_live_ = live_bytes_;
   }
 
-  c10::Allocator* base_ = nullptr;
+  // Written once before this allocator is installed; atomic because threads reach it through
+  // LibTorch's allocator table, which TSan cannot see synchronising.
+  std::atomic<c10::Allocator*> base_{nullptr};
   std::once_flag installed_once_;
   std::atomic<bool> installed_{false};
   std::atomic<int> active_{0};
@@ -161,13 +161,9 @@ TensorCacheScope::TensorCacheScope() noexcept {
   } catch (...) {  // call_once rethrows; without the allocator the scope simply does nothing
   }
   a.open();
-  ++t_depth;
 }
 
-TensorCacheScope::~TensorCacheScope() {
-  --t_depth;
-  CachingAllocator::get().close();
-}
+TensorCacheScope::~TensorCacheScope() { CachingAllocator::get().close(); }
 
 TensorCacheStats tensor_cache_stats() noexcept {
   try {
