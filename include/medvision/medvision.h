@@ -1402,6 +1402,12 @@ typedef struct mv_pipeline_options {
   mv_progress_fn progress;
   /** Passed to `progress`. */
   void* progress_user;
+  /* Appended in 0.1 (after `progress_user`): */
+  /** How `paths` are decoded (frame, VOI preset, series, value limit, pixel spacing), exactly
+   *  as mv_image_load() with these options; NULL (default): mv_image_load()'s defaults. Borrowed
+   *  for the duration of the call; invalid options fail the call with
+   *  MV_ERR_INVALID_ARGUMENT before any input is read. @since 0.1 */
+  const mv_image_load_options* load;
 } mv_pipeline_options;
 
 /** @brief Fills `opts` with defaults. @return MV_OK, MV_ERR_INVALID_ARGUMENT,
@@ -1422,7 +1428,7 @@ static inline mv_status mv_pipeline_options_default(mv_pipeline_options* opts) {
  * on the same batches (with batch_size 1, mv_model_run()'s), in input order.
  *
  * Input i is `paths[i]` when `paths` is not NULL and `paths[i]` is not NULL (decoded as
- * mv_image_load() with default options), else `images[i]` (borrowed for the duration of the
+ * mv_image_load() with `opts->load`), else `images[i]` (borrowed for the duration of the
  * call). One bad input never fails the others: each gets its own status and a message naming the
  * file (or "images[i]") and the problem (mv_result_list_status(), mv_result_list_message()).
  * @param[in] paths `count` UTF-8 paths (entries may be NULL), or NULL.

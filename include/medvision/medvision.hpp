@@ -752,6 +752,8 @@ struct PipelineOptions {
   /** Called on the calling thread with (done, total); return false to cancel. An exception it
    *  throws cancels the run and is rethrown by run_many(). */
   std::function<bool(uint64_t, uint64_t)> progress;
+  /** How paths are decoded (frame, VOI preset, pixel spacing...), as Image::load() with them. */
+  LoadOptions load;
 
   PipelineOptions() {
     mv_pipeline_options o;
@@ -780,6 +782,7 @@ inline std::vector<ItemResult> run_many(const Model& model, const char* const* p
   o.batch_size = options.batch_size;
   o.decode_threads = options.decode_threads;
   o.queue_batches = options.queue_batches;
+  o.load = options.load.c();
   struct Progress {
     const std::function<bool(uint64_t, uint64_t)>* fn;
     std::exception_ptr error;

@@ -8,6 +8,7 @@
 
 #include "capi/capi_guard.hpp"
 #include "capi/handles.hpp"
+#include "capi/load_options.hpp"
 #include "common/log.hpp"
 #include "common/pixels.hpp"
 #include "common/utf8.hpp"
@@ -17,6 +18,7 @@
 namespace {
 
 using medvision::Image;
+using medvision::capi::SpacingOverride;
 
 // The size of version 0.1 of each options struct: smaller sizes are refused.
 constexpr size_t kLoadOptionsV1 = offsetof(mv_image_load_options, series_uid) + sizeof(const char*);
@@ -43,18 +45,11 @@ medvision::io::LoadOptions to_internal(const mv_image_load_options& o) {
   return r;
 }
 
-// The user's pixel spacing (mv_image_load_options.pixel_spacing), applied after decoding.
-struct SpacingOverride {
-  double column = 0.0, row = 0.0;
-  void apply(Image& image) const {
-    if (column <= 0.0) return;
-    image.geometry.spacing[0] = column;
-    image.geometry.spacing[1] = row;
-    image.geometry.spacing_source = "user";
-  }
-};
+}  // namespace
 
-mv_status resolve_options(const mv_image_load_options* in, medvision::io::LoadOptions* out,
+namespace medvision::capi {
+
+mv_status resolve_options(const mv_image_load_options* in, io::LoadOptions* out,
                           SpacingOverride* spacing) {
   mv_image_load_options o = default_load_options();
   const mv_status s = medvision::capi::copy_options(
@@ -80,6 +75,12 @@ mv_status resolve_options(const mv_image_load_options* in, medvision::io::LoadOp
   *out = to_internal(o);
   return MV_OK;
 }
+
+}  // namespace medvision::capi
+
+namespace {
+
+using medvision::capi::resolve_options;
 
 mv_image* wrap(std::unique_ptr<Image> image, const std::string& name,
                const SpacingOverride& spacing = {}) {

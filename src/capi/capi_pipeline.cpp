@@ -8,6 +8,7 @@
 
 #include "capi/capi_guard.hpp"
 #include "capi/handles.hpp"
+#include "capi/load_options.hpp"
 #include "capi/segment_result.hpp"
 #include "model/pipeline.hpp"
 
@@ -24,6 +25,7 @@ mv_pipeline_options default_pipeline_options() {
   o.queue_batches = 2;
   o.progress = nullptr;
   o.progress_user = nullptr;
+  o.load = nullptr;
   return o;
 }
 
@@ -74,6 +76,14 @@ mv_status mv_model_run_many(const mv_model* model, const char* const* paths,
     }
   }
   medvision::model::PipelineOptions po;
+  // A caller built before `load` existed copies fewer bytes: it stays NULL (copy_options).
+  if (o.load != nullptr) {
+    medvision::capi::SpacingOverride spacing;
+    if (mv_status s = medvision::capi::resolve_options(o.load, &po.load, &spacing); s != MV_OK) {
+      return s;
+    }
+    po.after_load = [spacing](medvision::Image& image) { spacing.apply(image); };
+  }
   po.batch_size = o.batch_size > 0 ? o.batch_size : 8;
   po.decode_threads = o.decode_threads;
   po.queue_batches = o.queue_batches > 0 ? o.queue_batches : 2;

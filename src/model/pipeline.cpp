@@ -127,7 +127,8 @@ class Runner {
       std::unique_ptr<Image> decoded;
       const Image* image = in.image;
       if (image == nullptr) {
-        decoded = io::load_file(in.path, io::LoadOptions{});
+        decoded = io::load_file(in.path, options_.load);
+        if (options_.after_load) options_.after_load(*decoded);
         for (auto& w : decoded->warnings) w = to_valid_utf8(w);
         log_warnings(in.path, decoded->warnings);
         image = decoded.get();

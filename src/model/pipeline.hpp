@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/image.hpp"
+#include "io/io.hpp"
 #include "model/model.hpp"
 #include "model/result.hpp"
 
@@ -39,6 +40,10 @@ struct PipelineOptions {
   // Called on the calling thread after each batch (and after each failed input) with the inputs
   // finished so far and the total; returning false cancels (MV_ERR_CANCELLED is thrown).
   std::function<bool(uint64_t, uint64_t)> progress;
+  // How paths are decoded, and a hook applied to each image decoded from a path (the C API's
+  // user pixel spacing); images passed in memory are used as they are.
+  io::LoadOptions load;
+  std::function<void(Image&)> after_load;
 };
 
 struct PipelineItem {

@@ -56,7 +56,8 @@ static_assert(offsetof(mv_pipeline_options, decode_threads) == 8, "ABI");
 static_assert(offsetof(mv_pipeline_options, queue_batches) == 12, "ABI");
 static_assert(offsetof(mv_pipeline_options, progress) == 16, "ABI");
 static_assert(offsetof(mv_pipeline_options, progress_user) == 24, "ABI");
-static_assert(sizeof(mv_pipeline_options) == 32, "ABI");
+static_assert(offsetof(mv_pipeline_options, load) == 32, "ABI");
+static_assert(sizeof(mv_pipeline_options) == 40, "ABI");
 
 static_assert(sizeof(mv_status) == sizeof(int), "enums are int-sized");
 

@@ -3,6 +3,7 @@
 // and a message naming it, a failing batch is retried one input at a time, cancellation stops
 // early, and every argument and options path.
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
@@ -406,5 +407,100 @@ TEST_CASE("pipeline: arguments, options and the result list's accessors", "[mode
   mv_result_list_free(nullptr);
 
   mv_image_free(img);
+  mv_model_free(model);
+}
+
+TEST_CASE("pipeline: load options decode paths as mv_image_load does; segmentation runs through it",
+          "[model][pipeline]") {
+  TempDir tmp;
+  // Segmentation: foreground where the pixel is above 15 (two classes, softmax).
+  torch::jit::Module seg("seg");
+  seg.define(R"(
+def forward(self, x):
+    return torch.cat([15.0 - x, x - 15.0], 1)
+)");
+  auto manifest = mvtest::base_manifest(1, 2);
+  manifest["task"] = "segmentation";
+  manifest["labels"] = {"background", "bright"};
+  manifest["input"] = {{"channels", 1}, {"size", {16, 16}}, {"ndim", 2}};
+  manifest["preprocess"] = nlohmann::json::array();
+  manifest["output"] = {{"activation", "softmax"}};
+  manifest.erase("explain");
+  manifest["segmentation"] = {{"overlap", 0.5}, {"blend", "gaussian"}};
+  const std::string pkg = mvtest::write_package(tmp.path() / "seg", seg, manifest);
+  mv_model* model = load_ok(pkg);
+
+  std::vector<std::string> paths;
+  for (int i = 0; i < 3; ++i) {
+    mv_image* img = grey(20 + 4 * i, 18 + 2 * i, 5.0f * static_cast<float>(i));
+    paths.push_back((tmp.path() / ("seg" + std::to_string(i) + ".nii")).string());
+    save(img, paths.back());
+    mv_image_free(img);
+  }
+  std::vector<const char*> c_paths;
+  for (const auto& p : paths) c_paths.push_back(p.c_str());
+
+  mv_image_load_options load;
+  REQUIRE(mv_image_load_options_default(&load) == MV_OK);
+  load.pixel_spacing[0] = 0.5;
+  load.pixel_spacing[1] = 0.25;
+  for (const mv_image_load_options* lo : {static_cast<const mv_image_load_options*>(nullptr),
+                                          static_cast<const mv_image_load_options*>(&load)}) {
+    auto o = options(4, 2);
+    o.load = lo;
+    mv_result_list* list = nullptr;
+    INFO(mv_last_error());
+    REQUIRE(mv_model_run_many(model, c_paths.data(), nullptr, c_paths.size(), &o, &list) == MV_OK);
+    REQUIRE(mv_result_list_count(list) == paths.size());
+    for (size_t i = 0; i < paths.size(); ++i) {
+      INFO(paths[i]);
+      REQUIRE(mv_result_list_status(list, i) == MV_OK);
+      mv_image* img = nullptr;
+      REQUIRE(mv_image_load(paths[i].c_str(), lo, &img) == MV_OK);
+      mv_result* one = nullptr;
+      REQUIRE(mv_model_run(model, img, &one) == MV_OK);
+      const mv_result* many = mv_result_list_get(list, i);
+      REQUIRE(many != nullptr);
+      const std::string json = mv_result_json(one);
+      CHECK(std::string(mv_result_json(many)) == json);
+      const mv_image* ma = mv_result_mask(many);
+      const mv_image* mb = mv_result_mask(one);
+      REQUIRE(ma != nullptr);
+      REQUIRE(mb != nullptr);
+      int64_t sa[4] = {0, 0, 0, 0}, sb[4] = {0, 0, 0, 0};
+      mv_image_shape(ma, sa);
+      mv_image_shape(mb, sb);
+      REQUIRE(std::equal(sa, sa + 4, sb));
+      const auto n = static_cast<size_t>(sa[0] * sa[1] * sa[2] * sa[3]);
+      CHECK(n > 0);
+      CHECK(std::memcmp(mv_image_data(ma), mv_image_data(mb), n * sizeof(float)) == 0);
+      // The user's spacing reached the decoded image: areas in mm2, the spacing's source named.
+      CHECK((json.find("\"user\"") != std::string::npos) == (lo != nullptr));
+      mv_result_free(one);
+      mv_image_free(img);
+    }
+    mv_result_list_free(list);
+  }
+
+  // Bad load options fail the call before any input is read.
+  load.frame = -5;
+  auto o = options(1, 1);
+  o.load = &load;
+  mv_result_list* out = nullptr;
+  CHECK(mv_model_run_many(model, c_paths.data(), nullptr, c_paths.size(), &o, &out) ==
+        MV_ERR_INVALID_ARGUMENT);
+  CHECK(out == nullptr);
+  CHECK(std::string(mv_last_error()).find("frame") != std::string::npos);
+
+  // The C++ wrapper passes its LoadOptions.
+  const medvision::Model wrapped = medvision::Model::load(pkg);
+  medvision::PipelineOptions po;
+  po.load.set_pixel_spacing(0.5, 0.25);
+  const auto items = medvision::run_many(wrapped, paths, po);
+  REQUIRE(items.size() == paths.size());
+  for (const auto& it : items) {
+    REQUIRE(it.ok());
+    CHECK(it.result.json().find("\"user\"") != std::string::npos);
+  }
   mv_model_free(model);
 }
