@@ -1482,7 +1482,7 @@ typedef struct mv_prior_shift_options {
   const double* source_prior;
   size_t source_prior_count;
   const char* data_description; /**< free text recorded as provenance (borrowed; may be NULL) */
-  const char* version;          /**< mv_model_adapt_prior(): the new version (NULL: "<old>+prior") */
+  const char* version; /**< mv_model_adapt_prior(): the new version (NULL: "<old>+prior") */
 } mv_prior_shift_options;
 
 /** @brief Fills `opts` with defaults. @return MV_OK, MV_ERR_INVALID_ARGUMENT,
@@ -1518,9 +1518,8 @@ static inline mv_status mv_prior_shift_options_default(mv_prior_shift_options* o
  */
 MV_API MV_NODISCARD mv_status mv_model_estimate_prior(const mv_model* model, const float* logits,
                                                       size_t count,
-                                                      const mv_prior_shift_options* opts,
-                                                      char* buf, size_t cap,
-                                                      size_t* out_needed) MV_NOEXCEPT;
+                                                      const mv_prior_shift_options* opts, char* buf,
+                                                      size_t cap, size_t* out_needed) MV_NOEXCEPT;
 
 /**
  * @brief mv_model_estimate_prior(), then writes a new package version to `out_dir`: the same
@@ -1533,8 +1532,7 @@ MV_API MV_NODISCARD mv_status mv_model_estimate_prior(const mv_model* model, con
  * Thread-safety: safe. @since 0.1
  */
 MV_API MV_NODISCARD mv_status mv_model_adapt_prior(const mv_model* model, const float* logits,
-                                                   size_t count,
-                                                   const mv_prior_shift_options* opts,
+                                                   size_t count, const mv_prior_shift_options* opts,
                                                    const char* out_dir) MV_NOEXCEPT;
 
 /**
