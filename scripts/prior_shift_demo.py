@@ -112,6 +112,9 @@ def main():
             dl = report["drift"]["labels"][0]
             row["drift"] = {"ks": dl["ks"], "p_value": dl["p_value"], "psi": dl["psi"],
                             "shifted": dl["shifted"]}
+        if report.get("label_shift_fit"):
+            fl = report["label_shift_fit"]["labels"][0]
+            row["label_shift_fit"] = {"ks": fl["ks"], "p_value": fl["p_value"]}
         for name, mm in zip(("uncorrected", "corrected"), e["models"]):
             lab = mm["labels"]["Pneumonia"]
             op = lab.get("operating_point") or {}
@@ -128,17 +131,19 @@ def main():
              f"{a.n} images per row from the evaluation half, seed {a.seed}:", "",
              "| true prevalence | estimated | LR test p | ECE uncorrected | ECE corrected | "
              "ECE at true prior | Brier uncorrected | Brier corrected | Brier at true prior | "
-             "accuracy (both) | drift KS / PSI |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "accuracy (both) | drift KS / PSI | KS vs reweighted reference (p) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in table:
         u, c, o, dr = r["uncorrected"], r["corrected"], r["oracle"], r["drift"]
+        lf = r.get("label_shift_fit")
+        fit = "-" if lf is None else f"{lf['ks']:.3f} ({lf['p_value']:.2g})"
         acc = "-" if u["accuracy"] is None else f"{u['accuracy']:.3f}"
         drift = "-" if dr is None else (f"{dr['ks']:.3f} / {dr['psi']:.3f}"
                                         f"{' (shifted)' if dr['shifted'] else ''}")
         lines.append(f"| {r['true_prevalence']:.2f} | {r['estimated']:.3f} | "
                      f"{r['lr_p_value']:.2g} | {u['ece']:.4f} | {c['ece']:.4f} | {o['ece']:.4f} | "
                      f"{u['brier']:.4f} | {c['brier']:.4f} | {o['brier']:.4f} | {acc} | "
-                     f"{drift} |")
+                     f"{drift} | {fit} |")
     text = "\n".join(lines)
     print(text)
     (out / "prior-shift-demo.json").write_text(json.dumps({"rows": table, "table": text},

@@ -174,6 +174,18 @@ int run_prior_shift(const medvision::Model& model, const CalibrateArgs& a) {
                   l["ks"].get<double>(), l["p_value"].get<double>(), l["psi"].get<double>());
     }
   }
+  if (r.contains("label_shift_fit") && r["label_shift_fit"].is_object()) {
+    std::printf(
+        "  the same images against the calibration scores reweighted to the estimate "
+        "(a pure prevalence change):\n");
+    for (const auto& l : r["label_shift_fit"]["labels"]) {
+      std::printf("  %-20s KS %.3f (p %.2g)  %s\n", l["label"].get<std::string>().c_str(),
+                  l["ks"].get<double>(), l["p_value"].get<double>(),
+                  l["consistent"].get<bool>()
+                      ? "consistent with a prevalence change"
+                      : "NOT explained by a prevalence change: the images differ (check the site)");
+    }
+  }
   if (!a.out.empty()) {
     std::printf("  -> %s (version %s), report %s\n", a.out.c_str(),
                 r["version"].get<std::string>().c_str(),

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "calibrate/calibrate.hpp"
+#include "calibrate/drift.hpp"
 #include "common/error.hpp"
 #include "common/sha256.hpp"
 
@@ -471,6 +472,74 @@ std::vector<double> recorded_source_prior(const json& calibration, size_t labels
     }
   }
   return prior;
+}
+
+json label_shift_fit(const json& drift, const Matrix& logits, const Calibrator& calibrator,
+                     const PriorShift& shift) {
+  if (shift.activation() != Activation::kSigmoid || !drift.is_object() ||
+      !drift.contains("quantiles") || !drift.contains("n")) {
+    return nullptr;
+  }
+  const DriftReference ref = DriftReference::from_json(drift);  // validates the shape
+  const size_t labels = logits.cols;
+  if (ref.num_labels() != labels) return nullptr;
+  const auto& quantiles = drift["quantiles"];
+  const size_t knots = DriftReference::kQuantiles;
+  // Calibrated probability at each interval's midpoint, every label at once (per-label maps).
+  Matrix mids(knots - 1, labels);
+  for (size_t j = 0; j < labels; ++j) {
+    for (size_t k = 0; k + 1 < knots; ++k) {
+      mids(k, j) = 0.5 * (quantiles[j][k].get<double>() + quantiles[j][k + 1].get<double>());
+    }
+  }
+  const Matrix pm = calibrator.probabilities(mids);
+  const double m = to_double(logits.rows);
+  json out = {{"labels", json::array()}};
+  for (size_t j = 0; j < labels; ++j) {
+    std::vector<double> q(knots), cdf(knots, 0.0), w(knots - 1);
+    for (size_t k = 0; k < knots; ++k) q[k] = quantiles[j][k].get<double>();
+    const double ps = shift.source()[j], pt = shift.target()[j];
+    double total = 0, total2 = 0;
+    for (size_t k = 0; k + 1 < knots; ++k) {
+      const double p = pm(k, j);
+      w[k] = pt / ps * p + (1.0 - pt) / (1.0 - ps) * (1.0 - p);
+      total += w[k];
+      total2 += w[k] * w[k];
+    }
+    for (size_t k = 1; k < knots; ++k) cdf[k] = cdf[k - 1] + w[k - 1] / total;
+    // The reweighted reference CDF: piecewise linear through (q_k, cdf_k); left/right limits at
+    // a knot shared by several quantiles (ties) differ.
+    const auto g = [&](double x, bool left) {
+      if (x < q.front() || (left && x == q.front())) return 0.0;
+      if (x > q.back() || (!left && x == q.back())) return 1.0;
+      const auto it =
+          left ? std::lower_bound(q.begin(), q.end(), x) : std::upper_bound(q.begin(), q.end(), x);
+      const size_t hi = static_cast<size_t>(it - q.begin());
+      if (hi == 0) return 0.0;
+      if (hi >= knots) return 1.0;
+      const size_t lo = hi - 1;
+      const double span = q[hi] - q[lo];
+      return span > 0 ? cdf[lo] + (cdf[hi] - cdf[lo]) * (x - q[lo]) / span
+                      : (left ? cdf[lo] : cdf[hi]);
+    };
+    std::vector<double> b = logits.column(j);
+    std::sort(b.begin(), b.end());
+    std::vector<double> points = b;
+    points.insert(points.end(), q.begin(), q.end());
+    double d = 0;
+    for (double x : points) {
+      const double fr =
+          to_double(static_cast<size_t>(std::upper_bound(b.begin(), b.end(), x) - b.begin())) / m;
+      const double fl =
+          to_double(static_cast<size_t>(std::lower_bound(b.begin(), b.end(), x) - b.begin())) / m;
+      d = std::max({d, std::fabs(fr - g(x, false)), std::fabs(fl - g(x, true))});
+    }
+    const double kish = to_double(ref.n()) * total * total / (to_double(knots - 1) * total2);
+    const double en = kish * m / (kish + m), sqrt_en = std::sqrt(en);
+    const double p_value = kolmogorov_survival((sqrt_en + 0.12 + 0.11 / sqrt_en) * d);
+    out["labels"].push_back({{"ks", d}, {"p_value", p_value}, {"consistent", p_value >= 0.01}});
+  }
+  return out;
 }
 
 std::string today_utc_date() {

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "calibrate/calibrator.hpp"
 #include "calibrate/types.hpp"
 
 namespace medvision::calibrate {
@@ -132,6 +133,17 @@ struct PriorShiftPackage {
 // the source's README.md. Throws MV_ERR_INVALID_ARGUMENT or MV_ERR_IO naming the file.
 PackageWritten write_prior_shift_package(const PackageSource& source, const PriorShiftPackage& p,
                                          const std::string& version, const std::string& out_dir);
+
+// Does the site's score distribution look like the calibration set's with only the priors changed?
+// Sigmoid models, per label: the calibration-time logit distribution (the drift reference's 101
+// quantiles, `drift`) reweighted by p_t(x) / p_s(x) = (pt/ps) p + ((1-pt)/(1-ps)) (1-p) (p the
+// calibrated probability at each quantile interval's midpoint) is what a pure prior change
+// predicts; the batch's logits are compared with it by the two-sample Kolmogorov-Smirnov
+// statistic (p-value with Stephens' correction, the reference's size taken as Kish's effective
+// size of the weights). {"labels": [{"ks", "p_value", "consistent": p >= 0.01}]}; null for softmax
+// models or without a drift reference.
+nlohmann::json label_shift_fit(const nlohmann::json& drift, const Matrix& logits,
+                               const Calibrator& calibrator, const PriorShift& shift);
 
 // Today's date (UTC), YYYY-MM-DD.
 std::string today_utc_date();

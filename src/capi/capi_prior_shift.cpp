@@ -90,7 +90,8 @@ Estimated estimate(const mv_model* model, const float* logits, size_t count,
       cal::Matrix::from(std::vector<float>(logits, logits + count * labels), count, labels);
   // Always from the calibration map alone: a package shifted before is re-estimated from the
   // calibration set's priors, and its earlier shift replaced.
-  const cal::Matrix p = cal::Calibrator::from_json(m.calibration).probabilities(z);
+  const cal::Calibrator calibrator = cal::Calibrator::from_json(m.calibration);
+  const cal::Matrix p = calibrator.probabilities(z);
   cal::PriorShiftOptions po;
   po.max_iterations = o.max_iterations;
   po.tolerance = o.tolerance;
@@ -119,8 +120,13 @@ Estimated estimate(const mv_model* model, const float* logits, size_t count,
     before.push_back(a / static_cast<double>(count));
     after.push_back(b / static_cast<double>(count));
   }
-  json drift = nullptr;
+  json drift = nullptr, fit = nullptr;
   if (m.calibration.contains("drift") && m.calibration["drift"].is_object()) {
+    fit = cal::label_shift_fit(m.calibration["drift"], z, calibrator, shift);
+    if (fit.is_object()) {
+      for (size_t k = 0; k < fit["labels"].size() && k < labels; ++k)
+        fit["labels"][k]["label"] = m.labels[k];
+    }
     drift = cal::DriftReference::from_json(m.calibration["drift"]).compare(z).to_json();
     if (drift.contains("labels") && drift["labels"].is_array()) {
       for (size_t k = 0; k < drift["labels"].size() && k < labels; ++k)
@@ -133,6 +139,7 @@ Estimated estimate(const mv_model* model, const float* logits, size_t count,
               {"prior_shift", r.prior_shift},
               {"thresholds", r.thresholds},
               {"drift", drift},
+              {"label_shift_fit", fit},
               {"mean_probability", {{"before", before}, {"after", after}}},
               {"notice", m.notice}};
   return r;

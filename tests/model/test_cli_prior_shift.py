@@ -94,6 +94,9 @@ def test_estimate_moves_with_prevalence(adapted):
         assert "drift check of the same images" in r.stdout
         report = json.loads((pkg / "prior-shift-report.json").read_text())
         assert report["prior_shift"] == ps and report["drift"]["labels"][0]["label"] == "Pneumonia"
+        fit = report["label_shift_fit"]["labels"][0]
+        assert fit["label"] == "Pneumonia" and 0 <= fit["ks"] <= 1
+        assert "reweighted to the estimate" in r.stdout
         print(f"{name}: estimated prevalence {est[name]:.3f}, LR p {ps['lr_test']['p_value']:.3g}")
     assert est["low"] < 290 / 383 < est["high"]
     assert est["low"] < 0.45 and est["high"] > 0.6

@@ -260,3 +260,28 @@ def test_errors(mv, tmp_path):
     ps = model.estimate_prior(np.full((50, 1), -40, np.float32))["prior_shift"]
     assert ps["target_prior"][0] == pytest.approx(1e-6)
     assert any("clamped" in w for w in ps["warnings"])
+
+
+def test_label_shift_fit_tells_prevalence_from_covariate_shift(mv):
+    """The bundled package's drift reference (101 logit quantiles of its calibration images):
+    a sample of the reference itself, thinned to a lower prevalence by dropping positives, fits
+    the reweighted reference; the same sample moved by +4 logits (images that look different)
+    does not, although the pooled drift check flags both."""
+    model = mv.Model(str(PNEUMONIA))
+    m = json.loads((PNEUMONIA / "manifest.json").read_text())
+    q = np.asarray(m["calibration"]["drift"]["quantiles"][0], float)
+    rng = np.random.default_rng(4)
+    z = np.interp(rng.uniform(0, 100, 4000), np.arange(101), q)
+    p = 1 / (1 + np.exp(-z / m["calibration"]["temperature"][0]))
+    # Keep each image with probability 1 - p * 0.85: positives mostly dropped (a prior shift
+    # with p(x | y) unchanged, since the calibrated p is the posterior of y given x).
+    keep = rng.uniform(size=z.size) > 0.85 * p
+    thinned = z[keep][:600].astype(np.float32)[:, None]
+    r = model.estimate_prior(thinned)
+    assert r["prior_shift"]["target_prior"][0] < 0.5
+    assert r["drift"]["shifted"]
+    fit = r["label_shift_fit"]["labels"][0]
+    assert fit["label"] == "Pneumonia" and fit["consistent"], fit
+    assert fit["ks"] < r["drift"]["labels"][0]["ks"]
+    moved = model.estimate_prior(thinned + 4)
+    assert not moved["label_shift_fit"]["labels"][0]["consistent"]
