@@ -70,6 +70,131 @@ int run_drift_check(const medvision::Model& model, const CalibrateArgs& a) {
   return report["shifted"].get<bool>() ? 2 : 0;
 }
 
+// Raw outputs of `model` for `files` through the streaming pipeline (mv_model_run_many), as
+// classify runs it. Unreadable files are reported by name on stderr and skipped; `kept` gets
+// the files that produced outputs.
+std::vector<float> stream_logits(const medvision::Model& model,
+                                 const std::vector<std::string>& files, int batch_size,
+                                 std::vector<std::string>* kept) {
+  const size_t labels = model.labels().size();
+  std::vector<float> logits;
+  Progress progress(files.size());
+  medvision::PipelineOptions po;
+  po.batch_size = std::max(1, batch_size);
+  const size_t chunk = std::max<size_t>(64, 4 * static_cast<size_t>(po.batch_size));
+  for (size_t start = 0; start < files.size(); start += chunk) {
+    const size_t end = std::min(files.size(), start + chunk);
+    const std::vector<std::string> names(files.begin() + static_cast<std::ptrdiff_t>(start),
+                                         files.begin() + static_cast<std::ptrdiff_t>(end));
+    po.progress = [&](uint64_t done, uint64_t) {
+      progress.update(start + static_cast<size_t>(done));
+      return true;
+    };
+    const auto items = medvision::run_many(model, names, po);
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (!items[i].ok()) {
+        std::fprintf(stderr, "medvision: skipped %s: %s: %s\n", names[i].c_str(),
+                     mv_status_name(items[i].status), items[i].message.c_str());
+        continue;
+      }
+      for (size_t k = 0; k < labels; ++k)
+        logits.push_back(mv_result_logit(items[i].result.get(), k));
+      kept->push_back(names[i]);
+    }
+    progress.update(end);
+  }
+  return logits;
+}
+
+// `medvision calibrate --prior-shift FOLDER [--out DIR]`: the label priors at a new site from its
+// unlabelled images; with --out, a package version corrected for them. Exit code 2 when no image
+// could be read.
+int run_prior_shift(const medvision::Model& model, const CalibrateArgs& a) {
+  const auto files = expand_inputs({a.prior_shift});
+  if (files.empty()) {
+    std::fprintf(stderr, "medvision: --prior-shift %s: no images there\n", a.prior_shift.c_str());
+    return kUsageError;
+  }
+  medvision::PriorShiftOptions o;
+  o.set_source_prior(a.source_prior).set_version(a.version);
+  std::vector<std::string> kept;
+  const auto logits = stream_logits(model, files, a.batch, &kept);
+  if (kept.empty()) {
+    std::fprintf(stderr, "medvision: --prior-shift %s: none of the %zu files could be read\n",
+                 a.prior_shift.c_str(), files.size());
+    return 2;
+  }
+  o.set_data_description(a.prior_shift + " (" + std::to_string(kept.size()) +
+                         " unlabelled images)");
+  const json r = json::parse(
+      a.out.empty() ? medvision::estimate_prior(model, logits.data(), kept.size(), o)
+                    : medvision::adapt_prior(model, logits.data(), kept.size(), a.out, o));
+  const json& ps = r["prior_shift"];
+  const auto labels = model.labels();
+  const bool softmax = model.activation() == MV_ACTIVATION_SOFTMAX;
+  std::printf("prior shift of %s %s on %zu images of %s (%zu skipped): EM %s in %d iterations\n",
+              model.name().c_str(), model.version().c_str(), kept.size(), a.prior_shift.c_str(),
+              files.size() - kept.size(), ps["converged"].get<bool>() ? "converged" : "stopped",
+              ps["iterations"].get<int>());
+  for (size_t k = 0; k < labels.size(); ++k) {
+    std::printf("  %-20s prevalence %.4f (calibration set) -> %.4f (estimated)", labels[k].c_str(),
+                ps["source_prior"][k].get<double>(), ps["target_prior"][k].get<double>());
+    if (!softmax) {
+      const auto& t = ps["labels"][k]["lr_test"];
+      std::printf("  LR test %.2f, p %.3g", t["statistic"].get<double>(),
+                  t["p_value"].get<double>());
+    }
+    std::printf("\n");
+    const auto& th = r["thresholds"];
+    if (th.is_object() && th.contains(labels[k]) && th[labels[k]].contains("prior_shift")) {
+      const auto& e = th[labels[k]];
+      const auto& rec = e["prior_shift"];
+      if (rec.value("decided_on", "") == "shifted_probabilities") {
+        std::printf("  %-20s threshold %.4f -> %.4f (same decisions)", "",
+                    rec["source_threshold"].get<double>(), e["threshold"].get<double>());
+        if (rec["ppv"].is_number() && rec["npv"].is_number())
+          std::printf("; at this prevalence PPV %.3f, NPV %.3f", rec["ppv"].get<double>(),
+                      rec["npv"].get<double>());
+        std::printf("\n");
+      }
+    }
+  }
+  const auto& t = ps["lr_test"];
+  std::printf("  the priors changed? likelihood-ratio %.2f on %d dof, p %.3g\n",
+              t["statistic"].get<double>(), t["dof"].get<int>(), t["p_value"].get<double>());
+  for (const auto& w : ps["warnings"]) std::printf("  warning: %s\n", w.get<std::string>().c_str());
+  if (r["drift"].is_object()) {
+    std::printf("  drift check of the same images: %s\n",
+                r["drift"]["shifted"].get<bool>()
+                    ? "the score distribution moved (a prevalence change moves it too; see "
+                      "docs/calibration.md, Prior shift)"
+                    : "no shift detected");
+    for (const auto& l : r["drift"]["labels"]) {
+      std::printf("  %-20s KS %.3f (p %.2g)  PSI %.3f\n", l["label"].get<std::string>().c_str(),
+                  l["ks"].get<double>(), l["p_value"].get<double>(), l["psi"].get<double>());
+    }
+  }
+  if (r.contains("label_shift_fit") && r["label_shift_fit"].is_object()) {
+    std::printf(
+        "  the same images against the calibration scores reweighted to the estimate "
+        "(a pure prevalence change):\n");
+    for (const auto& l : r["label_shift_fit"]["labels"]) {
+      std::printf("  %-20s KS %.3f (p %.2g)  %s\n", l["label"].get<std::string>().c_str(),
+                  l["ks"].get<double>(), l["p_value"].get<double>(),
+                  l["consistent"].get<bool>()
+                      ? "consistent with a prevalence change"
+                      : "NOT explained by a prevalence change: the images differ (check the site)");
+    }
+  }
+  if (!a.out.empty()) {
+    std::printf("  -> %s (version %s), report %s\n", a.out.c_str(),
+                r["version"].get<std::string>().c_str(),
+                (std::filesystem::path(a.out) / "prior-shift-report.json").string().c_str());
+  }
+  std::printf("  %s\n", r.value("notice", "Not for diagnostic use.").c_str());
+  return 0;
+}
+
 }  // namespace
 
 void add_calibrate_command(CLI::App& app, CalibrateArgs& a) {
@@ -111,6 +236,13 @@ void add_calibrate_command(CLI::App& app, CalibrateArgs& a) {
                 "Conformal score: lac (1 - p of the true class; smallest sets) | aps (mass of "
                 "the classes ranked at or above it; adaptive sets, softmax models only)")
       ->default_val(medvision::to_string(d.conformal_score()));
+  c->add_option("--prior-shift", a.prior_shift,
+                "Re-estimate each label's prevalence from the unlabelled images in FOLDER (EM of "
+                "Saerens et al. 2002) and, with --out, write a package version whose "
+                "probabilities are corrected for it");
+  c->add_option("--source-prior", a.source_prior,
+                "--prior-shift: the calibration set's prevalence per label (default: the "
+                "manifest's calibration.fitted_on)");
   c->add_option("--package-version", a.version,
                 "Version of the new package (default: <version>+cal)");
   c->add_option("--device", a.device, kDeviceHelp);
@@ -124,6 +256,7 @@ int run_calibrate(const CalibrateArgs& a) {
   mo.set_device(a.device);
   const auto model = medvision::Model::load(a.model, mo);
   if (a.check) return run_drift_check(model, a);
+  if (!a.prior_shift.empty()) return run_prior_shift(model, a);
   if (a.labels.empty() || a.out.empty()) {
     std::fprintf(stderr, "medvision: calibrate needs --labels and --out (or --check FILE...)\n");
     return kUsageError;

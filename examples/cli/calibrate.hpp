@@ -27,6 +27,9 @@ struct CalibrateArgs {
   std::string device;  // "": the library's default (mv_model_options)
   int batch = 16;
   std::string version;
+  // --prior-shift FOLDER: re-estimate the label priors from the unlabelled images there.
+  std::string prior_shift;
+  std::vector<double> source_prior;  // --source-prior: one per label (empty: the manifest's)
   CLI::App* command = nullptr;
   CLI::Option* refer_band_option = nullptr;  // --refer-band, to see whether it was given
   CLI::Option* refer_option = nullptr;       // --refer

@@ -1473,6 +1473,87 @@ MV_API mv_result* mv_result_list_take(mv_result_list* list, size_t i) MV_NOEXCEP
 /** @brief Frees a list and the results still in it; NULL is a no-op. @since 0.1 */
 MV_API void mv_result_list_free(mv_result_list* list) MV_NOEXCEPT;
 
+/* ---- Prior shift: a site's label prevalence from unlabelled images -------------------------- */
+
+/** Options for mv_model_estimate_prior() and mv_model_adapt_prior(). Initialise with
+ *  mv_prior_shift_options_init(). @since 0.1 */
+typedef struct mv_prior_shift_options {
+  uint32_t struct_size;
+  int32_t max_iterations; /**< EM iterations at most (default 1000) */
+  double tolerance;       /**< EM stops when every prior moves less than this (default 1e-8) */
+  /** The priors the calibration was fitted at, `source_prior_count` == label_count values in
+   *  (0, 1) (softmax models: summing to 1). NULL (default): the manifest's
+   *  calibration.fitted_on.positives / n; a package calibrated before those were recorded needs
+   *  them here. Borrowed for the duration of the call. */
+  const double* source_prior;
+  size_t source_prior_count;
+  const char* data_description; /**< free text recorded as provenance (borrowed; may be NULL) */
+  const char* version; /**< mv_model_adapt_prior(): the new version (NULL: "<old>+prior") */
+} mv_prior_shift_options;
+
+/** @brief Fills `opts` with defaults. @return MV_OK, MV_ERR_INVALID_ARGUMENT,
+ *  MV_ERR_ABI_MISMATCH. Thread-safety: safe. @since 0.1 */
+MV_API MV_NODISCARD mv_status mv_prior_shift_options_init(mv_prior_shift_options* opts,
+                                                          size_t struct_size) MV_NOEXCEPT;
+
+/** @brief mv_prior_shift_options_init() with the size this header was compiled with. */
+static inline mv_status mv_prior_shift_options_default(mv_prior_shift_options* opts) {
+  return mv_prior_shift_options_init(opts, sizeof *opts);
+}
+
+/**
+ * @brief Estimates the prevalence of each label at a new site from a calibrated classification
+ * model's raw outputs on unlabelled images there: the EM algorithm of Saerens, Latinne &
+ * Decaestecker (2002) on the calibrated probabilities (per label for sigmoid models, over the
+ * classes jointly for softmax models), started at the calibration set's priors, with their
+ * likelihood-ratio test of "the priors changed", and the drift check of the same outputs
+ * (mv_model_drift_check()) so that a change in p(x | y), which EM assumes away, shows.
+ * Writes nothing.
+ * @param[in] logits `count` x label_count raw outputs (mv_result_logit()).
+ * @param[in] opts NULL for defaults.
+ * @param[out] buf, cap, out_needed the report as JSON (size-query pattern): {"model", "version",
+ *             "labels", "prior_shift": {"method": "em_saerens2002", "source_prior",
+ *             "target_prior", "images", "iterations", "converged", "log_likelihood",
+ *             "lr_test": {"statistic", "dof", "p_value"}, "warnings", "data", "date"},
+ *             "thresholds" (as the adapted package would carry them), "drift" (null without a
+ *             drift reference), "mean_probability": {"before", "after"}} (docs/calibration.md).
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT (NULL, count 0, a model that is not a calibrated
+ *         classification model, no recorded source prior and none given, a non-finite output);
+ *         MV_ERR_ABI_MISMATCH.
+ * Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_model_estimate_prior(const mv_model* model, const float* logits,
+                                                      size_t count,
+                                                      const mv_prior_shift_options* opts, char* buf,
+                                                      size_t cap, size_t* out_needed) MV_NOEXCEPT;
+
+/**
+ * @brief mv_model_estimate_prior(), then writes a new package version to `out_dir`: the same
+ * model file, a manifest whose calibration carries "prior_shift" (applied to every result after
+ * the calibration map) and whose thresholds are mapped so that every image keeps its decision,
+ * and `prior-shift-report.json` (the report).
+ * @param[in] out_dir a folder to create (must not hold a manifest already).
+ * @return as mv_model_estimate_prior(); MV_ERR_INVALID_ARGUMENT also for a NULL or existing
+ *         `out_dir`; MV_ERR_IO.
+ * Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_model_adapt_prior(const mv_model* model, const float* logits,
+                                                   size_t count, const mv_prior_shift_options* opts,
+                                                   const char* out_dir) MV_NOEXCEPT;
+
+/**
+ * @brief mv_model_adapt_prior(), also returning the report ({"dir", "name", "version"} added) as
+ * an ::mv_calibration_report (read it with mv_calibration_report_json()).
+ * @param[out] out the report; free with mv_calibration_report_free(). Untouched on error.
+ * @return as mv_model_adapt_prior(); MV_ERR_INVALID_ARGUMENT also for a NULL `out`.
+ * Ownership: the caller owns `*out`. Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_model_adapt_prior_report(const mv_model* model,
+                                                          const float* logits, size_t count,
+                                                          const mv_prior_shift_options* opts,
+                                                          const char* out_dir,
+                                                          mv_calibration_report** out) MV_NOEXCEPT;
+
 MV_END_DECL
 
 /** @} */

@@ -381,6 +381,86 @@ inline const char* to_string(mv_dtype d) {
   return "unknown";
 }
 
+/**
+ * Options for estimate_prior() and adapt_prior(): the C struct filled by
+ * mv_prior_shift_options_init() with a chainable setter and a getter per field, as
+ * CalibrateOptions. The source prior and the strings are copied and owned here.
+ */
+class PriorShiftOptions {
+ public:
+  PriorShiftOptions() { check(mv_prior_shift_options_default(&c_)); }
+  PriorShiftOptions& set_max_iterations(int32_t v) {
+    c_.max_iterations = v;
+    return *this;
+  }
+  PriorShiftOptions& set_tolerance(double v) {
+    c_.tolerance = v;
+    return *this;
+  }
+  /** The calibration set's priors, one per label (empty: the manifest's fitted_on). */
+  PriorShiftOptions& set_source_prior(std::vector<double> v) {
+    source_prior_ = std::move(v);
+    return *this;
+  }
+  PriorShiftOptions& set_data_description(std::string v) {
+    description_ = std::move(v);
+    return *this;
+  }
+  /** Version of the new package ("" for "<old>+prior"). */
+  PriorShiftOptions& set_version(std::string v) {
+    version_ = std::move(v);
+    return *this;
+  }
+  int32_t max_iterations() const noexcept { return c_.max_iterations; }
+  double tolerance() const noexcept { return c_.tolerance; }
+  const std::vector<double>& source_prior() const noexcept { return source_prior_; }
+  const std::string& data_description() const noexcept { return description_; }
+  const std::string& version() const noexcept { return version_; }
+
+  /** The C struct, its pointers into this object (valid while it lives unchanged). */
+  const mv_prior_shift_options* c() const noexcept {
+    c_.source_prior = source_prior_.empty() ? nullptr : source_prior_.data();
+    c_.source_prior_count = source_prior_.size();
+    c_.data_description = description_.empty() ? nullptr : description_.c_str();
+    c_.version = version_.empty() ? nullptr : version_.c_str();
+    return &c_;
+  }
+
+ private:
+  mutable mv_prior_shift_options c_;
+  std::vector<double> source_prior_;
+  std::string description_;
+  std::string version_;
+};
+
+/**
+ * Estimates the label priors at a new site from count x label_count raw outputs of unlabelled
+ * images there (see mv_model_estimate_prior()); returns the report as JSON text. Writes nothing.
+ */
+inline std::string estimate_prior(const Model& model, const float* logits, size_t count,
+                                  const PriorShiftOptions& options = {}) {
+  size_t needed = 0;
+  check(mv_model_estimate_prior(model.get(), logits, count, options.c(), nullptr, 0, &needed));
+  std::string buf(needed, '\0');
+  check(mv_model_estimate_prior(model.get(), logits, count, options.c(), buf.data(), buf.size(),
+                                &needed));
+  buf.resize(needed > 0 ? needed - 1 : 0);
+  return buf;
+}
+
+/**
+ * estimate_prior(), then writes a package version with the corrected probabilities to `out_dir`
+ * (see mv_model_adapt_prior_report()); returns the report as JSON text.
+ */
+inline std::string adapt_prior(const Model& model, const float* logits, size_t count,
+                               const std::string& out_dir, const PriorShiftOptions& options = {}) {
+  mv_calibration_report* r = nullptr;
+  check(mv_model_adapt_prior_report(model.get(), logits, count, options.c(), out_dir.c_str(), &r));
+  std::string text = mv_calibration_report_json(r);
+  mv_calibration_report_free(r);
+  return text;
+}
+
 }  // namespace medvision
 
 #endif /* MEDVISION_ANALYSIS_HPP */

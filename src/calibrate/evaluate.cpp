@@ -11,6 +11,7 @@
 #include "calibrate/conformal.hpp"
 #include "calibrate/metrics.hpp"
 #include "calibrate/operating_point.hpp"
+#include "calibrate/prior_shift.hpp"
 #include "common/error.hpp"
 
 namespace medvision::calibrate {
@@ -176,6 +177,13 @@ Prepared prepare(const ModelScores& m, Activation activation,
                   "evaluate: model '" + m.name + "': calibration does not match its labels");
     }
     p.calibrated_probs = cal.probabilities(m.logits);
+    // A package adapted to a site's label priors (medvision calibrate --prior-shift): its
+    // probabilities are the calibrated ones re-expressed at the estimated priors.
+    if (m.calibration.contains("prior_shift") && m.calibration["prior_shift"].is_object()) {
+      p.calibrated_probs =
+          PriorShift::from_json(m.calibration["prior_shift"], activation, names.size())
+              .apply(p.calibrated_probs);
+    }
     if (m.calibration.contains("conformal") && m.calibration["conformal"].is_object()) {
       p.conformal = Conformal::from_json(m.calibration["conformal"], activation);
     }

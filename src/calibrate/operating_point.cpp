@@ -271,8 +271,14 @@ ScoreCalibration::ScoreCalibration(const json& calibration, const json& threshol
                       " labels, the model has " + std::to_string(num_labels_));
     }
   }
+  if (has_calibrator_ && calibration.contains("prior_shift") &&
+      !calibration["prior_shift"].is_null()) {
+    prior_shift_ = PriorShift::from_json(calibration["prior_shift"], activation, num_labels_);
+  }
   has_point_.assign(num_labels_, false);
   points_.resize(num_labels_);
+  decide_on_source_.assign(num_labels_, false);
+  source_points_.resize(num_labels_);
   if (thresholds.is_null()) return;
   if (!thresholds.is_object()) {
     throw Error(MV_ERR_INVALID_ARGUMENT, "thresholds: must be an object keyed by label");
@@ -285,6 +291,14 @@ ScoreCalibration::ScoreCalibration(const json& calibration, const json& threshol
     const size_t k = static_cast<size_t>(pos - labels.begin());
     points_[k] = OperatingPoint::from_json(it.value());
     has_point_[k] = true;
+    const json& rec = it.value().value("prior_shift", json());
+    if (prior_shift_ && rec.is_object() && rec.contains("source_threshold")) {
+      json src = it.value();
+      src["threshold"] = rec["source_threshold"];
+      src["refer_band"] = rec.value("source_refer_band", json());
+      source_points_[k] = OperatingPoint::from_json(src);
+      decide_on_source_[k] = true;
+    }
   }
 }
 
@@ -295,8 +309,10 @@ AppliedScores ScoreCalibration::apply(const float* logits, size_t count) const {
   }
   const std::vector<double> z(logits, logits + count);
   const Matrix row = Matrix::from(z, 1, count);
-  const std::vector<double> p =
+  // p_source: calibrated at the calibration set's priors; p: after the prior shift, if any.
+  const std::vector<double> p_source =
       has_calibrator_ ? calibrator_.probabilities(row).values : activate(row, activation_).values;
+  const std::vector<double> p = prior_shift_ ? prior_shift_->apply(p_source) : p_source;
   AppliedScores out;
   out.calibrated.assign(count, std::numeric_limits<float>::quiet_NaN());
   out.decision.assign(count, -1);
@@ -304,7 +320,8 @@ AppliedScores ScoreCalibration::apply(const float* logits, size_t count) const {
   out.conformal.assign(count, -1);
   if (drift_) out.ood = drift_->ood(logits, count);
   if (conformal_) {
-    Matrix pm = Matrix::from(p, 1, count);
+    // The conformal quantile was fitted on source-prior probabilities; its sets are kept on them.
+    Matrix pm = Matrix::from(p_source, 1, count);
     // Calibrated probabilities are in [0, 1] up to rounding; the set rule needs them inside.
     for (double& v : pm.values) v = std::min(1.0, std::max(0.0, v));
     if (activation_ == Activation::kSigmoid) {
@@ -319,9 +336,10 @@ AppliedScores ScoreCalibration::apply(const float* logits, size_t count) const {
   for (size_t k = 0; k < count; ++k) {
     if (has_calibrator_) out.calibrated[k] = static_cast<float>(p[k]);
     if (!has_point_[k]) continue;
-    const OperatingPoint& op = points_[k];
-    out.decision[k] = p[k] >= op.threshold ? 1 : 0;
-    out.refer[k] = op.has_refer_band && p[k] >= op.refer_lo && p[k] <= op.refer_hi;
+    const OperatingPoint& op = decide_on_source_[k] ? source_points_[k] : points_[k];
+    const double v = decide_on_source_[k] ? p_source[k] : p[k];
+    out.decision[k] = v >= op.threshold ? 1 : 0;
+    out.refer[k] = op.has_refer_band && v >= op.refer_lo && v <= op.refer_hi;
   }
   return out;
 }

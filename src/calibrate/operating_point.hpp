@@ -12,6 +12,7 @@
 #include "calibrate/calibrator.hpp"
 #include "calibrate/conformal.hpp"
 #include "calibrate/drift.hpp"
+#include "calibrate/prior_shift.hpp"
 #include "calibrate/types.hpp"
 
 namespace medvision::calibrate {
@@ -118,8 +119,14 @@ class ScoreCalibration {
   Calibrator calibrator_;
   std::optional<Conformal> conformal_;
   std::optional<DriftReference> drift_;
+  // The calibration's "prior_shift" (applied after the calibration map). Labels whose threshold
+  // entry records the source threshold are decided on the source-prior probability against it:
+  // exactly the decisions of the package before the shift (docs/calibration.md).
+  std::optional<PriorShift> prior_shift_;
   std::vector<bool> has_point_;
   std::vector<OperatingPoint> points_;
+  std::vector<bool> decide_on_source_;
+  std::vector<OperatingPoint> source_points_;
 };
 
 // One-shot form of ScoreCalibration for a single image's logits.

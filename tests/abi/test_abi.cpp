@@ -46,6 +46,15 @@ static_assert(offsetof(mv_calibrate_options, refer_ppv) == 88, "ABI");
 static_assert(offsetof(mv_calibrate_options, conformal_score) == 96, "ABI");
 static_assert(sizeof(mv_calibrate_options) == 104, "ABI");
 
+static_assert(offsetof(mv_prior_shift_options, struct_size) == 0, "struct_size first");
+static_assert(offsetof(mv_prior_shift_options, max_iterations) == 4, "ABI");
+static_assert(offsetof(mv_prior_shift_options, tolerance) == 8, "ABI");
+static_assert(offsetof(mv_prior_shift_options, source_prior) == 16, "ABI");
+static_assert(offsetof(mv_prior_shift_options, source_prior_count) == 24, "ABI");
+static_assert(offsetof(mv_prior_shift_options, data_description) == 32, "ABI");
+static_assert(offsetof(mv_prior_shift_options, version) == 40, "ABI");
+static_assert(sizeof(mv_prior_shift_options) == 48, "ABI");
+
 static_assert(offsetof(mv_dicom_sr_options, struct_size) == 0, "struct_size first");
 static_assert(offsetof(mv_dicom_sr_options, seg_path) == 8, "ABI");
 static_assert(sizeof(mv_dicom_sr_options) == 16, "ABI");

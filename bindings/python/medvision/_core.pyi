@@ -253,6 +253,14 @@ def calibrate(model: Model, logits: npt.ArrayLike, labels: npt.ArrayLike, out_di
               options: CalibrateOptions = ...) -> str:
     """The calibration report as JSON text."""
 def drift_check(model: Model, logits: npt.ArrayLike) -> str: ...
+def estimate_prior(model: Model, logits: npt.ArrayLike, *, source_prior: List[float] = ...,
+                   max_iterations: int = ..., tolerance: float = ...,
+                   description: str = ...) -> str:
+    """EM estimate of the label priors (JSON report; mv_model_estimate_prior())."""
+def adapt_prior(model: Model, logits: npt.ArrayLike, out_dir: str, *,
+                source_prior: List[float] = ..., max_iterations: int = ...,
+                tolerance: float = ..., description: str = ..., version: str = ...) -> str:
+    """estimate_prior(), then a package version corrected for the priors (JSON report)."""
 class EvaluateOptions:
     """mv_evaluate_options; a new object holds the library's defaults."""
     bootstrap: int

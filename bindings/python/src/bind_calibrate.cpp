@@ -93,6 +93,55 @@ void bind_calibrate(py::module_& m) {
       py::arg("model"), py::arg("logits"),
       "Compares raw outputs with the calibration-time score distribution; JSON report.");
 
+  // The prior shift (mv_model_estimate_prior / mv_model_adapt_prior_report); the defaults are
+  // the C library's (mv_prior_shift_options_init()).
+  const medvision::PriorShiftOptions prior_defaults;
+  const auto prior_options = [](const std::vector<double>& source_prior, int32_t max_iterations,
+                                double tolerance, const std::string& description,
+                                const std::string& version) {
+    medvision::PriorShiftOptions o;
+    o.set_source_prior(source_prior)
+        .set_max_iterations(max_iterations)
+        .set_tolerance(tolerance)
+        .set_data_description(description)
+        .set_version(version);
+    return o;
+  };
+  m.def(
+      "estimate_prior",
+      [prior_options](const ModelHolder& model, const FloatArray& logits,
+                      const std::vector<double>& source_prior, int32_t max_iterations,
+                      double tolerance, const std::string& description) {
+        auto mdl = model.get();
+        const size_t count = check_logits(*mdl, logits, "estimate_prior");
+        const auto o = prior_options(source_prior, max_iterations, tolerance, description, "");
+        py::gil_scoped_release release;
+        return medvision::estimate_prior(*mdl, logits.data(), count, o);
+      },
+      py::arg("model"), py::arg("logits"), py::kw_only(),
+      py::arg("source_prior") = std::vector<double>(),
+      py::arg("max_iterations") = prior_defaults.max_iterations(),
+      py::arg("tolerance") = prior_defaults.tolerance(), py::arg("description") = "",
+      "EM estimate of the label priors of unlabelled images' raw outputs; JSON report.");
+  m.def(
+      "adapt_prior",
+      [prior_options](const ModelHolder& model, const FloatArray& logits,
+                      const std::string& out_dir, const std::vector<double>& source_prior,
+                      int32_t max_iterations, double tolerance, const std::string& description,
+                      const std::string& version) {
+        auto mdl = model.get();
+        const size_t count = check_logits(*mdl, logits, "adapt_prior");
+        const auto o = prior_options(source_prior, max_iterations, tolerance, description, version);
+        py::gil_scoped_release release;
+        return medvision::adapt_prior(*mdl, logits.data(), count, out_dir, o);
+      },
+      py::arg("model"), py::arg("logits"), py::arg("out_dir"), py::kw_only(),
+      py::arg("source_prior") = std::vector<double>(),
+      py::arg("max_iterations") = prior_defaults.max_iterations(),
+      py::arg("tolerance") = prior_defaults.tolerance(), py::arg("description") = "",
+      py::arg("version") = "",
+      "estimate_prior(), then writes a package version corrected for the priors; JSON report.");
+
   // The C struct behind medvision::EvaluateOptions, one property per field; a new object holds
   // the library's defaults (mv_evaluate_options_init()), which evaluate() and
   // SegmentationEvaluator take as their own.
