@@ -104,9 +104,17 @@ _GLYPHS = {
 _GLYPH_KEYS = list(_GLYPHS)
 
 
-def _glyph_tensor(ch, device):
-    rows = _GLYPHS[ch]
-    return torch.tensor([[(r >> (4 - b)) & 1 for b in range(5)] for r in rows], dtype=torch.float32, device=device)
+_GLYPH_CACHE: dict = {}
+
+
+def _glyph_mask(ch, s, device):
+    """Bool mask [7s, 5s] of a glyph at font pixel size s (cached)."""
+    key = (ch, s, str(device))
+    if key not in _GLYPH_CACHE:
+        rows = _GLYPHS[ch]
+        gl = torch.tensor([[(r >> (4 - b)) & 1 for b in range(5)] for r in rows], dtype=torch.bool)
+        _GLYPH_CACHE[key] = gl.repeat_interleave(s, 0).repeat_interleave(s, 1).to(device)
+    return _GLYPH_CACHE[key]
 
 
 def _stamp_text(x, i, g, dev):
@@ -125,13 +133,12 @@ def _stamp_text(x, i, g, dev):
     for txt, y0, x0 in items:
         s = px if len(txt) == 1 else spx
         for c_i, ch in enumerate(txt):
-            gl = _glyph_tensor(ch, dev).repeat_interleave(s, 0).repeat_interleave(s, 1)
+            gl = _glyph_mask(ch, s, dev)
             gy, gx = gl.shape
             xs = x0 + c_i * 6 * s
             if y0 + gy > h or xs + gx > w:
                 break
-            reg = x[i, :, y0:y0 + gy, xs:xs + gx]
-            x[i, :, y0:y0 + gy, xs:xs + gx] = torch.where(gl > 0, torch.full_like(reg, val), reg)
+            x[i, :, y0:y0 + gy, xs:xs + gx].masked_fill_(gl, val)
 
 
 def site_shift_augment(x, g, site):
@@ -141,40 +148,47 @@ def site_shift_augment(x, g, site):
     x = x.clamp(0, 1)
     # different window: clip at quantiles lo in [0, 8 %], hi in [88, 100 %] of the image, rescale
     sel = _u(g, dev, n) < site["p_window"]
+    ql = _rand(n, 0.0, 0.08, g, dev)
+    qh = _rand(n, 0.88, 1.0, g, dev)
     if bool(sel.any()):
-        flat = x.reshape(n, -1)
-        ql = _rand(n, 0.0, 0.08, g, dev)
-        qh = _rand(n, 0.88, 1.0, g, dev)
-        srt = flat.sort(1).values
-        m = flat.shape[1] - 1
-        lo = srt.gather(1, (ql * m).long()[:, None])
-        hi = srt.gather(1, (qh * m).long()[:, None])
-        xw = ((flat - lo) / (hi - lo).clamp(min=1e-3)).clamp(0, 1).view_as(x)
-        x = torch.where(sel.view(n, 1, 1, 1), xw, x)
+        idx = sel.nonzero()[:, 0]
+        flat = x[idx].reshape(len(idx), -1)
+        sub = flat[:, ::7]  # quantiles of a strided subsample are plenty for a window
+        srt = sub.sort(1).values
+        m = sub.shape[1] - 1
+        lo = srt.gather(1, (ql[idx] * m).long()[:, None])
+        hi = srt.gather(1, (qh[idx] * m).long()[:, None])
+        x = x.clone()
+        x[idx] = ((flat - lo) / (hi - lo).clamp(min=1e-3)).clamp(0, 1).view(len(idx), c, h, w)
     # log LUT (a > 0) or its inverse (a < 0): lifted darks / compressed brights, or the opposite
     sel = _u(g, dev, n) < site["p_lut"]
+    a_all = _rand(n, 1.0, 6.0, g, dev).view(n, 1, 1, 1)
+    inv_all = (_u(g, dev, n) < 0.4).view(n, 1, 1, 1)
     if bool(sel.any()):
-        a = _rand(n, 1.0, 6.0, g, dev).view(n, 1, 1, 1)
-        inv = (_u(g, dev, n) < 0.4).view(n, 1, 1, 1)
-        lg = torch.log1p(a * x) / torch.log1p(a)
-        ex = torch.expm1(x * torch.log1p(a)) / a
-        x = torch.where(sel.view(n, 1, 1, 1), torch.where(inv, ex, lg), x)
+        idx = sel.nonzero()[:, 0]
+        a, inv, xs = a_all[idx], inv_all[idx], x[idx]
+        lg = torch.log1p(a * xs) / torch.log1p(a)
+        ex = torch.expm1(xs * torch.log1p(a)) / a
+        x = x.clone()
+        x[idx] = torch.where(inv, ex, lg)
     # blur / sharpen: x + amount * (x - gauss_sigma(x)), amount in [-1, 1.5], sigma 0.7-2.5 px @224
     sel = _u(g, dev, n) < site["p_blur"]
+    sig = _rand(n, 0.7, 2.5, g, dev) * (h / 224)
+    amt = _rand(n, -1.0, 1.5, g, dev)
     if bool(sel.any()):
-        sig = _rand(n, 0.7, 2.5, g, dev) * (h / 224)
-        amt = _rand(n, -1.0, 1.5, g, dev)
+        idx = sel.nonzero()[:, 0]
+        k_n = len(idx)
         r = int(math.ceil(3 * 2.5 * h / 224))
         t = torch.arange(-r, r + 1, device=dev, dtype=x.dtype)
-        k = torch.exp(-0.5 * (t[None] / sig[:, None]) ** 2)
-        k = k / k.sum(1, keepdim=True)  # [n, 2r+1]
-        xx = x.reshape(1, n * c, h, w)
+        k = torch.exp(-0.5 * (t[None] / sig[idx][:, None]) ** 2)
+        k = k / k.sum(1, keepdim=True)  # [k_n, 2r+1]
+        xs = x[idx]
+        xx = xs.reshape(1, k_n * c, h, w)
         kk = k.repeat_interleave(c, 0)
-        b = F.conv2d(F.pad(xx, (r, r, 0, 0), mode="reflect"), kk.view(n * c, 1, 1, -1), groups=n * c)
-        b = F.conv2d(F.pad(b, (0, 0, r, r), mode="reflect"), kk.view(n * c, 1, -1, 1), groups=n * c)
-        b = b.view(n, c, h, w)
-        xs = (x + amt.view(n, 1, 1, 1) * (x - b)).clamp(0, 1)
-        x = torch.where(sel.view(n, 1, 1, 1), xs, x)
+        b = F.conv2d(F.pad(xx, (r, r, 0, 0), mode="reflect"), kk.view(k_n * c, 1, 1, -1), groups=k_n * c)
+        b = F.conv2d(F.pad(b, (0, 0, r, r), mode="reflect"), kk.view(k_n * c, 1, -1, 1), groups=k_n * c)
+        x = x.clone()
+        x[idx] = (xs + amt[idx].view(k_n, 1, 1, 1) * (xs - b.view(k_n, c, h, w))).clamp(0, 1)
     # frames: black or white borders of 0-15 % on each side
     sel = (_u(g, dev, n) < site["p_frame"]).cpu()
     if bool(sel.any()):
