@@ -8,7 +8,9 @@
       .devdata/labels/cxr-pneumonia-evaluation.csv --out .devdata/site-shift [--shifts blur,text] [--seed 1]
   # -> .devdata/site-shift/<shift>/<part>/*.png and .devdata/site-shift/<shift>/<part>.csv
   #    (<part> = the CSV's stem after the model name: calibration, evaluation); 'none' = unshifted PNGs
-  # 2. score a package on every shifted evaluation set through `medvision classify`
+  # 2. one CSV over all shifted calibration sets (what `medvision calibrate` fits 2.0's operating point on)
+  models/tools/site_shift_data.py pool --root .devdata/site-shift --part calibration
+  # 3. score a package on every shifted evaluation set through `medvision classify`
   #    (models/tools/evaluate_medvision.py), one table
   models/tools/site_shift_data.py score --model models/cxr-pneumonia/package --root .devdata/site-shift \
       --part evaluation --out .devdata/site-shift/scores-1.2.3.json
@@ -124,6 +126,21 @@ def cmd_score(args):
               f"{r['ece15']:.3f} | {r.get('ece15_calibrated', float('nan')):.3f} | {r['referred']} |")
 
 
+def cmd_pool(args):
+    """One CSV of a part over 'none' and every shift: what the 2.0 operating point is fitted on."""
+    root = Path(args.root)
+    rows = []
+    for d in sorted(p for p in root.iterdir() if (p / f"{args.part}.csv").exists()):
+        with open(d / f"{args.part}.csv", newline="") as f:
+            rows += list(csv.DictReader(f))
+    out = Path(args.out or root / f"pooled-{args.part}.csv")
+    with open(out, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "label"])
+        w.writerows([r["path"], r["label"]] for r in rows)
+    print(f"wrote {out}: {len(rows)} images")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -140,8 +157,12 @@ def main():
     s.add_argument("--shifts", default="all")
     s.add_argument("--cli", default=None)
     s.add_argument("--out", required=True)
+    pl = sub.add_parser("pool", help="one labels CSV of a part over all shifted sets (incl. 'none')")
+    pl.add_argument("--root", default=".devdata/site-shift")
+    pl.add_argument("--part", default="calibration")
+    pl.add_argument("--out", default=None)
     args = ap.parse_args()
-    cmd_write(args) if args.cmd == "write" else cmd_score(args)
+    {"write": cmd_write, "score": cmd_score, "pool": cmd_pool}[args.cmd](args)
 
 
 if __name__ == "__main__":
