@@ -6,6 +6,7 @@ val_predictions.csv (per-image logits + labels, fp32 without TF32), last.ckpt (r
 """
 from __future__ import annotations
 
+import argparse
 import csv
 import math
 import time
@@ -105,6 +106,12 @@ def run(spec: dict):
     ap.add_argument("--batch", type=int, default=spec["batch"])
     ap.add_argument("--select", choices=["best", "last"], default=spec.get("select", "best"),
                     help="weights to keep: best val mean AUROC (EMA) or the final EMA")
+    ap.add_argument("--ema", type=float, default=spec.get("ema", 0.998), help="EMA decay of the kept weights")
+    ap.add_argument("--site-aug", action=argparse.BooleanOptionalAction, default=bool(spec.get("site_aug")),
+                    help="add the site-shift augmentation (aug.SITE_DEFAULTS: window/LUT, blur/sharpen, frames, "
+                         "text markers, wider zoom)")
+    ap.add_argument("--label-smoothing", type=float, default=spec.get("label_smoothing", 0.0),
+                    help="BCE targets y(1-e)+e/2 (against overconfident logits)")
     args = ap.parse_args()
     dev = setup(args)
     out = Path(args.out)
@@ -135,7 +142,7 @@ def run(spec: dict):
     if dev.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, args.lr, args.wd)
-    ema = EMA(model, spec.get("ema", 0.998))
+    ema = EMA(model, args.ema)
     bs = min(args.batch, len(tr))
     spe = max(len(tr) // bs, 1)
     epochs = args.epochs
@@ -143,7 +150,9 @@ def run(spec: dict):
               "input": {"channels": 1, "size": d["size"], "ndim": 2},
               "preprocess": cxr_steps(d["size"], 1), "activation": "sigmoid",
               "train": {"data": Path(args.data).name, "lr": args.lr, "wd": args.wd, "batch": bs,
-                        "select": args.select, "init": init_msg, "seed": args.seed}}
+                        "select": args.select, "init": init_msg, "seed": args.seed,
+                        "ema": args.ema, "site_aug": bool(args.site_aug), "label_smoothing": args.label_smoothing,
+                        "pos_weight": [round(v, 4) for v in pos_weight.tolist()]}}
 
     init_report = None
     if spec.get("eval_init") and args.init and Path(args.init).exists():
@@ -184,13 +193,16 @@ def run(spec: dict):
                 gr["lr"] = lr
             idx = perm[step * bs:(step + 1) * bs]
             x = Xtr[idx].float().div_(255)
-            x, _ = cxr_augment(x, g, res_p=spec.get("res_p", 0.2))
+            x, _ = cxr_augment(x, g, res_p=spec.get("res_p", 0.2), site={} if args.site_aug else None)
             x = x.sub_(CXR_MEAN).div_(CXR_STD)
             if dev.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast(dev):
                 logit = model(x)
-            loss = F.binary_cross_entropy_with_logits(logit.float(), Ytr[idx], pos_weight=crit_pw)
+            tgt = Ytr[idx]
+            if args.label_smoothing > 0:
+                tgt = tgt * (1 - args.label_smoothing) + 0.5 * args.label_smoothing
+            loss = F.binary_cross_entropy_with_logits(logit.float(), tgt, pos_weight=crit_pw)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

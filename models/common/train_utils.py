@@ -190,12 +190,26 @@ def load_weights(path):
     return cfg, sd
 
 
+def load_package_weights(path):
+    """A medvision package's TorchScript model.pt (or its folder) -> (config with name/labels from
+    the manifest beside it, state dict). The scripted module's state dict has the eager net's keys."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "model.pt"
+    man = json.loads((p.parent / "manifest.json").read_text()) if (p.parent / "manifest.json").exists() else {}
+    sd = {k: v.detach().float() if v.dtype.is_floating_point else v.detach()
+          for k, v in torch.jit.load(str(p), map_location="cpu").state_dict().items()}
+    return {"name": man.get("name"), "labels": man.get("labels"), "version": man.get("version")}, sd
+
+
 def init_from(model, path, labels=None, skip_head=False):
-    """Copy every shape-matching tensor from a weights .npz; for the classifier head (fc.*) copy
-    rows by label name when both sides list labels. Returns a short report string."""
+    """Copy every shape-matching tensor from a weights .npz, or from a package's model.pt (or the
+    package folder); for the classifier head (fc.*) copy rows by label name when both sides list
+    labels. Returns a short report string."""
     if not path or not Path(path).exists():
         return f"init: none ({path} not found) - training from scratch"
-    cfg, src = load_weights(path)
+    is_pkg = Path(path).is_dir() or str(path).endswith(".pt")
+    cfg, src = load_package_weights(path) if is_pkg else load_weights(path)
     dst = model.state_dict()
     n_ok, n_head = 0, 0
     for k, v in dst.items():
@@ -213,7 +227,9 @@ def init_from(model, path, labels=None, skip_head=False):
                 dst["fc.bias"][i].copy_(src["fc.bias"][j])
                 n_head += 1
     model.load_state_dict(dst)
-    return f"init: {n_ok}/{len(dst)} tensors from {path} ({cfg.get('name')}), head rows {n_head}/{len(labels or [])}"
+    ver = f" {cfg['version']}" if cfg.get("version") else ""
+    return (f"init: {n_ok}/{len(dst)} tensors from {path} ({cfg.get('name')}{ver}), "
+            f"head rows {n_head}/{len(labels or [])}")
 
 
 def torch_load(path, map_location="cpu"):

@@ -80,10 +80,21 @@ def check_rates(c, y, p, t):
     assert c["accuracy"] == pytest.approx((want["tp"] + want["tn"]) / len(y))
 
 
-def check_label(l, y, z, temperature, op, bins=15):
+def calibrated(manifest, z):
+    """The manifest's calibration applied in numpy to raw logits z (label 0): temperature
+    sigmoid(z / T) or Platt sigmoid(a z + b) (cxr-pneumonia 2.0 is Platt-calibrated)."""
+    c = manifest["calibration"]
+    z = z.astype(np.float64)
+    if c["method"] == "temperature":
+        return sigmoid(z / c["temperature"][0])
+    assert c["method"] == "platt", c["method"]
+    return sigmoid(c["a"][0] * z + c["b"][0])
+
+
+def check_label(l, y, z, manifest, op, bins=15):
     """One label of the evaluation against sklearn/numpy on raw outputs z (float32)."""
     raw = sigmoid(z.astype(np.float64))
-    cal = sigmoid(z.astype(np.float64) / temperature)
+    cal = calibrated(manifest, z)
     assert l["positives"] == int(y.sum()) and l["negatives"] == int(len(y) - y.sum())
     assert l["auroc"]["estimate"] == pytest.approx(roc_auc_score(y, cal), abs=1e-12)
     assert l["auroc"]["lo"] <= l["auroc"]["estimate"] <= l["auroc"]["hi"]
@@ -121,16 +132,15 @@ def test_evaluate_synthetic_equals_sklearn(mv, synthetic):
     a, b = mv.Model(str(PACKAGE)), mv.Model(str(PACKAGE))
     ev = mv.evaluate([a, b], [za[:, None], zb[:, None]], y, threshold=0.3, bootstrap=200)
     manifest = a.manifest
-    temperature = manifest["calibration"]["temperature"][0]
     op = manifest["thresholds"][LABEL]
     assert ev["images"] == len(y) and ev["labels"] == [LABEL]
     assert "Not for diagnostic use" in ev["note"]
     cals = []
     for m, z in zip(ev["models"], (za, zb)):
         assert m["name"] == "cxr-pneumonia" and m["version"] == manifest["version"]
-        assert m["calibrated"] and m["calibration_method"] == "temperature"
+        assert m["calibrated"] and m["calibration_method"] == manifest["calibration"]["method"]
         l = m["labels"][LABEL]
-        cal = check_label(l, y, z, temperature, op)
+        cal = check_label(l, y, z, manifest, op)
         cals.append(cal)
         check_rates(l["at_threshold"], y, cal, 0.3)
         # Curves: sklearn's, unthinned at this size.
@@ -165,7 +175,7 @@ def test_evaluate_sensitivity_target(mv, synthetic):
     model = mv.Model(str(PACKAGE))
     ev = mv.evaluate(model, za[:, None], y, sensitivity=0.95, bootstrap=50)
     l = ev["models"][0]["labels"][LABEL]
-    cal = sigmoid(za.astype(np.float64) / model.manifest["calibration"]["temperature"][0])
+    cal = calibrated(model.manifest, za)
     s = l["at_sensitivity"]
     t = s["threshold"]
     check_rates(s, y, cal, t)
@@ -242,17 +252,16 @@ def test_cli_evaluate_real_images(mv, tmp_path):
     close(ev["comparisons"], lib["comparisons"])
 
     # ... and scikit-learn's.
-    temperature = manifest_t = json.loads((PACKAGE / "manifest.json").read_text())
-    temperature = manifest_t["calibration"]["temperature"][0]
+    manifest_t = json.loads((PACKAGE / "manifest.json").read_text())
     op = manifest_t["thresholds"][LABEL]
-    check_label(ev["models"][0]["labels"][LABEL], y, za[:, 0], temperature, op)
+    check_label(ev["models"][0]["labels"][LABEL], y, za[:, 0], manifest_t, op)
     lp = ev["models"][1]["labels"][LABEL]
     assert ev["models"][1]["calibrated"] is False and lp["calibrated"] is None
     assert lp["operating_point"] is None and lp["refer"] is None
     raw = sigmoid(zb[:, 0].astype(np.float64))
     assert lp["auroc"]["estimate"] == pytest.approx(roc_auc_score(y, raw), abs=1e-12)
     check_rates(lp["at_threshold"], y, raw, 0.5)
-    aucs, se, z, p, _ = delong_numpy(y, sigmoid(za[:, 0].astype(np.float64) / temperature), raw)
+    aucs, se, z, p, _ = delong_numpy(y, calibrated(manifest_t, za[:, 0]), raw)
     d = ev["comparisons"][0]["labels"][LABEL]["delong"]
     assert d["difference"] == pytest.approx(aucs[0] - aucs[1], abs=1e-12)
     assert d["p_value"] == pytest.approx(p)
