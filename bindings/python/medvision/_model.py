@@ -264,29 +264,32 @@ class Model:
 
     def estimate_prior(self, data: Union[np.ndarray, Sequence[ImageLike]], *,
                        source_prior: Optional[Sequence[float]] = None,
-                       description: str = "", batch_size: int = 16) -> Dict[str, Any]:
+                       description: Optional[str] = None, batch_size: int = 16) -> Dict[str, Any]:
         """The prevalence of each label among unlabelled images (raw outputs [N, labels], or
         images/paths to run), estimated by the EM algorithm of Saerens et al. (2002) on the
         calibrated probabilities, with its likelihood-ratio test and the drift check of the same
         images (``mv_model_estimate_prior()``). ``source_prior``: the calibration set's
-        prevalence per label (None: the manifest's). Returns the report (a dict)."""
+        prevalence per label (None: the manifest's); ``description``: provenance text (None:
+        none). Returns the report (a dict)."""
         logits = _logits_of(self, data, batch_size)
+        kw = {} if description is None else {"description": description}
         return json.loads(_core.estimate_prior(
             self._core, np.asarray(logits, np.float32),
-            source_prior=[float(x) for x in (source_prior or [])], description=description))
+            source_prior=[float(x) for x in (source_prior or [])], **kw))
 
     def adapt_prior(self, data: Union[np.ndarray, Sequence[ImageLike]], out_dir: PathLike, *,
-                    source_prior: Optional[Sequence[float]] = None, description: str = "",
-                    version: str = "", batch_size: int = 16) -> Dict[str, Any]:
+                    source_prior: Optional[Sequence[float]] = None,
+                    description: Optional[str] = None, version: Optional[str] = None,
+                    batch_size: int = 16) -> Dict[str, Any]:
         """:meth:`estimate_prior`, then writes a package version to ``out_dir`` whose
         probabilities are corrected for the estimated prevalence and whose thresholds keep every
         decision (``mv_model_adapt_prior_report()``; load it with ``Model(out_dir)``). Returns
-        the report, also written as ``prior-shift-report.json``."""
+        the report, also written as ``prior-shift-report.json``. ``version`` None: "<old>+prior"."""
         logits = _logits_of(self, data, batch_size)
+        kw = {k: v for k, v in (("description", description), ("version", version)) if v is not None}
         return json.loads(_core.adapt_prior(
             self._core, np.asarray(logits, np.float32), os.fspath(out_dir),
-            source_prior=[float(x) for x in (source_prior or [])], description=description,
-            version=version))
+            source_prior=[float(x) for x in (source_prior or [])], **kw))
 
 
 def _logits_of(model: Model, data: Union[np.ndarray, Sequence[ImageLike]],

@@ -121,7 +121,8 @@ void bind_calibrate(py::module_& m) {
       py::arg("model"), py::arg("logits"), py::kw_only(),
       py::arg("source_prior") = std::vector<double>(),
       py::arg("max_iterations") = prior_defaults.max_iterations(),
-      py::arg("tolerance") = prior_defaults.tolerance(), py::arg("description") = "",
+      py::arg("tolerance") = prior_defaults.tolerance(),
+      py::arg("description") = prior_defaults.data_description(),
       "EM estimate of the label priors of unlabelled images' raw outputs; JSON report.");
   m.def(
       "adapt_prior",
@@ -138,8 +139,9 @@ void bind_calibrate(py::module_& m) {
       py::arg("model"), py::arg("logits"), py::arg("out_dir"), py::kw_only(),
       py::arg("source_prior") = std::vector<double>(),
       py::arg("max_iterations") = prior_defaults.max_iterations(),
-      py::arg("tolerance") = prior_defaults.tolerance(), py::arg("description") = "",
-      py::arg("version") = "",
+      py::arg("tolerance") = prior_defaults.tolerance(),
+      py::arg("description") = prior_defaults.data_description(),
+      py::arg("version") = prior_defaults.version(),
       "estimate_prior(), then writes a package version corrected for the priors; JSON report.");
 
   // The C struct behind medvision::EvaluateOptions, one property per field; a new object holds

@@ -272,7 +272,9 @@ def test_label_shift_fit_tells_prevalence_from_covariate_shift(mv):
     q = np.asarray(m["calibration"]["drift"]["quantiles"][0], float)
     rng = np.random.default_rng(4)
     z = np.interp(rng.uniform(0, 100, 4000), np.arange(101), q)
-    p = 1 / (1 + np.exp(-z / m["calibration"]["temperature"][0]))
+    cal = m["calibration"]  # the package's calibration map, temperature or Platt
+    s = z / cal["temperature"][0] if cal["method"] == "temperature" else cal["a"][0] * z + cal["b"][0]
+    p = 1 / (1 + np.exp(-s))
     # Keep each image with probability 1 - p * 0.85: positives mostly dropped (a prior shift
     # with p(x | y) unchanged, since the calibrated p is the posterior of y given x).
     keep = rng.uniform(size=z.size) > 0.85 * p
