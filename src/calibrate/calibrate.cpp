@@ -1,6 +1,8 @@
 #include "calibrate/calibrate.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
@@ -163,21 +165,22 @@ CalibrationResult calibrate(const Matrix& logits, const std::vector<int>& labels
   return r;
 }
 
-namespace {
-
 namespace fs = std::filesystem;
 
-void write_text(const fs::path& p, const std::string& text) {
-  std::ofstream f(p);
-  f << text;
-  if (!f) throw Error(MV_ERR_IO, p.string() + ": cannot write");
+void write_json_file(const std::string& path, const json& j) {
+  std::ofstream f(path);
+  f << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+  if (!f) throw Error(MV_ERR_IO, path + ": cannot write");
 }
 
-std::string pretty(const json& j) {
-  return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+std::string today_utc_date() {
+  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+  return buf;
 }
-
-}  // namespace
 
 void require_new_package_dir(const std::string& out_dir) {
   std::error_code ec;
@@ -186,9 +189,7 @@ void require_new_package_dir(const std::string& out_dir) {
   }
 }
 
-PackageWritten write_package(const PackageSource& source, const CalibrationResult& result,
-                             const CalibrateOptions& options, size_t count,
-                             const std::string& version, const std::string& out_dir) {
+void copy_package_files(const PackageSource& source, const std::string& out_dir) {
   require_new_package_dir(out_dir);
   const fs::path out(out_dir);
   std::error_code ec;
@@ -202,6 +203,16 @@ PackageWritten write_package(const PackageSource& source, const CalibrationResul
   if (sha256_file(model_copy.string()) != source.sha256) {
     throw Error(MV_ERR_IO, model_copy.string() + ": copy does not match its checksum");
   }
+  const fs::path card = fs::path(source.dir) / "README.md";
+  if (fs::exists(card, ec))
+    fs::copy_file(card, out / "README.md", fs::copy_options::overwrite_existing, ec);
+}
+
+PackageWritten write_package(const PackageSource& source, const CalibrationResult& result,
+                             const CalibrateOptions& options, size_t count,
+                             const std::string& version, const std::string& out_dir) {
+  copy_package_files(source, out_dir);
+  const fs::path out(out_dir);
   PackageWritten w;
   w.dir = out_dir;
   w.report = result.report;
@@ -215,12 +226,9 @@ PackageWritten write_package(const PackageSource& source, const CalibrationResul
                                           {"date", options.fit.date},
                                           {"count", count},
                                           {"from_version", source.version}};
-  write_text(out / "manifest.json", pretty(w.manifest));
-  write_text(out / "calibration-report.json", pretty(result.report));
+  write_json_file((out / "manifest.json").string(), w.manifest);
+  write_json_file((out / "calibration-report.json").string(), result.report);
   write_reliability_png((out / "reliability.png").string(), result.reliability);
-  const fs::path card = fs::path(source.dir) / "README.md";
-  if (fs::exists(card, ec))
-    fs::copy_file(card, out / "README.md", fs::copy_options::overwrite_existing, ec);
   return w;
 }
 

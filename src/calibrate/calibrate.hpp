@@ -79,6 +79,18 @@ PackageWritten write_package(const PackageSource& source, const CalibrationResul
 // Throws MV_ERR_INVALID_ARGUMENT when `out_dir` already holds a package (a manifest.json).
 void require_new_package_dir(const std::string& out_dir);
 
+// The start of every new package version (write_package, write_prior_shift_package): refuses an
+// `out_dir` that holds a package, creates it, copies the source's model file and checks the copy
+// against the source's checksum, and copies the source's README.md (the model card) when it has
+// one. Throws MV_ERR_INVALID_ARGUMENT or MV_ERR_IO naming the file.
+void copy_package_files(const PackageSource& source, const std::string& out_dir);
+
+// Writes `j` indented (invalid UTF-8 replaced) with a final newline; MV_ERR_IO naming the file.
+void write_json_file(const std::string& path, const nlohmann::json& j);
+
+// Today's date (UTC), YYYY-MM-DD: the "date" of calibration and prior-shift records.
+std::string today_utc_date();
+
 // Metrics of probabilities [N, L] per label (one-vs-rest for softmax; plus top-label ECE/MCE and
 // multi-class log loss for softmax): brier, log_loss, ece, adaptive_ece, mce, auroc with its
 // bootstrap CI (null for a single-class label), and sensitivity / specificity at each label's

@@ -1,18 +1,14 @@
 #include "calibrate/prior_shift.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 
 #include "calibrate/calibrate.hpp"
 #include "calibrate/drift.hpp"
 #include "common/error.hpp"
-#include "common/sha256.hpp"
 
 namespace medvision::calibrate {
 namespace {
@@ -163,16 +159,6 @@ double gamma_q(double a, double x) {
     if (std::fabs(del - 1.0) < 1e-16) break;
   }
   return std::exp(-x + a * std::log(x) - lg) * h;
-}
-
-void write_text(const std::filesystem::path& p, const std::string& text) {
-  std::ofstream f(p);
-  f << text;
-  if (!f) throw Error(MV_ERR_IO, p.string() + ": cannot write");
-}
-
-std::string pretty(const json& j) {
-  return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 double number_or_nan(const json& j, const char* key) {
@@ -542,30 +528,11 @@ json label_shift_fit(const json& drift, const Matrix& logits, const Calibrator& 
   return out;
 }
 
-std::string today_utc_date() {
-  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-  return buf;
-}
-
 PackageWritten write_prior_shift_package(const PackageSource& source, const PriorShiftPackage& p,
                                          const std::string& version, const std::string& out_dir) {
   namespace fs = std::filesystem;
-  require_new_package_dir(out_dir);
+  copy_package_files(source, out_dir);
   const fs::path out(out_dir);
-  std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec) throw Error(MV_ERR_IO, out_dir + ": cannot create (" + ec.message() + ")");
-  const fs::path model_copy = out / source.model_file;
-  fs::copy_file(fs::path(source.dir) / source.model_file, model_copy,
-                fs::copy_options::overwrite_existing, ec);
-  if (ec) throw Error(MV_ERR_IO, model_copy.string() + ": cannot copy (" + ec.message() + ")");
-  if (sha256_file(model_copy.string()) != source.sha256) {
-    throw Error(MV_ERR_IO, model_copy.string() + ": copy does not match its checksum");
-  }
   PackageWritten w;
   w.dir = out_dir;
   w.report = p.report;
@@ -573,11 +540,8 @@ PackageWritten write_prior_shift_package(const PackageSource& source, const Prio
   w.manifest["version"] = version.empty() ? source.version + "+prior" : version;
   w.manifest["calibration"]["prior_shift"] = p.prior_shift;
   w.manifest["thresholds"] = p.thresholds;
-  write_text(out / "manifest.json", pretty(w.manifest));
-  write_text(out / "prior-shift-report.json", pretty(p.report));
-  const fs::path card = fs::path(source.dir) / "README.md";
-  if (fs::exists(card, ec))
-    fs::copy_file(card, out / "README.md", fs::copy_options::overwrite_existing, ec);
+  write_json_file((out / "manifest.json").string(), w.manifest);
+  write_json_file((out / "prior-shift-report.json").string(), p.report);
   return w;
 }
 

@@ -145,7 +145,4 @@ PackageWritten write_prior_shift_package(const PackageSource& source, const Prio
 nlohmann::json label_shift_fit(const nlohmann::json& drift, const Matrix& logits,
                                const Calibrator& calibrator, const PriorShift& shift);
 
-// Today's date (UTC), YYYY-MM-DD.
-std::string today_utc_date();
-
 }  // namespace medvision::calibrate

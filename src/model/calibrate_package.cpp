@@ -1,7 +1,5 @@
 #include "model/calibrate_package.hpp"
 
-#include <chrono>
-#include <ctime>
 #include <vector>
 
 #include "common/error.hpp"
@@ -9,19 +7,6 @@
 namespace medvision::model {
 
 namespace cal = medvision::calibrate;
-
-namespace {
-
-std::string today_utc() {
-  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-  return buf;
-}
-
-}  // namespace
 
 cal::PackageWritten calibrate_package(const Model& model, const float* logits,
                                       const int32_t* labels, size_t count,
@@ -42,7 +27,7 @@ cal::PackageWritten calibrate_package(const Model& model, const float* logits,
                     "' is sigmoid (multi-label), whose conformal sets are per label: use LAC");
   }
   cal::require_new_package_dir(out_dir);
-  if (options.fit.date.empty()) options.fit.date = today_utc();
+  if (options.fit.date.empty()) options.fit.date = cal::today_utc_date();
   const size_t num_labels = m.labels.size();
   const std::vector<float> z(logits, logits + count * num_labels);
   const std::vector<int> y(labels, labels + (softmax ? count : count * num_labels));
