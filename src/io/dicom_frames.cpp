@@ -6,6 +6,7 @@
 #include <dcmtk/config/osconfig.h>  // must precede the other DCMTK headers
 #include <dcmtk/dcmdata/dccodec.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfcache.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcpixel.h>
 #include <dcmtk/dcmdata/dcpixseq.h>
@@ -72,6 +73,45 @@ void fix_big_endian(uint8_t* bytes, size_t size, const PixelModule& pm, DcmEleme
   }
 }
 
+// The cheapest path for the commonest native data (one sample per pixel, 8/16/32-bit integers,
+// little endian, not a palette): when DCMTK left the value on disk (it does for any value over
+// DCM_MaxReadLength), read just the wanted frames in pieces of kPieceBytes into a buffer that
+// stays in cache and convert each piece straight into the image. DCMTK would otherwise load
+// the whole value into memory first (one more full-size copy, and its page faults). False when
+// the value does not qualify; the caller then takes the general path.
+bool read_native_in_pieces(DcmElement& e, DcmDataset& ds, const PixelModule& pm,
+                           const ValueMapper& mapper, int64_t first, int64_t count, Image& out,
+                           int64_t depth_offset, const std::string& name) {
+  constexpr size_t kPieceBytes = size_t{256} << 10;
+  const E_TransferSyntax xfer = ds.getOriginalXfer();
+  if (e.valueLoaded() || pm.is_float || pm.samples != 1 ||
+      pm.photometric == Photometric::kPalette ||
+      (pm.bits_allocated != 8 && pm.bits_allocated != 16 && pm.bits_allocated != 32) ||
+      (xfer != EXS_LittleEndianExplicit && xfer != EXS_LittleEndianImplicit)) {
+    return false;
+  }
+  const auto sample_bytes = static_cast<size_t>(pm.bits_allocated / 8);
+  const auto frame_bytes = static_cast<size_t>(pm.native_frame_bits() / 8);
+  const size_t start = frame_bytes * static_cast<size_t>(first);
+  const size_t total = frame_bytes * static_cast<size_t>(count);
+  if (start + total > e.getLength()) return false;  // checked by the caller; never read past it
+  std::vector<uint8_t> piece(std::min(kPieceBytes, total));
+  float* dst = out.data() + static_cast<size_t>(depth_offset) * out.plane_size();
+  DcmFileCache cache;  // one open file handle for all the pieces
+  for (size_t done = 0; done < total;) {
+    const size_t n = std::min(piece.size(), total - done);
+    const OFCondition cond = e.getPartialValue(piece.data(), static_cast<Uint32>(start + done),
+                                               static_cast<Uint32>(n), &cache);
+    if (cond.bad()) {
+      throw Error(MV_ERR_CORRUPT_DATA, fmt::format("{}: {} cannot be read ({})", name,
+                                                   pixel_tag_label(e.getTag()), cond.text()));
+    }
+    mapper.convert_samples(piece.data(), n / sample_bytes, dst + done / sample_bytes);
+    done += n;
+  }
+  return true;
+}
+
 void decode_native(DcmDataset& ds, const Header& h, int64_t first, int64_t count, Image& out,
                    int64_t depth_offset, const std::string& name) {
   const PixelModule& pm = h.pixels;
@@ -87,6 +127,10 @@ void decode_native(DcmDataset& ds, const Header& h, int64_t first, int64_t count
     throw Error(MV_ERR_CORRUPT_DATA, fmt::format("{}: {} has {} bytes, {} expected", name,
                                                  pixel_tag_label(tag), e->getLength(), expected));
   }
+  const PaletteLut palette =
+      pm.photometric == Photometric::kPalette ? read_palette(ds, name) : PaletteLut{};
+  const ValueMapper mapper(pm, read_modality_lut(ds, pm, name), &palette);
+  if (read_native_in_pieces(*e, ds, pm, mapper, first, count, out, depth_offset, name)) return;
   Uint8* bytes = nullptr;
   const OFCondition cond = raw_bytes(*e, bytes);
   if (cond.bad() || bytes == nullptr) {
@@ -96,9 +140,6 @@ void decode_native(DcmDataset& ds, const Header& h, int64_t first, int64_t count
   if (ds.getOriginalXfer() == EXS_BigEndianExplicit) {
     fix_big_endian(bytes, static_cast<size_t>(expected), pm, *e);
   }
-  const PaletteLut palette =
-      pm.photometric == Photometric::kPalette ? read_palette(ds, name) : PaletteLut{};
-  const ValueMapper mapper(pm, read_modality_lut(ds, pm, name), &palette);
   for (int64_t k = 0; k < count; ++k) {
     FrameSamples src;
     src.data = bytes;

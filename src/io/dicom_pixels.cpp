@@ -126,21 +126,49 @@ void ValueMapper::convert_integer(const FrameSamples& src, float* dst,
   }
   if (samples == 1 || src.planar) {
     for (size_t s = 0; s < samples; ++s) {
-      float* out = dst + s * channel_stride;
-      const size_t base = s * count;
-      if (identity_) {
-        const auto mask = static_cast<T>(mask_);
-        for (size_t p = 0; p < count; ++p) {
-          out[p] = static_cast<float>(load<T>(in + (base + p) * sizeof(T)) & mask);
-        }
-        continue;
-      }
-      for (size_t p = 0; p < count; ++p) out[p] = value(base + p);
+      convert_run<T>(in + s * count * sizeof(T), count, dst + s * channel_stride);
     }
     return;
   }
   for (size_t p = 0; p < count; ++p) {
     for (size_t s = 0; s < samples; ++s) dst[s * channel_stride + p] = value(p * samples + s);
+  }
+}
+
+// One plane's samples (or any run of them) of type T, in order.
+template <typename T>
+void ValueMapper::convert_run(const uint8_t* in, size_t count, float* dst) const {
+  if (identity_) {
+    const auto mask = static_cast<T>(mask_);
+    for (size_t p = 0; p < count; ++p)
+      dst[p] = static_cast<float>(load<T>(in + p * sizeof(T)) & mask);
+    return;
+  }
+  if (!table_.empty()) {
+    for (size_t p = 0; p < count; ++p) {
+      dst[p] = table_[static_cast<uint64_t>(load<T>(in + p * sizeof(T))) & mask_];
+    }
+    return;
+  }
+  for (size_t p = 0; p < count; ++p) {
+    const int64_t v = extend(static_cast<uint64_t>(load<T>(in + p * sizeof(T))));
+    dst[p] = monochrome_ ? map_value(v) : static_cast<float>(v);
+  }
+}
+
+void ValueMapper::convert_samples(const uint8_t* in, size_t count, float* dst) const {
+  switch (pm_.bits_allocated) {
+    case 8:
+      convert_run<uint8_t>(in, count, dst);
+      break;
+    case 16:
+      convert_run<uint16_t>(in, count, dst);
+      break;
+    case 32:
+      convert_run<uint32_t>(in, count, dst);
+      break;
+    default:
+      throw Error(MV_ERR_INTERNAL, "dicom: unexpected sample size");
   }
 }
 

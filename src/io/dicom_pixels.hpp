@@ -69,9 +69,16 @@ class ValueMapper {
   // Writes one frame into `dst` planes [c * channel_stride + y * cols + x].
   void convert(const FrameSamples& src, float* dst, size_t channel_stride) const;
 
+  // Converts `count` consecutive stored samples (little endian, BitsAllocated 8, 16 or 32) of a
+  // one-sample, non-palette integer image, from any point in a frame: a native value read in
+  // pieces (dicom_frames.cpp) is converted piece by piece.
+  void convert_samples(const uint8_t* in, size_t count, float* dst) const;
+
  private:
   template <typename T>
   void convert_integer(const FrameSamples& src, float* dst, size_t channel_stride) const;
+  template <typename T>
+  void convert_run(const uint8_t* in, size_t count, float* dst) const;
   void convert_bits(const FrameSamples& src, float* dst) const;
   template <typename T>
   void convert_float(const FrameSamples& src, float* dst, size_t channel_stride) const;
