@@ -165,6 +165,8 @@ async function openStudy(id) {
     ["Study UID", s.study_uid || "-"], ["Input", s.kind], ["Uploaded", when(s.created_at)], ["Owner", s.owner]];
   if (s.job.error) facts.push(["Error", s.job.error]);
   $("#study-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+  // A batch has no one image to show: its files are in the table below.
+  document.querySelector(".viewer-wrap").style.display = s.kind === "batch" ? "none" : "";
   const box = $("#model-results");
   box.replaceChildren();
   const sel = $("#heat-select");
