@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from ..db import Job, ModelResult, Review, Study, User
 from ..reports import build_pdf
-from ..schemas import (ItemOut, JobOut, LabelOut, ModelOut, RegionOut, ResultOut, ReviewIn, ReviewOut,
-                       StudyAccepted, StudyOut, StudySummary)
+from ..schemas import (ItemOut, JobOut, LabelOut, ModelOut, RegionOut, ResultOut, ReviewIn,
+                       ReviewOut, StudyAccepted, StudyOut, StudySummary)
 from ..security import Principal, get_db, require
 from ..store import StagedFile, UploadError, describe, route
 from .auth import client_of
@@ -64,7 +64,7 @@ def manifest_task(folder: str) -> str:
         return "unknown"
 
 
-def accept_batch(app: Any, staged: List[StagedFile], chosen: List[str]) -> List[str]:
+def accept_batch(app: Any, chosen: List[str]) -> List[str]:
     """A batch: each file is one image, classified on its own; nothing is decoded here (the job
     decodes every file once, in the streaming pipeline, under the same value limit, and a file
     that cannot be read fails alone). The models: those named, else /predict's; classification
@@ -105,7 +105,7 @@ def upload(request: Request, files: List[UploadFile] = File(...),
             budget -= sf.size
             staged.append(sf)
         if batch:
-            chosen, do_explain = accept_batch(app, staged, chosen), False
+            chosen, do_explain = accept_batch(app, chosen), False
             info = {"kind": "batch", "channels": 1, "ndim": 2}
         else:
             for sf in staged:  # all received within the limit: now decode each
