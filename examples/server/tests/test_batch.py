@@ -154,6 +154,10 @@ def test_batch_in_larger_batches_equals_run_batch(batch4_api: Api, tmp_path: Pat
     for start in range(0, len(good), 4):
         for i, r in zip(good[start:start + 4], model._core.run_batch(images[start:start + 4])):
             want[i] = Classification._from_core(r, None).to_dict()["labels"]
+    # The job's progress follows the pipeline (after each batch and each failed file).
+    seen: List[float] = []
+    set_progress = app.state.queue.set_progress
+    app.state.queue.set_progress = lambda jid, w, p: (seen.append(p), set_progress(jid, w, p))
     files = [("files", (p.name, p.read_bytes(), "application/octet-stream")) for p in paths]
     r = sqlite_api.c.post("/api/v1/studies", files=files, data={"batch": "true"},
                           headers=sqlite_api.h("alice"))
@@ -163,17 +167,18 @@ def test_batch_in_larger_batches_equals_run_batch(batch4_api: Api, tmp_path: Pat
     study = sqlite_api.c.get(f"/api/v1/studies/{r.json()['study_id']}",
                              headers=sqlite_api.h("alice")).json()
     check_items(study, paths, want)
+    assert seen == sorted(seen) and seen[-1] == 1.0, seen
+    assert any(0 < x < 1 for x in seen), seen
     rows = sqlite_api.c.get("/api/v1/audit?limit=50", headers=sqlite_api.h("root"))
     assert any(x["action"] == "upload" and x["object"] == f"study:{study['id']}"
                for x in rows.json()), rows.text
 
 
-@pytest.mark.parametrize("form,status,words", [
-    ({"batch": "true", "models": "cxr-lungs"}, 422, "segmentation model"),
-    ({"batch": "true", "models": "no-such-model"}, 422, "unknown model"),
-])
-def test_batch_refusals(sqlite_api: Api, form: Dict[str, str], status: int, words: str) -> None:
+def test_batch_refusals(sqlite_api: Api) -> None:
+    """A batch classifies: a segmentation model or an unknown one is refused at upload."""
     files = [("files", ("a.dcm", CXR_DCM.read_bytes(), "application/octet-stream"))]
-    r = sqlite_api.c.post("/api/v1/studies", files=files, data=form,
-                          headers=sqlite_api.h("alice"))
-    assert r.status_code == status and words in r.text, r.text
+    for form, words in (({"batch": "true", "models": "cxr-lungs"}, "segmentation model"),
+                        ({"batch": "true", "models": "no-such-model"}, "unknown model")):
+        r = sqlite_api.c.post("/api/v1/studies", files=files, data=form,
+                              headers=sqlite_api.h("alice"))
+        assert r.status_code == 422 and words in r.text, r.text
