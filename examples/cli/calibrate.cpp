@@ -14,6 +14,7 @@
 #include "cli_util.hpp"
 #include "labels_csv.hpp"
 #include "medvision/medvision.hpp"
+#include "run_chunks.hpp"
 
 namespace mvcli {
 
@@ -78,31 +79,22 @@ std::vector<float> stream_logits(const medvision::Model& model,
                                  std::vector<std::string>* kept) {
   const size_t labels = model.labels().size();
   std::vector<float> logits;
-  Progress progress(files.size());
   medvision::PipelineOptions po;
   po.batch_size = std::max(1, batch_size);
-  const size_t chunk = std::max<size_t>(64, 4 * static_cast<size_t>(po.batch_size));
-  for (size_t start = 0; start < files.size(); start += chunk) {
-    const size_t end = std::min(files.size(), start + chunk);
-    const std::vector<std::string> names(files.begin() + static_cast<std::ptrdiff_t>(start),
-                                         files.begin() + static_cast<std::ptrdiff_t>(end));
-    po.progress = [&](uint64_t done, uint64_t) {
-      progress.update(start + static_cast<size_t>(done));
-      return true;
-    };
-    const auto items = medvision::run_many(model, names, po);
-    for (size_t i = 0; i < items.size(); ++i) {
-      if (!items[i].ok()) {
-        std::fprintf(stderr, "medvision: skipped %s: %s: %s\n", names[i].c_str(),
-                     mv_status_name(items[i].status), items[i].message.c_str());
-        continue;
-      }
-      for (size_t k = 0; k < labels; ++k)
-        logits.push_back(mv_result_logit(items[i].result.get(), k));
-      kept->push_back(names[i]);
-    }
-    progress.update(end);
-  }
+  run_chunks(
+      model, files, po,
+      [&](const std::vector<std::string>& names, const std::vector<medvision::ItemResult>& items) {
+        for (size_t i = 0; i < items.size(); ++i) {
+          if (!items[i].ok()) {
+            std::fprintf(stderr, "medvision: skipped %s: %s: %s\n", names[i].c_str(),
+                         mv_status_name(items[i].status), items[i].message.c_str());
+            continue;
+          }
+          for (size_t k = 0; k < labels; ++k)
+            logits.push_back(mv_result_logit(items[i].result.get(), k));
+          kept->push_back(names[i]);
+        }
+      });
   return logits;
 }
 

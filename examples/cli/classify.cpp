@@ -14,6 +14,7 @@
 #include "cli_util.hpp"
 #include "medvision/medvision.hpp"
 #include "result_text.hpp"
+#include "run_chunks.hpp"
 
 namespace mvcli {
 
@@ -82,71 +83,57 @@ int run_classify(const ClassifyArgs& a) {
   };
   int rc = 0;
   bool first = true;
-  Progress progress(files.size());
   // The library's streaming pipeline (mv_model_run_many): files are decoded and preprocessed on
   // worker threads while the previous batch runs, so that only a few full-size images exist at
-  // once. It runs over chunks of files so that results are printed as they come.
+  // once. It runs over chunks of files so that results are printed as they come; a failure of
+  // the run itself (MV_ERR_CANCELLED) is reported by main() with its exit code.
   medvision::PipelineOptions po;
   po.batch_size = std::max(1, a.batch);
   po.decode_threads = std::max(0, a.decode_threads);
-  const size_t chunk = std::max<size_t>(64, 4 * static_cast<size_t>(po.batch_size));
-  for (size_t start = 0; start < files.size(); start += chunk) {
-    const size_t end = std::min(files.size(), start + chunk);
-    const std::vector<std::string> names(files.begin() + static_cast<std::ptrdiff_t>(start),
-                                         files.begin() + static_cast<std::ptrdiff_t>(end));
-    po.progress = [&](uint64_t done, uint64_t) {
-      progress.update(start + static_cast<size_t>(done));
-      return true;
-    };
-    std::vector<medvision::ItemResult> items;
-    try {
-      items = medvision::run_many(model, names, po);
-    } catch (const medvision::Exception& e) {
-      std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
-      return exit_code(e.status());
-    }
-    for (size_t i = 0; i < items.size(); ++i) {
-      const auto& item = items[i];
-      if (!item.ok()) {
-        rc = exit_code(item.status);
-        if (a.json) {
-          std::cout << json{{"file", names[i]},
-                            {"error", mv_status_name(item.status)},
-                            {"message", item.message}}
-                           .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                    << "\n";
-        } else {
-          std::fprintf(stderr, "medvision: %s: %s\n", mv_status_name(item.status),
-                       item.message.c_str());
+  run_chunks(
+      model, files, po,
+      [&](const std::vector<std::string>& names, const std::vector<medvision::ItemResult>& items) {
+        for (size_t i = 0; i < items.size(); ++i) {
+          const auto& item = items[i];
+          if (!item.ok()) {
+            rc = exit_code(item.status);
+            if (a.json) {
+              std::cout << json{{"file", names[i]},
+                                {"error", mv_status_name(item.status)},
+                                {"message", item.message}}
+                               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                        << "\n";
+            } else {
+              std::fprintf(stderr, "medvision: %s: %s\n", mv_status_name(item.status),
+                           item.message.c_str());
+            }
+            continue;
+          }
+          std::string sr;
+          if (!a.dicom_sr.empty()) {
+            sr = sr_path(names[i]);
+            try {
+              // The pipeline frees each decoded image after preprocessing; the SR's study and
+              // references come from the file, read again here.
+              item.result.write_dicom_sr(medvision::Image::load(names[i]), sr);
+            } catch (const medvision::Exception& e) {
+              rc = exit_code(e.status());
+              std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
+              sr.clear();
+            }
+          }
+          if (a.json) {
+            json j = json::parse(item.result.json());
+            j["file"] = names[i];
+            if (!sr.empty()) j["dicom_sr"] = sr;
+            std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+          } else {
+            print_result_human(names[i], item.result, first);
+            if (!sr.empty()) std::printf("  DICOM SR written to %s\n", sr.c_str());
+            first = false;
+          }
         }
-        continue;
-      }
-      std::string sr;
-      if (!a.dicom_sr.empty()) {
-        sr = sr_path(names[i]);
-        try {
-          // The pipeline frees each decoded image after preprocessing; the SR's study and
-          // references come from the file, read again here.
-          item.result.write_dicom_sr(medvision::Image::load(names[i]), sr);
-        } catch (const medvision::Exception& e) {
-          rc = exit_code(e.status());
-          std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
-          sr.clear();
-        }
-      }
-      if (a.json) {
-        json j = json::parse(item.result.json());
-        j["file"] = names[i];
-        if (!sr.empty()) j["dicom_sr"] = sr;
-        std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-      } else {
-        print_result_human(names[i], item.result, first);
-        if (!sr.empty()) std::printf("  DICOM SR written to %s\n", sr.c_str());
-        first = false;
-      }
-    }
-    progress.update(end);
-  }
+      });
   return rc;
 }
 

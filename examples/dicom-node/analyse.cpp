@@ -104,17 +104,23 @@ void Analyser::analyse(const AnalysisWork& work) {
     log_.error("study " + work.study_uid + ": routing failed: " + e.what());
     records.push_back({work.study_uid, "(router)", "", false, 0, 0, e.what()});
   }
+  std::vector<bool> pending(jobs.size(), false);
+  for (size_t k = 0; k < jobs.size(); ++k) {
+    const auto uids = jobs[k].sop_uids();
+    pending[k] = std::any_of(uids.begin(), uids.end(),
+                             [&](const std::string& u) { return work.analysed.count(u) == 0; });
+  }
+  std::map<size_t, double> pipeline_seconds;
+  const auto classified = classify_pending(jobs, pending, work, pipeline_seconds);
   std::vector<Output> outputs;
-  for (const Job& job : jobs) {
-    const auto uids = job.sop_uids();
-    const bool pending = std::any_of(uids.begin(), uids.end(), [&](const std::string& u) {
-      return work.analysed.count(u) == 0;
-    });
-    if (!pending) continue;
+  for (size_t k = 0; k < jobs.size(); ++k) {
+    if (!pending[k]) continue;
+    const Job& job = jobs[k];
     const auto t0 = std::chrono::steady_clock::now();
     JobRecord r{work.study_uid, job.model, job.input, false, 0, 0, ""};
+    const auto c = classified.find(k);
     try {
-      auto out = run_job(job, work);
+      auto out = run_job(job, work, c == classified.end() ? nullptr : &c->second);
       r.ok = true;
       r.outputs = out.size();
       outputs.insert(outputs.end(), out.begin(), out.end());
@@ -123,7 +129,9 @@ void Analyser::analyse(const AnalysisWork& work) {
     } catch (const std::exception& e) {
       r.error = e.what();
     }
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    // A pipeline job: its share of the pipeline run, plus writing its results here.
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() +
+                (pipeline_seconds.count(k) ? pipeline_seconds[k] : 0.0);
     if (r.ok) {
       log_.info("study " + work.study_uid + ": " + job.model + " on " + job.input + ": " +
                 std::to_string(r.outputs) + " result(s) in " +
@@ -144,8 +152,65 @@ void Analyser::analyse(const AnalysisWork& work) {
   queue_.finish_analysis(work.key, analysed, outputs, records);
 }
 
-std::vector<Output> Analyser::run_job(const Job& job, const AnalysisWork& work) {
+std::map<size_t, medvision::ItemResult> Analyser::classify_pending(
+    const std::vector<Job>& jobs, const std::vector<bool>& pending, const AnalysisWork& work,
+    std::map<size_t, double>& seconds) {
+  // Per model, in the router's order: the pending jobs whose input is one instance.
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<size_t>> by_model;
+  for (size_t k = 0; k < jobs.size(); ++k) {
+    const Job& j = jobs[k];
+    if (!pending[k] || j.channels.size() != 1 || j.channels.front().size() != 1) continue;
+    if (by_model.find(j.model) == by_model.end()) order.push_back(j.model);
+    by_model[j.model].push_back(k);
+  }
+  std::map<size_t, medvision::ItemResult> out;
+  for (const std::string& name : order) {
+    const medvision::Model* m = nullptr;
+    try {
+      m = &model(name);
+    } catch (const std::exception&) {
+      continue;  // each job reports the load failure itself (run_job)
+    }
+    if (m->task() != MV_TASK_CLASSIFICATION) continue;
+    const std::vector<size_t>& idx = by_model[name];
+    std::vector<std::string> paths;
+    for (size_t k : idx) paths.push_back(jobs[k].channels.front().front().file.string());
+    medvision::PipelineOptions po;
+    po.batch_size = config_.batch_size;
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<medvision::ItemResult> items;
+    try {
+      items = medvision::run_many(*m, paths, po);
+    } catch (const medvision::Exception& e) {
+      // The run itself failed (bad options, out of memory): every job of it reports that.
+      for (size_t k : idx) out[k] = medvision::ItemResult{e.status(), e.what(), {}};
+      continue;
+    }
+    const double each =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
+        static_cast<double>(idx.size());
+    log_.info("study " + work.study_uid + ": " + name + " on " + std::to_string(idx.size()) +
+              " instance(s) through the pipeline (batches of " +
+              std::to_string(config_.batch_size) + ")");
+    for (size_t i = 0; i < idx.size() && i < items.size(); ++i) {
+      seconds[idx[i]] = each;
+      out[idx[i]] = std::move(items[i]);
+    }
+  }
+  return out;
+}
+
+std::vector<Output> Analyser::run_job(const Job& job, const AnalysisWork& work,
+                                      const medvision::ItemResult* classified) {
   const medvision::Model& m = model(job.model);
+  // The pipeline's own failure of this instance (its message names the file and the problem).
+  if (classified != nullptr && !classified->ok()) {
+    throw medvision::Exception(classified->status, classified->message);
+  }
+  // For a job the pipeline classified, the image is read again here: the pipeline frees each
+  // decoded image after preprocessing, and the SR's source (its study and references) and the
+  // heat maps need it.
   std::vector<medvision::Image> parts;
   const medvision::Image image = load_input(job, parts);
   const medvision::Image& source = parts.front();  // what derived objects reference
@@ -165,7 +230,9 @@ std::vector<Output> Analyser::run_job(const Job& job, const AnalysisWork& work) 
     record(sr);
     return out;
   }
-  const auto result = m.run(image);
+  medvision::Result computed;
+  if (classified == nullptr) computed = m.run(image);
+  const medvision::Result& result = classified != nullptr ? classified->result : computed;
   const std::string sr = next_name(m.name(), "sr");
   result.write_dicom_sr(source, (work.out_dir / sr).string());
   record(sr);

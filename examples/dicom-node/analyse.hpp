@@ -29,8 +29,18 @@ class Analyser {
  private:
   void run();
   void analyse(const AnalysisWork& work);
-  /** Runs one job; returns the result files it wrote. */
-  std::vector<Output> run_job(const Job& job, const AnalysisWork& work);
+  /** Runs one job; returns the result files it wrote. `classified`: the job's classification
+   *  from the pipeline (classify_pending()), or nullptr to load and run the image here. */
+  std::vector<Output> run_job(const Job& job, const AnalysisWork& work,
+                              const medvision::ItemResult* classified);
+  /** The pending single-image jobs of classification models, run per model through the
+   *  streaming pipeline (medvision::run_many: decode workers, batched inference). Returns the
+   *  outcome of each such job by its index in `jobs`; a job the pipeline failed for carries its
+   *  own status and message. */
+  std::map<size_t, medvision::ItemResult> classify_pending(const std::vector<Job>& jobs,
+                                                           const std::vector<bool>& pending,
+                                                           const AnalysisWork& work,
+                                                           std::map<size_t, double>& seconds);
   /** The loaded model (shared: medvision models are thread-safe), loading it on first use. */
   const medvision::Model& model(const std::string& name);
   /** A result file name unique in out/: model, time stamp, counter, kind. */

@@ -134,7 +134,7 @@ Config load_config(const std::filesystem::path& path) {
   }
   r.only_keys(j, "",
               {"ae_title", "port", "data_dir", "accept_from", "destination", "idle_seconds",
-               "workers", "threads", "device", "heatmaps", "rules"});
+               "workers", "threads", "batch_size", "device", "heatmaps", "rules"});
   Config c;
   c.file = std::filesystem::absolute(path);
   if (j.contains("ae_title")) c.ae_title = r.ae_title(j["ae_title"], "ae_title");
@@ -180,6 +180,7 @@ Config load_config(const std::filesystem::path& path) {
   if (j.contains("idle_seconds")) c.idle_seconds = r.seconds(j["idle_seconds"], "idle_seconds", 0);
   if (j.contains("workers")) c.workers = r.count(j["workers"], "workers", 1, 64);
   if (j.contains("threads")) c.threads = r.count(j["threads"], "threads", 0, 256);
+  if (j.contains("batch_size")) c.batch_size = r.count(j["batch_size"], "batch_size", 1, 256);
   if (j.contains("device")) c.device = r.string(j["device"], "device");
   if (j.contains("heatmaps")) {
     const std::string h = r.string(j["heatmaps"], "heatmaps");

@@ -40,6 +40,9 @@ struct Config {
   double idle_seconds = 5.0;
   int workers = 1;
   int threads = 2;
+  /// Classification of a study's single-image inputs: images per inference batch of the
+  /// streaming pipeline (medvision::run_many; 1: results equal one run per image exactly).
+  int batch_size = 8;
   std::string device = "cpu";
   HeatmapPolicy heatmaps = HeatmapPolicy::kPositive;
   std::vector<Rule> rules;

@@ -191,6 +191,8 @@ class Model:
     def run_many(self, inputs: Sequence[Union[str, Image]], *, batch_size: int = ...,
                  decode_threads: int = ..., queue_batches: int = ...,
                  progress: Optional[Callable[[int, int], Optional[bool]]] = None,
+                 frame: int = ..., apply_voi: int = ..., max_values: int = ...,
+                 series_uid: str = ..., pixel_spacing: Optional[Sequence[float]] = None,
                  ) -> List[Union[Result, MedvisionError]]: ...
     def segment(self, image: Image, *, overlap: float = ..., batch_size: int = ...,
                 mirror: int = ..., probabilities: bool = ..., largest_component: int = ...,

@@ -87,12 +87,13 @@ def stack(images: Sequence[ImageLike]) -> Image:
     return Image.stack([_as_image(x) for x in images])
 
 
-def _as_image(x: ImageLike) -> Image:
+def _as_image(x: ImageLike, **load: Any) -> Image:
+    """``x`` as an Image; paths and bytes are decoded with the load_image() keywords ``load``."""
     if isinstance(x, Image):
         return x
     if isinstance(x, np.ndarray):
         return from_numpy(x)
-    return load_image(x)
+    return load_image(x, **load)
 
 
 def _source(x: ImageLike) -> Optional[str]:
@@ -159,7 +160,11 @@ class Model:
     def classify(self, images: Union[ImageLike, Sequence[ImageLike]], *,
                  batch_size: int = 16, decode_threads: Optional[int] = None,
                  progress: Optional[Callable[[int, int], Optional[bool]]] = None,
-                 errors: str = "raise") -> Union[Classification, List[Any]]:
+                 errors: str = "raise", frame: int = _LOAD.frame,
+                 apply_voi: int = _LOAD.apply_voi, max_values: int = _LOAD.max_values,
+                 series_uid: str = _LOAD.series_uid,
+                 pixel_spacing: Union[None, float, Sequence[float]] = None
+                 ) -> Union[Classification, List[Any]]:
         """Classifies one image (returns a Classification) or a list (returns a list in input
         order). Items may be Images, paths, encoded bytes or numpy arrays.
 
@@ -169,18 +174,26 @@ class Model:
         fails the others: with ``errors="return"`` its slot holds the MedvisionError (naming the
         file and the problem); with ``errors="raise"`` (default) the first one is raised after
         the run. ``progress(done, total)`` returning False cancels (CancelledError).
+
+        ``frame``, ``apply_voi``, ``max_values``, ``series_uid`` and ``pixel_spacing`` decode
+        paths and encoded bytes exactly as :func:`load_image` with them (the pipeline passes them
+        as ``mv_pipeline_options.load``), so ``classify(paths, **opts)`` equals
+        ``[classify(load_image(p, **opts)) for p in paths]``; Images and arrays are used as they
+        are. Every default is the C library's (``mv_image_load_options_init()``).
         """
         if self.task != "classification":
             raise _core.InvalidArgumentError(
                 f"model '{self.name}' is a {self.task} model: use Model.segment() or Model.run()")
         if errors not in ("raise", "return"):
             raise ValueError(f"errors must be 'raise' or 'return', not {errors!r}")
+        load = dict(frame=frame, apply_voi=apply_voi, max_values=max_values,
+                    series_uid=series_uid, pixel_spacing=_pair(pixel_spacing))
         if isinstance(images, (list, tuple)):
-            inputs = [os.fspath(x) if isinstance(x, (str, os.PathLike)) else _as_image(x)
-                      for x in images]
+            inputs = [os.fspath(x) if isinstance(x, (str, os.PathLike)) else
+                      _as_image(x, **load) for x in images]
             extra = {} if decode_threads is None else {"decode_threads": int(decode_threads)}
             done = self._core.run_many(inputs, batch_size=max(1, int(batch_size)),
-                                       progress=progress, **extra)
+                                       progress=progress, **extra, **load)
             out: List[Any] = []
             for x, r in zip(images, done):
                 if isinstance(r, BaseException):
@@ -190,7 +203,8 @@ class Model:
                 else:
                     out.append(Classification._from_core(r, _source(x)))
             return out
-        return Classification._from_core(self._core.run(_as_image(images)), _source(images))
+        return Classification._from_core(self._core.run(_as_image(images, **load)),
+                                         _source(images))
 
     def logits(self, images: Sequence[ImageLike], *, batch_size: int = 16) -> np.ndarray:
         """Raw outputs [len(images), len(labels)] (float32), e.g. for calibrate()."""

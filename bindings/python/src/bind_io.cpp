@@ -115,10 +115,12 @@ std::array<double, 2> spacing_pair(const py::object& pixel_spacing) {
   return {{v[0], v.back()}};
 }
 
+}  // namespace
+
 // None leaves a field at mv_image_load_options_init()'s value.
 medvision::LoadOptions load_options(int frame, int apply_voi, uint64_t max_values,
                                     const std::string& series_uid,
-                                    const py::object& pixel_spacing = py::none()) {
+                                    const py::object& pixel_spacing) {
   medvision::LoadOptions o;
   if (!pixel_spacing.is_none()) {
     const auto v = spacing_pair(pixel_spacing);
@@ -127,8 +129,6 @@ medvision::LoadOptions load_options(int frame, int apply_voi, uint64_t max_value
   o.set_frame(frame).set_apply_voi(apply_voi).set_max_values(max_values).set_series_uid(series_uid);
   return o;
 }
-
-}  // namespace
 
 void bind_io(py::module_& m) {
   // The C struct behind medvision::LoadOptions, one property per field. A new object holds the

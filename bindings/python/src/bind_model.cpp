@@ -296,9 +296,14 @@ A loaded model package. Thread-safe: share one Model between threads; every call
       .def(
           "run_many",
           [](const ModelHolder& self, const std::vector<py::object>& inputs, int32_t batch_size,
-             int32_t decode_threads, int32_t queue_batches, py::object progress) {
+             int32_t decode_threads, int32_t queue_batches, py::object progress, int frame,
+             int apply_voi, uint64_t max_values, const std::string& series_uid,
+             const py::object& pixel_spacing) {
             // Inputs are str paths or Images; both are read out before the GIL is released.
             auto mdl = self.get();
+            // Paths are decoded as Image.load() with the same keywords would (opts.load).
+            const medvision::LoadOptions load =
+                load_options(frame, apply_voi, max_values, series_uid, pixel_spacing);
             std::vector<std::string> paths(inputs.size());
             std::vector<std::shared_ptr<medvision::Image>> keep;
             std::vector<const char*> path_ptrs(inputs.size(), nullptr);
@@ -317,6 +322,7 @@ A loaded model package. Thread-safe: share one Model between threads; every call
             o.batch_size = batch_size;
             o.decode_threads = decode_threads;
             o.queue_batches = queue_batches;
+            o.load = load.c();
             Progress state{progress, nullptr};
             if (!progress.is_none()) {
               o.progress = &Progress::call;
@@ -352,9 +358,17 @@ A loaded model package. Thread-safe: share one Model between threads; every call
           py::arg("decode_threads") = medvision::PipelineOptions().decode_threads,
           py::arg("queue_batches") = medvision::PipelineOptions().queue_batches,
           py::arg("progress") = py::none(),
+          // The load defaults are the C library's (mv_image_load_options_init()).
+          py::arg("frame") = medvision::LoadOptions().frame(),
+          py::arg("apply_voi") = medvision::LoadOptions().apply_voi(),
+          py::arg("max_values") = medvision::LoadOptions().max_values(),
+          py::arg("series_uid") = medvision::LoadOptions().series_uid(),
+          py::arg("pixel_spacing") = py::none(),
           "The streaming pipeline (mv_model_run_many; GIL released, progress(done, total) -> bool "
           "called with the GIL taken back): one Result or one MedvisionError instance per input "
-          "(a str path or an Image), in input order.")
+          "(a str path or an Image), in input order. Paths are decoded as Image.load() with the "
+          "same frame, apply_voi, max_values, series_uid and pixel_spacing would (Images are "
+          "used as they are).")
       .def("__repr__", [](const ModelHolder& self) {
         if (self.closed()) return std::string("<medvision.Model (closed)>");
         auto mdl = self.get();

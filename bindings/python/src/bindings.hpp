@@ -100,4 +100,10 @@ struct Progress {
 // The exception instance a call failing with `status` would raise (bind_common.cpp).
 py::object status_error(mv_status status, const char* message);
 
+// Load options from the keyword arguments of Image.load() and Model.run_many() (bind_io.cpp);
+// pixel_spacing None leaves the file's spacing (mv_image_load_options_init()'s value).
+medvision::LoadOptions load_options(int frame, int apply_voi, uint64_t max_values,
+                                    const std::string& series_uid,
+                                    const py::object& pixel_spacing = py::none());
+
 }  // namespace mvpy

@@ -39,6 +39,9 @@ PUBLIC = {
                                      "max_values": "max_values", "series_uid": "series_uid",
                                      "pixel_spacing": "pixel_spacing"}),
     mv.load_series: (mv.LoadOptions, {"series_uid": "series_uid"}),
+    mv.Model.classify: (mv.LoadOptions, {"frame": "frame", "apply_voi": "apply_voi",
+                                         "max_values": "max_values", "series_uid": "series_uid",
+                                         "pixel_spacing": "pixel_spacing"}),
     mv.Model.__init__: (mv.ModelOptions, {"device": "device", "num_threads": "num_threads",
                                           "precision": "precision", "warmup": "warmup",
                                           "optimize": "optimize"}),
@@ -61,7 +64,8 @@ PUBLIC = {
 #: Parameters whose None means "keep the C default", which is a "not set" value there (NULL, a
 #: negative or 0 sentinel: the manifest's setting, no extra decision, the file's spacing).
 NONE_MEANS_DEFAULT = {
-    (mv.load_image, "pixel_spacing"), (mv.Model.__init__, "device"),
+    (mv.load_image, "pixel_spacing"), (mv.Model.classify, "pixel_spacing"),
+    (mv.Model.__init__, "device"),
     (mv.Model.segment, "overlap"), (mv.Model.segment, "batch_size"),
     (mv.Model.segment, "mirror"), (mv.Model.segment, "largest_component"),
     (mv.Model.segment, "fill_holes"), (mv.Model.explain, "label"),
@@ -130,6 +134,7 @@ CORE = {
     "Image.load_memory": (_core.Image.load_memory, mv.LoadOptions),
     "Image.load_series": (_core.Image.load_series, mv.LoadOptions),
     "Model.__init__": (_core.Model.__init__, mv.ModelOptions),
+    "Model.run_many": (_core.Model.run_many, mv.LoadOptions),
     "Model.segment": (_core.Model.segment, mv.SegmentOptions),
     "explain": (_core.explain, mv.ExplainOptions),
     "evaluate": (_core.evaluate, mv.EvaluateOptions),

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from conftest import EXAMPLE_DCM, png_bytes
+from conftest import EXAMPLE_DCM, data_path, png_bytes
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +102,67 @@ def test_progress_on_the_calling_thread_and_cancel(mv, pneumonia, files):
         pneumonia.classify(items, batch_size=2, errors="return", progress=boom)
     # The model is still usable after a cancelled run.
     assert len(pneumonia.classify(items[:3], batch_size=4, errors="return")) == 3
+
+
+def _outcome(r):
+    """(type name, scores) of a classification or of the error it raised."""
+    if isinstance(r, BaseException):
+        return type(r).__name__, None
+    return "ok", r.scores
+
+
+@pytest.mark.parametrize("opts", [
+    {"frame": 3},                                 # one frame of a multi-frame file
+    {"max_values": 64 * 64},                      # larger files fail alone, naming themselves
+    {"apply_voi": 0, "pixel_spacing": (0.5, 0.4)},  # a window preset; files without one fail
+], ids=["frame", "max_values", "voi+spacing"])
+def test_load_options_equal_load_image_one_by_one(mv, pneumonia, opts):
+    """classify(paths, **opts) decodes every path as load_image(p, **opts) would (the options go
+    to the pipeline as mv_pipeline_options.load): the same scores, and the same failures, each
+    alone and naming its file."""
+    items = [str(data_path("dicom/pydicom-data/data_store/data/emri_small.dcm")),
+             str(data_path("dicom/pydicom-data/data_store/data/emri_small_RLE.dcm")),
+             str(data_path("dicom/pydicom/src/pydicom/data/test_files/MR_small.dcm")),
+             str(data_path("dicom/pydicom/src/pydicom/data/test_files/CT_small.dcm")),
+             str(EXAMPLE_DCM)]
+    out = pneumonia.classify(items, batch_size=1, errors="return", **opts)
+    want = []
+    for p in items:
+        try:
+            want.append(pneumonia.classify(mv.load_image(p, **opts)))
+        except mv.MedvisionError as e:
+            want.append(e)
+    assert [_outcome(r) for r in out] == [_outcome(r) for r in want]
+    failed = [p for p, r in zip(items, out) if isinstance(r, BaseException)]
+    assert 0 < len(failed) < len(items), [_outcome(r) for r in out]
+    for p, r in zip(items, out):
+        if isinstance(r, BaseException):
+            assert p in str(r)
+    # Single items take the same options (load_image(p, **opts), then classify).
+    assert _outcome(_try(pneumonia.classify, items[0], **opts)) == _outcome(out[0])
+    # Without the options the result differs: the options did reach the decoder.
+    plain = pneumonia.classify(items, batch_size=1, errors="return")
+    assert [_outcome(r) for r in plain] != [_outcome(r) for r in out]
+
+
+def _try(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except Exception as e:  # noqa: BLE001 - the outcome is compared
+        return e
+
+
+def test_load_options_in_the_stub():
+    import ast
+    from pathlib import Path
+
+    from medvision import _core
+
+    stub = Path(_core.__file__).with_name("_core.pyi")
+    if not stub.exists():
+        stub = Path(__file__).resolve().parents[1] / "medvision" / "_core.pyi"
+    tree = ast.parse(stub.read_text())
+    run_many = next(n for n in ast.walk(tree)
+                    if isinstance(n, ast.FunctionDef) and n.name == "run_many")
+    names = {a.arg for a in run_many.args.kwonlyargs}
+    assert {"frame", "apply_voi", "max_values", "series_uid", "pixel_spacing"} <= names

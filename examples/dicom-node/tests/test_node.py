@@ -514,3 +514,101 @@ def test_sending_gives_up_after_the_limit_with_the_reason(tmp_path):
         assert "failed send attempts" in status
     finally:
         node.stop()
+
+
+def test_multi_instance_study_is_classified_through_the_pipeline(tmp_path):
+    """A second node (classification only, heat maps of positive findings, batches of 2): a
+    study of four CR instances, one with its pixel data cut short. The node classifies the
+    instances with medvision::run_many (its log says so); each good instance gets its SR and
+    heat maps, whose probabilities equal `medvision classify` of the same files in the same
+    batches exactly and one file at a time to float rounding, with the same decisions; the bad
+    instance fails alone, its job naming the file."""
+    port = free_port()
+    (tmp_path / "node").mkdir()
+    # The destination never answers: the results stay in the node's out/ folder, read here.
+    node = Node(NODE_BIN, tmp_path / "node", port,
+                {"ae_title": "NOBODY", "host": "127.0.0.1", "port": free_port(),
+                 "retry_initial_seconds": 60, "retry_max_seconds": 60, "give_up_seconds": 900},
+                accept_from=[], heatmaps="positive", batch_size=2,
+                rules=[{"modality": ["CR", "DX"], "models": ["cxr-pneumonia"]}])
+    base = pydicom.dcmread(CXR)
+    study, series = generate_uid(), generate_uid()
+    files, sops = [], []
+    for n in range(4):
+        ds = copy.deepcopy(base)
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.InstanceNumber = n + 1
+        ds.PatientName, ds.PatientID, ds.PatientBirthDate = PHI
+        px = ds.pixel_array
+        if n == 1:
+            px = px[:, ::-1]  # a mirrored image: other scores
+        elif n == 3:
+            px = px[px.shape[0] // 8:, :]  # cropped
+            ds.Rows = px.shape[0]
+        ds.PixelData = np.ascontiguousarray(px).tobytes()
+        if n == 2:
+            ds.PixelData = ds.PixelData[:1000]  # cut short: fails alone
+        path = tmp_path / f"i{n + 1}.dcm"
+        ds.save_as(path)
+        files.append(path)
+        sops.append(ds.SOPInstanceUID)
+    node.start()
+    try:
+        r = subprocess.run(["storescu", "-aet", "ANYONE", "-aec", Node.AET, "127.0.0.1",
+                            str(port), *map(str, files)], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr
+        wait_for(lambda: len([j for j in node.jobs() if j["study_uid"] == study]) == 4,
+                 RESULT_TIMEOUT, "the four jobs of the multi-instance study")
+        jobs = {j["input"]: j for j in node.jobs() if j["study_uid"] == study}
+        log = node.log()
+        assert f"study {study}: cxr-pneumonia on 4 instance(s) through the pipeline " \
+               "(batches of 2)" in log, log[-3000:]
+        assert not jobs[sops[2]]["ok"]
+        assert jobs[sops[2]]["error"].startswith("MV_ERR_") and sops[2] in \
+            jobs[sops[2]]["error"], jobs[sops[2]]
+        for n in (0, 1, 3):
+            assert jobs[sops[n]]["ok"] and jobs[sops[n]]["outputs"] >= 1, jobs[sops[n]]
+        out = sorted((node.data_dir / "studies" / study / "out").glob("*.dcm"))
+        srs, scs = {}, {}
+        for p in out:
+            ds = pydicom.dcmread(p)
+            if str(ds.SOPClassUID) in SR_CLASSES:
+                refs = [str(i.ReferencedSOPInstanceUID)
+                        for s in ds.CurrentRequestedProcedureEvidenceSequence
+                        for r in s.ReferencedSeriesSequence for i in r.ReferencedSOPSequence]
+                srs[refs[0]] = ds
+            elif str(ds.SOPClassUID) == SC_CLASS:
+                scs.setdefault(str(ds.SourceImageSequence[0].ReferencedSOPInstanceUID),
+                               []).append(ds)
+        assert set(srs) == {sops[0], sops[1], sops[3]}
+        node_files = sorted((node.data_dir / "studies" / study / "in").glob("*.dcm"))
+        assert len(node_files) == 4
+        # The same files through the CLI in the same order and batches, and one at a time.
+        # (The CLI exits non-zero for the bad file and prints its error line.)
+        run = subprocess.run([str(CLI_BIN), "classify", *map(str, files), "--model",
+                              "cxr-pneumonia", "--batch", "2", "--threads", "2", "--json"],
+                             capture_output=True, text=True, timeout=300)
+        lines = [json.loads(x) for x in run.stdout.splitlines() if x.strip()]
+        assert [d["file"] for d in lines if "error" in d] == [str(files[2])], run.stdout
+        batched = {d["file"]: d for d in lines if "labels" in d}
+        for n in (0, 1, 3):
+            numbers = sr_measurements(srs[sops[n]])
+            alone = cli_json("classify", str(files[n]), "--model", "cxr-pneumonia",
+                             "--threads", "2")[0]
+            for want, tol in ((batched[str(files[n])], 1e-9), (alone, 1e-5)):
+                for label in want["labels"]:
+                    values = [v for (lab, _, unit, v, _) in numbers
+                              if lab == label["label"] and unit == "1"]
+                    wanted = [label["probability"]] + (
+                        [label["calibrated"]] if label["calibrated"] else [])
+                    for w in wanted:
+                        assert any(abs(v - w) < tol for v in values), (n, label, values)
+            # Heat maps for exactly the positive findings (heatmaps "positive").
+            positives = [x for x in alone["labels"] if x.get("decision")]
+            assert len(scs.get(sops[n], [])) == len(positives), (n, positives)
+        assert_no_phi(node)
+    finally:
+        node.stop()

@@ -19,7 +19,8 @@ def _settings(a: argparse.Namespace) -> Settings:
                         lease_s=a.lease_seconds, backoff_s=a.backoff_seconds,
                         max_attempts=a.max_attempts, routing=load_routing(a.routing),
                         pdf_patient_identity=a.pdf_patient_identity,
-                        predict_concurrency=a.predict_concurrency)))
+                        predict_concurrency=a.predict_concurrency,
+                        batch_size=a.batch_size)))
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
@@ -107,6 +108,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--max-attempts", type=int, default=3)
     p.add_argument("--predict-concurrency", type=int, default=1,
                    help="/predict inferences at once (others wait)")
+    p.add_argument("--batch-size", type=int, default=Settings.batch_size,
+                   help="batch studies: images per inference batch (1: equal to one by one)")
     p.add_argument("--routing", default=None, help="JSON file of routing rules")
     p.add_argument("--pdf-patient-identity", action="store_true",
                    help="print the patient's name and ID on PDF reports (only there)")

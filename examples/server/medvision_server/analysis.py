@@ -89,10 +89,65 @@ def write_base_png(img: medvision.Image, path: Path, slice_index: int) -> None:
     PILImage.fromarray((g * 255 + 0.5).astype(np.uint8), mode="L").save(path)
 
 
+def item_name(index: int) -> str:
+    """A batch item's name in stored results and errors: its place in the upload ("file 3").
+    Client file names are never stored; the upload's answer maps places to them."""
+    return f"file {index + 1}"
+
+
+def analyse_batch(spec: Dict[str, Any], models: ModelCache,
+                  progress: Progress = None) -> Dict[str, Any]:
+    """A batch study: every file is one image, classified on its own by every model, through
+    medvision's streaming pipeline (Model.classify(list): decode workers feeding batches of
+    ``spec["batch_size"]``). One bad file never fails the others: its item holds the error,
+    naming it by its place ("file 2"). Returns analyse()'s shape with "image" "" (no base image)
+    and per model result {"items": [{"file", "result"} | {"file", "error", "status"}],
+    "failed": count}."""
+    paths: List[str] = list(spec["paths"])
+    names: List[str] = list(spec["models"])
+    results: List[Dict[str, Any]] = []
+    for mi, name in enumerate(names):
+        model = models.get(name)
+        if model.task != "classification":
+            raise medvision.InvalidArgumentError(
+                f"model '{name}' is a {model.task} model: a batch classifies each file")
+        t0 = time.perf_counter()
+
+        def step(done: int, total: int, mi: int = mi) -> None:
+            if progress:
+                progress((mi + done / max(total, 1)) / max(len(names), 1))
+
+        out = model.classify(paths, batch_size=max(1, int(spec.get("batch_size", 8))),
+                             errors="return", max_values=spec["max_values"], progress=step)
+        items: List[Dict[str, Any]] = []
+        for i, (path, r) in enumerate(zip(paths, out)):
+            if isinstance(r, BaseException):
+                # The library's message names the stored file (its content hash) and the
+                # problem, never patient data; the path becomes the item's name.
+                msg = str(r).replace(path, item_name(i))
+                items.append({"file": item_name(i), "error": msg,
+                              "status": getattr(r, "status_name", type(r).__name__)})
+            else:
+                d = r.to_dict()
+                d["file"] = item_name(i)
+                items.append({"file": item_name(i), "result": d})
+        results.append({"model": model.name, "version": model.version, "notice": model.notice,
+                        "task": model.task, "licence": licence_of(model),
+                        "result": {"items": items,
+                                   "failed": sum(1 for x in items if "error" in x)},
+                        "artefacts": {}, "seconds": time.perf_counter() - t0})
+        if progress:
+            progress((mi + 1) / max(len(names), 1))
+    return {"image": "", "results": results}
+
+
 def analyse(spec: Dict[str, Any], models: ModelCache, progress: Progress = None) -> Dict[str, Any]:
-    """spec: {"paths", "kind", "models", "explain", "out_dir", "max_values"}. Returns
-    {"image": relpath, "results": [{model, version, notice, task, licence, result, artefacts,
-    seconds}]}; artefact paths are relative to out_dir. Raises medvision errors unchanged."""
+    """spec: {"paths", "kind", "models", "explain", "out_dir", "max_values", "batch_size"}.
+    Returns {"image": relpath, "results": [{model, version, notice, task, licence, result,
+    artefacts, seconds}]}; artefact paths are relative to out_dir. Raises medvision errors
+    unchanged. A "batch" study goes to analyse_batch()."""
+    if spec["kind"] == "batch":
+        return analyse_batch(spec, models, progress)
     out = Path(spec["out_dir"])
     out.mkdir(parents=True, exist_ok=True)
     names: List[str] = list(spec["models"])

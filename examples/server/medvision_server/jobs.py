@@ -232,7 +232,7 @@ class JobRunner:
             return {"paths": [str(self.store.path_of(f["sha256"])) for f in st.files],
                     "kind": st.kind, "models": list(st.models), "explain": bool(st.explain),
                     "out_dir": str(self.store.results_of(study_id)),
-                    "max_values": self.s.max_image_values}
+                    "max_values": self.s.max_image_values, "batch_size": self.s.batch_size}
 
     def run_one(self, job_id: str, study_id: str, attempt: int) -> None:
         with self._held_lock:

@@ -74,7 +74,9 @@ def build_pdf(study: StudyOut, results_dir: Path, settings: Settings, db_study: 
             ["Analysed", _utc(study.job.finished_at or study.created_at)],
             ["Uploaded by", study.owner]]
     if settings.pdf_patient_identity and db_study is not None and store is not None:
-        what += _identity_rows(db_study, store)
+        # A batch may hold many patients: no one identity belongs on its report.
+        what += ([["Patient", "a batch of files (not printed)"]] if study.kind == "batch"
+                 else _identity_rows(db_study, store))
     story.append(_table(what, col0=45 * mm))
 
     for r in study.results:
@@ -100,6 +102,19 @@ def build_pdf(study: StudyOut, results_dir: Path, settings: Settings, db_study: 
             if isinstance(r.conformal, dict) and "set" in r.conformal:
                 block.append(P(f"Conformal set (alpha {r.conformal.get('alpha')}): "
                                f"{', '.join(r.conformal['set'])}"))
+        if r.items:
+            # A batch: one row per file and label, or the file's own error.
+            rows = [["File", "Label", "Calibrated probability", "Score (raw)", "Decision",
+                     "Refer"]]
+            for it in r.items:
+                if it.error:
+                    rows.append([it.file, P(f"not classified: {it.error}", small), "", "", "",
+                                 ""])
+                for x in it.labels:
+                    rows.append([it.file, x.label, fmt(x.calibrated), fmt(x.probability),
+                                 yesno(x.decision), "REFER" if x.refer else "no"])
+            block.append(P(f"{len(r.items)} files, {r.failed} not classified", small))
+            block.append(_table(rows, header=True))
         if r.regions:
             rows = [["Region", "Voxels", "Area (mm2)", "Volume (ml)", "Components"]]
             # No pixel spacing: the voxel count is the measurement, never a size in false units.

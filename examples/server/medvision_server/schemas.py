@@ -44,6 +44,10 @@ class StudyAccepted(BaseModel):
     study_id: str
     job_id: str
     models: List[str]
+    #: A batch (upload with batch=true): the files in upload order, as the client named them
+    #: ("file 2 (scan.dcm)"). Results and errors name a file by its place ("file 2") only:
+    #: client file names are echoed here and never stored.
+    files: List[str] = []
 
 
 class JobOut(BaseModel):
@@ -98,6 +102,21 @@ class RegionOut(BaseModel):
     unit: str = "mm2"
 
 
+class ItemOut(BaseModel):
+    """One file of a batch study: its classification, or the error that stopped it alone."""
+
+    #: The file's place in the upload: "file 3".
+    file: str
+    labels: List[LabelOut] = []
+    conformal: Optional[Dict[str, Any]] = None
+    warnings: List[str] = []
+    ood: Optional[Dict[str, Any]] = None
+    #: The file's own failure (the others are unaffected), naming it by its place, and the
+    #: library status (MV_ERR_...); None when it was classified.
+    error: Optional[str] = None
+    status: Optional[str] = None
+
+
 class ResultOut(BaseModel):
     model: ModelOut
     task: str
@@ -110,6 +129,10 @@ class ResultOut(BaseModel):
     ood: Optional[Dict[str, Any]] = None
     links: Dict[str, str] = {}
     seconds: float = 0.0
+    #: A batch study: one item per file, in upload order (``labels`` is then empty).
+    items: List[ItemOut] = []
+    #: A batch study: how many of its files failed.
+    failed: int = 0
 
 
 class FindingReview(BaseModel):

@@ -55,6 +55,9 @@ class Settings:
     predict_concurrency: int = 1
     #: The model used by /api/v1/predict when the request names none.
     predict_model: str = "cxr-pneumonia"
+    #: Batch studies: images per inference batch of the streaming pipeline (1: results equal
+    #: one-by-one classification exactly; larger batches may round the last digits apart).
+    batch_size: int = 8
 
     @property
     def db_url(self) -> str:

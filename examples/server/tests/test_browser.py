@@ -169,3 +169,45 @@ def test_page_end_to_end(browser: Any, tmp_path: Path) -> None:
         assert "Not for diagnostic use." in drv.find_element(By.ID, "global-notice").text
     finally:
         srv.stop()
+
+
+def test_batch_study_on_the_page(browser: Any, tmp_path: Path) -> None:
+    """A batch upload from the page (the Batch box ticked, three files picked): the status names
+    each file's place, and the study shows one row per file, the bad one with its error."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from images import cxr_png
+
+    data = tmp_path / "data"
+    assert cli("user", "add", "alice", "--role", "clinician", "--data", str(data),
+               stdin=PASSWORD + "\n").returncode == 0
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image\n")
+    files = [CXR_DCM, notes, cxr_png(tmp_path / "small.png", 256)]
+    srv = ServeProcess(data, "--workers", "1").start()
+    drv = browser
+    try:
+        drv.get(srv.url + "/")
+        drv.find_element(By.ID, "login-user").send_keys("alice", Keys.TAB, PASSWORD, Keys.ENTER)
+        wait_for(lambda: drv.find_element(By.ID, "view-studies").is_displayed(), 30,
+                 "the studies view")
+        drv.find_element(By.ID, "batch-input").click()
+        drv.find_element(By.ID, "file-input").send_keys("\n".join(str(p) for p in files))
+        drv.find_element(By.ID, "upload-submit").click()
+        text = wait_for(lambda: "Accepted" in drv.find_element(By.ID, "status").text and
+                        drv.find_element(By.ID, "status").text, 60, "upload")
+        assert "file 2 (notes.txt)" in text, text
+        row = wait_for(lambda: drv.find_elements(
+            By.CSS_SELECTOR, "#studies tbody tr[data-state=succeeded]"), 300, "the result")
+        row[0].find_element(By.TAG_NAME, "button").click()
+        wait_for(lambda: drv.find_elements(By.CSS_SELECTOR, "table.items tbody tr"), 60,
+                 "the batch table")
+        rows = drv.find_elements(By.CSS_SELECTOR, "table.items tbody tr")
+        assert [r.get_attribute("data-file") for r in rows] == ["file 1", "file 2", "file 3"]
+        assert "not classified: file 2: " in rows[1].text
+        assert rows[0].find_element(By.CSS_SELECTOR, "td.calibrated").text.endswith("%")
+        assert not drv.find_element(By.ID, "viewer").is_displayed()  # no one image to show
+        shot(drv, "7-batch")
+    finally:
+        srv.stop()

@@ -3,6 +3,8 @@ A clinician sees their own studies, a radiologist every study; a study a user ma
 answers 404, like one that does not exist."""
 from __future__ import annotations
 
+import json
+import os
 import re
 from typing import Any, Dict, List, Optional
 
@@ -15,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from ..db import Job, ModelResult, Review, Study, User
 from ..reports import build_pdf
-from ..schemas import (JobOut, LabelOut, ModelOut, RegionOut, ResultOut, ReviewIn, ReviewOut,
-                       StudyAccepted, StudyOut, StudySummary)
+from ..schemas import (ItemOut, JobOut, LabelOut, ModelOut, RegionOut, ResultOut, ReviewIn,
+                       ReviewOut, StudyAccepted, StudyOut, StudySummary)
 from ..security import Principal, get_db, require
 from ..store import StagedFile, UploadError, describe, route
 from .auth import client_of
@@ -53,10 +55,38 @@ def parse_models(models: Optional[str], known: Dict[str, str]) -> List[str]:
     return list(dict.fromkeys(names))
 
 
+def manifest_task(folder: str) -> str:
+    """The package's task as its manifest states it (without loading the model here)."""
+    try:
+        with open(os.path.join(folder, "manifest.json")) as f:
+            return str(json.load(f).get("task", "classification"))
+    except (OSError, ValueError):
+        return "unknown"
+
+
+def accept_batch(app: Any, chosen: List[str]) -> List[str]:
+    """A batch: each file is one image, classified on its own; nothing is decoded here (the job
+    decodes every file once, in the streaming pipeline, under the same value limit, and a file
+    that cannot be read fails alone). The models: those named, else /predict's; classification
+    models only. Returns the models. Raises UploadError."""
+    names = chosen or [app.state.settings.predict_model]
+    for name in names:
+        if name not in app.state.installed:
+            raise UploadError(422, f"unknown model '{name[:64]}'")
+        task = manifest_task(app.state.installed[name])
+        if task != "classification":
+            raise UploadError(422, f"model '{name}' is a {task} model: a batch classifies each "
+                                   "file; upload a study without batch=true instead")
+    return names
+
+
 @router.post("", response_model=StudyAccepted, status_code=202)
 def upload(request: Request, files: List[UploadFile] = File(...),
            models: Optional[str] = Form(None), explain: bool = Form(True),
+           batch: bool = Form(False),
            p: Principal = Depends(uploader), db: Session = Depends(get_db)) -> StudyAccepted:
+    """One study (one image, one DICOM series, or two volumes on one grid), or with
+    ``batch=true`` many images each classified on its own (one result per file and model)."""
     app = request.app
     store = app.state.store
     settings = app.state.settings
@@ -74,19 +104,23 @@ def upload(request: Request, files: List[UploadFile] = File(...),
             sf = store.stage(i, f.filename, f.file, budget)
             budget -= sf.size
             staged.append(sf)
-        for sf in staged:  # all received within the limit: now decode each
-            store.sniff(sf)
-        info = describe(staged)
-        if not chosen:
-            rule = route(settings.routing, info)
-            if rule is None:
-                raise UploadError(422, f"no routing rule takes this study (modality "
-                                       f"'{info.get('modality', '')}', {info['channels']} "
-                                       f"channel(s), {info['ndim']}D): name the models with "
-                                       f"the form field 'models'")
-            chosen, do_explain = list(rule["models"]), bool(rule.get("explain", False))
+        if batch:
+            chosen, do_explain = accept_batch(app, chosen), False
+            info = {"kind": "batch", "channels": 1, "ndim": 2}
         else:
-            do_explain = explain
+            for sf in staged:  # all received within the limit: now decode each
+                store.sniff(sf)
+            info = describe(staged)
+            if not chosen:
+                rule = route(settings.routing, info)
+                if rule is None:
+                    raise UploadError(422, f"no routing rule takes this study (modality "
+                                           f"'{info.get('modality', '')}', {info['channels']} "
+                                           f"channel(s), {info['ndim']}D): name the models "
+                                           f"with the form field 'models'")
+                chosen, do_explain = list(rule["models"]), bool(rule.get("explain", False))
+            else:
+                do_explain = explain
         kept = [store.keep(sf) for sf in staged]
     except UploadError as e:
         store.discard(staged)
@@ -110,7 +144,8 @@ def upload(request: Request, files: List[UploadFile] = File(...),
     db.commit()
     audit.append(user=p.name, role=p.role, action="upload", obj=f"study:{st.id}", client=client)
     app.state.runner.wake()
-    return StudyAccepted(study_id=st.id, job_id=job.id, models=chosen)
+    return StudyAccepted(study_id=st.id, job_id=job.id, models=chosen,
+                         files=[sf.name for sf in staged] if batch else [])
 
 
 @router.get("", response_model=List[StudySummary])
@@ -134,32 +169,51 @@ def link(study_id: str, rel: str) -> str:
     return f"/api/v1/studies/{study_id}/files/{rel}"
 
 
+def labels_out(study_id: str, d: Dict[str, Any], heat: Dict[str, str],
+               over: Dict[str, str]) -> List[LabelOut]:
+    """A classification's labels (the result's to_dict()) with their heat-map links."""
+    conformal = d.get("conformal")
+    per_label = (conformal or {}).get("labels", {}) if isinstance(conformal, dict) else {}
+    return [LabelOut(label=x["label"], calibrated=x.get("calibrated"),
+                     probability=x["probability"], logit=x["logit"],
+                     decision=x.get("decision"), refer=bool(x.get("refer")),
+                     refer_band=(x.get("operating_point") or {}).get("refer_band"),
+                     refer_rule=medvision.refer_rule_text(x.get("operating_point") or {})
+                     if (x.get("operating_point") or {}).get("refer_band") else None,
+                     conformal_set=per_label.get(x["label"]),
+                     heatmap=link(study_id, heat[x["label"]]) if x["label"] in heat else None,
+                     overlay=link(study_id, over[x["label"]]) if x["label"] in over else None)
+            for x in d.get("labels", [])]
+
+
 def result_out(study_id: str, r: ModelResult) -> ResultOut:
     d: Dict[str, Any] = r.result
     art: Dict[str, Any] = r.artefacts or {}
     heat, over = art.get("heatmaps", {}), art.get("overlays", {})
     conformal = d.get("conformal")
-    per_label = (conformal or {}).get("labels", {}) if isinstance(conformal, dict) else {}
-    labels = [LabelOut(label=x["label"], calibrated=x.get("calibrated"),
-                       probability=x["probability"], logit=x["logit"],
-                       decision=x.get("decision"), refer=bool(x.get("refer")),
-                       refer_band=(x.get("operating_point") or {}).get("refer_band"),
-                       refer_rule=medvision.refer_rule_text(x.get("operating_point") or {})
-                       if (x.get("operating_point") or {}).get("refer_band") else None,
-                       conformal_set=per_label.get(x["label"]),
-                       heatmap=link(study_id, heat[x["label"]]) if x["label"] in heat else None,
-                       overlay=link(study_id, over[x["label"]]) if x["label"] in over else None)
-              for x in d.get("labels", [])]
+    labels = labels_out(study_id, d, heat, over)
     regions = [RegionOut(name=g["name"], voxels=g["voxels"], volume_ml=g.get("volume_ml"),
                          area_mm2=g.get("area_mm2"), components=g["components"],
                          spacing_known=bool(g.get("spacing_known", True)),
                          unit=g.get("unit", "mm2"))
                for g in d.get("regions", [])]
-    links = {k: link(study_id, art[k]) for k in ("overlay", "mask", "image") if k in art}
+    links = {k: link(study_id, art[k]) for k in ("overlay", "mask", "image")
+             if k in art and art[k]}
+    items = [item_out(x) for x in d.get("items", [])]
     return ResultOut(model=ModelOut(name=r.model, version=r.version, notice=r.notice,
                                     licence=r.licence), task=r.task, labels=labels,
                      conformal=conformal, regions=regions, warnings=d.get("warnings", []),
-                     ood=d.get("ood"), links=links, seconds=r.seconds)
+                     ood=d.get("ood"), links=links, seconds=r.seconds, items=items,
+                     failed=int(d.get("failed", 0)))
+
+
+def item_out(x: Dict[str, Any]) -> ItemOut:
+    """One file of a batch: its labels (as a study's, without heat maps) or its error."""
+    if "error" in x:
+        return ItemOut(file=x["file"], error=x["error"], status=x.get("status"))
+    d = x["result"]
+    return ItemOut(file=x["file"], labels=labels_out("", d, {}, {}),
+                   conformal=d.get("conformal"), warnings=d.get("warnings", []), ood=d.get("ood"))
 
 
 def reviews_of(db: Session, study_id: str) -> List[ReviewOut]:
@@ -177,7 +231,8 @@ def study_out(db: Session, st: Study) -> StudyOut:
     links = {"job": f"/api/v1/jobs/{job.id}"}
     if job.state == "succeeded":
         links["report"] = f"/api/v1/studies/{st.id}/report.pdf"
-        links["image"] = link(st.id, "image.png")
+        if st.kind != "batch":  # a batch has no one image to show
+            links["image"] = link(st.id, "image.png")
     return StudyOut(id=st.id, owner=owner.name if owner else "", created_at=st.created_at,
                     kind=st.kind, modality=st.modality, body_part=st.body_part, view=st.view,
                     study_uid=st.study_uid, series_uid=st.series_uid, models=list(st.models),
@@ -251,6 +306,9 @@ def review(study_id: str, body: ReviewIn, request: Request, p: Principal = Depen
         for x in r.result.get("labels", [])} | {(r.model, g["name"]) for r in db.execute(
             select(ModelResult).where(ModelResult.study_id == st.id)).scalars()
         for g in r.result.get("regions", [])}
+    if not results and st.kind == "batch":
+        raise HTTPException(409, detail=f"study {study_id} is a batch: its files are not "
+                                        "reviewed as one study's findings")
     if not results:
         raise HTTPException(409, detail=f"study {study_id} has no result to review yet")
     for f in body.findings:

@@ -116,10 +116,13 @@ $("#upload-form").addEventListener("submit", async (ev) => {
   for (const f of chosenFiles) fd.append("files", f, f.name);
   const models = $("#models-input").value.trim();
   if (models) fd.append("models", models);
+  if ($("#batch-input").checked) fd.append("batch", "true");
   try {
     status("Uploading...");
     const r = await (await api("/api/v1/studies", { method: "POST", body: fd })).json();
-    status("Accepted: study " + r.study_id + " (" + r.models.join(", ") + ")");
+    // A batch's results name files by their place; the answer maps places to names (kept here only).
+    status("Accepted: study " + r.study_id + " (" + r.models.join(", ") + ")" +
+      (r.files.length ? ": " + r.files.join("; ") : ""));
     choose([]); $("#file-input").value = "";
     loadStudies();
   } catch (e) { status("Upload refused: " + e.message, true); }
@@ -162,6 +165,8 @@ async function openStudy(id) {
     ["Study UID", s.study_uid || "-"], ["Input", s.kind], ["Uploaded", when(s.created_at)], ["Owner", s.owner]];
   if (s.job.error) facts.push(["Error", s.job.error]);
   $("#study-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+  // A batch has no one image to show: its files are in the table below.
+  document.querySelector(".viewer-wrap").style.display = s.kind === "batch" ? "none" : "";
   const box = $("#model-results");
   box.replaceChildren();
   const sel = $("#heat-select");
@@ -190,6 +195,18 @@ async function openStudy(id) {
       }
       t.append(tb);
       card.append(t);
+    }
+    // A batch study: one row per file and label, or the file's own error.
+    if (r.items.length) {
+      card.append(el("p", {}, r.items.length + " files, " + r.failed + " not classified"));
+      card.append(el("table", { class: "grid items" },
+        el("thead", {}, el("tr", {}, ...["File", "Label", "Calibrated probability", "Decision", "Refer to a human"].map((h) => el("th", { scope: "col" }, h)))),
+        el("tbody", {}, ...r.items.flatMap((it) => it.error
+          ? [el("tr", { class: "error", "data-file": it.file }, el("th", { scope: "row" }, it.file), el("td", { colspan: "4" }, "not classified: " + it.error))]
+          : it.labels.map((x) => el("tr", { "data-file": it.file, class: x.refer ? "refer" : "" },
+            el("th", { scope: "row" }, it.file), el("td", {}, x.label), el("td", { class: "calibrated" }, pct(x.calibrated)),
+            el("td", { class: x.decision ? "positive" : "negative" }, x.decision === null ? "n/a" : (x.decision ? "positive" : "negative")),
+            el("td", {}, x.refer ? "REFER" : "no")))))));
     }
     if (r.regions.length) {
       card.append(el("table", { class: "grid regions" },
