@@ -69,25 +69,35 @@ def main():
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--out", default=str(HERE / "results" / "segment.json"))
+    ap.add_argument("--bundled", action="store_true",
+                    help="the bundled brain-tumour package (its trained weights, 2 inputs: "
+                         "FLAIR and T1 as two files) instead of the 4-channel random-weight net")
     a = ap.parse_args()
     data_dir = Path(os.environ.get("MEDVISION_DATA", ROOT.parent / "shared" / "data"))
     work = ROOT / a.build / "bench-data" / "segment"
-    vol, pkg = make_inputs(data_dir, work)
+    if a.bundled:
+        case = data_dir / "brats" / "bratsreg2018-flair-t1" / "case_5"
+        vols, pkg = [case / "FLAIR.nii.gz", case / "T1.nii.gz"], ROOT / "models" / "brain-tumour" / "package"
+        roi = json.loads((pkg / "manifest.json").read_text())["input"]["size"]
+    else:
+        vol, pkg = make_inputs(data_dir, work)
+        vols, roi = [vol], [96, 96, 96]
     cli = str(ROOT / a.build / "examples" / "medvision")
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
     runs = {"medvision": [], "python_peer": []}
     for _ in range(a.repeat):
-        out_m = work / "out-medvision"
-        _, wall, rss = run_rss([cli, "segment", str(vol), "-m", str(pkg), "--device", "cpu",
+        out_m = work / ("out-medvision-bundled" if a.bundled else "out-medvision")
+        _, wall, rss = run_rss([cli, "segment", *map(str, vols), *(["--stack"] if a.bundled else []),
+                                "-m", str(pkg), "--device", "cpu",
                                 "--threads", str(a.threads), "--batch", str(a.batch),
                                 "--out", str(out_m), "--npy", "--json"], env)
         runs["medvision"].append({"wall_s": wall, "peak_rss_mib": rss})
         out_p = work / "out-peer.npy"
-        _, wall, rss = run_rss([PY, str(HERE / "segment_peer.py"), str(vol), "--model",
-                                str(pkg / "model.pt"), "--roi", "96", "96", "96", "--threads",
+        _, wall, rss = run_rss([PY, str(HERE / "segment_peer.py"), *map(str, vols), "--model",
+                                str(pkg / "model.pt"), "--roi", *map(str, roi), "--threads",
                                 str(a.threads), "--batch", str(a.batch), "--out", str(out_p)], env)
         runs["python_peer"].append({"wall_s": wall, "peak_rss_mib": rss})
-    ours = np.load(work / "out-medvision" / "brats4.mask.npy")
+    ours = np.load(next(out_m.glob("*.mask.npy")))
     peer = np.load(work / "out-peer.npy")
     agree = float((ours == peer).mean())
     med = {k: {m: float(np.median([r[m] for r in v])) for m in ("wall_s", "peak_rss_mib")}
@@ -95,8 +105,11 @@ def main():
     res = {
         "what": "3D sliding-window segmentation, 240x240x155x4 NIfTI -> label map (.npy), one "
                 "process per run",
-        "volume": "BraTS 2018 case_5 FLAIR,T1,FLAIR,T1 (4D NIfTI)",
-        "model": "UNet3D widths 16-128, 4 in / 3 sigmoid out, roi 96^3, overlap 0.5, gaussian",
+        "volume": ("BraTS 2018 case_5 FLAIR, T1 (two NIfTI files)" if a.bundled else
+                   "BraTS 2018 case_5 FLAIR,T1,FLAIR,T1 (4D NIfTI)"),
+        "model": ("bundled brain-tumour package (trained UNet3D, 2 in / 1 sigmoid out), roi "
+                  f"{roi}, overlap 0.5, gaussian" if a.bundled else
+                  "UNet3D widths 16-128, 4 in / 3 sigmoid out, roi 96^3, overlap 0.5, gaussian"),
         "threads": a.threads, "windows_per_batch": a.batch, "repeat": a.repeat,
         "runs": runs, "median": med,
         "speedup_wall": med["python_peer"]["wall_s"] / med["medvision"]["wall_s"],
