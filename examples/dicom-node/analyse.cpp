@@ -2,10 +2,13 @@
 
 #include "analyse.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <stdexcept>
 
 #include "dicom_header.hpp"
 
@@ -110,17 +113,15 @@ void Analyser::analyse(const AnalysisWork& work) {
     pending[k] = std::any_of(uids.begin(), uids.end(),
                              [&](const std::string& u) { return work.analysed.count(u) == 0; });
   }
-  std::map<size_t, double> pipeline_seconds;
-  const auto classified = classify_pending(jobs, pending, work, pipeline_seconds);
   std::vector<Output> outputs;
-  for (size_t k = 0; k < jobs.size(); ++k) {
-    if (!pending[k]) continue;
+  // Runs job k through `fn` (which returns its result files) and records the outcome.
+  auto finish = [&](size_t k, double extra_seconds,
+                    const std::function<std::vector<Output>()>& fn) {
     const Job& job = jobs[k];
     const auto t0 = std::chrono::steady_clock::now();
     JobRecord r{work.study_uid, job.model, job.input, false, 0, 0, ""};
-    const auto c = classified.find(k);
     try {
-      auto out = run_job(job, work, c == classified.end() ? nullptr : &c->second);
+      auto out = fn();
       r.ok = true;
       r.outputs = out.size();
       outputs.insert(outputs.end(), out.begin(), out.end());
@@ -129,9 +130,8 @@ void Analyser::analyse(const AnalysisWork& work) {
     } catch (const std::exception& e) {
       r.error = e.what();
     }
-    // A pipeline job: its share of the pipeline run, plus writing its results here.
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() +
-                (pipeline_seconds.count(k) ? pipeline_seconds[k] : 0.0);
+                extra_seconds;
     if (r.ok) {
       log_.info("study " + work.study_uid + ": " + job.model + " on " + job.input + ": " +
                 std::to_string(r.outputs) + " result(s) in " +
@@ -141,6 +141,16 @@ void Analyser::analyse(const AnalysisWork& work) {
                  " failed: " + r.error);
     }
     records.push_back(std::move(r));
+    pending[k] = false;
+  };
+  classify_batched(jobs, work, pending, finish);
+  for (size_t k = 0; k < jobs.size(); ++k) {
+    if (!pending[k]) continue;
+    finish(k, 0.0, [&] {
+      std::vector<medvision::Image> parts;
+      const medvision::Image image = load_input(jobs[k], parts);
+      return run_job(jobs[k], work, parts.front(), image, nullptr);
+    });
   }
   if (jobs.empty() && records.empty()) {
     log_.info("study " + work.study_uid + ": no rule matches its instances; nothing to do");
@@ -152,9 +162,8 @@ void Analyser::analyse(const AnalysisWork& work) {
   queue_.finish_analysis(work.key, analysed, outputs, records);
 }
 
-std::map<size_t, medvision::ItemResult> Analyser::classify_pending(
-    const std::vector<Job>& jobs, const std::vector<bool>& pending, const AnalysisWork& work,
-    std::map<size_t, double>& seconds) {
+void Analyser::classify_batched(const std::vector<Job>& jobs, const AnalysisWork& work,
+                                const std::vector<bool>& pending, const FinishJob& finish) {
   // Per model, in the router's order: the pending jobs whose input is one instance.
   std::vector<std::string> order;
   std::map<std::string, std::vector<size_t>> by_model;
@@ -164,56 +173,75 @@ std::map<size_t, medvision::ItemResult> Analyser::classify_pending(
     if (by_model.find(j.model) == by_model.end()) order.push_back(j.model);
     by_model[j.model].push_back(k);
   }
-  std::map<size_t, medvision::ItemResult> out;
+  const size_t batch = static_cast<size_t>(std::max(1, config_.batch_size));
   for (const std::string& name : order) {
     const medvision::Model* m = nullptr;
     try {
       m = &model(name);
     } catch (const std::exception&) {
-      continue;  // each job reports the load failure itself (run_job)
+      continue;  // each job reports the load failure itself (the one-by-one path)
     }
     if (m->task() != MV_TASK_CLASSIFICATION) continue;
     const std::vector<size_t>& idx = by_model[name];
-    std::vector<std::string> paths;
-    for (size_t k : idx) paths.push_back(jobs[k].channels.front().front().file.string());
-    medvision::PipelineOptions po;
-    po.batch_size = config_.batch_size;
-    const auto t0 = std::chrono::steady_clock::now();
-    std::vector<medvision::ItemResult> items;
-    try {
-      items = medvision::run_many(*m, paths, po);
-    } catch (const medvision::Exception& e) {
-      // The run itself failed (bad options, out of memory): every job of it reports that.
-      for (size_t k : idx) out[k] = medvision::ItemResult{e.status(), e.what(), {}};
-      continue;
-    }
-    const double each =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
-        static_cast<double>(idx.size());
     log_.info("study " + work.study_uid + ": " + name + " on " + std::to_string(idx.size()) +
-              " instance(s) through the pipeline (batches of " +
-              std::to_string(config_.batch_size) + ")");
-    for (size_t i = 0; i < idx.size() && i < items.size(); ++i) {
-      seconds[idx[i]] = each;
-      out[idx[i]] = std::move(items[i]);
+              " instance(s) through the pipeline (batches of " + std::to_string(batch) + ")");
+    // Chunks of two batches: each instance is decoded once, here (its image is the SR's source
+    // and the heat maps' input), and at most a chunk of decoded images is held at a time; the
+    // pipeline preprocesses them on its workers and runs them in batches.
+    for (size_t c0 = 0; c0 < idx.size(); c0 += 2 * batch) {
+      const size_t c1 = std::min(idx.size(), c0 + 2 * batch);
+      std::vector<size_t> ready;
+      std::vector<medvision::Image> images;
+      for (size_t i = c0; i < c1; ++i) {
+        const size_t k = idx[i];
+        try {
+          images.push_back(medvision::Image::load(jobs[k].channels.front().front().file.string()));
+          ready.push_back(k);
+        } catch (const std::exception& e) {
+          const std::string what = e.what();
+          const auto* mv = dynamic_cast<const medvision::Exception*>(&e);
+          finish(k, 0.0, [&]() -> std::vector<Output> {
+            if (mv != nullptr) throw medvision::Exception(mv->status(), what);
+            throw std::runtime_error(what);
+          });
+        }
+      }
+      if (ready.empty()) continue;
+      std::vector<const medvision::Image*> ptrs;
+      for (const auto& im : images) ptrs.push_back(&im);
+      medvision::PipelineOptions po;
+      po.batch_size = static_cast<int32_t>(batch);
+      const auto t0 = std::chrono::steady_clock::now();
+      std::vector<medvision::ItemResult> items;
+      try {
+        items = medvision::run_many(*m, ptrs, po);
+      } catch (const medvision::Exception& e) {
+        // The run itself failed (bad options, out of memory): every job of it reports that.
+        for (size_t k : ready) {
+          finish(k, 0.0, [&]() -> std::vector<Output> {
+            throw medvision::Exception(e.status(), e.what());
+          });
+        }
+        continue;
+      }
+      const double each =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
+          static_cast<double>(ready.size());
+      for (size_t i = 0; i < ready.size() && i < items.size(); ++i) {
+        finish(ready[i], each, [&] {
+          // The pipeline's own failure of this instance names the file and the problem.
+          if (!items[i].ok()) throw medvision::Exception(items[i].status, items[i].message);
+          return run_job(jobs[ready[i]], work, images[i], images[i], &items[i].result);
+        });
+      }
     }
   }
-  return out;
 }
 
 std::vector<Output> Analyser::run_job(const Job& job, const AnalysisWork& work,
-                                      const medvision::ItemResult* classified) {
+                                      const medvision::Image& source, const medvision::Image& image,
+                                      const medvision::Result* classified) {
   const medvision::Model& m = model(job.model);
-  // The pipeline's own failure of this instance (its message names the file and the problem).
-  if (classified != nullptr && !classified->ok()) {
-    throw medvision::Exception(classified->status, classified->message);
-  }
-  // For a job the pipeline classified, the image is read again here: the pipeline frees each
-  // decoded image after preprocessing, and the SR's source (its study and references) and the
-  // heat maps need it.
-  std::vector<medvision::Image> parts;
-  const medvision::Image image = load_input(job, parts);
-  const medvision::Image& source = parts.front();  // what derived objects reference
   std::vector<Output> out;
   auto record = [&](const std::string& name) {
     const fs::path p = work.out_dir / name;
@@ -232,7 +260,7 @@ std::vector<Output> Analyser::run_job(const Job& job, const AnalysisWork& work,
   }
   medvision::Result computed;
   if (classified == nullptr) computed = m.run(image);
-  const medvision::Result& result = classified != nullptr ? classified->result : computed;
+  const medvision::Result& result = classified != nullptr ? *classified : computed;
   const std::string sr = next_name(m.name(), "sr");
   result.write_dicom_sr(source, (work.out_dir / sr).string());
   record(sr);

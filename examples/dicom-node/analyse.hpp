@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -29,18 +30,22 @@ class Analyser {
  private:
   void run();
   void analyse(const AnalysisWork& work);
-  /** Runs one job; returns the result files it wrote. `classified`: the job's classification
-   *  from the pipeline (classify_pending()), or nullptr to load and run the image here. */
+  /** Runs one job and records it (outcome, result files, seconds + `extra_seconds`). */
+  using FinishJob = std::function<void(size_t job, double extra_seconds,
+                                       const std::function<std::vector<Output>()>& run)>;
+  /** Runs one job on its decoded input (`source`: what derived objects reference; `image`: the
+   *  model's input, a stack of channels or `source` itself); returns the result files it wrote.
+   *  `classified`: the job's classification from the pipeline, or nullptr to run it here. */
   std::vector<Output> run_job(const Job& job, const AnalysisWork& work,
-                              const medvision::ItemResult* classified);
-  /** The pending single-image jobs of classification models, run per model through the
-   *  streaming pipeline (medvision::run_many: decode workers, batched inference). Returns the
-   *  outcome of each such job by its index in `jobs`; a job the pipeline failed for carries its
-   *  own status and message. */
-  std::map<size_t, medvision::ItemResult> classify_pending(const std::vector<Job>& jobs,
-                                                           const std::vector<bool>& pending,
-                                                           const AnalysisWork& work,
-                                                           std::map<size_t, double>& seconds);
+                              const medvision::Image& source, const medvision::Image& image,
+                              const medvision::Result* classified);
+  /** The pending single-image jobs of classification models, per model in chunks of two
+   *  batches: each instance decoded once, the chunk classified through the streaming pipeline
+   *  (medvision::run_many over the images: preprocessing workers, batched inference), then each
+   *  job's results written and recorded through `finish`. A job whose file cannot be decoded,
+   *  or that the pipeline fails, fails alone with its own status and message. */
+  void classify_batched(const std::vector<Job>& jobs, const AnalysisWork& work,
+                        const std::vector<bool>& pending, const FinishJob& finish);
   /** The loaded model (shared: medvision models are thread-safe), loading it on first use. */
   const medvision::Model& model(const std::string& name);
   /** A result file name unique in out/: model, time stamp, counter, kind. */
