@@ -9,7 +9,8 @@ convolution, transposed convolution and linear layer at the package's input size
 MACs; normalisation, activations, pooling and concatenation are not counted: they are memory
 work, and they are part of what the ratio measures). The time is medvision's C++ inference call
 path (benchmarks/infer_bench: infer::Runtime::run with the package's graph, the call every
-classify / segment goes through), median of --repeat calls after 3 warm-ups, per image. The peak
+classify / segment goes through; a 3D model inside the tensor cache scope the sliding window
+opens), median of --repeat calls after 3 warm-ups, per image. The peak
 is the best of several dense float32 kernels measured in the same run with the same threads
 (torch.mm 1024^2 and 2048^2, a 1x1 convolution 1024->1024 at 56^2, a 3x3 convolution 128->128 at
 56^2, through oneDNN as the models' convolutions are). ideal = FLOPs / peak; ratio = time / ideal.
@@ -116,8 +117,10 @@ def main() -> int:
                      f"{scripted}: the architecture record does not match the package")
         batch = 1 if len(shape) == 4 else a.batch2d
         graph = (man.get("inference") or {}).get("graph", "optimize_for_inference")
+        # A 3D model runs inside the sliding window's tensor cache scope, as `segment` does.
         cmd = [str(bench), str(pkg / "model.pt"), graph, str(a.threads),
-               ",".join(map(str, shape)), str(batch), str(a.repeat), "3"]
+               ",".join(map(str, shape)), str(batch), str(a.repeat), "3"] + \
+            (["cache"] if len(shape) == 4 else [])
         p = subprocess.run(cmd, capture_output=True, text=True, check=True)
         run = json.loads(p.stdout.strip().splitlines()[-1])
         samples = run["batches"][str(batch)]["samples"]

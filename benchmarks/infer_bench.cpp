@@ -2,21 +2,26 @@
 // classify/segment goes through), for benchmarks/infer_gap.py, which runs it alternately with
 // the Python call path (infer_peer.py) on the same TorchScript file. docs/performance.md.
 //
-//   infer_bench MODEL.pt GRAPH THREADS SHAPE BATCHES REPEAT [WARMUP]
+//   infer_bench MODEL.pt GRAPH THREADS SHAPE BATCHES REPEAT [WARMUP] [cache]
 //     GRAPH   optimize_for_inference | freeze | none
 //     SHAPE   one input without the batch dimension, e.g. 1,224,224
 //     BATCHES e.g. 1,16 (timed in this order, each after WARMUP untimed calls, default 3)
+//     cache   run every call inside one infer::TensorCacheScope, as the sliding window does
+//             (3D segmentation), so that large buffers are reused instead of re-faulted
 // Prints one JSON object: load_ms, and per batch the first WARMUP call times and the samples.
 // Input: a fixed pseudo-random pattern (values in [-2, 2]), the same in infer_peer.py.
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "infer/runtime.hpp"
+#include "infer/tensor_cache.hpp"
 
 namespace {
 
@@ -54,7 +59,8 @@ std::string samples(const std::vector<double>& v) {
 int main(int argc, char** argv) {
   if (argc < 7) {
     std::fprintf(stderr,
-                 "usage: infer_bench MODEL.pt GRAPH THREADS SHAPE BATCHES REPEAT [WARMUP]\n");
+                 "usage: infer_bench MODEL.pt GRAPH THREADS SHAPE BATCHES REPEAT [WARMUP] "
+                 "[cache]\n");
     return 2;
   }
   try {
@@ -77,6 +83,9 @@ int main(int argc, char** argv) {
     const std::vector<int64_t> batches = parse_list(argv[5]);
     const int repeat = std::atoi(argv[6]);
     const int warmup = argc > 7 ? std::atoi(argv[7]) : 3;
+    const bool cache = argc > 8 && std::strcmp(argv[8], "cache") == 0;
+    std::unique_ptr<infer::TensorCacheScope> scope;
+    if (cache) scope = std::make_unique<infer::TensorCacheScope>();
     const double t0 = now_ms();
     auto rt = infer::Runtime::load(argv[1], o);
     const double load_ms = now_ms() - t0;
