@@ -73,10 +73,22 @@ def card(eval_json: Path, out: Path):
             "gt_ml": r["reference"], "pred_ml": r["prediction"], "volume_error_ml": r["volume_error"]}
     if sorted(per) != sorted(CASES):
         sys.exit(f"{eval_json}: cases {sorted(per)}, expected {CASES}")
+    # The training run's window-layout comparison needs its val_predictions.npz (not in the data
+    # folder): models/tools/evaluate_segmentation.py --reference wrote it; kept from the card
+    # being replaced when that card is of the same package.
+    if out.is_file():
+        old = json.loads(out.read_text())
+        if old.get("model", {}).get("sha256") == pkg["sha256"]:
+            for c, v in per.items():
+                ref = old.get("cases", {}).get(c, {}).get("training_run_reference")
+                if ref is not None:
+                    v["training_run_reference"] = ref
     dice = [v["dice"] for v in per.values()]
     res = {"model": {"name": m["name"], "version": m["version"], "sha256": pkg["sha256"]},
            "via": "medvision evaluate --masks (models/brain-tumour/evaluate, docs/evaluate.md)",
            "reference": "GT_W.nii.gz (binary whole tumour) on the images' grid, 1 mm voxels",
+           "training_run_reference": "per case, from models/tools/evaluate_segmentation.py --reference "
+                                     "(the training run's val_predictions.npz), kept across reruns",
            "options": ev["options"], "units": ev["units"], "cases": per, "n": len(per),
            "mean_dice": float(np.mean(dice)),
            "mean_hd95_mm": float(np.mean([v["hd95_mm"] for v in per.values()])),

@@ -242,6 +242,26 @@ def test_series_seg_by_reference_and_by_position(lib, tmp_path):
     assert st == 0 and np.array_equal(got[0], (frac >= 0.9 * 255).astype(np.float32))
 
 
+def test_nifti_volume_seg_by_position(lib, tmp_path):
+    """A NIfTI volume whose frames are 35 pixels (1-bit frames not byte aligned) and whose axes
+    are flipped and anisotropic: a SEG placed by Image Position (Patient) from the affine."""
+    cols, rows, depth = 7, 5, 4
+    affine = np.array([[-0.9, 0, 0, 12.0], [0, 1.1, 0, -30.0], [0, 0, -2.0, 8.0], [0, 0, 0, 1]])
+    nib.save(nib.Nifti1Image(np.zeros((cols, rows, depth), np.float32), affine),
+             str(tmp_path / "v.nii.gz"))
+    rng = np.random.default_rng(11)
+    lab = rng.integers(0, 3, (depth, rows, cols)).astype(np.uint8)  # [k, j, i]
+    lps = np.diag([-1.0, -1.0, 1.0])
+    seg_of_label_map(tmp_path / "v.seg.dcm", lab, ["a", "b"],
+                     positions_of=lambda k: lps @ (affine[:3, :3] @ [0, 0, k] + affine[:3, 3]),
+                     orientation=list(lps @ [-1.0, 0, 0]) + list(lps @ [0, 1.0, 0]),
+                     spacing=(1.1, 0.9), thickness=2.0)
+    st, got = lib.label_map(lib.load(tmp_path / "v.nii.gz"), tmp_path / "v.seg.dcm",
+                            labels=["a", "b"])
+    assert st == 0, got
+    assert np.array_equal(got[0], lab)
+
+
 def test_series_seg_refused(lib, tmp_path):
     d = tmp_path / "series"
     d.mkdir()
