@@ -507,3 +507,28 @@ def test_brats_two_channels_and_seg_reference(tmp_path):
     print(f"\nbrats case_6 cropped {box}: Dice {got:.6f} (numpy {want:.6f})")
     assert got == pytest.approx(want, abs=1e-6)
     assert got > 0.7
+
+
+# ---- Python: medvision.load_label_map and medvision.evaluate with SEG paths ------------------
+
+def test_python_binding(tmp_path):
+    mv = pytest.importorskip("medvision", reason="Python bindings not built (PYTHONPATH=build/python)")
+    d = tmp_path / "series"
+    d.mkdir()
+    sources = write_series(d)
+    lab = series_label_map()
+    ref = lambda k: (sources[k].SOPClassUID, sources[k].SOPInstanceUID)  # noqa: E731
+    seg_of_label_map(tmp_path / "s.dcm", lab, ["dense", "soft"], refs_of=ref, spacing=(0.8, 0.7),
+                     for_uid=sources[0].FrameOfReferenceUID)
+    image = mv.load_image(d)
+    got = mv.load_label_map(tmp_path / "s.dcm", image, labels=["soft", "dense"], values=[5, 6])
+    assert np.array_equal(np.asarray(got.array)[0], np.select([lab == 1, lab == 2], [6, 5], 0))
+    with pytest.raises(mv.InvalidArgumentError, match="'soft'.*none of the expected"):
+        mv.load_label_map(tmp_path / "s.dcm", image, labels=["dense"])
+    pkg = mv.Model(str(make_package(tmp_path / "pkg")), device="cpu")
+    got = mv.load_label_map(tmp_path / "s.dcm", image, model=pkg)
+    assert np.array_equal(np.asarray(got.array)[0], lab)
+    # evaluate() with a SEG path: the same numbers as with the label map as an array.
+    a = mv.evaluate(pkg, [image], masks=[tmp_path / "s.dcm"], bootstrap=10)
+    b = mv.evaluate(pkg, [image], masks=[lab], bootstrap=10)
+    assert a["cases"][0]["models"] == b["cases"][0]["models"]

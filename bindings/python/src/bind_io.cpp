@@ -252,6 +252,42 @@ library's buffer (no copy); the buffer lives as long as any view of it, even aft
           },
           py::arg("images"),
           "Stacks images on one grid into the channels of one image (e.g. FLAIR + T1).")
+      .def_static(
+          "load_label_map",
+          [](const std::string& path, const ImageHolder& image,
+             const std::vector<std::string>& labels, const std::vector<int32_t>& values,
+             const std::string& overlap, double fractional_threshold) {
+            medvision::LabelMapOptions o;
+            o.labels = labels;
+            o.values = values;
+            if (overlap == "error") {
+              o.overlap = MV_LABEL_OVERLAP_ERROR;
+            } else if (overlap == "lowest") {
+              o.overlap = MV_LABEL_OVERLAP_LOWEST;
+            } else if (overlap == "highest") {
+              o.overlap = MV_LABEL_OVERLAP_HIGHEST;
+            } else {
+              throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
+                                         "load_label_map: overlap must be 'error', 'lowest' or "
+                                         "'highest', not '" +
+                                             overlap + "'");
+            }
+            o.fractional_threshold = fractional_threshold;
+            const auto keep = image.get();
+            medvision::Image map;
+            {
+              py::gil_scoped_release release;
+              map = medvision::load_label_map(path, *keep, o);
+            }
+            return ImageHolder(std::move(map), "Image");
+          },
+          py::arg("path"), py::arg("image"), py::kw_only(),
+          py::arg("labels") = std::vector<std::string>(),
+          py::arg("values") = std::vector<int32_t>(), py::arg("overlap") = "error",
+          py::arg("fractional_threshold") = 0.5,
+          "A reference label map for `image` (mv_label_map_load(); GIL released): a DICOM SEG "
+          "placed on its grid, segment labels[i] -> values[i] (default i + 1), or any label map "
+          "medvision loads on that grid.")
       .def_property_readonly(
           "array",
           [](const ImageHolder& self) {
