@@ -841,8 +841,15 @@ inline std::vector<ItemResult> run_many(const Model& model, const std::vector<co
 struct LabelMapOptions {
   std::vector<std::string> labels;
   std::vector<int32_t> values;
-  mv_label_overlap overlap = MV_LABEL_OVERLAP_ERROR;
-  double fractional_threshold = 0.5;
+  mv_label_overlap overlap;
+  double fractional_threshold;
+  /** The library's defaults (mv_label_map_options_init()), never restated here. */
+  LabelMapOptions() {
+    mv_label_map_options o;
+    check(mv_label_map_options_default(&o));
+    overlap = static_cast<mv_label_overlap>(o.overlap);
+    fractional_threshold = o.fractional_threshold;
+  }
 };
 
 /** A reference label map for `image` from `path`: a DICOM SEG placed on its grid, or any label

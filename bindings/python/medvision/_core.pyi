@@ -74,8 +74,8 @@ class Image:
     def stack(images: Sequence[Image]) -> Image: ...
     @staticmethod
     def load_label_map(path: str, image: Image, *, labels: Sequence[str] = ...,
-                       values: Sequence[int] = ..., overlap: str = ...,
-                       fractional_threshold: float = ...) -> Image: ...
+                       values: Sequence[int] = ..., overlaps: Optional[str] = ...,
+                       fractional_threshold: Optional[float] = ...) -> Image: ...
     @property
     def array(self) -> npt.NDArray[np.float32]:
         """Read-only [C, D, H, W] view of the library's buffer (no copy)."""

@@ -88,19 +88,22 @@ def stack(images: Sequence[ImageLike]) -> Image:
 
 
 def load_label_map(path: PathLike, image: Image, *, labels: Optional[Sequence[str]] = None,
-                   values: Optional[Sequence[int]] = None, overlap: str = "error",
-                   fractional_threshold: float = 0.5, model: Optional["Model"] = None) -> Image:
+                   values: Optional[Sequence[int]] = None, overlaps: Optional[str] = None,
+                   fractional_threshold: Optional[float] = None,
+                   model: Optional["Model"] = None) -> Image:
     """A reference label map for ``image`` (``mv_label_map_load()``, docs/evaluate.md): a DICOM
     SEG placed on the image's grid (segment ``labels[i]`` becomes ``values[i]``, default i + 1;
-    no labels: the segment number; frames by referenced instance or position; overlaps refused
-    unless ``overlap`` is "lowest" or "highest"), or any label map medvision loads, checked
-    against the grid. ``model``: the labels and values of that segmentation package's masks."""
+    no labels: the segment number; frames by referenced instance or position; overlapping
+    segments refused unless ``overlaps`` is "lowest" or "highest"; FRACTIONAL segments
+    thresholded at ``fractional_threshold``; None: the C library's defaults), or any label map
+    medvision loads, checked against the grid. ``model``: the labels and values of that
+    segmentation package's masks."""
     if model is not None:
         softmax = model.activation == "softmax"
         names = list(model.labels)[1:] if softmax else list(model.labels)
         labels, values = names, [i + 1 for i in range(len(names))]
     return Image.load_label_map(os.fspath(path), image, labels=list(labels or []),
-                                values=list(values or []), overlap=overlap,
+                                values=list(values or []), overlaps=overlaps,
                                 fractional_threshold=fractional_threshold)
 
 

@@ -256,23 +256,28 @@ library's buffer (no copy); the buffer lives as long as any view of it, even aft
           "load_label_map",
           [](const std::string& path, const ImageHolder& image,
              const std::vector<std::string>& labels, const std::vector<int32_t>& values,
-             const std::string& overlap, double fractional_threshold) {
-            medvision::LabelMapOptions o;
+             const py::object& overlaps, const py::object& fractional_threshold) {
+            medvision::LabelMapOptions o;  // the library's defaults where None
             o.labels = labels;
             o.values = values;
-            if (overlap == "error") {
-              o.overlap = MV_LABEL_OVERLAP_ERROR;
-            } else if (overlap == "lowest") {
-              o.overlap = MV_LABEL_OVERLAP_LOWEST;
-            } else if (overlap == "highest") {
-              o.overlap = MV_LABEL_OVERLAP_HIGHEST;
-            } else {
-              throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
-                                         "load_label_map: overlap must be 'error', 'lowest' or "
-                                         "'highest', not '" +
-                                             overlap + "'");
+            if (!overlaps.is_none()) {
+              const auto rule = overlaps.cast<std::string>();
+              if (rule == "error") {
+                o.overlap = MV_LABEL_OVERLAP_ERROR;
+              } else if (rule == "lowest") {
+                o.overlap = MV_LABEL_OVERLAP_LOWEST;
+              } else if (rule == "highest") {
+                o.overlap = MV_LABEL_OVERLAP_HIGHEST;
+              } else {
+                throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
+                                           "load_label_map: overlaps must be 'error', 'lowest' or "
+                                           "'highest', not '" +
+                                               rule + "'");
+              }
             }
-            o.fractional_threshold = fractional_threshold;
+            if (!fractional_threshold.is_none()) {
+              o.fractional_threshold = fractional_threshold.cast<double>();
+            }
             const auto keep = image.get();
             medvision::Image map;
             {
@@ -283,11 +288,12 @@ library's buffer (no copy); the buffer lives as long as any view of it, even aft
           },
           py::arg("path"), py::arg("image"), py::kw_only(),
           py::arg("labels") = std::vector<std::string>(),
-          py::arg("values") = std::vector<int32_t>(), py::arg("overlap") = "error",
-          py::arg("fractional_threshold") = 0.5,
+          py::arg("values") = std::vector<int32_t>(), py::arg("overlaps") = py::none(),
+          py::arg("fractional_threshold") = py::none(),
           "A reference label map for `image` (mv_label_map_load(); GIL released): a DICOM SEG "
           "placed on its grid, segment labels[i] -> values[i] (default i + 1), or any label map "
-          "medvision loads on that grid.")
+          "medvision loads on that grid. overlaps: 'error', 'lowest' or 'highest' (None: the "
+          "library's default, 'error'); fractional_threshold None: the library's (0.5).")
       .def_property_readonly(
           "array",
           [](const ImageHolder& self) {
