@@ -114,7 +114,7 @@ std::pair<std::string, long> source_of(DcmItem* per_frame, DcmItem* shared) {
 int64_t slice_by_reference(const Image& image, const std::pair<std::string, long>& ref) {
   if (ref.first.empty()) return -1;
   const auto& s = image.dicom_sources;
-  for (size_t k = 0; k < s.size(); ++k) {
+  for (size_t k = 0; k < s.size() && static_cast<int64_t>(k) < image.depth(); ++k) {
     if (s[k].sop_instance_uid != ref.first) continue;
     // A single-frame source has frame 0; a reference to frame 1 of it is the same plane.
     if (s[k].frame == 0 || ref.second == 0 || s[k].frame == ref.second) {

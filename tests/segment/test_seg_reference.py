@@ -338,6 +338,24 @@ def test_series_seg_refused(lib, tmp_path):
     ds.save_as(str(p), write_like_original=False)
     refused(p, CORRUPT, "3 frames")
 
+    # Pixel data for fewer frames than declared.
+    p = tmp_path / "short.dcm"
+    ds = make_seg(p, [lab[k] == 1 for k in (1, 2, 3)], [1, 1, 1], ["dense"], ROWS, COLS,
+                  refs=[ref(1), ref(2), ref(3)], **common)
+    ds.PixelData = ds.PixelData[:100]
+    ds.save_as(str(p), write_like_original=False)
+    refused(p, CORRUPT, "PixelData")
+
+    p = tmp_path / "nosegment.dcm"
+    make_seg(p, [lab[1] == 1], [4], ["dense"], ROWS, COLS, refs=[ref(1)], **common)
+    refused(p, INVALID, "frame 1", "ReferencedSegmentNumber 4")
+
+    p = tmp_path / "labelmap.dcm"
+    ds = make_seg(p, [lab[1] == 1], [1], ["dense"], ROWS, COLS, refs=[ref(1)], **common)
+    ds.SegmentationType = "LABELMAP"
+    ds.save_as(str(p), write_like_original=False)
+    refused(p, 4, "LABELMAP")
+
     # Not on the grid: a plain label map of another size.
     from PIL import Image as PILImage
     PILImage.fromarray(np.zeros((ROWS, COLS + 2), np.uint8)).save(tmp_path / "small.png")
