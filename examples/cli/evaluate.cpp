@@ -367,7 +367,8 @@ std::string report_html(const json& ev, const std::string& labels_csv) {
 // ---- Segmentation (--masks) ------------------------------------------------------------------
 
 struct MaskSet {
-  std::vector<std::string> images, masks;
+  std::vector<std::vector<std::string>> images;  // per case, the files stacked as channels
+  std::vector<std::string> masks;
 };
 
 // Splits one line of the masks CSV (no quoted commas: paths never hold commas here); trailing
@@ -384,35 +385,82 @@ std::vector<std::string> split_csv(const std::string& line) {
   return out;
 }
 
-// `image,mask` with a header row; relative paths are relative to the CSV's folder.
+// A header row, then per case the image's files (one column per channel, in the model's order,
+// stacked as `medvision segment --stack` does) and the mask last: `image,mask` or e.g.
+// `flair,t1,mask`. Relative paths are relative to the CSV's folder.
 MaskSet read_masks_csv(const std::string& csv) {
   std::ifstream f(csv);
   if (!f) throw medvision::Exception(MV_ERR_IO, csv + ": cannot open");
   std::string line;
   if (!std::getline(f, line)) throw medvision::Exception(MV_ERR_INVALID_ARGUMENT, csv + ": empty");
-  if (split_csv(line).size() != 2) {
+  const size_t columns = split_csv(line).size();
+  if (columns < 2) {
     throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
-                               csv + ": expected a header `image,mask` (two columns)");
+                               csv +
+                                   ": expected a header `image,mask` (or one image column per "
+                                   "channel, then the mask: `flair,t1,mask`)");
   }
   const auto base = fs::path(csv).parent_path();
+  const auto resolve = [&](const std::string& cell) {
+    const fs::path p(cell);
+    return (p.is_absolute() ? p : base / p).string();
+  };
   MaskSet set;
   size_t line_no = 1;
   while (std::getline(f, line)) {
     ++line_no;
     if (line.empty() || line == "\r") continue;
     const auto cells = split_csv(line);
-    if (cells.size() != 2 || cells[0].empty() || cells[1].empty()) {
+    const bool blank =
+        std::any_of(cells.begin(), cells.end(), [](const std::string& c) { return c.empty(); });
+    if (cells.size() != columns || blank) {
       throw medvision::Exception(
           MV_ERR_INVALID_ARGUMENT,
-          csv + ":" + std::to_string(line_no) + ": expected two paths, image and mask");
+          csv + ":" + std::to_string(line_no) + ": expected " + std::to_string(columns) +
+              " paths as in the header (" +
+              (columns == 2 ? std::string("image and mask")
+                            : std::to_string(columns - 1) + " image channels, then the mask") +
+              "), found " + std::to_string(cells.size()));
     }
-    for (size_t c = 0; c < 2; ++c) {
-      const fs::path p(cells[c]);
-      (c == 0 ? set.images : set.masks).push_back((p.is_absolute() ? p : base / p).string());
-    }
+    std::vector<std::string> channels;
+    for (size_t c = 0; c + 1 < columns; ++c) channels.push_back(resolve(cells[c]));
+    set.images.push_back(std::move(channels));
+    set.masks.push_back(resolve(cells.back()));
   }
   if (set.images.empty()) throw medvision::Exception(MV_ERR_INVALID_ARGUMENT, csv + ": no rows");
   return set;
+}
+
+// The label-map value of each label as mv_result_mask() gives them: softmax packages label v is
+// value v (0 background), sigmoid packages label v is value v + 1. DICOM SEG references are
+// mapped by SegmentLabel onto these.
+medvision::LabelMapOptions label_map_options(const medvision::Model& model) {
+  medvision::LabelMapOptions o;
+  const auto labels = model.labels();
+  const bool softmax = model.activation() == MV_ACTIVATION_SOFTMAX;
+  for (size_t i = softmax ? 1 : 0; i < labels.size(); ++i) {
+    o.labels.push_back(labels[i]);
+    o.values.push_back(static_cast<int32_t>(softmax ? i : i + 1));
+  }
+  return o;
+}
+
+// One case's image: a file, or several stacked as channels (`medvision segment --stack`).
+medvision::Image load_case_image(const std::vector<std::string>& files,
+                                 const medvision::LoadOptions& lo) {
+  if (files.size() == 1) return medvision::Image::load(files.front(), lo);
+  std::vector<medvision::Image> parts;
+  for (const auto& f : files) parts.push_back(medvision::Image::load(f, lo));
+  std::vector<const medvision::Image*> ptrs;
+  for (const auto& p : parts) ptrs.push_back(&p);
+  return medvision::Image::stack(ptrs);
+}
+
+// "a.nii.gz" or "a.nii.gz+b.nii.gz": the case's name in the JSON and messages.
+std::string case_name(const std::vector<std::string>& files) {
+  std::string out;
+  for (const auto& f : files) out += (out.empty() ? "" : "+") + f;
+  return out;
 }
 
 std::string ci_cell(const json& m, int digits = 3) {
@@ -552,9 +600,11 @@ int run_evaluate_segmentation(const EvaluateArgs& a) {
   }
   const size_t n = set.images.size();
   Progress progress(n * models.size());
+  const medvision::LabelMapOptions map_options = label_map_options(models.front());
   for (size_t i = 0; i < n; ++i) {
-    const auto image = medvision::Image::load(set.images[i], lo);
-    const auto reference = medvision::Image::load(set.masks[i]);
+    const std::string name = case_name(set.images[i]);
+    const auto image = load_case_image(set.images[i], lo);
+    const auto reference = medvision::load_label_map(set.masks[i], image, map_options);
     std::vector<medvision::Result> results;
     std::vector<medvision::Image> masks;
     std::vector<const medvision::Image*> mptr;
@@ -565,7 +615,7 @@ int run_evaluate_segmentation(const EvaluateArgs& a) {
     }
     for (const auto& m : masks) mptr.push_back(&m);
     try {
-      evaluator.add(set.images[i], reference, mptr);
+      evaluator.add(name, reference, mptr);
     } catch (const medvision::Exception& e) {
       throw medvision::Exception(e.status(), set.masks[i] + ": " + e.what());
     }
@@ -624,9 +674,11 @@ void add_evaluate_command(CLI::App& app, EvaluateArgs& a) {
   auto* labels = c->add_option(
       "--labels", a.labels,
       "CSV as for calibrate: path,label (names, '|'-separated) or path,<label>,... (0/1)");
-  auto* masks = c->add_option("--masks", a.masks,
-                              "Segmentation: CSV image,mask (label maps of the package's label "
-                              "indices); Dice, HD95, volume error");
+  auto* masks =
+      c->add_option("--masks", a.masks,
+                    "Segmentation: CSV image,mask (or image channels,...,mask); masks are "
+                    "label maps of the package's label indices or DICOM SEGs; Dice, "
+                    "HD95, volume error");
   labels->excludes(masks);
   c->add_option("--spacing", a.spacing,
                 "With --masks: pixel spacing in mm, COL[,ROW], for images that give none")

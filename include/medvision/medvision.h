@@ -1554,6 +1554,71 @@ MV_API MV_NODISCARD mv_status mv_model_adapt_prior_report(const mv_model* model,
                                                           const char* out_dir,
                                                           mv_calibration_report** out) MV_NOEXCEPT;
 
+/* ---- Reference label maps (DICOM SEG) ------------------------------------------------------ */
+
+/** What mv_label_map_load() does where segments of a DICOM SEG overlap. @since 0.1 */
+typedef enum mv_label_overlap {
+  MV_LABEL_OVERLAP_ERROR = 0,  /**< refuse the SEG (MV_ERR_INVALID_ARGUMENT) */
+  MV_LABEL_OVERLAP_LOWEST = 1, /**< the lowest label-map value wins */
+  MV_LABEL_OVERLAP_HIGHEST = 2 /**< the highest label-map value wins */
+} mv_label_overlap;
+
+/** Options for mv_label_map_load(). Initialise with mv_label_map_options_init(). @since 0.1 */
+typedef struct mv_label_map_options {
+  uint32_t struct_size;
+  /** Segment labels (SegmentLabel, 0062,0005) and the label-map value each becomes: segment
+   *  `labels[i]` gets `values[i]` (values NULL: i + 1). Matched exactly, else ignoring case and
+   *  treating ' ', '_' and '-' alike. NULL labels (label_count 0): the segment number is the
+   *  value. Borrowed for the call. Default NULL / 0. */
+  const char* const* labels;
+  const int32_t* values;
+  size_t label_count;
+  int32_t overlap;             /**< an ::mv_label_overlap; default MV_LABEL_OVERLAP_ERROR */
+  double fractional_threshold; /**< FRACTIONAL SEGs: in the segment where value / max >= this;
+                                    default 0.5 */
+} mv_label_map_options;
+
+/** @brief Fills `opts` with defaults and sets struct_size. @return MV_OK; MV_ERR_INVALID_ARGUMENT
+ *  for NULL; MV_ERR_ABI_MISMATCH for a struct_size below version 1. @since 0.1 */
+MV_API MV_NODISCARD mv_status mv_label_map_options_init(mv_label_map_options* opts,
+                                                        size_t struct_size) MV_NOEXCEPT;
+
+/** @brief mv_label_map_options_init() with the size this header was compiled with. */
+static inline mv_status mv_label_map_options_default(mv_label_map_options* opts) {
+  return mv_label_map_options_init(opts, sizeof *opts);
+}
+
+/**
+ * @brief Reads a reference label map for `image` (e.g. for evaluation): one channel on exactly
+ * `image`'s grid (its geometry copied), value 0 = background.
+ *
+ * A DICOM Segmentation object (SOP Class 1.2.840.10008.5.1.4.1.1.66.4; BINARY, or FRACTIONAL
+ * thresholded at opts->fractional_threshold) is placed on the grid: each segment becomes the
+ * value its SegmentLabel maps to (opts), each frame goes to the slice whose SOP instance (and
+ * frame) its Derivation Image / Source Image Sequence references among `image`'s DICOM sources,
+ * else to the slice at its Image Position (Patient) along `image`'s geometry (Rows, Columns,
+ * orientation and pixel spacing must be `image`'s; a SEG of another frame of reference than a
+ * DICOM image's is refused); for a single 2D image without a frame of reference, every frame
+ * lies on it. Slices without a frame are background. Any other file medvision loads (NIfTI,
+ * PNG, DICOM image) is returned as loaded, after checking that it has one channel and `image`'s
+ * width, height and depth. docs/evaluate.md has the rules in full.
+ * @param[in] path UTF-8 path of the label map file.
+ * @param[in] image the image the label map belongs to (its grid and DICOM sources).
+ * @param[in] opts NULL for defaults.
+ * @param[out] out the label map; free with mv_image_free(). Untouched on error.
+ * @return MV_OK; MV_ERR_INVALID_ARGUMENT (NULL, a segment label not in opts->labels, segments
+ *         that overlap under MV_LABEL_OVERLAP_ERROR, a frame without a segment or a place on the
+ *         grid); MV_ERR_SHAPE_MISMATCH (another grid: size, orientation, spacing, position,
+ *         frame of reference); MV_ERR_UNSUPPORTED_FORMAT (a LABELMAP SEG); MV_ERR_CORRUPT_DATA
+ *         (a frame missing from the pixel data or functional groups); MV_ERR_IO;
+ *         MV_ERR_ABI_MISMATCH. Messages name the file, the frame or the segment; never patient
+ *         values.
+ * Ownership: the caller owns `*out`. Thread-safety: safe. @since 0.1
+ */
+MV_API MV_NODISCARD mv_status mv_label_map_load(const char* path, const mv_image* image,
+                                                const mv_label_map_options* opts,
+                                                mv_image** out) MV_NOEXCEPT;
+
 MV_END_DECL
 
 /** @} */

@@ -836,6 +836,44 @@ inline std::vector<ItemResult> run_many(const Model& model, const std::vector<co
   return detail::run_many(model, nullptr, h.data(), h.size(), options);
 }
 
+/** Options of load_label_map() (mv_label_map_options): segment labels and their label-map values
+ *  (values empty: 1, 2, ...), the overlap rule and the FRACTIONAL threshold. */
+struct LabelMapOptions {
+  std::vector<std::string> labels;
+  std::vector<int32_t> values;
+  mv_label_overlap overlap;
+  double fractional_threshold;
+  /** The library's defaults (mv_label_map_options_init()), never restated here. */
+  LabelMapOptions() {
+    mv_label_map_options o;
+    check(mv_label_map_options_default(&o));
+    overlap = static_cast<mv_label_overlap>(o.overlap);
+    fractional_threshold = o.fractional_threshold;
+  }
+};
+
+/** A reference label map for `image` from `path`: a DICOM SEG placed on its grid, or any label
+ *  map medvision loads on that grid (mv_label_map_load()). */
+inline Image load_label_map(const std::string& path, const Image& image,
+                            const LabelMapOptions& options = {}) {
+  mv_label_map_options o;
+  check(mv_label_map_options_default(&o));
+  std::vector<const char*> labels;
+  labels.reserve(options.labels.size());
+  for (const auto& l : options.labels) labels.push_back(l.c_str());
+  if (!options.values.empty() && options.values.size() != labels.size()) {
+    throw Exception(MV_ERR_INVALID_ARGUMENT, "load_label_map: one value per label is needed");
+  }
+  o.labels = labels.empty() ? nullptr : labels.data();
+  o.values = options.values.empty() ? nullptr : options.values.data();
+  o.label_count = labels.size();
+  o.overlap = options.overlap;
+  o.fractional_threshold = options.fractional_threshold;
+  mv_image* h = nullptr;
+  check(mv_label_map_load(path.c_str(), image.get(), &o, &h));
+  return Image(h);
+}
+
 }  // namespace medvision
 
 /** @} */

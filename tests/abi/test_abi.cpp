@@ -68,6 +68,14 @@ static_assert(offsetof(mv_pipeline_options, progress_user) == 24, "ABI");
 static_assert(offsetof(mv_pipeline_options, load) == 32, "ABI");
 static_assert(sizeof(mv_pipeline_options) == 40, "ABI");
 
+static_assert(offsetof(mv_label_map_options, struct_size) == 0, "struct_size first");
+static_assert(offsetof(mv_label_map_options, labels) == 8, "ABI");
+static_assert(offsetof(mv_label_map_options, values) == 16, "ABI");
+static_assert(offsetof(mv_label_map_options, label_count) == 24, "ABI");
+static_assert(offsetof(mv_label_map_options, overlap) == 32, "ABI");
+static_assert(offsetof(mv_label_map_options, fractional_threshold) == 40, "ABI");
+static_assert(sizeof(mv_label_map_options) == 48, "ABI");
+
 static_assert(sizeof(mv_status) == sizeof(int), "enums are int-sized");
 
 TEST_CASE("abi: public struct layouts are pinned (compile-time checks)", "[abi]") {

@@ -49,6 +49,7 @@ from ._core import (
     list_models,
 )
 from ._model import Model, calibrate, evaluate, from_numpy, load_image, load_series, stack
+from ._model import load_label_map
 from ._results import (
     refer_rule_text,
     CalibrationReport,
@@ -117,6 +118,7 @@ __all__ = [
     "refer_rule_text",
     "evaluate",
     "__version__", "Status", "Image", "Window", "Heatmap", "Model", "load_image", "load_series",
+    "load_label_map",
     "from_numpy", "stack", "calibrate", "list_models", "enable_logging", "disable_logging",
     "Classification", "LabelScore", "Segmentation", "Region", "Explanation", "DriftReport", "DriftLabel",
     "CalibrationReport", "CalibrateOptions", "MedvisionError", "InvalidArgumentError", "MedvisionOutOfMemoryError",

@@ -72,6 +72,10 @@ class Image:
                     photometric: int = 0) -> Image: ...
     @staticmethod
     def stack(images: Sequence[Image]) -> Image: ...
+    @staticmethod
+    def load_label_map(path: str, image: Image, *, labels: Sequence[str] = ...,
+                       values: Sequence[int] = ..., overlaps: Optional[str] = ...,
+                       fractional_threshold: Optional[float] = ...) -> Image: ...
     @property
     def array(self) -> npt.NDArray[np.float32]:
         """Read-only [C, D, H, W] view of the library's buffer (no copy)."""

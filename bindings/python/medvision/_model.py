@@ -87,6 +87,26 @@ def stack(images: Sequence[ImageLike]) -> Image:
     return Image.stack([_as_image(x) for x in images])
 
 
+def load_label_map(path: PathLike, image: Image, *, labels: Optional[Sequence[str]] = None,
+                   values: Optional[Sequence[int]] = None, overlaps: Optional[str] = None,
+                   fractional_threshold: Optional[float] = None,
+                   model: Optional["Model"] = None) -> Image:
+    """A reference label map for ``image`` (``mv_label_map_load()``, docs/evaluate.md): a DICOM
+    SEG placed on the image's grid (segment ``labels[i]`` becomes ``values[i]``, default i + 1;
+    no labels: the segment number; frames by referenced instance or position; overlapping
+    segments refused unless ``overlaps`` is "lowest" or "highest"; FRACTIONAL segments
+    thresholded at ``fractional_threshold``; None: the C library's defaults), or any label map
+    medvision loads, checked against the grid. ``model``: the labels and values of that
+    segmentation package's masks."""
+    if model is not None:
+        softmax = model.activation == "softmax"
+        names = list(model.labels)[1:] if softmax else list(model.labels)
+        labels, values = names, [i + 1 for i in range(len(names))]
+    return Image.load_label_map(os.fspath(path), image, labels=list(labels or []),
+                                values=list(values or []), overlaps=overlaps,
+                                fractional_threshold=fractional_threshold)
+
+
 def _as_image(x: ImageLike, **load: Any) -> Image:
     """``x`` as an Image; paths and bytes are decoded with the load_image() keywords ``load``."""
     if isinstance(x, Image):
@@ -445,6 +465,9 @@ def evaluate(models: Union[Model, Sequence[Model]],
             else:
                 image = _as_image(item)
                 outs = [m._core.segment(image) for m in ms]
+                if isinstance(ref, (str, os.PathLike)):  # a DICOM SEG or a label-map file
+                    ev.add(str(name), load_label_map(ref, image, model=ms[0]), outs)
+                    continue
             ev.add(str(name), label_map(ref), outs)
         return json.loads(ev.finish())
     if labels is None:

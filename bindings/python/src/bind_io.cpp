@@ -252,6 +252,48 @@ library's buffer (no copy); the buffer lives as long as any view of it, even aft
           },
           py::arg("images"),
           "Stacks images on one grid into the channels of one image (e.g. FLAIR + T1).")
+      .def_static(
+          "load_label_map",
+          [](const std::string& path, const ImageHolder& image,
+             const std::vector<std::string>& labels, const std::vector<int32_t>& values,
+             const py::object& overlaps, const py::object& fractional_threshold) {
+            medvision::LabelMapOptions o;  // the library's defaults where None
+            o.labels = labels;
+            o.values = values;
+            if (!overlaps.is_none()) {
+              const auto rule = overlaps.cast<std::string>();
+              if (rule == "error") {
+                o.overlap = MV_LABEL_OVERLAP_ERROR;
+              } else if (rule == "lowest") {
+                o.overlap = MV_LABEL_OVERLAP_LOWEST;
+              } else if (rule == "highest") {
+                o.overlap = MV_LABEL_OVERLAP_HIGHEST;
+              } else {
+                throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
+                                           "load_label_map: overlaps must be 'error', 'lowest' or "
+                                           "'highest', not '" +
+                                               rule + "'");
+              }
+            }
+            if (!fractional_threshold.is_none()) {
+              o.fractional_threshold = fractional_threshold.cast<double>();
+            }
+            const auto keep = image.get();
+            medvision::Image map;
+            {
+              py::gil_scoped_release release;
+              map = medvision::load_label_map(path, *keep, o);
+            }
+            return ImageHolder(std::move(map), "Image");
+          },
+          py::arg("path"), py::arg("image"), py::kw_only(),
+          py::arg("labels") = std::vector<std::string>(),
+          py::arg("values") = std::vector<int32_t>(), py::arg("overlaps") = py::none(),
+          py::arg("fractional_threshold") = py::none(),
+          "A reference label map for `image` (mv_label_map_load(); GIL released): a DICOM SEG "
+          "placed on its grid, segment labels[i] -> values[i] (default i + 1), or any label map "
+          "medvision loads on that grid. overlaps: 'error', 'lowest' or 'highest' (None: the "
+          "library's default, 'error'); fractional_threshold None: the library's (0.5).")
       .def_property_readonly(
           "array",
           [](const ImageHolder& self) {
