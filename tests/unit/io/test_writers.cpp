@@ -18,6 +18,7 @@
 
 #include "common/error.hpp"
 #include "io/io.hpp"
+#include "io/label_map.hpp"
 #include "io/writers.hpp"
 #include "synth_dicom.hpp"
 #include "writer_fixtures.hpp"
@@ -178,6 +179,49 @@ TEST_CASE("dicom seg: frames, references, study, frame of reference, patient (DC
   CHECK(get(DCM_AccessionNumber) == "ACC123");
   CHECK(get(DCM_SeriesInstanceUID).rfind("2.25.", 0) == 0);
   CHECK(get(DCM_SeriesDescription).find("tiny-seg") != std::string::npos);
+}
+
+TEST_CASE("dicom seg: read back onto the source's grid equals the label map written",
+          "[io][writers][seg][label_map]") {
+  // The SEG reader (dicom_seg_reader.cpp) on a SEG medvision writes, in a test the ASan build
+  // runs (tests/segment/test_seg_reference.py covers pydicom-built SEGs through ctypes).
+  TempDir dir("mv_writers_seg_read");
+  fs::create_directories(dir.path / "series");
+  const auto source = io::load_file(write_series(dir.path / "series"), io::LoadOptions{});
+  const Image labels = mvtest::fixture_label_map(*source);
+  const std::vector<io::SegmentDescription> segments = {{"Lesion", 1, {{255, 0, 0}}},
+                                                        {"Organ", 2, {{0, 255, 0}}}};
+  const std::string out = (dir.path / "seg.dcm").string();
+  io::write_dicom_seg(labels, *source, segments, {}, out);
+  CHECK(io::is_dicom_seg_file(out));
+
+  io::LabelMapOptions o;
+  o.labels = {"organ", "LESION"};  // matched ignoring case, mapped to other values
+  o.values = {7, 3};
+  const auto back = io::read_label_map(out, *source, o);
+  REQUIRE(back->channels() == 1);
+  REQUIRE(back->size() == labels.size());
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const float want = labels.data()[i] == 1 ? 3.0f : labels.data()[i] == 2 ? 7.0f : 0.0f;
+    if (back->data()[i] != want) FAIL("voxel " << i << ": " << back->data()[i] << " != " << want);
+  }
+  CHECK(same_geometry(back->geometry, source->geometry));
+  // Without labels the segment numbers are the values: the label map as written.
+  const auto plain = io::read_label_map(out, *source, io::LabelMapOptions{});
+  for (size_t i = 0; i < labels.size(); ++i) REQUIRE(plain->data()[i] == labels.data()[i]);
+
+  // Refusals name the file: a label the SEG does not have, another grid.
+  std::string msg;
+  io::LabelMapOptions only;
+  only.labels = {"Lesion"};
+  CHECK(status_of([&] { io::read_label_map(out, *source, only); }, &msg) ==
+        MV_ERR_INVALID_ARGUMENT);
+  CHECK(msg.find("seg.dcm") != std::string::npos);
+  CHECK(msg.find("Organ") != std::string::npos);
+  medvision::Image other(1, 5, 16, 16, 1u << 20, "other");
+  CHECK(status_of([&] { io::read_label_map(out, other, io::LabelMapOptions{}); }, &msg) ==
+        MV_ERR_SHAPE_MISMATCH);
+  CHECK(msg.find("seg.dcm") != std::string::npos);
 }
 
 TEST_CASE("derived DICOM: a source decoded from memory or not from DICOM is refused",
