@@ -10,17 +10,15 @@
 #include <torch/cuda.h>
 #include <torch/script.h>
 
-#include <sched.h>
-
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include <fmt/format.h>
 
 #include "common/error.hpp"
+#include "common/parallel.hpp"
 
 namespace medvision::infer {
 namespace {
@@ -141,14 +139,6 @@ struct Runtime::Impl {
     return t.to(device, dtype, /*non_blocking=*/false, /*copy=*/true);
   }
 };
-
-int usable_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
-  const unsigned n = std::thread::hardware_concurrency();
-  return n > 0 ? static_cast<int>(n) : 1;
-}
 
 Runtime::Runtime(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Runtime::~Runtime() = default;

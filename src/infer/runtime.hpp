@@ -22,9 +22,6 @@ enum class Precision { kFloat32, kReduced };  // kReduced: bf16 on CPU, fp16 on 
 // autograd, which oneDNN's prepacked ops do not support.
 enum class Graph { kOptimizeForInference, kFreeze, kNone };
 
-// The CPUs this process may run on (sched_getaffinity; cgroup/taskset limits included), at least 1.
-int usable_cpus();
-
 struct RuntimeOptions {
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
   // Intra-op threads (process-wide in LibTorch): > 0 that many; 0 every CPU this process may run

@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "common/error.hpp"
+#include "common/parallel.hpp"
 #include "io/dicom_codecs.hpp"
 #include "io/dicom_dataset.hpp"
 #include "io/dicom_reader.hpp"
@@ -83,6 +84,7 @@ bool read_native_in_pieces(DcmElement& e, DcmDataset& ds, const PixelModule& pm,
                            const ValueMapper& mapper, int64_t first, int64_t count, Image& out,
                            int64_t depth_offset, const std::string& name) {
   constexpr size_t kPieceBytes = size_t{256} << 10;
+  constexpr size_t kMinPartBytes = size_t{2} << 20;  // below this one thread is quicker
   const E_TransferSyntax xfer = ds.getOriginalXfer();
   if (e.valueLoaded() || pm.is_float || pm.samples != 1 ||
       pm.photometric == Photometric::kPalette ||
@@ -95,20 +97,32 @@ bool read_native_in_pieces(DcmElement& e, DcmDataset& ds, const PixelModule& pm,
   const size_t start = frame_bytes * static_cast<size_t>(first);
   const size_t total = frame_bytes * static_cast<size_t>(count);
   if (start + total > e.getLength()) return false;  // checked by the caller; never read past it
-  std::vector<uint8_t> piece(std::min(kPieceBytes, total));
   float* dst = out.data() + static_cast<size_t>(depth_offset) * out.plane_size();
-  DcmFileCache cache;  // one open file handle for all the pieces
-  for (size_t done = 0; done < total;) {
-    const size_t n = std::min(piece.size(), total - done);
-    const OFCondition cond = e.getPartialValue(piece.data(), static_cast<Uint32>(start + done),
-                                               static_cast<Uint32>(n), &cache);
-    if (cond.bad()) {
-      throw Error(MV_ERR_CORRUPT_DATA, fmt::format("{}: {} cannot be read ({})", name,
-                                                   pixel_tag_label(e.getTag()), cond.text()));
+  // Large values are read and converted by several threads, each its own range of whole pieces
+  // with its own file handle and buffer (getPartialValue only reads the element's fields).
+  const size_t pieces = (total + kPieceBytes - 1) / kPieceBytes;
+  const int parts = static_cast<int>(std::min<size_t>(static_cast<size_t>(inner_parallelism()),
+                                                      std::max<size_t>(1, total / kMinPartBytes)));
+  const size_t pieces_per_part =
+      (pieces + static_cast<size_t>(parts) - 1) / static_cast<size_t>(parts);
+  run_parts(parts, [&](int part) {
+    const size_t begin = std::min(total, static_cast<size_t>(part) * pieces_per_part * kPieceBytes);
+    const size_t end = std::min(total, begin + pieces_per_part * kPieceBytes);
+    if (begin >= end) return;
+    std::vector<uint8_t> piece(std::min(kPieceBytes, end - begin));
+    DcmFileCache cache;  // one open file handle for all the pieces of this part
+    for (size_t done = begin; done < end;) {
+      const size_t n = std::min(piece.size(), end - done);
+      const OFCondition cond = e.getPartialValue(piece.data(), static_cast<Uint32>(start + done),
+                                                 static_cast<Uint32>(n), &cache);
+      if (cond.bad()) {
+        throw Error(MV_ERR_CORRUPT_DATA, fmt::format("{}: {} cannot be read ({})", name,
+                                                     pixel_tag_label(e.getTag()), cond.text()));
+      }
+      mapper.convert_samples(piece.data(), n / sample_bytes, dst + done / sample_bytes);
+      done += n;
     }
-    mapper.convert_samples(piece.data(), n / sample_bytes, dst + done / sample_bytes);
-    done += n;
-  }
+  });
   return true;
 }
 

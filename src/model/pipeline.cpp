@@ -10,6 +10,7 @@
 
 #include "common/error.hpp"
 #include "common/log.hpp"
+#include "common/parallel.hpp"
 #include "common/utf8.hpp"
 #include "infer/runtime.hpp"
 #include "io/io.hpp"
@@ -97,6 +98,8 @@ class Runner {
   }
 
   void work() noexcept {
+    // Every worker decodes its own input on its own CPU: no extra threads inside one decode.
+    const ParallelismScope one_thread(1);
     for (;;) {
       size_t i = 0;
       {
@@ -261,7 +264,7 @@ class Runner {
 
 int pipeline_decode_threads(int requested) {
   if (requested > 0) return requested;
-  return std::min(2, infer::usable_cpus());
+  return std::min(2, usable_cpus());
 }
 
 std::vector<PipelineItem> run_many(const Model& model, const std::vector<PipelineInput>& inputs,

@@ -185,6 +185,16 @@ TEST_CASE("threads: decoders give every thread the serial pixels, statuses and m
     inputs.push_back({"NIfTI .nii.gz", nii, {}});
     inputs.push_back({"NIfTI .nii.gz (memory)", "", file_bytes(nii)});
   }
+  {
+    // Native pixel data over 4 MiB, read from disk: one load reads and converts it on two
+    // threads of its own (read_native_in_pieces), inside each of the test's threads.
+    const uint16_t side = 1536;
+    mvtest::Synth s(side, side, 16, false);
+    std::vector<uint16_t> px(size_t{side} * side);
+    for (size_t k = 0; k < px.size(); ++k) px[k] = static_cast<uint16_t>(k * 2654435761u >> 7);
+    s.pixels(px);
+    inputs.push_back({"native 16-bit 1536 x 1536", s.save(tmp.path / "large.dcm"), {}});
+  }
   // Damaged inputs: statuses and messages must be the serial ones too.
   {
     mvtest::Synth s(8, 8, 16, false);

@@ -101,6 +101,21 @@ def test_large_value_in_many_pieces(tmp_path):
         np.testing.assert_array_equal(np.asarray(img.array)[0, 0], ref[3])
 
 
+def test_value_read_by_several_threads(tmp_path):
+    # 10 frames of 700 x 523 x 2 bytes = 7 MiB: over 4 MiB, so one load reads and converts it
+    # in two parts on two threads (where the process may use two CPUs); part boundaries fall
+    # inside frames. Signed values with a rescale, compared with pydicom whole and per frame.
+    raw = (np.arange(10 * 700 * 523, dtype=np.int64) * 2654435761 % 65536 - 32768)
+    raw = raw.astype(np.int16).reshape(10, 700, 523)
+    path = write(tmp_path / "large.dcm", raw, bits_stored=16, signed=True,
+                 syntax=ExplicitVRLittleEndian, slope=0.5, intercept=-3.0)
+    ref = reference(path)
+    with medvision.load_image(path) as img:
+        np.testing.assert_array_equal(np.asarray(img.array)[0], ref)
+    with medvision.load_image(path, frame=7) as img:
+        np.testing.assert_array_equal(np.asarray(img.array)[0, 0], ref[7])
+
+
 def test_truncated_value_is_an_error_naming_the_file(tmp_path):
     raw = np.zeros((2, 300, 300), np.uint16)
     path = write(tmp_path / "cut.dcm", raw, bits_stored=16, signed=False,
