@@ -5,7 +5,8 @@ import sys
 from pathlib import Path
 
 R = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent / "results")
-NAMES = {"uncompressed": "uncompressed (Explicit VR LE)", "jpeg_lossless": "JPEG lossless (P14 SV1)",
+NAMES = {"uncompressed": "uncompressed (Explicit VR LE)", "jpeg_ls": "JPEG-LS lossless",
+         "jpeg_lossless": "JPEG lossless (P14 SV1)",
          "jpeg2000": "JPEG 2000 (original)"}
 
 if (R / "decode.json").exists():

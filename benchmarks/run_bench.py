@@ -17,7 +17,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 PY = "/usr/bin/python3"
-FILES = {"uncompressed": "rg1_uncompressed.dcm", "jpeg_lossless": "rg1_jpegls.dcm", "jpeg2000": "rg1_j2k.dcm"}
+FILES = {"uncompressed": "rg1_uncompressed.dcm", "jpeg_ls": "rg1_jpeg_ls.dcm",
+         "jpeg_lossless": "rg1_jpeg_lossless.dcm", "jpeg2000": "rg1_j2k.dcm"}
 
 
 def run(cmd, env=None):
