@@ -97,6 +97,68 @@ def series_seeds(out, rng):
         put(out, 'dicom_series', f'series_{case}', SEP.join(slices))
 
 
+def label_map_seeds(out):
+    """DICOM SEGs with the series they refer to (fuzz_label_map.cpp): a control byte, the slices
+    and the SEG joined by SEP. BINARY and FRACTIONAL, frames placed by reference and by position,
+    overlapping segments, labels mapped or not (the control byte)."""
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    sys.path.insert(0, os.path.join(ROOT, 'tests', 'segment'))
+    from test_seg_reference import make_seg
+    rows, cols, n = 6, 5, 3
+    series, frame_of_ref, slices, sources = generate_uid(), generate_uid(), [], []
+    for k in range(n):
+        ds = Dataset()
+        ds.SOPClassUID, ds.SOPInstanceUID = '1.2.840.10008.5.1.4.1.1.4', generate_uid()
+        ds.SeriesInstanceUID, ds.StudyInstanceUID, ds.FrameOfReferenceUID = series, '1.2.3', frame_of_ref
+        ds.Modality, ds.Rows, ds.Columns = 'MR', rows, cols
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, 'MONOCHROME2'
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+        ds.PixelSpacing, ds.SliceThickness = [0.8, 0.7], 2.5
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.ImagePositionPatient = [-10, 20, 30 + 2.5 * k]
+        ds.InstanceNumber = k + 1
+        ds.PixelData = (np.arange(rows * cols, dtype=np.uint16) + 100 * k).tobytes()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.is_little_endian, ds.is_implicit_VR = True, False
+        b = io.BytesIO()
+        ds.save_as(b, write_like_original=False)
+        slices.append(b.getvalue())
+        sources.append(ds)
+    rng = np.random.default_rng(11)
+    lab = rng.integers(0, 3, (n, rows, cols)).astype(np.uint8)
+    pos = lambda k: [-10.0, 20.0, 30.0 + 2.5 * k]  # noqa: E731
+    ref = lambda k: (sources[k].SOPClassUID, sources[k].SOPInstanceUID)  # noqa: E731
+    common = dict(spacing=(0.8, 0.7), thickness=2.5, for_uid=frame_of_ref)
+    entries = [(v, k) for v in (1, 2) for k in range(n)]
+    variants = {
+        'binary_refs': (0x08, dict(refs=[ref(k) for _, k in entries])),
+        'binary_positions': (0x18, dict(positions=[pos(k) for _, k in entries])),
+        'binary_both': (0x00, dict(refs=[ref(k) for _, k in entries], positions=[pos(k) for _, k in entries])),
+        'fractional_refs': (0x04, dict(refs=[ref(k) for _, k in entries], fractional=True)),
+        'overlap_highest': (0x02, dict(refs=[ref(k) for _, k in entries], overlap=True)),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (control, kw) in variants.items():
+            overlap = kw.pop('overlap', False)
+            frac = kw.get('fractional', False)
+            frames = []
+            for v, k in entries:
+                m = (lab[k] == v) | ((lab[k] == 3 - v) & overlap)
+                frames.append((m * (rng.integers(1, 256, m.shape) if frac else 1)).astype(np.uint8))
+            path = os.path.join(tmp, name + '.dcm')
+            make_seg(path, frames, [v for v, _ in entries], ['Dense Bone', 'soft'], rows, cols,
+                     **kw, **common)
+            body = SEP.join(slices + [open(path, 'rb').read()])
+            put(out, 'label_map', name, bytes([control]) + body)
+            if overlap:  # the same SEG under the default rule: refused
+                put(out, 'label_map', 'overlap_refused', bytes([0x00]) + body)
+
+
 def nifti_seeds(out, data, rng):
     for i, f in enumerate(small_files(os.path.join(data, 'nifti', '**', '*'), 256 * 1024, 12, rng)):
         put(out, 'load_nifti', f'data_{i:02d}', open(f, 'rb').read())
@@ -187,6 +249,7 @@ def main(out, data):
             for f in sorted(glob.glob(os.path.join(tmp, '*.dcm')))[:60]:
                 put(out, 'load_dicom', os.path.basename(f), open(f, 'rb').read())
     series_seeds(out, rng)
+    label_map_seeds(out)
     nifti_seeds(out, data, rng)
     raster_seeds(out, data, rng)
     manifest_seeds(out)
