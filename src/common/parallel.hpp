@@ -10,7 +10,7 @@ int usable_cpus();
 
 // How many threads one call may use for its own inner parallelism on this thread: usable_cpus(),
 // or the cap of the innermost ParallelismScope open on this thread (the pipeline's decode workers
-// open one of 1: they already run one input each on every CPU).
+// open one with their share of the CPUs: one each where there are as many workers as CPUs).
 int inner_parallelism();
 
 class ParallelismScope {

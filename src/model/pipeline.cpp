@@ -77,7 +77,10 @@ class Runner {
     const int n_workers = std::min<int>(pipeline_decode_threads(options_.decode_threads),
                                         static_cast<int>(std::max<size_t>(1, inputs_.size())));
     workers_.reserve(static_cast<size_t>(n_workers));
-    for (int w = 0; w < n_workers; ++w) workers_.emplace_back([this] { work(); });
+    // The CPUs are shared out among the workers: each may use its share inside one decode (one
+    // input alone gets them all; two workers on two CPUs decode with one thread each).
+    const int inner = std::max(1, usable_cpus() / n_workers);
+    for (int w = 0; w < n_workers; ++w) workers_.emplace_back([this, inner] { work(inner); });
     consume();
     stop();
     return std::move(items_);
@@ -97,9 +100,8 @@ class Runner {
     workers_.clear();
   }
 
-  void work() noexcept {
-    // Every worker decodes its own input on its own CPU: no extra threads inside one decode.
-    const ParallelismScope one_thread(1);
+  void work(int inner_threads) noexcept {
+    const ParallelismScope share(inner_threads);
     for (;;) {
       size_t i = 0;
       {
