@@ -91,7 +91,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--build", default="build")
     ap.add_argument("--models", default=MODELS)
-    ap.add_argument("--batch2d", type=int, default=16, help="batch for 2D models (3D: 1 window)")
+    ap.add_argument("--batch2d", type=int, default=16, help="batch for 2D classification models (segmentation: 1, as medvision runs it)")
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(HERE / "results" / "flop_ideal.json"))
@@ -115,7 +115,9 @@ def main() -> int:
         if scripted != params:
             sys.exit(f"flop_ideal: {name}: rebuilt network has {params} parameters, model.pt "
                      f"{scripted}: the architecture record does not match the package")
-        batch = 1 if len(shape) == 4 else a.batch2d
+        # The batch medvision runs: segmentation is one window (2D: the whole resized image) at a
+        # time, classification is batched (--batch2d, the CLI's default 16).
+        batch = 1 if len(shape) == 4 or man.get("task") == "segmentation" else a.batch2d
         graph = (man.get("inference") or {}).get("graph", "optimize_for_inference")
         # A 3D model runs inside the sliding window's tensor cache scope, as `segment` does.
         cmd = [str(bench), str(pkg / "model.pt"), graph, str(a.threads),
