@@ -5,6 +5,9 @@
 // options, run_<command> to run it); this file is the table of commands.
 
 #include <CLI/CLI.hpp>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -37,6 +40,20 @@ Command command(CLI::App& app, void (*add)(CLI::App&, Args&), int (*run)(const A
   return {args->command, [args, run] { return run(*args); }};
 }
 
+// An application's choice (the library never changes malloc's settings), made for the commands
+// that decode many large images one after another (classify, calibrate): glibc maps every block
+// over its adaptive threshold afresh and returns it on free, so each image's buffers (OpenJPEG's
+// tiles, the float32 image) are page-faulted and zeroed again; keeping blocks up to 32 MiB in the
+// heap reuses them. 48 JPEG 2000 radiographs through `classify`: page faults 397 k -> 75 k,
+// system time 1.3 -> 0.3 s of ~17 s CPU, peak RSS +0.6 % (docs/performance.md). Not for
+// `segment`: there the retained heap raised a BraTS volume's peak RSS by 6 %.
+void keep_large_blocks() {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 128 << 20);
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -66,7 +83,10 @@ int main(int argc, char** argv) {
   }
   try {
     for (const auto& c : commands) {
-      if (c.app->parsed()) return c.run();
+      if (!c.app->parsed()) continue;
+      const std::string name = c.app->get_name();
+      if (name == "classify" || name == "calibrate") keep_large_blocks();
+      return c.run();
     }
   } catch (const medvision::Exception& e) {
     std::fprintf(stderr, "medvision: %s: %s\n", e.status_name(), e.what());
