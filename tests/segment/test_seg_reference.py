@@ -593,7 +593,10 @@ def test_cli_seg_overlap(tmp_path):
     assert r.returncode == 11 and "--seg-overlap: error, lowest or highest, not 'top'" in r.stderr
 
     pred = expected_mask()
-    dice = lambda ref, v: 2 * ((pred == v) & (ref == v)).sum() / ((pred == v).sum() + (ref == v).sum())  # noqa: E731
+
+    def dice(ref, v):
+        return 2 * ((pred == v) & (ref == v)).sum() / ((pred == v).sum() + (ref == v).sum())
+
     rules = {"lowest": np.where(a == 1, 1, np.where(b == 1, 2, 0)),
              "highest": np.where(b == 1, 2, np.where(a == 1, 1, 0))}
     want = {rule: {"dense": dice(ref, 1), "soft": dice(ref, 2)} for rule, ref in rules.items()}
