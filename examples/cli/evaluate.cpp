@@ -434,8 +434,10 @@ MaskSet read_masks_csv(const std::string& csv) {
 // The label-map value of each label as mv_result_mask() gives them: softmax packages label v is
 // value v (0 background), sigmoid packages label v is value v + 1. DICOM SEG references are
 // mapped by SegmentLabel onto these.
-medvision::LabelMapOptions label_map_options(const medvision::Model& model) {
+medvision::LabelMapOptions label_map_options(const medvision::Model& model,
+                                             mv_label_overlap overlap) {
   medvision::LabelMapOptions o;
+  o.overlap = overlap;
   const auto labels = model.labels();
   const bool softmax = model.activation() == MV_ACTIVATION_SOFTMAX;
   for (size_t i = softmax ? 1 : 0; i < labels.size(); ++i) {
@@ -575,6 +577,8 @@ void write_outputs(const json& ev, const std::string& out, const std::string& ht
 }
 
 int run_evaluate_segmentation(const EvaluateArgs& a) {
+  // Checked before any model or image is read; the names are the library's (mv_<enum>_parse).
+  const auto overlap = parse_option("--seg-overlap", a.seg_overlap, mv_label_overlap_name);
   medvision::ModelOptions mo;
   mo.set_device(a.device);
   std::vector<medvision::Model> models;
@@ -600,7 +604,7 @@ int run_evaluate_segmentation(const EvaluateArgs& a) {
   }
   const size_t n = set.images.size();
   Progress progress(n * models.size());
-  const medvision::LabelMapOptions map_options = label_map_options(models.front());
+  const medvision::LabelMapOptions map_options = label_map_options(models.front(), overlap);
   for (size_t i = 0; i < n; ++i) {
     const std::string name = case_name(set.images[i]);
     const auto image = load_case_image(set.images[i], lo);
@@ -685,6 +689,12 @@ void add_evaluate_command(CLI::App& app, EvaluateArgs& a) {
       ->delimiter(',')
       ->expected(1, 2)
       ->check(CLI::PositiveNumber);
+  c->add_option("--seg-overlap", a.seg_overlap,
+                "With --masks: where segments of a DICOM SEG reference overlap: error (refuse "
+                "the SEG), lowest (the lowest label-map value wins) or highest (the highest "
+                "wins)")
+      ->needs(masks)
+      ->default_val(medvision::to_string(medvision::LabelMapOptions().overlap));
   c->add_option("-o,--out", a.out, "Folder for evaluation.json and report.html")
       ->default_val("evaluation");
   auto* sens = c->add_option("--sensitivity", a.sensitivity,

@@ -13,6 +13,7 @@ struct EvaluateArgs {
   std::string labels;
   std::string masks;            // segmentation: CSV of image,mask (docs/evaluate.md)
   std::vector<double> spacing;  // segmentation: COL[,ROW] mm for images that give none
+  std::string seg_overlap;      // segmentation: an mv_label_overlap name; default the library's
   std::string out = "evaluation";
   double sensitivity = 0.0;  // read only when --sensitivity is given
   double threshold = 0.0;    // read only when --threshold is given

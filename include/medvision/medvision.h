@@ -1619,6 +1619,16 @@ MV_API MV_NODISCARD mv_status mv_label_map_load(const char* path, const mv_image
                                                 const mv_label_map_options* opts,
                                                 mv_image** out) MV_NOEXCEPT;
 
+/* ---- Names of enum values (continued) ------------------------------------------------------ */
+/* As the names above: static strings, NULL out of range; parse is exact and lists the names.
+ * Thread-safety: safe. */
+
+/** "error", "lowest", "highest" (mv_label_map_options.overlap). @since 0.1 */
+MV_API const char* mv_label_overlap_name(mv_label_overlap value) MV_NOEXCEPT;
+/** @since 0.1 */
+MV_API MV_NODISCARD mv_status mv_label_overlap_parse(const char* name,
+                                                     mv_label_overlap* out) MV_NOEXCEPT;
+
 MV_END_DECL
 
 /** @} */

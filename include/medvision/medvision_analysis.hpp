@@ -299,6 +299,10 @@ inline const char* to_string(mv_activation v) {
   const char* n = mv_activation_name(v);
   return n ? n : "unknown";
 }
+inline const char* to_string(mv_label_overlap v) {
+  const char* n = mv_label_overlap_name(v);
+  return n ? n : "unknown";
+}
 
 /** Reads an option value by the library's name (mv_<enum>_parse()), e.g.
  *  `parse<mv_refer_mode>("fixed")`; throws Exception (MV_ERR_INVALID_ARGUMENT, the message lists
@@ -320,6 +324,7 @@ MV_HPP_PARSE_(mv_cam_method)
 MV_HPP_PARSE_(mv_precision)
 MV_HPP_PARSE_(mv_task)
 MV_HPP_PARSE_(mv_activation)
+MV_HPP_PARSE_(mv_label_overlap)
 #undef MV_HPP_PARSE_
 
 /** Names for enum values, for printing. */

@@ -67,6 +67,9 @@ constexpr Name kTasks[] = {{MV_TASK_CLASSIFICATION, "classification"},
                            {MV_TASK_SEGMENTATION, "segmentation"}};
 constexpr Name kActivations[] = {{MV_ACTIVATION_SIGMOID, "sigmoid"},
                                  {MV_ACTIVATION_SOFTMAX, "softmax"}};
+constexpr Name kLabelOverlaps[] = {{MV_LABEL_OVERLAP_ERROR, "error"},
+                                   {MV_LABEL_OVERLAP_LOWEST, "lowest"},
+                                   {MV_LABEL_OVERLAP_HIGHEST, "highest"}};
 
 }  // namespace
 
@@ -94,5 +97,6 @@ MV_ENUM_NAMES(mv_cam_method, mv_cam_method, kCamMethods, 3, "CAM method")
 MV_ENUM_NAMES(mv_precision, mv_precision, kPrecisions, 2, "precision")
 MV_ENUM_NAMES(mv_task, mv_task, kTasks, 2, "task")
 MV_ENUM_NAMES(mv_activation, mv_activation, kActivations, 2, "activation")
+MV_ENUM_NAMES(mv_label_overlap, mv_label_overlap, kLabelOverlaps, 3, "label overlap rule")
 
 }  // extern "C"

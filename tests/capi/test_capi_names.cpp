@@ -53,6 +53,8 @@ TEST_CASE("capi: option values have one name each, parsed back exactly", "[capi]
   round_trip(mv_precision_name, mv_precision_parse, 2, "'float32' or 'reduced'");
   round_trip(mv_task_name, mv_task_parse, 2, "'classification' or 'segmentation'");
   round_trip(mv_activation_name, mv_activation_parse, 2, "'sigmoid' or 'softmax'");
+  round_trip(mv_label_overlap_name, mv_label_overlap_parse, 3,
+             "label overlap rule must be 'error', 'lowest' or 'highest'");
 }
 
 TEST_CASE("capi: the names are the ones front ends have always used", "[capi][names]") {
@@ -62,6 +64,9 @@ TEST_CASE("capi: the names are the ones front ends have always used", "[capi][na
   CHECK(std::string(mv_cam_method_name(MV_CAM_GRADCAM_PLUS_PLUS)) == "gradcam++");
   CHECK(std::string(mv_task_name(MV_TASK_SEGMENTATION)) == "segmentation");
   CHECK(std::string(mv_activation_name(MV_ACTIVATION_SOFTMAX)) == "softmax");
+  // Python's load_label_map(overlaps=...) spellings since it was added.
+  CHECK(std::string(mv_label_overlap_name(MV_LABEL_OVERLAP_ERROR)) == "error");
+  CHECK(std::string(mv_label_overlap_name(MV_LABEL_OVERLAP_HIGHEST)) == "highest");
   // The CLI's and Python's old alias of Grad-CAM++.
   mv_cam_method m = MV_CAM_CAM;
   REQUIRE(mv_cam_method_parse("gradcampp", &m) == MV_OK);

@@ -288,6 +288,8 @@ TEST_CASE("wrapper: to_string and parse use the C names", "[capi][wrapper][names
   CHECK(medvision::parse<mv_refer_mode>("none") == MV_REFER_NONE);
   CHECK(medvision::parse<mv_cam_method>("gradcampp") == MV_CAM_GRADCAM_PLUS_PLUS);
   CHECK(medvision::parse<mv_activation>("softmax") == MV_ACTIVATION_SOFTMAX);
+  CHECK(medvision::parse<mv_label_overlap>("highest") == MV_LABEL_OVERLAP_HIGHEST);
+  CHECK(std::string(medvision::to_string(MV_LABEL_OVERLAP_LOWEST)) == "lowest");
   try {
     (void)medvision::parse<mv_operating_rule>("best");
     FAIL("parse accepted 'best'");

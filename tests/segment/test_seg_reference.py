@@ -262,6 +262,17 @@ def test_nifti_volume_seg_by_position(lib, tmp_path):
     assert np.array_equal(got[0], lab)
 
 
+def overlapping_seg(path, sources):
+    """A SEG of the synthetic series whose segments "dense" (a) and "soft" (b) overlap on slice 2
+    (rows and columns 5..7); returns the two [N, ROWS, COLS] masks."""
+    a, b = np.zeros((N, ROWS, COLS), np.uint8), np.zeros((N, ROWS, COLS), np.uint8)
+    a[2, 2:8, 2:8], b[2, 5:10, 5:10] = 1, 1
+    ref = (sources[2].SOPClassUID, sources[2].SOPInstanceUID)
+    make_seg(path, [a[2], b[2]], [1, 2], ["dense", "soft"], ROWS, COLS, refs=[ref, ref],
+             spacing=(0.8, 0.7), thickness=2.5, for_uid=sources[0].FrameOfReferenceUID)
+    return a, b
+
+
 def test_series_seg_refused(lib, tmp_path):
     d = tmp_path / "series"
     d.mkdir()
@@ -286,11 +297,8 @@ def test_series_seg_refused(lib, tmp_path):
     refused(p, INVALID, "'liver'", "dense, soft", labels=["dense", "soft"])
 
     # Overlap: refused by default, resolved by the rules on request.
-    over = np.zeros((N, ROWS, COLS), np.uint8)
-    a, b = over.copy(), over.copy()
-    a[2, 2:8, 2:8], b[2, 5:10, 5:10] = 1, 1
     p = tmp_path / "overlap.dcm"
-    make_seg(p, [a[2], b[2]], [1, 2], ["dense", "soft"], ROWS, COLS, refs=[ref(2), ref(2)], **common)
+    a, b = overlapping_seg(p, sources)
     refused(p, INVALID, "overlaps", "row 5", labels=["dense", "soft"])
     want = np.where(a == 1, 1, np.where(b == 1, 2, 0))
     st, got = lib.label_map(image, p, labels=["dense", "soft"], overlap=1)
@@ -550,3 +558,51 @@ def test_python_binding(tmp_path):
     a = mv.evaluate(pkg, [image], masks=[tmp_path / "s.dcm"], bootstrap=10)
     b = mv.evaluate(pkg, [image], masks=[lab], bootstrap=10)
     assert a["cases"][0]["models"] == b["cases"][0]["models"]
+    # overlaps: the library's names (mv_label_overlap_parse), its message for any other.
+    a, b = overlapping_seg(tmp_path / "over.dcm", sources)
+    got = mv.load_label_map(tmp_path / "over.dcm", image, labels=["dense", "soft"],
+                            overlaps="highest")
+    assert np.array_equal(np.asarray(got.array)[0], np.where(b == 1, 2, np.where(a == 1, 1, 0)))
+    with pytest.raises(mv.InvalidArgumentError,
+                       match="overlap rule must be 'error', 'lowest' or 'highest', not 'top'"):
+        mv.load_label_map(tmp_path / "over.dcm", image, labels=["dense", "soft"], overlaps="top")
+
+
+# ---- medvision evaluate --seg-overlap -------------------------------------------------------
+
+def test_cli_seg_overlap(tmp_path):
+    """An overlapping SEG reference: `medvision evaluate --masks` refuses it by default and with
+    `--seg-overlap highest` evaluates against the highest-value rule, Dice equal to numpy's on the
+    tiny package's mask (expected_mask(), checked against the series in test_segment_outputs)."""
+    d = tmp_path / "series"
+    d.mkdir()
+    sources = write_series(d)
+    pkg = make_package(tmp_path / "pkg")
+    a, b = overlapping_seg(tmp_path / "over.dcm", sources)
+    (tmp_path / "masks.csv").write_text("image,mask\nseries,over.dcm\n")
+
+    def run(*extra):
+        return subprocess.run([CLI, "evaluate", "--model", str(pkg), "--masks",
+                               str(tmp_path / "masks.csv"), "--out", str(tmp_path / "eval"),
+                               "--device", "cpu", "--bootstrap", "10", *extra],
+                              capture_output=True, text=True, timeout=300)
+
+    r = run()  # default: error
+    assert r.returncode == 11 and "overlaps" in r.stderr and "over.dcm" in r.stderr, r.stderr
+    r = run("--seg-overlap", "top")
+    assert r.returncode == 11 and "--seg-overlap: error, lowest or highest, not 'top'" in r.stderr
+
+    pred = expected_mask()
+
+    def dice(ref, v):
+        return 2 * ((pred == v) & (ref == v)).sum() / ((pred == v).sum() + (ref == v).sum())
+
+    rules = {"lowest": np.where(a == 1, 1, np.where(b == 1, 2, 0)),
+             "highest": np.where(b == 1, 2, np.where(a == 1, 1, 0))}
+    want = {rule: {"dense": dice(ref, 1), "soft": dice(ref, 2)} for rule, ref in rules.items()}
+    assert want["lowest"] != want["highest"]  # the rule shows in the numbers
+    r = run("--seg-overlap", "highest")
+    assert r.returncode == 0, r.stderr
+    got = json.loads((tmp_path / "eval" / "evaluation.json").read_text())["cases"][0]["models"][0]
+    for region in ("dense", "soft"):
+        assert got[region]["dice"] == pytest.approx(want["highest"][region], abs=1e-6), region

@@ -260,20 +260,8 @@ library's buffer (no copy); the buffer lives as long as any view of it, even aft
             medvision::LabelMapOptions o;  // the library's defaults where None
             o.labels = labels;
             o.values = values;
-            if (!overlaps.is_none()) {
-              const auto rule = overlaps.cast<std::string>();
-              if (rule == "error") {
-                o.overlap = MV_LABEL_OVERLAP_ERROR;
-              } else if (rule == "lowest") {
-                o.overlap = MV_LABEL_OVERLAP_LOWEST;
-              } else if (rule == "highest") {
-                o.overlap = MV_LABEL_OVERLAP_HIGHEST;
-              } else {
-                throw medvision::Exception(MV_ERR_INVALID_ARGUMENT,
-                                           "load_label_map: overlaps must be 'error', 'lowest' or "
-                                           "'highest', not '" +
-                                               rule + "'");
-              }
+            if (!overlaps.is_none()) {  // the library's names (mv_label_overlap_parse)
+              o.overlap = medvision::parse<mv_label_overlap>(overlaps.cast<std::string>());
             }
             if (!fractional_threshold.is_none()) {
               o.fractional_threshold = fractional_threshold.cast<double>();
