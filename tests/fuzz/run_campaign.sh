@@ -5,7 +5,7 @@
 #   tests/fuzz/run_campaign.sh HARNESS SECONDS [CHUNKS]
 #
 #   HARNESS  load_dicom | load_nifti | load_raster | dicom_series | manifest | package_archive |
-#            labels_csv  (or "all": each in turn, one chunk of SECONDS each)
+#            labels_csv | label_map  (or "all": each in turn, one chunk of SECONDS each)
 #   SECONDS  length of one chunk (libFuzzer -max_total_time), one process on one core
 #   CHUNKS   how many chunks to run now (default 1)
 #
@@ -33,7 +33,7 @@ WORK=${MV_FUZZ_WORK:-$ROOT/../fuzz-decoders}
 HARNESS=${1:?usage: run_campaign.sh HARNESS SECONDS [CHUNKS]}
 SECONDS_PER_CHUNK=${2:?usage: run_campaign.sh HARNESS SECONDS [CHUNKS]}
 CHUNKS=${3:-1}
-ALL="load_dicom load_nifti load_raster dicom_series manifest package_archive labels_csv"
+ALL="load_dicom load_nifti load_raster dicom_series manifest package_archive labels_csv label_map"
 
 if [ "$HARNESS" = all ]; then
   for h in $ALL; do "$0" "$h" "$SECONDS_PER_CHUNK" "$CHUNKS"; done
