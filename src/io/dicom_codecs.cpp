@@ -9,12 +9,13 @@
 #include <dcmtk/dcmdata/dcrledrg.h>
 #include <dcmtk/dcmdata/dcxfer.h>
 #include <dcmtk/dcmjpeg/djdecode.h>
-#include <dcmtk/dcmjpls/djdecode.h>
 #include <dcmtk/oflog/appender.h>
 #include <dcmtk/oflog/logger.h>
 #include <dcmtk/oflog/oflog.h>
 #include <dcmtk/oflog/spi/logevent.h>
 #include <openjpeg.h>
+
+#include <charls/charls.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -199,7 +200,6 @@ void ensure_dcmtk_ready() {
     jpeg.setAdditivity(false);
     jpeg.addAppender(dcmtk::log4cplus::SharedAppenderPtr(new CorruptJpegAppender));
     DJDecoderRegistration::registerCodecs();
-    DJLSDecoderRegistration::registerCodecs();
     DcmRLEDecoderRegistration::registerCodecs();
   });
 }
@@ -482,6 +482,56 @@ J2kFrame decode_j2k(const uint8_t* data, size_t size, int64_t rows, int64_t cols
                 plane * sizeof(int32_t));
   }
   return out;
+}
+
+// ---- JPEG-LS -----------------------------------------------------------------------------------
+
+JlsFrame decode_jpegls(const uint8_t* data, size_t size, int64_t rows, int64_t cols,
+                       int64_t samples, int bits_allocated, int64_t index,
+                       const std::string& transfer_syntax, const std::string& name,
+                       std::vector<uint8_t>& buffer) {
+  const auto where = [&] {
+    return fmt::format("{}: frame {} of {} ({})", name, index, kPixelTag,
+                       transfer_syntax_label(transfer_syntax));
+  };
+  try {
+    charls::jpegls_decoder decoder;
+    decoder.source(data, size);
+    decoder.read_header();  // SPIFF header (if any) and the markers up to the first scan
+    const charls::frame_info& info = decoder.frame_info();
+    // CharLS sizes nothing until decode(), and we size the buffer from these values: a frame
+    // header that disagrees with the DICOM header (a decompression bomb, or a mismatch that
+    // would leave pixels unwritten or misplaced) is refused here.
+    if (static_cast<int64_t>(info.width) != cols || static_cast<int64_t>(info.height) != rows ||
+        static_cast<int64_t>(info.component_count) != samples) {
+      throw Error(
+          MV_ERR_CORRUPT_DATA,
+          fmt::format("{} is a {}x{} codestream with {} components; the header says {}x{} "
+                      "with {}",
+                      where(), info.width, info.height, info.component_count, cols, rows, samples));
+    }
+    if (info.bits_per_sample > bits_allocated) {
+      throw Error(MV_ERR_CORRUPT_DATA,
+                  fmt::format("{} holds {}-bit samples, more than (0028,0100) BitsAllocated {}",
+                              where(), info.bits_per_sample, bits_allocated));
+    }
+    JlsFrame out;
+    out.bytes_per_sample = info.bits_per_sample <= 8 ? 1 : 2;
+    out.planar = samples > 1 && decoder.interleave_mode() == charls::interleave_mode::none;
+    out.size =
+        static_cast<size_t>(rows * cols * samples) * static_cast<size_t>(out.bytes_per_sample);
+    if (decoder.destination_size() != out.size) {
+      throw Error(MV_ERR_INTERNAL, fmt::format("{}: CharLS wants {} bytes, {} expected", where(),
+                                               decoder.destination_size(), out.size));
+    }
+    if (buffer.size() < out.size) buffer.resize(out.size);
+    decoder.decode(buffer.data(), out.size);
+    return out;
+  } catch (const charls::jpegls_error& e) {
+    throw Error(MV_ERR_CORRUPT_DATA,
+                fmt::format("{} is not a valid JPEG-LS codestream (CharLS reports: {})", where(),
+                            e.what()));
+  }
 }
 
 }  // namespace medvision::io::dicom
