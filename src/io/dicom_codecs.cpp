@@ -515,6 +515,20 @@ JlsFrame decode_jpegls(const uint8_t* data, size_t size, int64_t rows, int64_t c
                   fmt::format("{} holds {}-bit samples, more than (0028,0100) BitsAllocated {}",
                               where(), info.bits_per_sample, bits_allocated));
     }
+    // CharLS 2.4 needs the EOI marker after the last scan and refuses a codestream without one,
+    // but only once its scan data has run out: scan data of one zero byte and no EOI kept it
+    // busy for 20 s (any image size) before it failed (found by fuzzing, tests/fuzz/
+    // regressions/load_dicom/jpeg-ls_one-byte-scan_no-eoi.dcm). Refused here at once. Bytes
+    // 00 or FF after the EOI (padding to an even length: pylibjpeg-data's CT1_JLSN.dcm ends
+    // FF D9 FF) are allowed.
+    size_t end = size;
+    while (end > 0 && (data[end - 1] == 0 || data[end - 1] == 0xff)) --end;
+    if (end < 4 || data[end - 2] != 0xff || data[end - 1] != 0xd9) {
+      throw Error(MV_ERR_CORRUPT_DATA,
+                  fmt::format("{} does not end with an EOI marker (FF D9): the JPEG-LS codestream "
+                              "is truncated",
+                              where()));
+    }
     JlsFrame out;
     out.bytes_per_sample = info.bits_per_sample <= 8 ? 1 : 2;
     out.planar = samples > 1 && decoder.interleave_mode() == charls::interleave_mode::none;
