@@ -137,6 +137,34 @@ std::string first_bytes(const uint8_t* d, size_t n) {
   return out.empty() ? "none" : out;
 }
 
+// DCMTK 3.6.7's DJCodecDecoder::scanJpegDataForBitDepth walks a JPEG frame's markers to its frame
+// header and never moves past a TEM marker (FF 01): it loops for ever (found by fuzzing: a JPEG-LS
+// codestream under a JPEG Baseline transfer syntax whose LSE marker had become FF FF FF FF 01,
+// tests/fuzz/regressions/load_dicom/jpeg-tem-marker-loops-dcmtk.dcm). This is its walk; true when
+// it would reach a TEM marker.
+bool dcmtk_bit_depth_scan_stalls(const uint8_t* d, size_t n) {
+  const auto u16 = [d](size_t i) { return static_cast<unsigned>(d[i] << 8 | d[i + 1]); };
+  size_t off = 0;
+  while (off + 4 < n) {
+    const unsigned m = u16(off);
+    if (m == 0xff01) return true;
+    const bool sof = m >= 0xffc0 && m <= 0xffcf && m != 0xffc4 && m != 0xffc8 && m != 0xffcc;
+    if (sof) return false;  // it has its bit depth
+    if (m >= 0xffd0 && m <= 0xffd9) {
+      off += 2;  // RSTn, SOI, EOI
+    } else if (m == 0xffc4 || m == 0xffc8 || m == 0xffcc || (m >= 0xffda && m <= 0xfffe)) {
+      off += u16(off + 2) + 2;  // a segment with a length
+    } else if (m == 0xffff) {
+      off += 1;  // fill byte
+    } else if (d[off] == 0xff && d[off + 1] > 2 && d[off + 1] <= 0xbf) {
+      off += 2;  // reserved markers
+    } else {
+      return false;  // not a marker: it stops
+    }
+  }
+  return false;
+}
+
 void check_components(const opj_image_t& img, int64_t rows, int64_t cols, int64_t samples,
                       const std::string& name) {
   const auto w = static_cast<int64_t>(img.x1 - img.x0), h = static_cast<int64_t>(img.y1 - img.y0);
@@ -360,6 +388,12 @@ void check_codestream_size(const FrameBytes& bytes, CodecFamily family, int64_t 
   if (family != CodecFamily::kJpeg && family != CodecFamily::kJpegLs) return;
   const uint8_t* d = bytes.data;
   const size_t n = bytes.size;
+  if (family == CodecFamily::kJpeg && dcmtk_bit_depth_scan_stalls(d, n)) {
+    throw Error(MV_ERR_CORRUPT_DATA,
+                fmt::format("{}: frame {} of {} ({}) has a TEM marker (FF 01) before its frame "
+                            "header, which the JPEG decoder (DCMTK 3.6.7) cannot get past",
+                            name, index, kPixelTag, transfer_syntax_label(transfer_syntax)));
+  }
   size_t i = 2;  // after SOI (checked by FrameIndex::frame)
   while (i + 4 <= n) {
     if (d[i] != 0xff) return;  // not a marker: the decoder will say what is wrong
