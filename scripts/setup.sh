@@ -27,7 +27,7 @@ export MEDVISION_DATA=${MEDVISION_DATA:-$(cd "$here/.." && pwd)/shared/data}
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates file binutils
   libtorch-dev libopenblas0-openmp
-  libdcmtk-dev dcmtk libopenjp2-7-dev libnifti2-dev libniftiio-dev libznz-dev zlib1g-dev
+  libdcmtk-dev dcmtk libopenjp2-7-dev libcharls-dev libnifti2-dev libniftiio-dev libznz-dev zlib1g-dev
   libopencv-dev libeigen3-dev libfmt-dev nlohmann-json3-dev libcli11-dev catch2 pybind11-dev
   clang-format clang-tidy-14
   python3 python3-dev python3-numpy python3-pytest python3-pydicom python3-gdcm python3-nibabel

@@ -9,12 +9,13 @@
 #include <dcmtk/dcmdata/dcrledrg.h>
 #include <dcmtk/dcmdata/dcxfer.h>
 #include <dcmtk/dcmjpeg/djdecode.h>
-#include <dcmtk/dcmjpls/djdecode.h>
 #include <dcmtk/oflog/appender.h>
 #include <dcmtk/oflog/logger.h>
 #include <dcmtk/oflog/oflog.h>
 #include <dcmtk/oflog/spi/logevent.h>
 #include <openjpeg.h>
+
+#include <charls/charls.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -136,6 +137,34 @@ std::string first_bytes(const uint8_t* d, size_t n) {
   return out.empty() ? "none" : out;
 }
 
+// DCMTK 3.6.7's DJCodecDecoder::scanJpegDataForBitDepth walks a JPEG frame's markers to its frame
+// header and never moves past a TEM marker (FF 01): it loops for ever (found by fuzzing: a JPEG-LS
+// codestream under a JPEG Baseline transfer syntax whose LSE marker had become FF FF FF FF 01,
+// tests/fuzz/regressions/load_dicom/jpeg-tem-marker-loops-dcmtk.dcm). This is its walk; true when
+// it would reach a TEM marker.
+bool dcmtk_bit_depth_scan_stalls(const uint8_t* d, size_t n) {
+  const auto u16 = [d](size_t i) { return static_cast<unsigned>(d[i] << 8 | d[i + 1]); };
+  size_t off = 0;
+  while (off + 4 < n) {
+    const unsigned m = u16(off);
+    if (m == 0xff01) return true;
+    const bool sof = m >= 0xffc0 && m <= 0xffcf && m != 0xffc4 && m != 0xffc8 && m != 0xffcc;
+    if (sof) return false;  // it has its bit depth
+    if (m >= 0xffd0 && m <= 0xffd9) {
+      off += 2;  // RSTn, SOI, EOI
+    } else if (m == 0xffc4 || m == 0xffc8 || m == 0xffcc || (m >= 0xffda && m <= 0xfffe)) {
+      off += u16(off + 2) + 2;  // a segment with a length
+    } else if (m == 0xffff) {
+      off += 1;  // fill byte
+    } else if (d[off] == 0xff && d[off + 1] > 2 && d[off + 1] <= 0xbf) {
+      off += 2;  // reserved markers
+    } else {
+      return false;  // not a marker: it stops
+    }
+  }
+  return false;
+}
+
 void check_components(const opj_image_t& img, int64_t rows, int64_t cols, int64_t samples,
                       const std::string& name) {
   const auto w = static_cast<int64_t>(img.x1 - img.x0), h = static_cast<int64_t>(img.y1 - img.y0);
@@ -199,7 +228,6 @@ void ensure_dcmtk_ready() {
     jpeg.setAdditivity(false);
     jpeg.addAppender(dcmtk::log4cplus::SharedAppenderPtr(new CorruptJpegAppender));
     DJDecoderRegistration::registerCodecs();
-    DJLSDecoderRegistration::registerCodecs();
     DcmRLEDecoderRegistration::registerCodecs();
   });
 }
@@ -360,6 +388,12 @@ void check_codestream_size(const FrameBytes& bytes, CodecFamily family, int64_t 
   if (family != CodecFamily::kJpeg && family != CodecFamily::kJpegLs) return;
   const uint8_t* d = bytes.data;
   const size_t n = bytes.size;
+  if (family == CodecFamily::kJpeg && dcmtk_bit_depth_scan_stalls(d, n)) {
+    throw Error(MV_ERR_CORRUPT_DATA,
+                fmt::format("{}: frame {} of {} ({}) has a TEM marker (FF 01) before its frame "
+                            "header, which the JPEG decoder (DCMTK 3.6.7) cannot get past",
+                            name, index, kPixelTag, transfer_syntax_label(transfer_syntax)));
+  }
   size_t i = 2;  // after SOI (checked by FrameIndex::frame)
   while (i + 4 <= n) {
     if (d[i] != 0xff) return;  // not a marker: the decoder will say what is wrong
@@ -482,6 +516,70 @@ J2kFrame decode_j2k(const uint8_t* data, size_t size, int64_t rows, int64_t cols
                 plane * sizeof(int32_t));
   }
   return out;
+}
+
+// ---- JPEG-LS -----------------------------------------------------------------------------------
+
+JlsFrame decode_jpegls(const uint8_t* data, size_t size, int64_t rows, int64_t cols,
+                       int64_t samples, int bits_allocated, int64_t index,
+                       const std::string& transfer_syntax, const std::string& name,
+                       std::vector<uint8_t>& buffer) {
+  const auto where = [&] {
+    return fmt::format("{}: frame {} of {} ({})", name, index, kPixelTag,
+                       transfer_syntax_label(transfer_syntax));
+  };
+  try {
+    charls::jpegls_decoder decoder;
+    decoder.source(data, size);
+    decoder.read_header();  // SPIFF header (if any) and the markers up to the first scan
+    const charls::frame_info& info = decoder.frame_info();
+    // CharLS sizes nothing until decode(), and we size the buffer from these values: a frame
+    // header that disagrees with the DICOM header (a decompression bomb, or a mismatch that
+    // would leave pixels unwritten or misplaced) is refused here.
+    if (static_cast<int64_t>(info.width) != cols || static_cast<int64_t>(info.height) != rows ||
+        static_cast<int64_t>(info.component_count) != samples) {
+      throw Error(
+          MV_ERR_CORRUPT_DATA,
+          fmt::format("{} is a {}x{} codestream with {} components; the header says {}x{} "
+                      "with {}",
+                      where(), info.width, info.height, info.component_count, cols, rows, samples));
+    }
+    if (info.bits_per_sample > bits_allocated) {
+      throw Error(MV_ERR_CORRUPT_DATA,
+                  fmt::format("{} holds {}-bit samples, more than (0028,0100) BitsAllocated {}",
+                              where(), info.bits_per_sample, bits_allocated));
+    }
+    // CharLS 2.4 needs the EOI marker after the last scan and refuses a codestream without one,
+    // but only once its scan data has run out: scan data of one zero byte and no EOI kept it
+    // busy for 20 s (any image size) before it failed (found by fuzzing, tests/fuzz/
+    // regressions/load_dicom/jpeg-ls_one-byte-scan_no-eoi.dcm). Refused here at once. Bytes
+    // 00 or FF after the EOI (padding to an even length: pylibjpeg-data's CT1_JLSN.dcm ends
+    // FF D9 FF) are allowed.
+    size_t end = size;
+    while (end > 0 && (data[end - 1] == 0 || data[end - 1] == 0xff)) --end;
+    if (end < 4 || data[end - 2] != 0xff || data[end - 1] != 0xd9) {
+      throw Error(MV_ERR_CORRUPT_DATA,
+                  fmt::format("{} does not end with an EOI marker (FF D9): the JPEG-LS codestream "
+                              "is truncated",
+                              where()));
+    }
+    JlsFrame out;
+    out.bytes_per_sample = info.bits_per_sample <= 8 ? 1 : 2;
+    out.planar = samples > 1 && decoder.interleave_mode() == charls::interleave_mode::none;
+    out.size =
+        static_cast<size_t>(rows * cols * samples) * static_cast<size_t>(out.bytes_per_sample);
+    if (decoder.destination_size() != out.size) {
+      throw Error(MV_ERR_INTERNAL, fmt::format("{}: CharLS wants {} bytes, {} expected", where(),
+                                               decoder.destination_size(), out.size));
+    }
+    if (buffer.size() < out.size) buffer.resize(out.size);
+    decoder.decode(buffer.data(), out.size);
+    return out;
+  } catch (const charls::jpegls_error& e) {
+    throw Error(MV_ERR_CORRUPT_DATA,
+                fmt::format("{} is not a valid JPEG-LS codestream (CharLS reports: {})", where(),
+                            e.what()));
+  }
 }
 
 }  // namespace medvision::io::dicom

@@ -1,6 +1,7 @@
 #pragma once
-// Codec plumbing for DICOM: one-time DCMTK set-up (silent logging, codec registration) and
-// JPEG 2000 / HTJ2K decoding of encapsulated frames through OpenJPEG.
+// Codec plumbing for DICOM: one-time DCMTK set-up (silent logging, codec registration),
+// JPEG 2000 / HTJ2K decoding of encapsulated frames through OpenJPEG and JPEG-LS decoding
+// through CharLS 2.
 
 #include <cstddef>
 #include <cstdint>
@@ -12,7 +13,7 @@ class DcmPixelSequence;
 
 namespace medvision::io::dicom {
 
-// Silences DCMTK's oflog and registers the JPEG, JPEG-LS and RLE decoders. Thread-safe; cheap
+// Silences DCMTK's oflog and registers the JPEG and RLE decoders. Thread-safe; cheap
 // after the first call. DCMTK's codec registry is process-global, hence std::call_once.
 void ensure_dcmtk_ready();
 
@@ -93,5 +94,25 @@ struct J2kFrame {
 // Decodes a J2K codestream or JP2 file with OpenJPEG and checks it against the header.
 J2kFrame decode_j2k(const uint8_t* data, size_t size, int64_t rows, int64_t cols, int64_t samples,
                     const std::string& name);
+
+// A decoded JPEG-LS frame: rows * cols * samples values of bytes_per_sample bytes each (1 for
+// a codestream of at most 8 bits per sample, else 2, host order), planes one after the other when
+// the codestream's interleave mode is "none" (planar), else pixel by pixel (CharLS writes line-
+// and sample-interleaved scans pixel by pixel).
+struct JlsFrame {
+  int bytes_per_sample = 0;
+  bool planar = false;
+  size_t size = 0;
+};
+
+// Decodes frame `index` (a JPEG-LS codestream) with CharLS into `buffer` (grown when needed, so
+// a caller can reuse it for every frame). The frame header is checked against Rows, Columns,
+// SamplesPerPixel and BitsAllocated before anything is allocated; a mismatch or damaged data
+// (CharLS's jpegls_error) is MV_ERR_CORRUPT_DATA naming the file, the pixel tag, the frame and
+// the problem.
+JlsFrame decode_jpegls(const uint8_t* data, size_t size, int64_t rows, int64_t cols,
+                       int64_t samples, int bits_allocated, int64_t index,
+                       const std::string& transfer_syntax, const std::string& name,
+                       std::vector<uint8_t>& buffer);
 
 }  // namespace medvision::io::dicom

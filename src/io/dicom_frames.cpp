@@ -1,7 +1,7 @@
-// DICOM pixel data to float32 planes: native (uncompressed) values are read in place; JPEG,
-// JPEG-LS and RLE frames are decompressed by DCMTK one frame at a time; JPEG 2000 and HTJ2K
-// frames by OpenJPEG (dicom_codecs.cpp). The value mapping (masking, sign, colour, LUTs) is
-// dicom_pixels.cpp's ValueMapper.
+// DICOM pixel data to float32 planes: native (uncompressed) values are read in place; JPEG and
+// RLE frames are decompressed by DCMTK one frame at a time; JPEG-LS frames by CharLS 2, JPEG 2000
+// and HTJ2K frames by OpenJPEG (dicom_codecs.cpp). The value mapping (masking, sign, colour, LUTs)
+// is dicom_pixels.cpp's ValueMapper.
 
 #include <dcmtk/config/osconfig.h>  // must precede the other DCMTK headers
 #include <dcmtk/dcmdata/dccodec.h>
@@ -216,7 +216,7 @@ void copy_pixel_module(DcmDataset& ds, DcmItem& out) {
   out.putAndInsertString(DCM_NumberOfFrames, "1");
 }
 
-// DCMTK decompresses JPEG / JPEG-LS / RLE one frame at a time into our buffer. We find the frame's
+// DCMTK decompresses JPEG / RLE one frame at a time into our buffer. We find the frame's
 // fragments ourselves (FrameIndex) and hand DCMTK a one-frame pixel sequence holding exactly that
 // frame's codestream: DCMTK 3.6.7's own fragment grouping decodes an RLE frame split over several
 // fragments to wrong pixels without an error (issue 19), and guesses at frame boundaries. Its
@@ -285,6 +285,37 @@ void decode_with_dcmtk(DcmDataset& ds, const Header& h, int64_t first, int64_t c
   }
 }
 
+// CharLS decodes each JPEG-LS frame straight from its fragment (or the joined fragments) into one
+// buffer reused for every frame, which the value mapper converts into the image: no DCMTK, no
+// copy of the codestream. DCMTK's decoder (an old CharLS fork) wrote the samples in the order of
+// the file's PlanarConfiguration and reported the header's colour model; the mapper reads either
+// order, so the codestream's own order (planar for interleave mode "none") gives the same values,
+// and colour is converted as DCMTK's path did (RGB stays RGB, any YBR is full-range YBR: a
+// decompressed YBR_FULL_422 is no longer subsampled, PS3.5 8.2.1).
+void decode_jpegls_frames(DcmDataset& ds, const Header& h, int64_t first, int64_t count, Image& out,
+                          int64_t depth_offset, const std::string& name) {
+  const Encapsulated enc = encapsulated(ds, name);
+  const FrameIndex index(ds, *enc.sequence, h.pixels.frames, CodecFamily::kJpegLs,
+                         h.transfer_syntax, name);
+  const ModalityLut lut = read_modality_lut(ds, h.pixels, name);
+  const PaletteLut palette =
+      h.pixels.photometric == Photometric::kPalette ? read_palette(ds, name) : PaletteLut{};
+  PixelModule pm = h.pixels;
+  if (pm.samples == 3 && pm.photometric != Photometric::kRgb)
+    pm.photometric = Photometric::kYbrFull;
+  const ValueMapper mapper(pm, lut, &palette);
+  std::vector<uint8_t> buffer;
+  for (int64_t k = 0; k < count; ++k) {
+    const FrameBytes bytes = index.frame(first + k);
+    const JlsFrame frame =
+        decode_jpegls(bytes.data, bytes.size, pm.rows, pm.cols, pm.samples, pm.bits_allocated,
+                      first + k, h.transfer_syntax, name, buffer);
+    FrameSamples src{buffer.data(), frame.size, frame.bytes_per_sample, frame.planar, false, 0};
+    mapper.convert(src, out.data() + static_cast<size_t>(depth_offset + k) * out.plane_size(),
+                   out.channel_size());
+  }
+}
+
 void decode_j2k_frames(DcmDataset& ds, const Header& h, int64_t first, int64_t count, Image& out,
                        int64_t depth_offset, const std::string& name) {
   const Encapsulated enc = encapsulated(ds, name);
@@ -314,9 +345,15 @@ void decode_frames(DcmFileFormat& file, const Header& header, int64_t first, int
     case Codec::kNative:
       decode_native(ds, header, first, count, out, depth_offset, name);
       break;
-    case Codec::kDcmtk:
-      decode_with_dcmtk(ds, header, first, count, out, depth_offset, name);
+    case Codec::kDcmtk: {
+      CodecFamily family = CodecFamily::kJpeg;
+      if (codec_family(header.transfer_syntax, family) && family == CodecFamily::kJpegLs) {
+        decode_jpegls_frames(ds, header, first, count, out, depth_offset, name);
+      } else {
+        decode_with_dcmtk(ds, header, first, count, out, depth_offset, name);
+      }
       break;
+    }
     case Codec::kJ2k:
       decode_j2k_frames(ds, header, first, count, out, depth_offset, name);
       break;

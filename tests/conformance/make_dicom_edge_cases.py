@@ -18,6 +18,9 @@ d. charset/: text in each character set (Specific Character Set ISO_IR 100, 101,
    (bytes invalid in the declared set, an unknown set, Latin-1 without a declared set).
    The manifest carries pydicom's decoded values (`expect_meta`), or `utf8_only` where pydicom
    itself guesses (then medvision's text must be valid UTF-8 with the ASCII kept).
+jpeg-ls (issue 17, JPEG-LS decoded by CharLS 2): colour in each interleave mode, bit depth,
+   planar configuration, lossless and near-lossless, multi-frame; damaged codestreams
+   (jpegls_cases).
 """
 import json
 import os
@@ -396,11 +399,121 @@ def byte_order_cases(out, tmp):
     return cases
 
 
+# ---- JPEG-LS through CharLS (issue 17) ------------------------------------------------------------
+
+def jls_source(rows, cols, samples, bits, planar, frames=1, seed=17):
+    """A native file with gradients, a flat patch (JPEG-LS run mode) and noise; its array
+    [frames, rows, cols, samples] is the ground truth of a lossless encoding."""
+    rng = np.random.default_rng(seed + bits + samples + planar)
+    y, x = np.mgrid[0:rows, 0:cols]
+    top = (1 << bits) - 1
+    planes = [(y * 37 + x * 23) % (top + 1), (y * 5 + x * 9 + 7) % (top + 1),
+              rng.integers(0, top + 1, size=(rows, cols))][:samples]
+    arr = np.stack(planes, -1)
+    arr[rows // 4:rows // 2, cols // 5:cols // 2] = top // 3
+    arr = np.stack([np.roll(arr, f * 3, axis=1) for f in range(frames)])
+    dtype = np.uint8 if bits <= 8 else np.uint16
+    arr = arr.astype(dtype)
+    ds = frag.native_dataset(arr[..., 0], bits, False, False)
+    ds.Modality = 'OT'
+    ds.preamble = b'\0' * 128
+    if samples == 3:
+        ds.SamplesPerPixel = 3
+        ds.PhotometricInterpretation = 'RGB'
+        ds.PlanarConfiguration = planar
+        data = np.transpose(arr, (0, 3, 1, 2)) if planar else arr
+        ds.PixelData = np.ascontiguousarray(data).tobytes()
+    return ds, arr.astype(np.float64)
+
+
+def jpegls_cases(out, tmp):
+    """JPEG-LS decoded by CharLS 2: colour 8/12/16-bit in each interleave mode (none, line, sample)
+    from files with PlanarConfiguration 0 and 1, lossless and near-lossless (NEAR 2), multi-frame
+    monochrome, 8 bits stored in 16 allocated, zero padding (dcmcjpls +pz); each against
+    the source array (lossless) or pydicom + GDCM and the NEAR bound (near-lossless). Then damaged
+    codestreams: refused with the file, the pixel tag and CharLS's words, never invented pixels."""
+    cases = []
+    variants = []
+    for bits in (8, 12, 16):
+        for planar in (0, 1):
+            for ilv in ('none', 'line', 'sample'):
+                for mode in ('lossless', 'near'):
+                    variants.append((f'rgb{bits}_pc{planar}_{ilv}_{mode}', 3, bits, planar, 1,
+                                     ['+i' + ilv[0], '+el' if mode == 'lossless' else '+en'],
+                                     8 if bits <= 8 else 16))
+    variants += [('mono8_3f_near', 1, 8, 0, 3, ['+en', '+md', '3'], 8),
+                 ('mono16_2f_lossless_zero-padding', 1, 16, 0, 2, ['+el', '+pz'], 16),
+                 ('mono12_1f_near', 1, 12, 0, 1, ['+en'], 16),
+                 ('mono8_1f_lossless', 1, 8, 0, 1, ['+el'], 8),
+                 ('mono8-stored_16-allocated_lossless', 1, 8, 0, 1, ['+el'], 16)]
+    for label, samples, bits, planar, frames, flags, allocated in variants:
+        ds, truth = jls_source(24, 30, samples, bits, planar, frames)
+        if allocated > 8 >= bits:  # 8 bits stored in 16 allocated
+            arr16 = truth[..., 0].astype(np.uint16)
+            ds.BitsAllocated = 16
+            ds.PixelData = arr16.tobytes()
+        native = os.path.join(tmp, f'jls_{label}.dcm')
+        ds.save_as(native, write_like_original=False)
+        name = f'jpeg-ls_{label}.dcm'
+        path = os.path.join(out, name)
+        subprocess.run(['dcmcjpls', *flags, native, path], check=True)
+        ref = os.path.join(out, name[:-4] + '_ref.npy')
+        near = 0 if 'lossless' in label else (3 if '+md' in flags else 2)
+        np.save(ref, truth if near == 0 else pixels(path))
+        truth_path = ref
+        if near:
+            truth_path = os.path.join(out, name[:-4] + '_truth.npy')
+            np.save(truth_path, truth)
+        cases.append(dict(file=name, kind='jpeg-ls', expect='ok', ref=os.path.basename(ref),
+                          near=near, truth=os.path.basename(truth_path)))
+    # Damaged codestreams, from an 8-bit monochrome lossless one.
+    ds, _ = jls_source(64, 64, 1, 8, 0, seed=5)
+    native = os.path.join(tmp, 'jls_damaged_src.dcm')
+    ds.save_as(native, write_like_original=False)
+    good = os.path.join(tmp, 'jls_damaged_good.dcm')
+    subprocess.run(['dcmcjpls', '+el', native, good], check=True)
+    stream = decode_data_sequence(pydicom.dcmread(good).PixelData)[0]
+    sof = stream.index(b'\xff\xf7')
+    sos = stream.index(b'\xff\xda')
+    scan = sos + 2 + struct.unpack('>H', stream[sos + 2:sos + 4])[0]
+    eoi = stream.rindex(b'\xff\xd9')
+    garbled = bytearray(stream)
+    for i in range(scan + 20, min(eoi, scan + 200), 7):
+        garbled[i] = 0xff  # marker-like bytes in the middle of the scan
+    bits16 = bytearray(stream)
+    bits16[sof + 4] = 16  # P: 16 bits per sample in an 8-bit (BitsAllocated 8) file
+    wider = bytearray(stream)
+    struct.pack_into('>H', wider, sof + 7, 65)  # X: 65 columns, the header says 64
+    damaged = {'truncated-scan': stream[:scan + (eoi - scan) // 3] + b'\xff\xd9',
+               'no-eoi': stream[:scan + (eoi - scan) // 2],
+               'garbled-scan': bytes(garbled), 'bits-16-of-8': bytes(bits16),
+               'sof-65-columns': bytes(wider),
+               # one zero byte of scan data (the padding) and no EOI: CharLS 2.4.1 took 20 s
+               'header-only': stream[:scan]}
+    for label, payload in damaged.items():
+        ds = pydicom.dcmread(good)
+        ds.PixelData = encapsulate([payload + (b'\0' if len(payload) % 2 else b'')])
+        ds['PixelData'].is_undefined_length = True
+        name = f'damaged_jpeg-ls_{label}.dcm'
+        ds.save_as(os.path.join(out, name), write_like_original=False)
+        case = dict(file=name, kind='damaged-jpeg-ls', expect='refuse', uid=frag.JPEG_LS)
+        if label == 'garbled-scan':  # may decode: then it must equal pydicom + GDCM (CharLS)
+            try:
+                np.save(os.path.join(out, name[:-4] + '_ref.npy'), pixels(os.path.join(out, name)))
+                case['ref'] = name[:-4] + '_ref.npy'
+            except Exception:  # noqa: BLE001 - pydicom refuses it too
+                pass
+            case['expect'] = 'agree-or-refuse'
+        cases.append(case)
+    return cases
+
+
 def main(out):
     os.makedirs(out, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         cases = group_length_cases(out, tmp) + wrong_codestream_cases(out, tmp) + \
-            charset_cases(out, tmp) + limit_cases(out, tmp) + byte_order_cases(out, tmp)
+            charset_cases(out, tmp) + limit_cases(out, tmp) + byte_order_cases(out, tmp) + \
+            jpegls_cases(out, tmp)
     with open(os.path.join(out, 'manifest.json'), 'w') as f:
         json.dump(cases, f, indent=1, ensure_ascii=False)
     return cases

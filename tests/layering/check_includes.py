@@ -44,10 +44,11 @@ THIRD_PARTY = [
     (("nifti1.h", "nifti2.h", "nifti1_io.h", "nifti2_io.h", "nifti2"), {"io"},
      "niftilib is included only in src/io"),
     (("openjpeg.h", "openjpeg-2.5", "openjpeg-2.4"), {"io"}, "OpenJPEG is included only in src/io"),
+    (("charls",), {"io"}, "CharLS is included only in src/io"),
 ]
 PUBLIC_FORBIDDEN = ("Eigen", "unsupported", "fmt", "dcmtk", "opencv2", "opencv4", "nlohmann",
                     "nifti1.h", "nifti2.h", "nifti1_io.h", "nifti2_io.h", "nifti2", "openjpeg.h",
-                    "zlib.h") + TORCH
+                    "zlib.h", "charls") + TORCH
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 SOURCE_EXTENSIONS = (".cpp", ".hpp", ".h", ".cc", ".hh", ".cxx", ".inl")
