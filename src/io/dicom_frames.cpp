@@ -85,6 +85,7 @@ bool read_native_in_pieces(DcmElement& e, DcmDataset& ds, const PixelModule& pm,
                            int64_t depth_offset, const std::string& name) {
   constexpr size_t kPieceBytes = size_t{256} << 10;
   constexpr size_t kMinPartBytes = size_t{2} << 20;  // below this one thread is quicker
+  constexpr size_t kMaxParts = 4;  // memory-bound: more threads add little, and cost a server
   const E_TransferSyntax xfer = ds.getOriginalXfer();
   if (e.valueLoaded() || pm.is_float || pm.samples != 1 ||
       pm.photometric == Photometric::kPalette ||
@@ -101,8 +102,8 @@ bool read_native_in_pieces(DcmElement& e, DcmDataset& ds, const PixelModule& pm,
   // Large values are read and converted by several threads, each its own range of whole pieces
   // with its own file handle and buffer (getPartialValue only reads the element's fields).
   const size_t pieces = (total + kPieceBytes - 1) / kPieceBytes;
-  const int parts = static_cast<int>(std::min<size_t>(static_cast<size_t>(inner_parallelism()),
-                                                      std::max<size_t>(1, total / kMinPartBytes)));
+  const int parts = static_cast<int>(std::min({static_cast<size_t>(inner_parallelism()), kMaxParts,
+                                               std::max<size_t>(1, total / kMinPartBytes)}));
   const size_t pieces_per_part =
       (pieces + static_cast<size_t>(parts) - 1) / static_cast<size_t>(parts);
   run_parts(parts, [&](int part) {
