@@ -150,14 +150,12 @@ bool dcmtk_bit_depth_scan_stalls(const uint8_t* d, size_t n) {
     if (m == 0xff01) return true;
     const bool sof = m >= 0xffc0 && m <= 0xffcf && m != 0xffc4 && m != 0xffc8 && m != 0xffcc;
     if (sof) return false;  // it has its bit depth
-    if (m >= 0xffd0 && m <= 0xffd9) {
-      off += 2;  // RSTn, SOI, EOI
+    if ((m >= 0xffd0 && m <= 0xffd9) || (m >= 0xff03 && m <= 0xffbf)) {
+      off += 2;  // RSTn, SOI, EOI; reserved markers FF 03 .. FF BF
     } else if (m == 0xffc4 || m == 0xffc8 || m == 0xffcc || (m >= 0xffda && m <= 0xfffe)) {
       off += u16(off + 2) + 2;  // a segment with a length
     } else if (m == 0xffff) {
       off += 1;  // fill byte
-    } else if (d[off] == 0xff && d[off + 1] > 2 && d[off + 1] <= 0xbf) {
-      off += 2;  // reserved markers
     } else {
       return false;  // not a marker: it stops
     }
