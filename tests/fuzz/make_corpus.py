@@ -63,10 +63,23 @@ def dicom_seeds(out, data, rng):
     return n
 
 
+def explicit_le_bytes(ds):
+    """`ds` as a DICOM file in Explicit VR Little Endian, file meta made from its SOP UIDs."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.is_little_endian, ds.is_implicit_VR = True, False
+    b = io.BytesIO()
+    ds.save_as(b, write_like_original=False)
+    return b.getvalue()
+
+
 def series_seeds(out, rng):
-    import pydicom
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.dataset import Dataset
+    from pydicom.uid import generate_uid
     for case in range(6):
         series, slices = generate_uid(), []
         for k in range(3):
@@ -86,14 +99,7 @@ def series_seeds(out, rng):
                 ds.ImagePositionPatient = [0, 0, k * (2.5 if case != 4 or k < 2 else 7.5)]
             ds.InstanceNumber = k + 1
             ds.PixelData = np.full((ds.Rows, ds.Columns), k * 10, np.int16).tobytes()
-            ds.file_meta = FileMetaDataset()
-            ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-            ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-            ds.is_little_endian, ds.is_implicit_VR = True, False
-            b = io.BytesIO()
-            ds.save_as(b, write_like_original=False)
-            slices.append(b.getvalue())
+            slices.append(explicit_le_bytes(ds))
         put(out, 'dicom_series', f'series_{case}', SEP.join(slices))
 
 
@@ -101,9 +107,8 @@ def label_map_seeds(out):
     """DICOM SEGs with the series they refer to (fuzz_label_map.cpp): a control byte, the slices
     and the SEG joined by SEP. BINARY and FRACTIONAL, frames placed by reference and by position,
     overlapping segments, labels mapped or not (the control byte)."""
-    import pydicom
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.dataset import Dataset
+    from pydicom.uid import generate_uid
     sys.path.insert(0, os.path.join(ROOT, 'tests', 'segment'))
     from test_seg_reference import make_seg
     rows, cols, n = 6, 5, 3
@@ -120,14 +125,7 @@ def label_map_seeds(out):
         ds.ImagePositionPatient = [-10, 20, 30 + 2.5 * k]
         ds.InstanceNumber = k + 1
         ds.PixelData = (np.arange(rows * cols, dtype=np.uint16) + 100 * k).tobytes()
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        ds.is_little_endian, ds.is_implicit_VR = True, False
-        b = io.BytesIO()
-        ds.save_as(b, write_like_original=False)
-        slices.append(b.getvalue())
+        slices.append(explicit_le_bytes(ds))
         sources.append(ds)
     rng = np.random.default_rng(11)
     lab = rng.integers(0, 3, (n, rows, cols)).astype(np.uint8)
