@@ -7,8 +7,10 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "medvision/medvision.h"
 
@@ -42,6 +44,27 @@ inline bool write_file(const std::filesystem::path& p, const uint8_t* data, size
   if (f == nullptr) return false;
   const bool ok = size == 0 || std::fwrite(data, 1, size, f) == size;
   return std::fclose(f) == 0 && ok;
+}
+
+// Splits the input at each occurrence of the 8-byte separator "MVSLICE|" into at most
+// `max_parts` files part0.dcm, part1.dcm, ... in `dir` (the last part takes the rest); their
+// paths, or none when a file cannot be written.
+inline std::vector<std::string> split_to_files(const uint8_t* data, size_t size,
+                                               const std::filesystem::path& dir, size_t max_parts) {
+  static const char kSep[] = "MVSLICE|";
+  std::vector<std::string> paths;
+  size_t start = 0;
+  while (paths.size() < max_parts) {
+    size_t end = start;
+    while (end + 8 <= size && std::memcmp(data + end, kSep, 8) != 0) ++end;
+    if (end + 8 > size) end = size;
+    const auto p = dir / ("part" + std::to_string(paths.size()) + ".dcm");
+    if (!write_file(p, data + start, end - start)) return {};
+    paths.push_back(p.string());
+    if (end >= size) break;
+    start = end + 8;
+  }
+  return paths;
 }
 
 // Every status is a valid answer for bad input; what is checked is that the call returns (no

@@ -11,20 +11,9 @@
 #include "fuzz_common.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const char kSep[] = "MVSLICE|";
   const auto dir = mvfuzz::scratch("series");
-  std::vector<std::string> paths;
-  size_t start = 0;
-  while (paths.size() < 6) {
-    size_t end = start;
-    while (end + 8 <= size && std::memcmp(data + end, kSep, 8) != 0) ++end;
-    if (end + 8 > size) end = size;
-    const auto p = dir / ("slice" + std::to_string(paths.size()) + ".dcm");
-    if (!mvfuzz::write_file(p, data + start, end - start)) return 0;
-    paths.push_back(p.string());
-    if (end >= size) break;
-    start = end + 8;
-  }
+  const std::vector<std::string> paths = mvfuzz::split_to_files(data, size, dir, 6);
+  if (paths.empty()) return 0;
   std::vector<const char*> c_paths;
   for (const auto& p : paths) c_paths.push_back(p.c_str());
   const mv_image_load_options o = mvfuzz::load_options();

@@ -1,6 +1,6 @@
 // The DICOM SEG reader (mv_label_map_load) over a fuzzed SEG and the series it refers to: after
 // one control byte, the input is split at each occurrence of the 8-byte separator "MVSLICE|"
-// into up to 9 files; all but the last are the source slices (read as a series, the image the
+// into up to 9 files (mvfuzz::split_to_files); all but the last are the source slices (read as a series, the image the
 // SEG is placed on), the last is the SEG. The control byte picks the overlap rule, the
 // fractional threshold and whether segment labels are mapped.
 
@@ -13,24 +13,12 @@
 #include "fuzz_common.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const char kSep[] = "MVSLICE|";
   if (size < 1) return 0;
   const uint8_t control = data[0];
   ++data;
   --size;
   const auto dir = mvfuzz::scratch("label_map");
-  std::vector<std::string> paths;
-  size_t start = 0;
-  while (paths.size() < 9) {
-    size_t end = start;
-    while (end + 8 <= size && std::memcmp(data + end, kSep, 8) != 0) ++end;
-    if (end + 8 > size) end = size;
-    const auto p = dir / ("part" + std::to_string(paths.size()) + ".dcm");
-    if (!mvfuzz::write_file(p, data + start, end - start)) return 0;
-    paths.push_back(p.string());
-    if (end >= size) break;
-    start = end + 8;
-  }
+  std::vector<std::string> paths = mvfuzz::split_to_files(data, size, dir, 9);
   if (paths.size() < 2) return 0;
   const std::string seg = paths.back();
   paths.pop_back();
