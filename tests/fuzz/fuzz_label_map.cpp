@@ -1,8 +1,8 @@
 // The DICOM SEG reader (mv_label_map_load) over a fuzzed SEG and the series it refers to: after
 // one control byte, the input is split at each occurrence of the 8-byte separator "MVSLICE|"
-// into up to 9 files (mvfuzz::split_to_files); all but the last are the source slices (read as a series, the image the
-// SEG is placed on), the last is the SEG. The control byte picks the overlap rule, the
-// fractional threshold and whether segment labels are mapped.
+// into up to 9 files (mvfuzz::split_to_files); all but the last are the source slices (read as a
+// series, the image the SEG is placed on), the last is the SEG. The control byte picks the overlap
+// rule, the fractional threshold and whether segment labels are mapped.
 
 #include <cstddef>
 #include <cstdint>
