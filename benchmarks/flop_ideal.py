@@ -128,7 +128,8 @@ def main() -> int:
         samples = run["batches"][str(batch)]["samples"]
         ms = statistics.median(samples) / batch
         res["models"].append({"model": name, "version": man["version"], "input": shape,
-                              "graph": graph, "batch": batch, "params": params,
+                              "graph": graph, "fused_norms": run.get("fused_norms", 0),
+                              "batch": batch, "params": params,
                               "gflop_per_image": flops / 1e9, "ms_per_image": ms,
                               "samples_ms": samples})
         peaks.append(measure_peak())  # between models: the best of all rounds is the peak

@@ -90,9 +90,9 @@ int main(int argc, char** argv) {
     auto rt = infer::Runtime::load(argv[1], o);
     const double load_ms = now_ms() - t0;
     std::printf(
-        "{\"path\": \"C++ (medvision infer::Runtime)\", \"graph\": \"%s\", \"load_ms\": %.1f, "
-        "\"batches\": {",
-        rt->graph().c_str(), load_ms);
+        "{\"path\": \"C++ (medvision infer::Runtime)\", \"graph\": \"%s\", \"fused_norms\": %d, "
+        "\"load_ms\": %.1f, \"batches\": {",
+        rt->graph().c_str(), rt->fused_norms(), load_ms);
     for (size_t bi = 0; bi < batches.size(); ++bi) {
       std::vector<int64_t> full = {batches[bi]};
       full.insert(full.end(), shape.begin(), shape.end());

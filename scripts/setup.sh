@@ -26,7 +26,7 @@ export MEDVISION_DATA=${MEDVISION_DATA:-$(cd "$here/.." && pwd)/shared/data}
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates file binutils
-  libtorch-dev libopenblas0-openmp
+  libtorch-dev libopenblas0-openmp libdnnl-dev libideep-dev
   libdcmtk-dev dcmtk libopenjp2-7-dev libcharls-dev libnifti2-dev libniftiio-dev libznz-dev zlib1g-dev
   libopencv-dev libeigen3-dev libfmt-dev nlohmann-json3-dev libcli11-dev catch2 pybind11-dev
   clang-format clang-tidy-14

@@ -19,6 +19,7 @@
 
 #include "common/error.hpp"
 #include "common/parallel.hpp"
+#include "infer/fused_norm.hpp"
 
 namespace medvision::infer {
 namespace {
@@ -128,6 +129,7 @@ struct Runtime::Impl {
   // activations of one batch).
   std::optional<torch::jit::Module> fast;
   Graph graph = Graph::kNone;
+  int fused_norms = 0;  // InstanceNorm + LeakyReLU pairs run by fused_norm.cpp's operator
   torch::Device device{torch::kCPU};
   torch::ScalarType dtype = torch::kFloat32;
   std::vector<std::string> warnings;
@@ -209,6 +211,8 @@ std::unique_ptr<Runtime> Runtime::load(const std::string& path, const RuntimeOpt
         // freeze() clones, so `all` is untouched; only forward is kept and optimised.
         torch::jit::Module f = torch::jit::freeze(m);
         impl->fast = torch::jit::optimize_for_inference(f);
+        impl->fused_norms =
+            fuse_instance_norm_leaky_relu(impl->fast->get_method("forward").graph());
       } catch (const c10::Error& e) {
         impl->warnings.push_back("optimize_for_inference failed (" +
                                  short_message(e).substr(0, 200) + "); running the frozen module");
@@ -350,6 +354,8 @@ std::string Runtime::graph() const {
       return "none";
   }
 }
+
+int Runtime::fused_norms() const { return impl_->fused_norms; }
 
 std::vector<std::string> Runtime::warnings() const { return impl_->warnings; }
 

@@ -160,6 +160,94 @@ TEST_CASE("model: every inference.graph choice classifies like the TorchScript m
   mv_image_free(flat);
 }
 
+TEST_CASE("model: the fused InstanceNorm + LeakyReLU of 3D blocks gives LibTorch's results",
+          "[model]") {
+  // Two U-Net-style 3D blocks (convolution, InstanceNorm, LeakyReLU): the optimised graph runs
+  // both normalisations through medvision's fused operator (src/infer/fused_norm.cpp), the first
+  // in place on oneDNN's blocked layout (it feeds a convolution), the second into a dense tensor
+  // (it feeds a mean). 12 channels leave padded lanes in the 8- and 16-channel blocks; the second
+  // norm has no affine weights. Reference: the same module as loaded (graph "none"), i.e.
+  // LibTorch's own instance_norm and leaky_relu; and 4 threads sharing the optimised model.
+  torch::jit::Module module("UNetBlocks3d");
+  torch::manual_seed(23);
+  module.register_parameter("depth", torch::linspace(0.5, 2.0, 6).reshape({1, 1, 6, 1, 1}), false);
+  module.register_parameter("k1", torch::randn({12, 3, 3, 3, 3}) * 0.3, false);
+  module.register_parameter("g1", torch::rand({12}) + 0.5, false);
+  module.register_parameter("b1", torch::randn({12}) * 0.2, false);
+  module.register_parameter("k2", torch::randn({16, 12, 3, 3, 3}) * 0.2, false);
+  module.register_parameter("w", torch::randn({4, 16}), false);
+  module.define(R"(
+    def forward(self, x):
+        v = x.unsqueeze(2).repeat([1, 1, 6, 1, 1]) * self.depth
+        a = torch.conv3d(v, self.k1, None, [1, 1, 1], [1, 1, 1])
+        a = torch.leaky_relu(torch.instance_norm(a, self.g1, self.b1, None, None, True, 0.1,
+                                                 1e-5, False), 0.01)
+        b = torch.conv3d(a, self.k2, None, [1, 1, 1], [1, 1, 1])
+        b = torch.leaky_relu(torch.instance_norm(b, None, None, None, None, True, 0.1, 1e-5,
+                                                 False), 0.2)
+        return b.mean(dim=[2, 3, 4]).matmul(self.w.t())
+  )");
+  TempDir tmp;
+  auto manifest = [](const char* graph) {
+    auto j = mvtest::base_manifest(3, 4);
+    j.erase("explain");
+    j["inference"] = {{"graph", graph}};
+    return j;
+  };
+  const std::string plain = mvtest::write_package(tmp.path() / "none", module, manifest("none"));
+  const std::string fused =
+      mvtest::write_package(tmp.path() / "fused", module, manifest("optimize_for_inference"));
+  mv_model* reference = load_ok(plain);
+  mv_model* model = load_ok(fused);
+  std::vector<mv_image*> images;
+  std::vector<std::vector<float>> expected;
+  for (int i = 0; i < 3; ++i) {
+    images.push_back(grey_image(40 + 7 * i, 30, 0.0f, /*ramp=*/true));
+    mv_result* r = nullptr;
+    REQUIRE(mv_model_run(reference, images.back(), &r) == MV_OK);
+    expected.emplace_back();
+    for (size_t k = 0; k < 4; ++k) expected.back().push_back(mv_result_logit(r, k));
+    mv_result_free(r);
+  }
+  auto run_all = [&](std::vector<std::vector<float>>* out) {
+    for (mv_image* img : images) {
+      mv_result* r = nullptr;
+      if (mv_model_run(model, img, &r) != MV_OK) return false;
+      out->emplace_back();
+      for (size_t k = 0; k < 4; ++k) out->back().push_back(mv_result_logit(r, k));
+      mv_result_free(r);
+    }
+    return true;
+  };
+  std::vector<std::vector<float>> serial;
+  REQUIRE(run_all(&serial));
+  for (size_t i = 0; i < images.size(); ++i) {
+    for (size_t k = 0; k < 4; ++k) {
+      INFO("image " << i << " logit " << k);
+      CHECK(serial[i][k] == Approx(expected[i][k]).margin(1e-4));
+    }
+  }
+  // The operator is registered with LibTorch only when the pass runs: it ran.
+  CHECK(c10::Dispatcher::singleton()
+            .findSchema({"medvision::instance_norm_leaky_relu_mkldnn", ""})
+            .has_value());
+  std::vector<int> mismatches(4, 0);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < mismatches.size(); ++t) {
+    threads.emplace_back([&, t] {
+      for (int rep = 0; rep < 5; ++rep) {
+        std::vector<std::vector<float>> got;
+        if (!run_all(&got) || got != serial) ++mismatches[t];
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int m : mismatches) CHECK(m == 0);
+  for (mv_image* img : images) mv_image_free(img);
+  mv_model_free(model);
+  mv_model_free(reference);
+}
+
 TEST_CASE("model: a batch gives the same results as one image at a time", "[model]") {
   TempDir tmp;
   auto module = mvtest::make_linear_module(1, 1);
