@@ -7,7 +7,7 @@
 // activations page by page (hundreds of MiB per window): on a BraTS crop 1.98 M minor page faults
 // and 6.0 s of system time for 15.5 s of user time. While any TensorCacheScope is open, LibTorch
 // CPU allocations of at least 1 MiB (made on the thread running the pass: the intra-op workers
-// rarely allocate) come from a cache of buffers that earlier passes freed, bounded to 1.125x the
+// rarely allocate) come from a cache of buffers that earlier passes freed, bounded to 1.25x the
 // most in use at once; when the last scope in the process closes, the cache is freed.
 //
 // How: a c10::Allocator installed once (c10::SetCPUAllocator) in front of LibTorch's own CPU
