@@ -173,8 +173,8 @@ void apply(int64_t block, float* p, int64_t n, const float* a, const float* o, f
 }
 
 // Normalises x (described by l) and applies the slope: in place, or, when dense is given (the
-// plain (N, C, spatial) copy of x that LibTorch's oneDNN reorder made after the statistics were
-// taken), in dense.
+// plain (N, C, spatial) copy of x that LibTorch's oneDNN reorder made), in dense; the statistics
+// are always taken from x.
 void normalise(const Layout& l, const float* weight, const float* bias, double eps, float slope,
                float* dense) {
   const int64_t bl = l.block;
@@ -293,14 +293,13 @@ constexpr const char* kFusedName = "medvision::instance_norm_leaky_relu_mkldnn";
 // (TORCH_LIBRARY): a second copy of medvision in the process (two ABI versions, a static and a
 // shared build) would make a load-time registration throw during static initialisation, which
 // terminates the process. Here a failure only means the graphs stay unfused, unless the other copy
-// registered the same operator.
+// registered the same operator. The registration is undone when this library is unloaded (or at
+// exit), so a copy loaded later registers its own kernel rather than finding a stale one.
 bool operator_registered() {
-  // Never destroyed: the registration lives as long as the process (graphs refer to it).
-  static torch::Library* library = nullptr;
+  static std::optional<torch::Library> library;
   static const bool ok = [] {
     try {
-      library = new torch::Library(torch::Library::FRAGMENT, "medvision", c10::nullopt, __FILE__,
-                                   __LINE__);
+      library.emplace(torch::Library::FRAGMENT, "medvision", c10::nullopt, __FILE__, __LINE__);
       library->def(
           "instance_norm_leaky_relu_mkldnn(Tensor x, Tensor? weight, Tensor? bias, float eps, "
           "float slope, bool dense_out) -> Tensor",

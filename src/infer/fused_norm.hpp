@@ -13,8 +13,8 @@
 //   to_dense(x) -> instance_norm(no running stats) -> leaky_relu[_] [-> to_mkldnn]
 // where x is a oneDNN tensor used nowhere else by medvision::instance_norm_leaky_relu_mkldnn,
 // which reads x where it lies: one pass for the statistics and one that normalises, applies the
-// slope and writes either back into x (when the result feeds another convolution) or straight
-// into a dense tensor (when it feeds pooling, concatenation or the transposed convolution).
+// slope and writes either back into x (when the result feeds another convolution) or into
+// oneDNN's dense copy of x (when it feeds pooling, concatenation or the transposed convolution).
 // Layouts the kernel does not know (anything but channel-blocked by 8 or 16, or plain) take
 // LibTorch's own operators, so the result is the same either way.
 
