@@ -210,9 +210,10 @@ std::unique_ptr<Runtime> Runtime::load(const std::string& path, const RuntimeOpt
       try {
         // freeze() clones, so `all` is untouched; only forward is kept and optimised.
         torch::jit::Module f = torch::jit::freeze(m);
-        impl->fast = torch::jit::optimize_for_inference(f);
-        impl->fused_norms =
-            fuse_instance_norm_leaky_relu(impl->fast->get_method("forward").graph());
+        torch::jit::Module optimised = torch::jit::optimize_for_inference(f);
+        // Kept only once both passes succeeded: a failure leaves the frozen module running.
+        impl->fused_norms = fuse_instance_norm_leaky_relu(optimised.get_method("forward").graph());
+        impl->fast = std::move(optimised);
       } catch (const c10::Error& e) {
         impl->warnings.push_back("optimize_for_inference failed (" +
                                  short_message(e).substr(0, 200) + "); running the frozen module");
