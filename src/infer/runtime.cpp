@@ -19,7 +19,7 @@
 
 #include "common/error.hpp"
 #include "common/parallel.hpp"
-#include "infer/fused_norm.hpp"
+#include "infer/onednn_ops.hpp"
 
 namespace medvision::infer {
 namespace {
@@ -129,7 +129,7 @@ struct Runtime::Impl {
   // activations of one batch).
   std::optional<torch::jit::Module> fast;
   Graph graph = Graph::kNone;
-  int fused_norms = 0;  // InstanceNorm + LeakyReLU pairs run by fused_norm.cpp's operator
+  int fused_norms = 0;  // InstanceNorm + LeakyReLU pairs run by onednn_ops.cpp's operator
   torch::Device device{torch::kCPU};
   torch::ScalarType dtype = torch::kFloat32;
   std::vector<std::string> warnings;
@@ -211,8 +211,10 @@ std::unique_ptr<Runtime> Runtime::load(const std::string& path, const RuntimeOpt
         // freeze() clones, so `all` is untouched; only forward is kept and optimised.
         torch::jit::Module f = torch::jit::freeze(m);
         torch::jit::Module optimised = torch::jit::optimize_for_inference(f);
-        // Kept only once both passes succeeded: a failure leaves the frozen module running.
-        impl->fused_norms = fuse_instance_norm_leaky_relu(optimised.get_method("forward").graph());
+        // Kept only once every pass succeeded: a failure leaves the frozen module running.
+        const auto graph = optimised.get_method("forward").graph();
+        repair_mkldnn_activations(graph);  // first: a wrong answer otherwise (onednn_ops.hpp)
+        impl->fused_norms = fuse_instance_norm_leaky_relu(graph);
         impl->fast = std::move(optimised);
       } catch (const c10::Error& e) {
         impl->warnings.push_back("optimize_for_inference failed (" +

@@ -82,7 +82,7 @@ class Runtime {
   // The graph optimisation plain inference runs with: "optimize_for_inference", "freeze" or
   // "none" (after any fall-back; see warnings()).
   std::string graph() const;
-  // InstanceNorm + LeakyReLU pairs the optimised graph runs as one operator (fused_norm.hpp).
+  // InstanceNorm + LeakyReLU pairs the optimised graph runs as one operator (onednn_ops.hpp).
   int fused_norms() const;
   std::string precision() const;              // "float32", "bfloat16", "float16"
   std::vector<std::string> warnings() const;  // e.g. a fall-back from reduced precision

@@ -163,7 +163,7 @@ TEST_CASE("model: every inference.graph choice classifies like the TorchScript m
 TEST_CASE("model: the fused InstanceNorm + LeakyReLU of 3D blocks gives LibTorch's results",
           "[model]") {
   // Two U-Net-style 3D blocks (convolution, InstanceNorm, LeakyReLU): the optimised graph runs
-  // both normalisations through medvision's fused operator (src/infer/fused_norm.cpp), the first
+  // both normalisations through medvision's fused operator (src/infer/onednn_ops.cpp), the first
   // in place on oneDNN's blocked layout (it feeds a convolution), the second into a dense tensor
   // (it feeds a mean). 12 channels leave padded lanes in the 8- and 16-channel blocks; the second
   // norm has no affine weights. Reference: the same module as loaded (graph "none"), i.e.
@@ -894,4 +894,69 @@ TEST_CASE("model: a package archive (.tar.gz, .mvpkg) loads like its folder", "[
     CHECK(msg.find("bad.tar.gz!model.pt") != std::string::npos);
     CHECK(msg.find("medvision-package-") == std::string::npos);
   }
+}
+
+TEST_CASE("model: the optimised graph's activations are applied when channels pad the last block",
+          "[model]") {
+  // LibTorch 1.13's optimize_for_inference runs ReLU6/hardtanh, clamp, hardswish and hardsigmoid
+  // after a convolution in place on the oneDNN tensor, and skips them when the channels do not
+  // fill oneDNN's last channel block (24 in blocks of 16, AVX-512): a silent wrong answer that
+  // medvision repairs (src/infer/onednn_ops.cpp). 24 and 40 channels pad 16-blocks; with 8-blocks
+  // (AVX2) nothing is padded and the test checks the replacement operator. Reference: the module
+  // as loaded (graph "none").
+  torch::jit::Module module("Activations");
+  torch::manual_seed(29);
+  module.register_parameter("k1", torch::randn({24, 3, 3, 3}) * 0.5, false);
+  module.register_parameter("c1", torch::randn({24}) * 0.5, false);
+  module.register_parameter("k2", torch::randn({40, 24, 3, 3}) * 0.3, false);
+  module.register_parameter("k3", torch::randn({24, 40, 3, 3}) * 0.3, false);
+  module.register_parameter("k4", torch::randn({24, 24, 3, 3}) * 2.0, false);
+  module.register_parameter("k5", torch::randn({40, 24, 1, 1}) * 0.5, false);
+  module.register_parameter("w", torch::randn({4, 152}), false);
+  module.define(R"(
+    def forward(self, x):
+        a = torch.hardswish(torch.conv2d(x, self.k1, self.c1, [1, 1], [1, 1]))
+        b = torch.hardsigmoid(torch.conv2d(a, self.k2, None, [1, 1], [1, 1]))
+        c = torch.clamp(torch.conv2d(b, self.k3, None, [1, 1], [1, 1]), -0.3, 0.4)
+        d = torch.hardtanh(torch.conv2d(c, self.k4, None, [1, 1], [1, 1]), 0.0, 6.0)
+        e = torch.hardtanh(torch.conv2d(d, self.k5, None, [1, 1], [0, 0]), 0.25, 0.75)
+        f = torch.cat([a.mean(dim=[2, 3]), b.mean(dim=[2, 3]), c.mean(dim=[2, 3]),
+                       d.mean(dim=[2, 3]), e.mean(dim=[2, 3])], 1)
+        return f.matmul(self.w.t())
+  )");
+  TempDir tmp;
+  auto manifest = [](const char* graph) {
+    auto j = mvtest::base_manifest(3, 4);
+    j.erase("explain");
+    j["inference"] = {{"graph", graph}};
+    return j;
+  };
+  const std::string plain = mvtest::write_package(tmp.path() / "none", module, manifest("none"));
+  const std::string optimised =
+      mvtest::write_package(tmp.path() / "opt", module, manifest("optimize_for_inference"));
+  mv_model* reference = load_ok(plain);
+  Captured seen;
+  mv_set_log_callback(&capture, &seen, MV_LOG_WARN);
+  mv_model* model = load_ok(optimised);
+  mv_set_log_callback(nullptr, nullptr, MV_LOG_OFF);
+  for (const auto& m : seen.messages) INFO(m);
+  CHECK(seen.messages.empty());  // no fall-back to the frozen module: the optimised graph ran
+  for (int i = 0; i < 3; ++i) {
+    mv_image* img = grey_image(40 + 9 * i, 30, 0.0f, /*ramp=*/true);
+    mv_result* want = nullptr;
+    mv_result* got = nullptr;
+    REQUIRE(mv_model_run(reference, img, &want) == MV_OK);
+    REQUIRE(mv_model_run(model, img, &got) == MV_OK);
+    for (size_t k = 0; k < 4; ++k) {
+      INFO("image " << i << " logit " << k);
+      CHECK(mv_result_logit(got, k) == Approx(mv_result_logit(want, k)).margin(1e-4));
+    }
+    mv_result_free(want);
+    mv_result_free(got);
+    mv_image_free(img);
+  }
+  CHECK(
+      c10::Dispatcher::singleton().findSchema({"medvision::mkldnn_elementwise_", ""}).has_value());
+  mv_model_free(model);
+  mv_model_free(reference);
 }

@@ -1,5 +1,5 @@
 """The fused InstanceNorm + LeakyReLU operator that medvision puts into optimised 3D U-Net graphs
-(src/infer/fused_norm.cpp, registered with LibTorch when a model is optimised) against LibTorch's
+(src/infer/onednn_ops.cpp, registered with LibTorch when a model is optimised) against LibTorch's
 own operators (to_dense, instance_norm, leaky_relu, to_mkldnn) on the same oneDNN tensors: the
 blocked layout of a oneDNN convolution's output (8 or 16 channels per block, as the CPU chooses,
 with padded lanes when the channels do not fill the last block), the plain layout, volumes of

@@ -1,6 +1,6 @@
-// InstanceNorm + LeakyReLU on oneDNN's blocked layout (see fused_norm.hpp).
+// Operators on oneDNN's blocked layout and the graph passes that use them (see onednn_ops.hpp).
 
-#include "infer/fused_norm.hpp"
+#include "infer/onednn_ops.hpp"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -283,11 +283,73 @@ at::Tensor instance_norm_leaky_relu_mkldnn(const at::Tensor& x,
   return dense_out ? y : y.to_mkldnn();
 }
 
+// The in-place activations optimize_for_inference puts on oneDNN tensors, as medvision runs them.
+enum Elementwise : int64_t { kHardTanh = 0, kHardSwish = 1, kHardSigmoid = 2 };
+
+MV_VECTOR_CLONES void elementwise_run(float* p, int64_t n, int64_t kind, float lo, float hi) {
+  // Written so that NaN stays NaN, as in LibTorch's kernels.
+  if (kind == kHardTanh) {
+    for (int64_t i = 0; i < n; ++i) p[i] = std::min(std::max(p[i], lo), hi);
+  } else if (kind == kHardSwish) {
+    for (int64_t i = 0; i < n; ++i)
+      p[i] = p[i] * std::min(std::max(p[i] + 3.0f, 0.0f), 6.0f) / 6.0f;
+  } else {
+    for (int64_t i = 0; i < n; ++i) p[i] = std::min(std::max(p[i] + 3.0f, 0.0f), 6.0f) / 6.0f;
+  }
+}
+
+// LibTorch 1.13's prim::MKLDNNHardTanh_ / MKLDNNClamp_ / MKLDNNHardSwish_ / MKLDNNHardSigmoid_
+// view the oneDNN buffer as a dense tensor of the logical size; when the channels do not fill the
+// last block (24 channels in blocks of 16 with AVX-512) the buffer is larger, the "out" tensor
+// is re-allocated, and the activation is silently not applied: MobileNetV3 logits 0.90 instead
+// of 1.01 (torch.jit.optimize_for_inference in Python gives the same wrong answer). This runs the
+// activation over the whole buffer and puts the padded lanes back to zero (hardsigmoid(0) = 0.5,
+// and oneDNN expects zero padding).
+at::Tensor mkldnn_elementwise_(const at::Tensor& x, int64_t kind, double lo, double hi) {
+  const auto flo = static_cast<float>(lo);
+  const auto fhi = static_cast<float>(hi);
+  if (x.is_mkldnn() && x.dim() >= 3) {
+    if (std::optional<Layout> l = describe(at::native::itensor_from_mkldnn(x))) {
+      const int64_t total = l->n * l->padded_c * l->spatial;
+      at::parallel_for(0, (total + kChunk - 1) / kChunk, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+          const int64_t s0 = i * kChunk;
+          elementwise_run(l->data + s0, std::min(kChunk, total - s0), kind, flo, fhi);
+        }
+      });
+      if (l->padded_c > l->c) {
+        const int64_t blocks = l->padded_c / l->block;
+        const int64_t first_pad = l->c % l->block;  // lanes of the last block that are padding
+        for (int64_t n = 0; n < l->n; ++n) {
+          float* base = l->data + (n * blocks + blocks - 1) * l->spatial * l->block;
+          for (int64_t v = 0; v < l->spatial; ++v) {
+            std::fill(base + v * l->block + first_pad, base + (v + 1) * l->block, 0.0f);
+          }
+        }
+      }
+      return x;
+    }
+  }
+  // Another layout: LibTorch's own operators on a dense copy, written back into x.
+  at::Tensor d = x.is_mkldnn() ? x.to_dense() : x.contiguous();
+  if (kind == kHardTanh) {
+    d = at::clamp(d, lo, hi);
+  } else if (kind == kHardSwish) {
+    d = at::hardswish(d);
+  } else {
+    d = at::hardsigmoid(d);
+  }
+  at::Tensor& out = const_cast<at::Tensor&>(x);
+  out.copy_(x.is_mkldnn() ? d.to_mkldnn() : d);
+  return x;
+}
+
 }  // namespace
 
 namespace {
 
 constexpr const char* kFusedName = "medvision::instance_norm_leaky_relu_mkldnn";
+constexpr const char* kElementwiseName = "medvision::mkldnn_elementwise_";
 
 // Registers the operator with LibTorch's dispatcher on first use rather than at load time
 // (TORCH_LIBRARY): a second copy of medvision in the process (two ABI versions, a static and a
@@ -304,9 +366,12 @@ bool operator_registered() {
           "instance_norm_leaky_relu_mkldnn(Tensor x, Tensor? weight, Tensor? bias, float eps, "
           "float slope, bool dense_out) -> Tensor",
           &instance_norm_leaky_relu_mkldnn);
+      library->def("mkldnn_elementwise_(Tensor(a!) x, int kind, float lo, float hi) -> Tensor(a!)",
+                   &mkldnn_elementwise_);
       return true;
     } catch (const std::exception&) {
-      return c10::Dispatcher::singleton().findSchema({kFusedName, ""}).has_value();
+      return c10::Dispatcher::singleton().findSchema({kFusedName, ""}).has_value() &&
+             c10::Dispatcher::singleton().findSchema({kElementwiseName, ""}).has_value();
     }
   }();
   return ok;
@@ -420,6 +485,59 @@ int fuse_instance_norm_leaky_relu(const std::shared_ptr<torch::jit::Graph>& grap
     m.dense->destroy();
   }
   return static_cast<int>(matches.size());
+}
+
+int repair_mkldnn_activations(const std::shared_ptr<torch::jit::Graph>& graph) {
+  static const auto kOp = c10::Symbol::fromQualString(kElementwiseName);
+  static const auto kHardTanhOp = c10::Symbol::fromQualString("prim::MKLDNNHardTanh_");
+  static const auto kClampOp = c10::Symbol::fromQualString("prim::MKLDNNClamp_");
+  static const auto kHardSwishOp = c10::Symbol::fromQualString("prim::MKLDNNHardSwish_");
+  static const auto kHardSigmoidOp = c10::Symbol::fromQualString("prim::MKLDNNHardSigmoid_");
+  static const auto kMin = c10::Symbol::attr("min_val");
+  static const auto kMax = c10::Symbol::attr("max_val");
+  std::vector<Node*> found;
+  std::vector<torch::jit::Block*> blocks = {graph->block()};
+  while (!blocks.empty()) {
+    torch::jit::Block* b = blocks.back();
+    blocks.pop_back();
+    for (Node* n : b->nodes()) {
+      const auto k = n->kind();
+      if (k == kHardTanhOp || k == kClampOp || k == kHardSwishOp || k == kHardSigmoidOp) {
+        found.push_back(n);
+      }
+      for (torch::jit::Block* inner : n->blocks()) blocks.push_back(inner);
+    }
+  }
+  if (found.empty()) return 0;
+  if (!operator_registered()) {
+    // Correct but slower than a wrong answer: leave the graph to the caller's fall-back.
+    throw c10::Error({__func__, __FILE__, static_cast<uint32_t>(__LINE__)},
+                     "cannot register medvision's oneDNN activation operator");
+  }
+  for (Node* n : found) {
+    const auto k = n->kind();
+    int64_t kind = kHardTanh;
+    double lo = 0.0;
+    double hi = 0.0;
+    if (k == kHardSwishOp) {
+      kind = kHardSwish;
+    } else if (k == kHardSigmoidOp) {
+      kind = kHardSigmoid;
+    } else {
+      lo = n->f(kMin);
+      hi = n->f(kMax);
+    }
+    torch::jit::WithInsertPoint guard(n);
+    Value* kv = graph->insertConstant(kind);
+    Value* lov = graph->insertConstant(lo);
+    Value* hiv = graph->insertConstant(hi);
+    Node* r = graph->create(kOp, {n->input(0), kv, lov, hiv});
+    r->insertBefore(n);
+    r->output()->setType(n->output()->type());
+    n->output()->replaceAllUsesWith(r->output());
+    n->destroy();
+  }
+  return static_cast<int>(found.size());
 }
 
 }  // namespace medvision::infer

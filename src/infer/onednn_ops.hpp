@@ -1,6 +1,8 @@
 #pragma once
-// InstanceNorm + LeakyReLU on oneDNN's blocked layout, as one operator (issue 17, 3D U-Nets).
-// Included by runtime.cpp only (it names LibTorch's graph type).
+// Passes over the graph torch::jit::optimize_for_inference makes, with medvision's operators on
+// oneDNN's blocked layout: InstanceNorm + LeakyReLU as one operator (issue 17, 3D U-Nets), and
+// LibTorch 1.13's in-place activations on oneDNN tensors replaced by a correct one. Included by
+// runtime.cpp only (it names LibTorch's graph type).
 //
 // Why: torch::jit::optimize_for_inference keeps convolution outputs in oneDNN's blocked layout
 // (nCdhw8c on AVX2), but LibTorch 1.13 has no oneDNN InstanceNorm, so each normalisation of a
@@ -28,5 +30,13 @@ namespace medvision::infer {
 
 // Rewrites the graph in place; returns how many InstanceNorm + LeakyReLU pairs it fused.
 int fuse_instance_norm_leaky_relu(const std::shared_ptr<torch::jit::Graph>& graph);
+
+// LibTorch 1.13's in-place activations on oneDNN tensors (prim::MKLDNNHardTanh_ for ReLU6 and
+// hardtanh, MKLDNNClamp_, MKLDNNHardSwish_, MKLDNNHardSigmoid_) skip the activation when the
+// channels do not fill oneDNN's last channel block (with AVX-512: any count not a multiple of 16),
+// a silent wrong answer (MobileNetV3 logits 0.90 instead of 1.01). Replaces each with
+// medvision::mkldnn_elementwise_; returns how many. Throws c10::Error if it cannot (the caller
+// then runs the frozen module).
+int repair_mkldnn_activations(const std::shared_ptr<torch::jit::Graph>& graph);
 
 }  // namespace medvision::infer
