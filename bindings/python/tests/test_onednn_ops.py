@@ -1,9 +1,11 @@
-"""The fused InstanceNorm + LeakyReLU operator that medvision puts into optimised 3D U-Net graphs
-(src/infer/onednn_ops.cpp, registered with LibTorch when a model is optimised) against LibTorch's
-own operators (to_dense, instance_norm, leaky_relu, to_mkldnn) on the same oneDNN tensors: the
-blocked layout of a oneDNN convolution's output (8 or 16 channels per block, as the CPU chooses,
-with padded lanes when the channels do not fill the last block), the plain layout, volumes of
-several work chunks, a mean far from zero, with and without affine weights, in place and dense."""
+"""medvision's operators on oneDNN tensors (src/infer/onednn_ops.cpp, registered with LibTorch
+when a model is optimised) against LibTorch's own operators on the same tensors: the fused
+InstanceNorm + LeakyReLU of optimised 3D U-Nets (to_dense, instance_norm, leaky_relu, to_mkldnn)
+and the in-place activations that replace LibTorch's padded-block ones (hardtanh/clamp, hardswish,
+hardsigmoid). Layouts: the blocked output of a oneDNN convolution (8 or 16 channels per block, as
+the CPU chooses, with padded lanes when the channels do not fill the last block) and the plain
+one; volumes of several work chunks, batches of 3, a mean far from zero, with and without affine
+weights, in place and dense."""
 import numpy as np
 import pytest
 import torch
@@ -25,13 +27,14 @@ def reference(x: torch.Tensor, w, b, eps: float, slope: float) -> torch.Tensor:
     return torch.nn.functional.leaky_relu(y, slope)
 
 
-def blocked(channels: int, shape, offset: float = 0.0, seed: int = 0) -> torch.Tensor:
+def blocked(channels: int, shape, offset: float = 0.0, seed: int = 0,
+            batch: int = 1) -> torch.Tensor:
     """A oneDNN convolution's output: the layout the optimised graph hands the operator."""
     g = torch.Generator().manual_seed(seed)
     conv = torch.nn.Conv3d(4, channels, 3, padding=1, bias=False).eval()
     with torch.no_grad():
         conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * 0.3)
-    x = torch.randn((1, 4, *shape), generator=g) + offset
+    x = torch.randn((batch, 4, *shape), generator=g) + offset
     return torch.utils.mkldnn.to_mkldnn(conv)(x.to_mkldnn())
 
 
@@ -50,6 +53,45 @@ def test_blocked_layout_matches_libtorch(fused, channels, dense_out, affine):
         got = got.to_dense() if got.is_mkldnn else got
         assert got.shape == want.shape
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=0, atol=2e-5)
+
+
+@pytest.mark.parametrize("dense_out", [False, True])
+def test_batch_of_three(fused, dense_out):
+    with torch.inference_mode():
+        x = blocked(24, (10, 12, 14), seed=7, batch=3)
+        w, b = torch.rand(24) + 0.5, torch.randn(24)
+        want = reference(x, w, b, 1e-5, 0.01)
+        got = fused(x, w, b, 1e-5, 0.01, dense_out)
+        got = got.to_dense() if got.is_mkldnn else got
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=0, atol=2e-5)
+
+
+ACTIVATIONS = [
+    ("relu6", 0, 0.0, 6.0, lambda y: torch.clamp(y, 0.0, 6.0)),
+    ("clamp", 0, -0.3, 0.4, lambda y: torch.clamp(y, -0.3, 0.4)),
+    ("hardswish", 1, 0.0, 0.0, torch.nn.functional.hardswish),
+    ("hardsigmoid", 2, 0.0, 0.0, torch.nn.functional.hardsigmoid),
+]
+
+
+@pytest.mark.parametrize("name,kind,lo,hi,ref", ACTIVATIONS, ids=[a[0] for a in ACTIVATIONS])
+@pytest.mark.parametrize("channels", [24, 32])
+def test_activations_in_place(fused, name, kind, lo, hi, ref, channels):
+    """medvision::mkldnn_elementwise_, which replaces LibTorch's padded-block activations: in
+    place on the blocked layout (24 channels leave padded lanes with AVX-512) and the plain one.
+    The convolution outputs here spread about +-3, so ReLU6's upper bound is reached too."""
+    op = torch.ops.medvision.mkldnn_elementwise_
+    with torch.inference_mode():
+        x = blocked(channels, (6, 20, 20), seed=channels + kind, batch=2)
+        want = ref(x.to_dense())
+        got = op(x, kind, lo, hi)
+        assert got.is_mkldnn
+        np.testing.assert_allclose(got.to_dense().numpy(), want.numpy(), rtol=0, atol=1e-6)
+        np.testing.assert_allclose(x.to_dense().numpy(), want.numpy(), rtol=0, atol=1e-6)
+        plain = blocked(channels, (6, 20, 20), seed=1).to_dense()
+        got = op(plain.to_mkldnn(), kind, lo, hi)
+        np.testing.assert_allclose(got.to_dense().numpy(), ref(plain).numpy(), rtol=0,
+                                   atol=1e-6)
 
 
 def test_mean_far_from_zero_and_plain_layout(fused):
