@@ -92,6 +92,11 @@ def test_activations_in_place(fused, name, kind, lo, hi, ref, channels):
         got = op(plain.to_mkldnn(), kind, lo, hi)
         np.testing.assert_allclose(got.to_dense().numpy(), ref(plain).numpy(), rtol=0,
                                    atol=1e-6)
+        # (N, C), as after a linear layer: LibTorch's operators on a copy, written back.
+        flat = torch.randn(3, channels, generator=torch.Generator().manual_seed(kind)) * 4.0
+        x = flat.to_mkldnn()
+        op(x, kind, lo, hi)
+        np.testing.assert_allclose(x.to_dense().numpy(), ref(flat).numpy(), rtol=0, atol=1e-6)
 
 
 def test_mean_far_from_zero_and_plain_layout(fused):
