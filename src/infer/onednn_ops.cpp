@@ -78,9 +78,34 @@ constexpr int64_t kChunk = 8192;
 constexpr int64_t kRun = 64;
 
 // The loops below are written for the compiler to vectorise across the B lanes of a block (or
-// along the voxels, B = 1); each is compiled for AVX-512, AVX2 and the baseline, chosen when
-// the library loads (GCC's target_clones), as LibTorch chooses its own kernels.
-#define MV_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+// along the voxels, B = 1); each is compiled for AVX-512, AVX2 and the baseline and chosen on
+// the first call by what the CPU has, as LibTorch chooses its own kernels. Not target_clones:
+// its ifunc resolvers run while the dynamic linker relocates the library, before a sanitizer's
+// runtime is ready (the ThreadSanitizer build crashed there).
+enum class Isa { kBase, kAvx2, kAvx512 };
+
+Isa cpu_isa() {
+  static const Isa isa = __builtin_cpu_supports("avx512f") ? Isa::kAvx512
+                         : __builtin_cpu_supports("avx2")  ? Isa::kAvx2
+                                                           : Isa::kBase;
+  return isa;
+}
+
+// Defines name(params) and its three compilations of body.
+#define MV_VECTOR_VARIANTS(name, params, args, body)                                         \
+  __attribute__((target("avx512f"))) void name##_avx512 params body __attribute__((target(   \
+      "avx2"))) void name##_avx2 params body void name##_base params body void name params { \
+    switch (cpu_isa()) {                                                                     \
+      case Isa::kAvx512:                                                                     \
+        name##_avx512 args;                                                                  \
+        break;                                                                               \
+      case Isa::kAvx2:                                                                       \
+        name##_avx2 args;                                                                    \
+        break;                                                                               \
+      default:                                                                               \
+        name##_base args;                                                                    \
+    }                                                                                        \
+  }
 
 // Per-lane sums of (x - shift) and its square over voxels [s0, s1) of one plane of B lanes; the
 // shift (the plane's first voxel) keeps the variance exact when the mean is large next to the
@@ -133,24 +158,18 @@ template <int64_t B>
   }
 }
 
-MV_VECTOR_CLONES void sums1(const float* base, int64_t s0, int64_t s1, double* out) {
-  sums_body<1>(base, s0, s1, out);
-}
-MV_VECTOR_CLONES void sums8(const float* base, int64_t s0, int64_t s1, double* out) {
-  sums_body<8>(base, s0, s1, out);
-}
-MV_VECTOR_CLONES void sums16(const float* base, int64_t s0, int64_t s1, double* out) {
-  sums_body<16>(base, s0, s1, out);
-}
-MV_VECTOR_CLONES void apply1(float* p, int64_t n, const float* a, const float* o, float slope) {
-  apply_body<1>(p, n, a, o, slope);
-}
-MV_VECTOR_CLONES void apply8(float* p, int64_t n, const float* a, const float* o, float slope) {
-  apply_body<8>(p, n, a, o, slope);
-}
-MV_VECTOR_CLONES void apply16(float* p, int64_t n, const float* a, const float* o, float slope) {
-  apply_body<16>(p, n, a, o, slope);
-}
+MV_VECTOR_VARIANTS(sums1, (const float* base, int64_t s0, int64_t s1, double* out),
+                   (base, s0, s1, out), { sums_body<1>(base, s0, s1, out); })
+MV_VECTOR_VARIANTS(sums8, (const float* base, int64_t s0, int64_t s1, double* out),
+                   (base, s0, s1, out), { sums_body<8>(base, s0, s1, out); })
+MV_VECTOR_VARIANTS(sums16, (const float* base, int64_t s0, int64_t s1, double* out),
+                   (base, s0, s1, out), { sums_body<16>(base, s0, s1, out); })
+MV_VECTOR_VARIANTS(apply1, (float* p, int64_t n, const float* a, const float* o, float slope),
+                   (p, n, a, o, slope), { apply_body<1>(p, n, a, o, slope); })
+MV_VECTOR_VARIANTS(apply8, (float* p, int64_t n, const float* a, const float* o, float slope),
+                   (p, n, a, o, slope), { apply_body<8>(p, n, a, o, slope); })
+MV_VECTOR_VARIANTS(apply16, (float* p, int64_t n, const float* a, const float* o, float slope),
+                   (p, n, a, o, slope), { apply_body<16>(p, n, a, o, slope); })
 
 void sums(int64_t block, const float* base, int64_t s0, int64_t s1, double* out) {
   if (block == 16) {
@@ -286,17 +305,30 @@ at::Tensor instance_norm_leaky_relu_mkldnn(const at::Tensor& x,
 // The in-place activations optimize_for_inference puts on oneDNN tensors, as medvision runs them.
 enum Elementwise : int64_t { kHardTanh = 0, kHardSwish = 1, kHardSigmoid = 2 };
 
-MV_VECTOR_CLONES void elementwise_run(float* p, int64_t n, int64_t kind, float lo, float hi) {
-  // Written so that NaN stays NaN, as in LibTorch's kernels.
-  if (kind == kHardTanh) {
-    for (int64_t i = 0; i < n; ++i) p[i] = std::min(std::max(p[i], lo), hi);
-  } else if (kind == kHardSwish) {
-    for (int64_t i = 0; i < n; ++i)
+// Written so that NaN stays NaN, as in LibTorch's kernels.
+template <int64_t K>
+[[gnu::always_inline]] inline void elementwise_body(float* p, int64_t n, float lo, float hi) {
+  for (int64_t i = 0; i < n; ++i) {
+    if constexpr (K == kHardTanh) {
+      p[i] = std::min(std::max(p[i], lo), hi);
+    } else if constexpr (K == kHardSwish) {
       p[i] = p[i] * std::min(std::max(p[i] + 3.0f, 0.0f), 6.0f) / 6.0f;
-  } else {
-    for (int64_t i = 0; i < n; ++i) p[i] = std::min(std::max(p[i] + 3.0f, 0.0f), 6.0f) / 6.0f;
+    } else {
+      p[i] = std::min(std::max(p[i] + 3.0f, 0.0f), 6.0f) / 6.0f;
+    }
   }
 }
+
+MV_VECTOR_VARIANTS(elementwise_run, (float* p, int64_t n, int64_t kind, float lo, float hi),
+                   (p, n, kind, lo, hi), {
+                     if (kind == kHardTanh) {
+                       elementwise_body<kHardTanh>(p, n, lo, hi);
+                     } else if (kind == kHardSwish) {
+                       elementwise_body<kHardSwish>(p, n, lo, hi);
+                     } else {
+                       elementwise_body<kHardSigmoid>(p, n, lo, hi);
+                     }
+                   })
 
 // LibTorch 1.13's prim::MKLDNNHardTanh_ / MKLDNNClamp_ / MKLDNNHardSwish_ / MKLDNNHardSigmoid_
 // view the oneDNN buffer as a dense tensor of the logical size; when the channels do not fill the
