@@ -371,8 +371,7 @@ at::Tensor mkldnn_elementwise_(const at::Tensor& x, int64_t kind, double lo, dou
   } else {
     d = at::hardsigmoid(d);
   }
-  at::Tensor& out = const_cast<at::Tensor&>(x);
-  out.copy_(x.is_mkldnn() ? d.to_mkldnn() : d);
+  x.copy_(x.is_mkldnn() ? d.to_mkldnn() : d);  // in place: copy_ is a const member of Tensor
   return x;
 }
 
@@ -542,7 +541,7 @@ int repair_mkldnn_activations(const std::shared_ptr<torch::jit::Graph>& graph) {
   }
   if (found.empty()) return 0;
   if (!operator_registered()) {
-    // Correct but slower than a wrong answer: leave the graph to the caller's fall-back.
+    // The caller then runs the frozen module: slower, but not wrong.
     throw c10::Error({__func__, __FILE__, static_cast<uint32_t>(__LINE__)},
                      "cannot register medvision's oneDNN activation operator");
   }

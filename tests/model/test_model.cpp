@@ -35,6 +35,14 @@ mv_image* grey_image(int64_t h, int64_t w, float v, bool ramp = false) {
   return img;
 }
 
+// A 3-channel, 4-label package of `module` (no explain methods) run with inference.graph `graph`.
+std::string package_with_graph(const fs::path& dir, torch::jit::Module& module, const char* graph) {
+  auto j = mvtest::base_manifest(3, 4);
+  j.erase("explain");
+  j["inference"] = {{"graph", graph}};
+  return mvtest::write_package(dir, module, j);
+}
+
 mv_status load_status(const std::string& path, std::string* message) {
   mv_model* m = nullptr;
   const mv_status s = mv_model_load(path.c_str(), nullptr, &m);
@@ -188,15 +196,9 @@ TEST_CASE("model: the fused InstanceNorm + LeakyReLU of 3D blocks gives LibTorch
         return b.mean(dim=[2, 3, 4]).matmul(self.w.t())
   )");
   TempDir tmp;
-  auto manifest = [](const char* graph) {
-    auto j = mvtest::base_manifest(3, 4);
-    j.erase("explain");
-    j["inference"] = {{"graph", graph}};
-    return j;
-  };
-  const std::string plain = mvtest::write_package(tmp.path() / "none", module, manifest("none"));
+  const std::string plain = package_with_graph(tmp.path() / "none", module, "none");
   const std::string fused =
-      mvtest::write_package(tmp.path() / "fused", module, manifest("optimize_for_inference"));
+      package_with_graph(tmp.path() / "fused", module, "optimize_for_inference");
   mv_model* reference = load_ok(plain);
   mv_model* model = load_ok(fused);
   std::vector<mv_image*> images;
@@ -925,15 +927,9 @@ TEST_CASE("model: the optimised graph's activations are applied when channels pa
         return f.matmul(self.w.t())
   )");
   TempDir tmp;
-  auto manifest = [](const char* graph) {
-    auto j = mvtest::base_manifest(3, 4);
-    j.erase("explain");
-    j["inference"] = {{"graph", graph}};
-    return j;
-  };
-  const std::string plain = mvtest::write_package(tmp.path() / "none", module, manifest("none"));
+  const std::string plain = package_with_graph(tmp.path() / "none", module, "none");
   const std::string optimised =
-      mvtest::write_package(tmp.path() / "opt", module, manifest("optimize_for_inference"));
+      package_with_graph(tmp.path() / "opt", module, "optimize_for_inference");
   mv_model* reference = load_ok(plain);
   Captured seen;
   mv_set_log_callback(&capture, &seen, MV_LOG_WARN);
